@@ -1,0 +1,3 @@
+//! The `footfall` binary.
+
+fn main() {}
