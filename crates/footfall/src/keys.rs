@@ -1,0 +1,177 @@
+//! The key schema shared by every store.
+//!
+//! Every key of a site starts with `ff:{site}:`. The braces are a Redis Cluster hash tag:
+//! all of a site's keys live in one slot, so a batch for a site can run as one script or
+//! pipeline and multi-key reads never fail with `CROSSSLOT`. Keys are built only here,
+//! only from validated parts ([`SiteId`], calendar keys, hex visitor ids), so nothing a
+//! client sends reaches a key unchecked.
+//!
+//! | key | value | expires |
+//! |---|---|---|
+//! | `ff:{site}:pv:<scope>` | pageviews counter | retention (none for `t`) |
+//! | `ff:{site}:vs:<scope>` | visits counter | retention (none for `t`) |
+//! | `ff:{site}:uv:<scope>` | visitors HyperLogLog | retention (none for `t`) |
+//! | `ff:{site}:on:<minute>` | visitors active in that UTC minute, HyperLogLog | minute end + online window |
+//! | `ff:{site}:sess:<visitor>` | open visit marker | last hit + visit timeout |
+//! | `ff:{site}:salt:<period>` | 32-byte salt | period start + 48 h |
+//! | `ff:{site}:base:<metric>` | imported baseline for totals | never |
+//!
+//! `<scope>` is `d:2026-11-30` (local day), `w:2026-W49` or `w:w2026-11-29` (week),
+//! `m:2026-11` (month) or `t` (all time).
+
+use std::fmt;
+
+use crate::calendar::{MonthKey, WeekKey};
+use crate::identity::VisitorId;
+use crate::site::SiteId;
+use crate::window::Metric;
+
+/// A store key. Only this module builds them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key(String);
+
+impl Key {
+    /// The key as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key's bytes, as sent to Redis.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// Parses a stored key back, accepting only keys this schema could have built (used
+    /// when copying a store, so foreign keys are never carried along).
+    pub fn parse(raw: &str) -> Option<Key> {
+        let rest = raw.strip_prefix("ff:{")?;
+        let (site, tail) = rest.split_once("}:")?;
+        SiteId::new(site).ok()?;
+        let tail_ok = !tail.is_empty()
+            && tail
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'-');
+        tail_ok.then(|| Key(raw.to_owned()))
+    }
+
+    /// The site whose key this is.
+    pub fn site(&self) -> SiteId {
+        let rest = &self.0["ff:{".len()..];
+        let end = rest.find('}').expect("keys are built with a hash tag");
+        SiteId::new(&rest[..end]).expect("keys are built from valid site ids")
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The period a counter or sketch covers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// One local day.
+    Day(jiff::civil::Date),
+    /// One calendar week (not used for rolling weeks, which sum days).
+    Week(WeekKey),
+    /// One local month.
+    Month(MonthKey),
+    /// All time.
+    Total,
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Day(date) => write!(f, "d:{date}"),
+            Scope::Week(week) => write!(f, "w:{week}"),
+            Scope::Month(month) => write!(f, "m:{month}"),
+            Scope::Total => f.write_str("t"),
+        }
+    }
+}
+
+fn metric_tag(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Pageviews => "pv",
+        Metric::Visits => "vs",
+        Metric::Visitors => "uv",
+    }
+}
+
+/// The counter (pageviews, visits) or sketch (visitors) of `metric` over `scope`.
+pub fn metric(site: &SiteId, metric: Metric, scope: &Scope) -> Key {
+    Key(format!("ff:{{{site}}}:{}:{scope}", metric_tag(metric)))
+}
+
+/// The sketch of visitors seen in one UTC minute (the "online" window's buckets).
+pub fn online_minute(site: &SiteId, minute: i64) -> Key {
+    Key(format!("ff:{{{site}}}:on:{minute}"))
+}
+
+/// The marker of a visitor's open visit.
+pub fn session(site: &SiteId, visitor: &VisitorId) -> Key {
+    Key(format!("ff:{{{site}}}:sess:{visitor}"))
+}
+
+/// The salt of one rotation period. `period` comes from
+/// [`SaltRotation::period`](crate::identity::SaltRotation::period).
+pub fn salt(site: &SiteId, period: &str) -> Key {
+    debug_assert!(
+        period
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    );
+    Key(format!("ff:{{{site}}}:salt:{period}"))
+}
+
+/// The imported baseline added to the all-time figure of `metric`.
+pub fn baseline(site: &SiteId, metric: Metric) -> Key {
+    Key(format!("ff:{{{site}}}:base:{}", metric_tag(metric)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_carry_the_site_hash_tag() {
+        let site = SiteId::new("caukee").unwrap();
+        let day = Scope::Day("2026-11-30".parse().unwrap());
+        let cases = [
+            (
+                metric(&site, Metric::Pageviews, &day),
+                "ff:{caukee}:pv:d:2026-11-30",
+            ),
+            (
+                metric(&site, Metric::Visits, &Scope::Total),
+                "ff:{caukee}:vs:t",
+            ),
+            (online_minute(&site, 29_412_345), "ff:{caukee}:on:29412345"),
+            (baseline(&site, Metric::Visits), "ff:{caukee}:base:vs"),
+            (salt(&site, "2026-11-30"), "ff:{caukee}:salt:2026-11-30"),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(key.as_str(), expected);
+            assert_eq!(key.site(), site);
+            assert_eq!(Key::parse(expected), Some(key));
+        }
+    }
+
+    #[test]
+    fn parse_rejects_foreign_keys() {
+        for raw in [
+            "",
+            "ff:{caukee}",
+            "ff:{caukee}:",
+            "ff:{Cau}:pv:t",
+            "ff:{caukee}:pv:t x",
+            "other:{caukee}:pv:t",
+            "ff:caukee:pv:t",
+            "ff:{caukee}:pv:{t}",
+        ] {
+            assert_eq!(Key::parse(raw), None, "{raw:?}");
+        }
+    }
+}

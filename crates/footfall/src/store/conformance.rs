@@ -1,0 +1,436 @@
+//! The contract of [`Store`], as executable checks that every backend must pass.
+//!
+//! Each check is an `async fn` taking a store and a site of its own, so the checks can
+//! share one server. Backends instantiate the whole suite with [`store_conformance!`]:
+//!
+//! ```ignore
+//! footfall::store_conformance!(memory, async { footfall::store::MemoryStore::new() });
+//! ```
+//!
+//! Times are taken around the real clock because remote backends (Redis) expire keys by
+//! their own clock: a deadline in the past expires at once everywhere, one in the future
+//! holds everywhere, and no check needs to sleep.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::{CounterAdd, Read, SessionTouch, SketchAdd, Store, VisitGroup, WriteBatch};
+use crate::clock::{Clock, SystemClock};
+use crate::counter::{self, Hit};
+use crate::identity::{IpTruncation, Salt, VisitorId};
+use crate::keys::{self, Key, Scope};
+use crate::rules::CountingRules;
+use crate::site::SiteId;
+use crate::sketch::Hll;
+use crate::window::{Metric, Window};
+
+fn now() -> Timestamp {
+    SystemClock.now()
+}
+
+fn day_key(site: &SiteId, metric: Metric, day: &str) -> Key {
+    keys::metric(site, metric, &Scope::Day(day.parse().expect("valid date")))
+}
+
+fn element(n: u32) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes[..4].copy_from_slice(&n.to_le_bytes());
+    bytes[15] = 0xa5;
+    bytes
+}
+
+fn later(minutes: i64) -> Option<Timestamp> {
+    Some(now() + SignedDuration::from_mins(minutes))
+}
+
+/// Counters start at zero, add up across batches, and sum.
+pub async fn counters_add_up<S: Store>(store: &S, site: &SiteId) {
+    let a = day_key(site, Metric::Pageviews, "2026-11-29");
+    let b = day_key(site, Metric::Pageviews, "2026-11-30");
+    let reads = [
+        Read::Counter(a.clone()),
+        Read::Counter(b.clone()),
+        Read::CounterSum(vec![a.clone(), b.clone()]),
+    ];
+    assert_eq!(store.read(&reads, now()).await.unwrap(), vec![0, 0, 0]);
+    for by in [1, 41] {
+        let batch = WriteBatch {
+            now: now(),
+            counters: vec![
+                CounterAdd {
+                    key: a.clone(),
+                    by,
+                    expire_at: later(60),
+                },
+                CounterAdd {
+                    key: b.clone(),
+                    by: by * 2,
+                    expire_at: None,
+                },
+            ],
+            ..WriteBatch::default()
+        };
+        store.apply(&batch).await.unwrap();
+    }
+    assert_eq!(store.read(&reads, now()).await.unwrap(), vec![42, 84, 126]);
+    assert_eq!(store.get(&b, now()).await.unwrap(), Some(b"84".to_vec()));
+}
+
+/// An entry whose deadline has passed reads as absent, for every kind of entry.
+pub async fn expired_entries_are_absent<S: Store>(store: &S, site: &SiteId) {
+    let past = Some(now() - SignedDuration::from_mins(1));
+    let counter = day_key(site, Metric::Visits, "2026-01-01");
+    let sketch = day_key(site, Metric::Visitors, "2026-01-01");
+    let value = keys::salt(site, "2026-01-01");
+    let batch = WriteBatch {
+        now: now(),
+        counters: vec![CounterAdd {
+            key: counter.clone(),
+            by: 5,
+            expire_at: past,
+        }],
+        sketches: vec![SketchAdd {
+            key: sketch.clone(),
+            elements: vec![element(1)],
+            expire_at: past,
+        }],
+        visits: vec![],
+    };
+    store.apply(&batch).await.unwrap();
+    store.set(&value, b"x", past).await.unwrap();
+    let reads = [
+        Read::Counter(counter.clone()),
+        Read::Cardinality(vec![sketch.clone()]),
+    ];
+    assert_eq!(store.read(&reads, now()).await.unwrap(), vec![0, 0]);
+    assert_eq!(store.get(&value, now()).await.unwrap(), None);
+    assert_eq!(store.get(&counter, now()).await.unwrap(), None);
+    // A live deadline keeps the entry.
+    store.set(&value, b"y", later(10)).await.unwrap();
+    assert_eq!(store.get(&value, now()).await.unwrap(), Some(b"y".to_vec()));
+}
+
+/// Sketches count as the library's sketch counts the same elements, alone and in unions,
+/// and their stored bytes are Redis HyperLogLog bytes.
+pub async fn sketches_count_like_the_library<S: Store>(store: &S, site: &SiteId) {
+    let a = day_key(site, Metric::Visitors, "2026-11-29");
+    let b = day_key(site, Metric::Visitors, "2026-11-30");
+    let (mut expected_a, mut expected_b) = (Hll::new(), Hll::new());
+    let elements_a: Vec<[u8; 16]> = (0..3000).map(element).collect();
+    let elements_b: Vec<[u8; 16]> = (2000..2600).map(element).collect();
+    elements_a.iter().for_each(|e| {
+        expected_a.add(e);
+    });
+    elements_b.iter().for_each(|e| {
+        expected_b.add(e);
+    });
+    // Two batches for `a`, so sketches are added to, not replaced.
+    for chunk in elements_a.chunks(1500) {
+        let batch = WriteBatch {
+            now: now(),
+            sketches: vec![SketchAdd {
+                key: a.clone(),
+                elements: chunk.to_vec(),
+                expire_at: later(60),
+            }],
+            ..WriteBatch::default()
+        };
+        store.apply(&batch).await.unwrap();
+    }
+    let batch = WriteBatch {
+        now: now(),
+        sketches: vec![SketchAdd {
+            key: b.clone(),
+            elements: elements_b,
+            expire_at: None,
+        }],
+        ..WriteBatch::default()
+    };
+    store.apply(&batch).await.unwrap();
+    let reads = [
+        Read::Cardinality(vec![a.clone()]),
+        Read::Cardinality(vec![b.clone()]),
+        Read::Cardinality(vec![a.clone(), b.clone()]),
+        Read::Cardinality(vec![day_key(site, Metric::Visitors, "2020-01-01")]),
+    ];
+    let counts = store.read(&reads, now()).await.unwrap();
+    assert_eq!(
+        counts,
+        vec![
+            expected_a.count(),
+            expected_b.count(),
+            Hll::count_union(&[&expected_a, &expected_b]),
+            0
+        ]
+    );
+    let bytes = store.get(&a, now()).await.unwrap().expect("sketch stored");
+    assert_eq!(Hll::from_redis_bytes(&bytes).unwrap(), expected_a);
+}
+
+/// A touch starts a visit only when neither its marker nor its previous marker is open;
+/// a burst from one visitor in one batch starts one visit.
+pub async fn visits_start_without_an_open_session<S: Store>(store: &S, site: &SiteId) {
+    let visits = day_key(site, Metric::Visits, "2026-11-30");
+    let visits_total = keys::metric(site, Metric::Visits, &Scope::Total);
+    let marker = |n: u32| keys::session(site, &VisitorId::from_bytes(element(n)));
+    let touch = |n: u32, previous: Option<u32>, expire_at: Timestamp| SessionTouch {
+        key: marker(n),
+        previous_key: previous.map(marker),
+        expire_at,
+    };
+    let open_until = now() + SignedDuration::from_mins(30);
+    let group = |sessions| VisitGroup {
+        counters: vec![(visits.clone(), later(60)), (visits_total.clone(), None)],
+        sessions,
+    };
+    let first = WriteBatch {
+        now: now(),
+        visits: vec![group(vec![
+            touch(1, None, open_until),
+            touch(2, None, open_until),
+            touch(1, None, open_until),
+        ])],
+        ..WriteBatch::default()
+    };
+    assert_eq!(store.apply(&first).await.unwrap().visits_started, 2);
+
+    // 1 is open; 3 is new but carries 2's marker as its previous id, so it goes on;
+    // 4 is new. A marker that has already expired does not hold a visit open.
+    let expired = now() - SignedDuration::from_secs(1);
+    let second = WriteBatch {
+        now: now(),
+        visits: vec![group(vec![
+            touch(1, None, open_until),
+            touch(3, Some(2), open_until),
+            touch(4, None, open_until),
+            touch(5, None, expired),
+        ])],
+        ..WriteBatch::default()
+    };
+    assert_eq!(store.apply(&second).await.unwrap().visits_started, 2);
+    let third = WriteBatch {
+        now: now(),
+        visits: vec![group(vec![touch(5, None, open_until)])],
+        ..WriteBatch::default()
+    };
+    assert_eq!(store.apply(&third).await.unwrap().visits_started, 1);
+
+    let reads = [Read::Counter(visits), Read::Counter(visits_total)];
+    assert_eq!(store.read(&reads, now()).await.unwrap(), vec![5, 5]);
+}
+
+/// `set`, `get`, `set_if_absent` and `delete` behave as documented, also when racing.
+pub async fn values_set_get_delete<S: Store>(store: &S, site: &SiteId) {
+    let key = keys::salt(site, "2026-11-30");
+    assert_eq!(store.get(&key, now()).await.unwrap(), None);
+    let first = store
+        .set_if_absent(&key, b"first", later(10), now())
+        .await
+        .unwrap();
+    assert_eq!(first, b"first");
+    let second = store
+        .set_if_absent(&key, b"second", later(10), now())
+        .await
+        .unwrap();
+    assert_eq!(second, b"first");
+    store.set(&key, b"replaced", later(10)).await.unwrap();
+    assert_eq!(
+        store.get(&key, now()).await.unwrap(),
+        Some(b"replaced".to_vec())
+    );
+    store.delete(&key).await.unwrap();
+    store.delete(&key).await.unwrap();
+    assert_eq!(store.get(&key, now()).await.unwrap(), None);
+
+    // Racing creators agree on one value.
+    let raced = keys::salt(site, "2026-12-01");
+    let (a, b) = futures_join(
+        store.set_if_absent(&raced, b"a", later(10), now()),
+        store.set_if_absent(&raced, b"b", later(10), now()),
+    )
+    .await;
+    assert_eq!(a.unwrap(), b.unwrap());
+
+    // Binary values survive unchanged.
+    let binary: Vec<u8> = (0..=255).collect();
+    store.set(&raced, &binary, None).await.unwrap();
+    assert_eq!(store.get(&raced, now()).await.unwrap(), Some(binary));
+    store.ping().await.unwrap();
+}
+
+/// A decimal string set with `set` reads and increments as a counter (baselines).
+pub async fn decimal_values_are_counters<S: Store>(store: &S, site: &SiteId) {
+    let key = keys::baseline(site, Metric::Visits);
+    store.set(&key, b"7289126", None).await.unwrap();
+    assert_eq!(
+        store
+            .read(&[Read::Counter(key.clone())], now())
+            .await
+            .unwrap(),
+        vec![7_289_126]
+    );
+    let batch = WriteBatch {
+        now: now(),
+        counters: vec![CounterAdd {
+            key: key.clone(),
+            by: 1,
+            expire_at: None,
+        }],
+        ..WriteBatch::default()
+    };
+    store.apply(&batch).await.unwrap();
+    assert_eq!(
+        store.read(&[Read::Counter(key)], now()).await.unwrap(),
+        vec![7_289_127]
+    );
+}
+
+/// The counting engine on this backend: pageviews, visits with their timeout, visitors,
+/// online, baselines and history come out exact for a scripted day.
+pub async fn counting_end_to_end<S: Store>(store: &S, site: &SiteId) {
+    let rules = CountingRules::default();
+    let now = now();
+    let salt = Salt::generate().unwrap();
+    let visitor = |n: u32| {
+        VisitorId::derive(
+            &salt,
+            site.as_str(),
+            format!("198.51.100.{n}").parse().unwrap(),
+            "UA",
+            IpTruncation::None,
+        )
+    };
+    let hit = |n: u32, minutes_ago: i64| Hit {
+        site: site.clone(),
+        at: now - SignedDuration::from_mins(minutes_ago),
+        visitor: visitor(n),
+        previous_visitor: None,
+    };
+    // Visitor 1: two hits 40 minutes apart (two visits); visitor 2: three hits within
+    // 10 minutes (one visit); visitor 3: one hit 20 minutes ago (not online).
+    // Only hits today in the site's zone are expected in "today": the test picks times
+    // within the last hour, so it shifts its expectation when run just after midnight.
+    let hits = [
+        hit(1, 45),
+        hit(2, 12),
+        hit(3, 20),
+        hit(2, 8),
+        hit(2, 2),
+        hit(1, 3),
+    ];
+    for chunk in [&hits[..3], &hits[3..]] {
+        counter::record(store, chunk, |_| Some(&rules), now)
+            .await
+            .unwrap();
+    }
+    counter::set_baseline(store, site, Metric::Visits, 7_289_126, false, now)
+        .await
+        .unwrap();
+
+    let snapshot = counter::snapshot(store, site, &rules, now).await.unwrap();
+    let today = rules.calendar().day(now);
+    let in_today = |minutes_ago: i64| {
+        rules
+            .calendar()
+            .day(now - SignedDuration::from_mins(minutes_ago))
+            == today
+    };
+    let pageviews_today = hits
+        .iter()
+        .filter(|h| rules.calendar().day(h.at) == today)
+        .count() as u64;
+    assert_eq!(snapshot.value(Window::Total, Metric::Pageviews), 6);
+    assert_eq!(snapshot.value(Window::Total, Metric::Visits), 7_289_126 + 4);
+    assert_eq!(snapshot.value(Window::Total, Metric::Visitors), 3);
+    assert_eq!(
+        snapshot.value(Window::Today, Metric::Pageviews),
+        pageviews_today
+    );
+    if in_today(45) {
+        assert_eq!(snapshot.value(Window::Today, Metric::Visits), 4);
+        assert_eq!(snapshot.value(Window::Today, Metric::Visitors), 3);
+    }
+    assert_eq!(snapshot.value(Window::Online, Metric::Visitors), 2);
+    let total = snapshot.get(Window::Total, Metric::Visits).unwrap();
+    assert_eq!(total.definition.baseline, 7_289_126);
+
+    let history = counter::history(store, site, &rules, 3, now).await.unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history.last().unwrap().date, today);
+    assert_eq!(history.iter().map(|d| d.pageviews).sum::<u64>(), 6);
+}
+
+/// Polls two futures to completion concurrently without an executor dependency.
+async fn futures_join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    let (mut out_a, mut out_b) = (None, None);
+    std::future::poll_fn(|cx| {
+        if out_a.is_none()
+            && let std::task::Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            out_a = Some(v);
+        }
+        if out_b.is_none()
+            && let std::task::Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            out_b = Some(v);
+        }
+        if out_a.is_some() && out_b.is_some() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    (
+        out_a.expect("polled to completion"),
+        out_b.expect("polled to completion"),
+    )
+}
+
+/// Instantiates every conformance check as a `#[tokio::test]` in a module named `$name`.
+/// `$make` is an expression evaluating to a future of the store (called once per check).
+#[macro_export]
+macro_rules! store_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::store_conformance!(@checks $make;
+                counters_add_up,
+                expired_entries_are_absent,
+                sketches_count_like_the_library,
+                visits_start_without_an_open_session,
+                values_set_get_delete,
+                decimal_values_are_counters,
+                counting_end_to_end,
+            );
+        }
+    };
+    (@checks $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let store = $make.await;
+                // Each check writes under a site of its own, so checks may share a server
+                // and run concurrently. The run id keeps reruns against a persistent
+                // server apart.
+                let site = $crate::site::SiteId::new(&format!(
+                    "conf-{}-{}",
+                    stringify!($check).replace('_', "-"),
+                    std::process::id()
+                ))
+                .expect("valid site id");
+                $crate::store::conformance::$check(&store, &site).await;
+            }
+        )*
+    };
+}
+
+#[cfg(test)]
+mod memory_tests {
+    crate::store_conformance!(memory, async { crate::store::MemoryStore::new() });
+}

@@ -1,0 +1,270 @@
+//! The in-memory store: for tests, benchmarks and single-process experiments.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use jiff::Timestamp;
+
+use super::{ApplyReport, Read, Store, StoreError, WriteBatch};
+use crate::keys::Key;
+use crate::sketch::Hll;
+
+/// A store held in process memory. Nothing survives the process.
+///
+/// One `std::sync::Mutex` guards the map: every operation is short and synchronous, and
+/// the lock is never held across an `.await` (clippy's `await_holding_lock` checks it).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    entries: Mutex<HashMap<Key, Entry>>,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    value: Value,
+    expire_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug)]
+enum Value {
+    Counter(u64),
+    Sketch(Box<Hll>),
+    Bytes(Vec<u8>),
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many entries are live at `now`.
+    pub fn len(&self, now: Timestamp) -> usize {
+        self.lock().values().filter(|e| e.is_live(now)).count()
+    }
+
+    /// True when no entry is live at `now`.
+    pub fn is_empty(&self, now: Timestamp) -> bool {
+        self.len(now) == 0
+    }
+
+    /// Drops every expired entry. Reads and writes ignore expired entries anyway; this
+    /// bounds memory for long-running users.
+    pub fn purge_expired(&self, now: Timestamp) {
+        self.lock().retain(|_, entry| entry.is_live(now));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {
+        // Every mutation below completes or leaves the map as it was before the panic, so
+        // a poisoned map is still consistent.
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Entry {
+    fn is_live(&self, now: Timestamp) -> bool {
+        self.expire_at.is_none_or(|at| at > now)
+    }
+}
+
+fn wrong_type(key: &Key, expected: &str) -> StoreError {
+    StoreError::Corrupt {
+        key: key.to_string(),
+        message: format!("expected a {expected}"),
+    }
+}
+
+/// The live entry at `key`, with expired entries treated as absent and removed.
+fn live<'m>(map: &'m mut HashMap<Key, Entry>, key: &Key, now: Timestamp) -> Option<&'m mut Entry> {
+    if map.get(key).is_some_and(|e| !e.is_live(now)) {
+        map.remove(key);
+    }
+    map.get_mut(key)
+}
+
+fn counter_value(
+    map: &mut HashMap<Key, Entry>,
+    key: &Key,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    match live(map, key, now).map(|e| &e.value) {
+        None => Ok(0),
+        Some(Value::Counter(n)) => Ok(*n),
+        // Like Redis, a string holding a decimal integer is a counter (baselines are set
+        // that way).
+        Some(Value::Bytes(bytes)) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(|| wrong_type(key, "counter")),
+        Some(Value::Sketch(_)) => Err(wrong_type(key, "counter")),
+    }
+}
+
+impl Store for MemoryStore {
+    async fn apply(&self, batch: &WriteBatch) -> Result<ApplyReport, StoreError> {
+        let now = batch.now;
+        let mut map = self.lock();
+        // Check types first so a batch either applies whole or not at all here, as a
+        // Redis script would refuse on its first WRONGTYPE.
+        for add in &batch.counters {
+            counter_value(&mut map, &add.key, now)?;
+        }
+        for add in &batch.sketches {
+            if let Some(entry) = live(&mut map, &add.key, now)
+                && !matches!(entry.value, Value::Sketch(_))
+            {
+                return Err(wrong_type(&add.key, "sketch"));
+            }
+        }
+        for add in &batch.counters {
+            let current = counter_value(&mut map, &add.key, now)?;
+            map.insert(
+                add.key.clone(),
+                Entry {
+                    value: Value::Counter(current.saturating_add(add.by)),
+                    expire_at: add.expire_at,
+                },
+            );
+        }
+        for add in &batch.sketches {
+            let entry = map.entry(add.key.clone()).or_insert_with(|| Entry {
+                value: Value::Sketch(Box::default()),
+                expire_at: None,
+            });
+            if let Value::Sketch(sketch) = &mut entry.value {
+                for element in &add.elements {
+                    sketch.add(element);
+                }
+            }
+            entry.expire_at = add.expire_at;
+        }
+        let mut report = ApplyReport::default();
+        for group in &batch.visits {
+            let mut started = 0u64;
+            for touch in &group.sessions {
+                let open = live(&mut map, &touch.key, now).is_some()
+                    || touch
+                        .previous_key
+                        .as_ref()
+                        .is_some_and(|previous| live(&mut map, previous, now).is_some());
+                if !open {
+                    started += 1;
+                }
+                map.insert(
+                    touch.key.clone(),
+                    Entry {
+                        value: Value::Bytes(Vec::new()),
+                        expire_at: Some(touch.expire_at),
+                    },
+                );
+            }
+            if started > 0 {
+                for (key, expire_at) in &group.counters {
+                    let current = counter_value(&mut map, key, now)?;
+                    map.insert(
+                        key.clone(),
+                        Entry {
+                            value: Value::Counter(current.saturating_add(started)),
+                            expire_at: *expire_at,
+                        },
+                    );
+                }
+            }
+            report.visits_started += started;
+        }
+        Ok(report)
+    }
+
+    async fn read(&self, reads: &[Read], now: Timestamp) -> Result<Vec<u64>, StoreError> {
+        let mut map = self.lock();
+        let mut values = Vec::with_capacity(reads.len());
+        for read in reads {
+            let value = match read {
+                Read::Counter(key) => counter_value(&mut map, key, now)?,
+                Read::CounterSum(keys) => {
+                    let mut sum = 0u64;
+                    for key in keys {
+                        sum = sum.saturating_add(counter_value(&mut map, key, now)?);
+                    }
+                    sum
+                }
+                Read::Cardinality(keys) => {
+                    let mut sketches = Vec::with_capacity(keys.len());
+                    for key in keys {
+                        match live(&mut map, key, now).map(|e| &e.value) {
+                            None => {}
+                            Some(Value::Sketch(sketch)) => sketches.push((**sketch).clone()),
+                            Some(_) => return Err(wrong_type(key, "sketch")),
+                        }
+                    }
+                    let refs: Vec<&Hll> = sketches.iter().collect();
+                    Hll::count_union(&refs)
+                }
+            };
+            values.push(value);
+        }
+        Ok(values)
+    }
+
+    async fn get(&self, key: &Key, now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut map = self.lock();
+        Ok(live(&mut map, key, now).map(|entry| encode(&entry.value)))
+    }
+
+    async fn set(
+        &self,
+        key: &Key,
+        value: &[u8],
+        expire_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.lock().insert(
+            key.clone(),
+            Entry {
+                value: Value::Bytes(value.to_vec()),
+                expire_at,
+            },
+        );
+        Ok(())
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: &Key,
+        value: &[u8],
+        expire_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut map = self.lock();
+        if let Some(entry) = live(&mut map, key, now) {
+            return Ok(encode(&entry.value));
+        }
+        map.insert(
+            key.clone(),
+            Entry {
+                value: Value::Bytes(value.to_vec()),
+                expire_at,
+            },
+        );
+        Ok(value.to_vec())
+    }
+
+    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        self.lock().remove(key);
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A value as Redis `GET` would return it: counters as decimal text, sketches as HYLL
+/// bytes.
+fn encode(value: &Value) -> Vec<u8> {
+    match value {
+        Value::Counter(n) => n.to_string().into_bytes(),
+        Value::Sketch(sketch) => sketch.to_redis_bytes(),
+        Value::Bytes(bytes) => bytes.clone(),
+    }
+}

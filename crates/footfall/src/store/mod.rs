@@ -1,0 +1,234 @@
+//! Storage: one narrow trait and its backends.
+//!
+//! A [`Store`] knows counters, HyperLogLog sketches, expiring markers and small values
+//! under [`Key`]s. It knows nothing of visits, windows or calendars: the
+//! [`counter`](crate::counter) module turns hits into a [`WriteBatch`] and figures into
+//! [`Read`]s, so each backend stays small and every backend counts the same way.
+//!
+//! Every method takes the current time where expiry matters, so backends that expire
+//! entries themselves (the memory store) never read the clock; Redis expires by its own
+//! clock from the absolute deadlines given here.
+
+use std::fmt;
+use std::future::Future;
+
+use jiff::Timestamp;
+
+use crate::keys::Key;
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+/// Everything a backend can report. Backend-specific errors travel boxed as the source so
+/// that, e.g., `redis::RedisError` never appears in this crate's API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not be reached or did not answer in time. Whether a write took
+    /// effect is unknown (see [`StoreError::is_ambiguous`]).
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+        /// The backend's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        /// True when the request may have been applied before the failure.
+        ambiguous: bool,
+    },
+    /// A stored value is not what its key says it is (e.g. a corrupt sketch).
+    #[error("corrupt value at {key}: {message}")]
+    Corrupt {
+        /// The key holding the value.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The store is open in another process.
+    #[error("store is locked by another process: {0}")]
+    Locked(String),
+    /// The store's configuration or URL is wrong.
+    #[error("store configuration: {0}")]
+    Config(String),
+    /// Any other backend failure.
+    #[error("store error: {message}")]
+    Backend {
+        /// What failed.
+        message: String,
+        /// The backend's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl StoreError {
+    /// True when a failed write may nonetheless have been applied, so retrying it could
+    /// count twice.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable {
+                ambiguous: true,
+                ..
+            }
+        )
+    }
+
+    /// An [`Unavailable`](StoreError::Unavailable) error without a source.
+    pub fn unavailable(message: impl Into<String>, ambiguous: bool) -> Self {
+        StoreError::Unavailable {
+            message: message.into(),
+            source: None,
+            ambiguous,
+        }
+    }
+}
+
+/// A counter increment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterAdd {
+    /// The counter.
+    pub key: Key,
+    /// How much to add.
+    pub by: u64,
+    /// When the counter expires (set or moved on every write); `None` keeps it forever.
+    pub expire_at: Option<Timestamp>,
+}
+
+/// Elements added to a HyperLogLog sketch, as `PFADD` would.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SketchAdd {
+    /// The sketch.
+    pub key: Key,
+    /// The elements (visitor ids); each is hashed by the sketch.
+    pub elements: Vec<[u8; 16]>,
+    /// When the sketch expires; `None` keeps it forever.
+    pub expire_at: Option<Timestamp>,
+}
+
+/// One hit's touch of its visit marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionTouch {
+    /// The marker, written (or refreshed) to expire at `expire_at`.
+    pub key: Key,
+    /// A marker the same visitor may have under the previous salt, right after a salt
+    /// rotation. It is only read: its presence means the visit goes on.
+    pub previous_key: Option<Key>,
+    /// The marker's new deadline: the hit's time plus the visit timeout.
+    pub expire_at: Timestamp,
+}
+
+/// Hits that start a visit when their visitor has no open visit.
+///
+/// The backend touches the sessions in order; a touch *starts a visit* when neither its
+/// `key` nor its `previous_key` existed (unexpired) just before it. Each counter is then
+/// incremented by the number of visits started. Touches of the same key later in the
+/// same batch see the earlier touch, so one visitor's burst starts one visit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VisitGroup {
+    /// The visits counters of the window the hits fall in.
+    pub counters: Vec<(Key, Option<Timestamp>)>,
+    /// The touches, in hit order.
+    pub sessions: Vec<SessionTouch>,
+}
+
+/// A batch of writes, applied by one call (one round trip where the backend is remote).
+///
+/// Order of application: counters, sketches, then visit groups. The batch as a whole is
+/// not atomic; each part is applied at most once per call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// The time the batch was made; backends that expire entries themselves use it.
+    pub now: Timestamp,
+    /// Counter increments, one per key.
+    pub counters: Vec<CounterAdd>,
+    /// Sketch additions, one per key.
+    pub sketches: Vec<SketchAdd>,
+    /// Visit groups, one per distinct set of visits counters.
+    pub visits: Vec<VisitGroup>,
+}
+
+impl WriteBatch {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty() && self.sketches.is_empty() && self.visits.is_empty()
+    }
+}
+
+/// What [`Store::apply`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// How many visits the batch started.
+    pub visits_started: u64,
+}
+
+/// One figure to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// A counter's value; 0 when absent or expired.
+    Counter(Key),
+    /// The sum of several counters (e.g. the days of a rolling week).
+    CounterSum(Vec<Key>),
+    /// The estimated cardinality of the union of these sketches (`PFCOUNT k1 k2 …`);
+    /// absent sketches count as empty.
+    Cardinality(Vec<Key>),
+}
+
+/// The storage contract.
+///
+/// Implementations are `Debug + Send + Sync` and cheap to share behind an `Arc`. All
+/// methods are async and cancel-safe in the sense that dropping a future leaves the store
+/// usable, though a dropped write may or may not have been applied.
+pub trait Store: fmt::Debug + Send + Sync {
+    /// Applies a batch of writes (see [`WriteBatch`] for the order and semantics).
+    ///
+    /// On error, nothing is known about which parts were applied unless the error says
+    /// it is not ambiguous ([`StoreError::is_ambiguous`]).
+    fn apply(
+        &self,
+        batch: &WriteBatch,
+    ) -> impl Future<Output = Result<ApplyReport, StoreError>> + Send;
+
+    /// Reads figures, one value per [`Read`] in order. Reads have no side effects.
+    fn read(
+        &self,
+        reads: &[Read],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<u64>, StoreError>> + Send;
+
+    /// Returns the value at `key`, or `None` when absent or expired.
+    fn get(
+        &self,
+        key: &Key,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// Sets `key` to `value`, replacing any value, expiring at `expire_at`.
+    fn set(
+        &self,
+        key: &Key,
+        value: &[u8],
+        expire_at: Option<Timestamp>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets `key` to `value` only when absent (or expired), and returns the value now
+    /// stored: `value` when it was set, the existing one otherwise. Several processes
+    /// calling this concurrently all get the same answer. Idempotent, safe to retry.
+    fn set_if_absent(
+        &self,
+        key: &Key,
+        value: &[u8],
+        expire_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
+
+    /// Removes `key`; removing an absent key is not an error.
+    fn delete(&self, key: &Key) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Checks that the store answers.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
