@@ -54,6 +54,17 @@ impl Key {
         tail_ok.then(|| Key(raw.to_owned()))
     }
 
+    /// What kind of value the key holds, from its place in the schema.
+    pub fn kind(&self) -> KeyKind {
+        let rest = &self.0["ff:{".len()..];
+        let tail = rest.split_once("}:").map_or("", |(_, tail)| tail);
+        match tail.split(':').next() {
+            Some("pv" | "vs" | "base") => KeyKind::Counter,
+            Some("uv" | "on") => KeyKind::Sketch,
+            _ => KeyKind::Bytes,
+        }
+    }
+
     /// The site whose key this is.
     pub fn site(&self) -> SiteId {
         let rest = &self.0["ff:{".len()..];
@@ -66,6 +77,17 @@ impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The kind of value under a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A decimal counter.
+    Counter,
+    /// A HyperLogLog sketch in Redis's format.
+    Sketch,
+    /// Opaque bytes (salts, visit markers).
+    Bytes,
 }
 
 /// The period a counter or sketch covers.
@@ -143,18 +165,33 @@ mod tests {
             (
                 metric(&site, Metric::Pageviews, &day),
                 "ff:{caukee}:pv:d:2026-11-30",
+                KeyKind::Counter,
             ),
             (
                 metric(&site, Metric::Visits, &Scope::Total),
                 "ff:{caukee}:vs:t",
+                KeyKind::Counter,
             ),
-            (online_minute(&site, 29_412_345), "ff:{caukee}:on:29412345"),
-            (baseline(&site, Metric::Visits), "ff:{caukee}:base:vs"),
-            (salt(&site, "2026-11-30"), "ff:{caukee}:salt:2026-11-30"),
+            (
+                online_minute(&site, 29_412_345),
+                "ff:{caukee}:on:29412345",
+                KeyKind::Sketch,
+            ),
+            (
+                baseline(&site, Metric::Visits),
+                "ff:{caukee}:base:vs",
+                KeyKind::Counter,
+            ),
+            (
+                salt(&site, "2026-11-30"),
+                "ff:{caukee}:salt:2026-11-30",
+                KeyKind::Bytes,
+            ),
         ];
-        for (key, expected) in cases {
+        for (key, expected, kind) in cases {
             assert_eq!(key.as_str(), expected);
             assert_eq!(key.site(), site);
+            assert_eq!(key.kind(), kind, "{expected}");
             assert_eq!(Key::parse(expected), Some(key));
         }
     }

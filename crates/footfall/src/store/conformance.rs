@@ -13,7 +13,10 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{CounterAdd, Read, SessionTouch, SketchAdd, Store, VisitGroup, WriteBatch};
+use super::{
+    CounterAdd, Entry, EntryValue, Read, ScanCursor, SessionTouch, SketchAdd, Store, VisitGroup,
+    WriteBatch,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::counter::{self, Hit};
 use crate::identity::{IpTruncation, Salt, VisitorId};
@@ -359,6 +362,93 @@ pub async fn counting_end_to_end<S: Store>(store: &S, site: &SiteId) {
     assert_eq!(history.iter().map(|d| d.pageviews).sum::<u64>(), 6);
 }
 
+/// Every entry a site wrote comes out of `scan` and goes back in with `restore` unchanged,
+/// sketches byte for byte.
+pub async fn scan_and_restore_round_trip<S: Store>(store: &S, site: &SiteId) {
+    let rules = CountingRules::default();
+    let now = now();
+    let salt = Salt::generate().unwrap();
+    let hits: Vec<Hit> = (0..50)
+        .map(|n| Hit {
+            site: site.clone(),
+            // One instant, so the hits fall in one minute bucket and one day.
+            at: now,
+            visitor: VisitorId::derive(
+                &salt,
+                site.as_str(),
+                format!("192.0.2.{n}").parse().unwrap(),
+                "UA",
+                IpTruncation::None,
+            ),
+            previous_visitor: None,
+        })
+        .collect();
+    counter::record(store, &hits, |_| Some(&rules), now)
+        .await
+        .unwrap();
+    counter::set_baseline(store, site, Metric::Pageviews, 1000, false, now)
+        .await
+        .unwrap();
+    crate::salts::load(store, site, &rules, now).await.unwrap();
+
+    let mine = |entries: Vec<Entry>| -> Vec<Entry> {
+        let mut entries: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| e.key.site() == *site)
+            .collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        entries
+    };
+    let scan_all = || async {
+        let mut cursor = ScanCursor::default();
+        let mut all = Vec::new();
+        loop {
+            let (page, next) = store.scan(&cursor, 7, now).await.unwrap();
+            all.extend(page);
+            match next {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        all
+    };
+    let before = mine(scan_all().await);
+    // 50 markers, 4 counters each for pageviews and visits, 5 sketches, a salt, a baseline.
+    assert_eq!(
+        before.len(),
+        50 + 4 + 4 + 5 + 1 + 1,
+        "{:#?}",
+        before.iter().map(|e| e.key.as_str()).collect::<Vec<_>>()
+    );
+    let total_pageviews = keys::metric(site, Metric::Pageviews, &Scope::Total);
+    assert!(before.iter().any(|e| e.key == total_pageviews
+        && e.value == EntryValue::Counter(50)
+        && e.expire_at.is_none()));
+    for entry in &before {
+        if let EntryValue::Sketch(bytes) = &entry.value {
+            assert!(Hll::from_redis_bytes(bytes).is_ok(), "{}", entry.key);
+        }
+        if entry.key.as_str().contains(":sess:") {
+            assert!(entry.expire_at.is_some(), "visit markers expire");
+        }
+    }
+    for entry in &before {
+        store.delete(&entry.key).await.unwrap();
+    }
+    assert!(mine(scan_all().await).is_empty());
+    store.restore(&before).await.unwrap();
+    store.restore(&before).await.unwrap();
+    let after = mine(scan_all().await);
+    assert_eq!(after.len(), before.len());
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a.key, b.key);
+        assert_eq!(a.value, b.value, "{}", a.key);
+        // Backends may keep deadlines at millisecond precision.
+        let ms = |t: Option<Timestamp>| t.map(|t| t.as_millisecond());
+        assert_eq!(ms(a.expire_at), ms(b.expire_at), "{}", a.key);
+    }
+}
+
 /// Polls two futures to completion concurrently without an executor dependency.
 async fn futures_join<A: std::future::Future, B: std::future::Future>(
     a: A,
@@ -407,6 +497,7 @@ macro_rules! store_conformance {
                 values_set_get_delete,
                 decimal_values_are_counters,
                 counting_end_to_end,
+                scan_and_restore_round_trip,
             );
         }
     };

@@ -5,7 +5,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
 
-use super::{ApplyReport, Read, Store, StoreError, WriteBatch};
+use super::{
+    ApplyReport, Entry as StoreEntry, EntryValue, Read, ScanCursor, Store, StoreError, WriteBatch,
+};
 use crate::keys::Key;
 use crate::sketch::Hll;
 
@@ -251,6 +253,74 @@ impl Store for MemoryStore {
 
     async fn delete(&self, key: &Key) -> Result<(), StoreError> {
         self.lock().remove(key);
+        Ok(())
+    }
+
+    async fn scan(
+        &self,
+        cursor: &ScanCursor,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<(Vec<StoreEntry>, Option<ScanCursor>), StoreError> {
+        // Keys in order, resuming after the cursor's key: stable while the map changes.
+        let map = self.lock();
+        let mut keys: Vec<&Key> = map
+            .iter()
+            .filter(|(key, entry)| entry.is_live(now) && key.as_str() > cursor.0.as_str())
+            .map(|(key, _)| key)
+            .collect();
+        keys.sort_unstable();
+        keys.truncate(limit.max(1));
+        let entries: Vec<StoreEntry> = keys
+            .iter()
+            .map(|&key| {
+                let entry = &map[key];
+                StoreEntry {
+                    key: key.clone(),
+                    value: match &entry.value {
+                        Value::Counter(n) => EntryValue::Counter(*n),
+                        Value::Sketch(sketch) => EntryValue::Sketch(sketch.to_redis_bytes()),
+                        Value::Bytes(bytes) => EntryValue::Bytes(bytes.clone()),
+                    },
+                    expire_at: entry.expire_at,
+                }
+            })
+            .collect();
+        let next = (entries.len() >= limit.max(1)).then(|| {
+            ScanCursor(
+                entries
+                    .last()
+                    .map(|e| e.key.to_string())
+                    .unwrap_or_default(),
+            )
+        });
+        Ok((entries, next))
+    }
+
+    async fn restore(&self, entries: &[StoreEntry]) -> Result<(), StoreError> {
+        let mut decoded = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let value = match &entry.value {
+                EntryValue::Counter(n) => Value::Counter(*n),
+                EntryValue::Sketch(bytes) => {
+                    Value::Sketch(Box::new(Hll::from_redis_bytes(bytes).map_err(|error| {
+                        StoreError::Corrupt {
+                            key: entry.key.to_string(),
+                            message: error.to_string(),
+                        }
+                    })?))
+                }
+                EntryValue::Bytes(bytes) => Value::Bytes(bytes.clone()),
+            };
+            decoded.push((
+                entry.key.clone(),
+                Entry {
+                    value,
+                    expire_at: entry.expire_at,
+                },
+            ));
+        }
+        self.lock().extend(decoded);
         Ok(())
     }
 

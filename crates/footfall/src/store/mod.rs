@@ -175,6 +175,32 @@ pub enum Read {
     Cardinality(Vec<Key>),
 }
 
+/// One stored entry, as copied between stores by [`Store::scan`] and [`Store::restore`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The key.
+    pub key: Key,
+    /// The value.
+    pub value: EntryValue,
+    /// The deadline, if the entry expires.
+    pub expire_at: Option<Timestamp>,
+}
+
+/// A stored value, in a backend-neutral form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryValue {
+    /// A counter.
+    Counter(u64),
+    /// A HyperLogLog sketch, as Redis bytes (so it moves bit for bit).
+    Sketch(Vec<u8>),
+    /// Opaque bytes.
+    Bytes(Vec<u8>),
+}
+
+/// Where a [`Store::scan`] goes on from; opaque to callers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanCursor(pub String);
+
 /// The storage contract.
 ///
 /// Implementations are `Debug + Send + Sync` and cheap to share behind an `Arc`. All
@@ -225,6 +251,22 @@ pub trait Store: fmt::Debug + Send + Sync {
 
     /// Removes `key`; removing an absent key is not an error.
     fn delete(&self, key: &Key) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Returns a page of live entries (at most about `limit`) and the cursor of the next
+    /// page, `None` after the last. Starting from `ScanCursor::default()` and following the
+    /// cursors visits every entry that exists throughout the scan at least once; entries
+    /// written during the scan may or may not be seen. Keys outside footfall's schema are
+    /// skipped.
+    fn scan(
+        &self,
+        cursor: &ScanCursor,
+        limit: usize,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(Vec<Entry>, Option<ScanCursor>), StoreError>> + Send;
+
+    /// Writes entries exactly as given, replacing what is there (sketches byte for byte,
+    /// counters as values, deadlines as given). Idempotent.
+    fn restore(&self, entries: &[Entry]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Checks that the store answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
