@@ -511,3 +511,6 @@ pub async fn set_baseline<S: Store>(
         current: value,
     })
 }
+
+#[cfg(test)]
+mod tests;

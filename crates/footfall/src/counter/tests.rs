@@ -1,0 +1,368 @@
+//! Counting semantics on the memory store, with time set by hand.
+
+use jiff::civil::Weekday;
+use jiff::{SignedDuration, Timestamp};
+
+use super::*;
+use crate::calendar::Calendar;
+use crate::identity::{IpTruncation, Salt};
+use crate::store::MemoryStore;
+
+fn ts(text: &str) -> Timestamp {
+    text.parse().expect("valid timestamp")
+}
+
+fn site() -> SiteId {
+    SiteId::new("caukee").unwrap()
+}
+
+struct Scenario {
+    store: MemoryStore,
+    rules: CountingRules,
+    salt: Salt,
+}
+
+impl Scenario {
+    fn new(rules: CountingRules) -> Self {
+        Scenario {
+            store: MemoryStore::new(),
+            rules,
+            salt: Salt::from_bytes([7; 32]),
+        }
+    }
+
+    fn visitor(&self, n: u32) -> VisitorId {
+        VisitorId::derive(
+            &self.salt,
+            "caukee",
+            std::net::IpAddr::from([10, 0, (n >> 8) as u8, n as u8]),
+            "Mozilla/5.0",
+            IpTruncation::None,
+        )
+    }
+
+    fn hit(&self, n: u32, at: &str) -> Hit {
+        Hit {
+            site: site(),
+            at: ts(at),
+            visitor: self.visitor(n),
+            previous_visitor: None,
+        }
+    }
+
+    /// Records each hit in its own batch at its own time, as a live service would.
+    async fn play(&self, hits: &[Hit]) -> u64 {
+        let mut started = 0;
+        for hit in hits {
+            started += record(
+                &self.store,
+                std::slice::from_ref(hit),
+                |_| Some(&self.rules),
+                hit.at,
+            )
+            .await
+            .unwrap();
+        }
+        started
+    }
+
+    async fn at(&self, now: &str) -> Snapshot {
+        snapshot(&self.store, &site(), &self.rules, ts(now))
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_visit_ends_after_the_timeout() {
+    let s = Scenario::new(CountingRules::default());
+    // Asia/Ho_Chi_Minh is UTC+7: 02:00Z is 09:00 local on 2026-11-30.
+    let started = s
+        .play(&[
+            s.hit(1, "2026-11-30T02:00:00Z"),
+            s.hit(1, "2026-11-30T02:29:59Z"), // 29:59 later: same visit
+            s.hit(1, "2026-11-30T02:59:58Z"), // 29:59 after the last hit: same visit
+            s.hit(1, "2026-11-30T03:30:00Z"), // 30:02 after the last hit: a new visit
+            s.hit(2, "2026-11-30T03:30:00Z"),
+        ])
+        .await;
+    assert_eq!(started, 3);
+    let snap = s.at("2026-11-30T03:31:00Z").await;
+    assert_eq!(snap.value(Window::Today, Metric::Visits), 3);
+    assert_eq!(snap.value(Window::Today, Metric::Pageviews), 5);
+    assert_eq!(snap.value(Window::Today, Metric::Visitors), 2);
+    assert_eq!(snap.value(Window::Total, Metric::Visits), 3);
+}
+
+#[tokio::test]
+async fn windows_follow_the_site_time_zone() {
+    let s = Scenario::new(CountingRules::default());
+    s.play(&[
+        // 2026-11-29 23:59 local (Sunday, ISO week 48).
+        s.hit(1, "2026-11-29T16:59:00Z"),
+        // 2026-11-30 00:00 local (Monday, ISO week 49, same month).
+        s.hit(2, "2026-11-29T17:00:00Z"),
+    ])
+    .await;
+    let monday = s.at("2026-11-30T16:59:59Z").await; // 23:59:59 local Monday
+    assert_eq!(monday.value(Window::Today, Metric::Pageviews), 1);
+    assert_eq!(monday.value(Window::Week, Metric::Pageviews), 1);
+    assert_eq!(monday.value(Window::Month, Metric::Pageviews), 2);
+    // 2026-12-01 00:30 local (Tuesday, still ISO week 49, December).
+    s.play(&[s.hit(3, "2026-11-30T17:30:00Z")]).await;
+    let tuesday = s.at("2026-11-30T17:45:00Z").await; // 00:45 local Tuesday
+    assert_eq!(tuesday.value(Window::Today, Metric::Pageviews), 1);
+    assert_eq!(tuesday.value(Window::Week, Metric::Pageviews), 2);
+    assert_eq!(tuesday.value(Window::Month, Metric::Pageviews), 1);
+    assert_eq!(tuesday.value(Window::Total, Metric::Pageviews), 3);
+    let week = tuesday.get(Window::Week, Metric::Pageviews).unwrap();
+    assert_eq!(week.definition.since, Some(ts("2026-11-29T17:00:00Z")));
+    assert_eq!(week.definition.time_zone, "Asia/Ho_Chi_Minh");
+}
+
+#[tokio::test]
+async fn iso_week_year_spans_the_new_year() {
+    // 2024-12-30 (Monday) belongs to 2025-W01, as does 2025-01-01.
+    let s = Scenario::new(CountingRules::default());
+    s.play(&[
+        s.hit(1, "2024-12-30T03:00:00Z"),
+        s.hit(2, "2025-01-01T03:00:00Z"),
+    ])
+    .await;
+    let snap = s.at("2025-01-01T04:00:00Z").await;
+    assert_eq!(snap.value(Window::Week, Metric::Pageviews), 2);
+    assert_eq!(snap.value(Window::Month, Metric::Pageviews), 1);
+}
+
+#[tokio::test]
+async fn rolling_week_sums_the_last_seven_days() {
+    let calendar = Calendar::new("Asia/Ho_Chi_Minh", WeekDefinition::Rolling7Days).unwrap();
+    let s = Scenario::new(CountingRules::new(calendar));
+    s.play(&[
+        s.hit(1, "2026-11-23T03:00:00Z"), // eight days before the read: outside
+        s.hit(2, "2026-11-24T03:00:00Z"), // seven local days including today: inside
+        s.hit(3, "2026-11-30T03:00:00Z"),
+        s.hit(3, "2026-11-30T03:05:00Z"),
+    ])
+    .await;
+    let snap = s.at("2026-11-30T04:00:00Z").await;
+    assert_eq!(snap.value(Window::Week, Metric::Pageviews), 3);
+    assert_eq!(snap.value(Window::Week, Metric::Visits), 2);
+    assert_eq!(snap.value(Window::Week, Metric::Visitors), 2);
+}
+
+#[tokio::test]
+async fn sunday_start_weeks() {
+    let calendar = Calendar::new(
+        "Asia/Ho_Chi_Minh",
+        WeekDefinition::StartsOn(Weekday::Sunday),
+    )
+    .unwrap();
+    let s = Scenario::new(CountingRules::new(calendar));
+    s.play(&[
+        s.hit(1, "2026-11-28T03:00:00Z"), // Saturday: the previous week
+        s.hit(2, "2026-11-29T03:00:00Z"), // Sunday: this week
+    ])
+    .await;
+    let snap = s.at("2026-11-30T03:00:00Z").await;
+    assert_eq!(snap.value(Window::Week, Metric::Pageviews), 1);
+}
+
+#[tokio::test]
+async fn online_counts_the_last_minutes_only() {
+    let s = Scenario::new(CountingRules::default());
+    s.play(&[
+        s.hit(1, "2026-11-30T02:54:59Z"), // in minute 02:54: outside a 5-minute window at 02:59:30
+        s.hit(2, "2026-11-30T02:55:00Z"),
+        s.hit(3, "2026-11-30T02:59:00Z"),
+        s.hit(3, "2026-11-30T02:59:10Z"),
+    ])
+    .await;
+    let snap = s.at("2026-11-30T02:59:30Z").await;
+    assert_eq!(snap.value(Window::Online, Metric::Visitors), 2);
+    let online = snap.get(Window::Online, Metric::Visitors).unwrap();
+    assert_eq!(online.definition.window_minutes, Some(5));
+    assert_eq!(online.definition.accuracy, Accuracy::Estimate);
+    // Thirty-one minutes later the buckets have expired.
+    let later = s.at("2026-11-30T03:31:00Z").await;
+    assert_eq!(later.value(Window::Online, Metric::Visitors), 0);
+}
+
+#[tokio::test]
+async fn previous_salt_keeps_a_visit_open_across_rotation() {
+    let s = Scenario::new(CountingRules::default());
+    let before = s.hit(1, "2026-11-30T16:50:00Z"); // 23:50 local
+    let other_salt = Salt::from_bytes([9; 32]);
+    let after_id = VisitorId::derive(
+        &other_salt,
+        "caukee",
+        std::net::IpAddr::from([10, 0, 0, 1]),
+        "Mozilla/5.0",
+        IpTruncation::None,
+    );
+    let after = Hit {
+        site: site(),
+        at: ts("2026-11-30T17:05:00Z"), // 00:05 local, new salt
+        visitor: after_id,
+        previous_visitor: Some(before.visitor),
+    };
+    assert_eq!(s.play(&[before, after.clone()]).await, 1);
+    // Without the previous id the same hit would have started a second visit.
+    let fresh = Hit {
+        previous_visitor: None,
+        visitor: VisitorId::derive(
+            &Salt::from_bytes([1; 32]),
+            "caukee",
+            [10, 0, 0, 1].into(),
+            "x",
+            IpTruncation::None,
+        ),
+        ..after
+    };
+    assert_eq!(s.play(&[fresh]).await, 1);
+}
+
+#[tokio::test]
+async fn baseline_is_absolute_and_never_lowers_the_total() {
+    let s = Scenario::new(CountingRules::default());
+    let now = ts("2026-11-30T03:00:00Z");
+    s.play(&[s.hit(1, "2026-11-30T02:00:00Z")]).await;
+    for _ in 0..2 {
+        let change = set_baseline(&s.store, &site(), Metric::Visits, 7_289_126, false, now)
+            .await
+            .unwrap();
+        assert_eq!(change.current, 7_289_126);
+    }
+    let snap = s.at("2026-11-30T03:00:00Z").await;
+    assert_eq!(snap.value(Window::Total, Metric::Visits), 7_289_127);
+    assert_eq!(snap.value(Window::Today, Metric::Visits), 1);
+    let refused = set_baseline(&s.store, &site(), Metric::Visits, 7_000_000, false, now).await;
+    assert!(matches!(
+        refused,
+        Err(Error::BaselineDecrease {
+            current: 7_289_126,
+            requested: 7_000_000,
+            ..
+        })
+    ));
+    assert_eq!(
+        s.at("2026-11-30T03:00:00Z")
+            .await
+            .value(Window::Total, Metric::Visits),
+        7_289_127
+    );
+    let forced = set_baseline(&s.store, &site(), Metric::Visits, 7_000_000, true, now)
+        .await
+        .unwrap();
+    assert_eq!(forced.previous, 7_289_126);
+}
+
+#[tokio::test]
+async fn figures_carry_their_definitions() {
+    let s = Scenario::new(CountingRules::default());
+    let snap = s.at("2026-11-30T03:00:00Z").await;
+    // One online figure and three metrics for each of four windows.
+    assert_eq!(snap.figures.len(), 1 + 4 * 3);
+    for figure in &snap.figures {
+        let d = &figure.definition;
+        assert_eq!(d.as_of, ts("2026-11-30T03:00:00Z"));
+        assert_eq!(d.time_zone, "Asia/Ho_Chi_Minh");
+        let expected_accuracy = match (d.metric, d.window) {
+            (Metric::Visitors, Window::Online | Window::Today) => Accuracy::Estimate,
+            (Metric::Visitors, _) => Accuracy::EstimatePerSaltPeriod,
+            _ => Accuracy::Exact,
+        };
+        assert_eq!(
+            d.accuracy, expected_accuracy,
+            "{:?} {:?}",
+            d.metric, d.window
+        );
+        assert_eq!(d.since.is_none(), d.window == Window::Total);
+    }
+    let today = snap.get(Window::Today, Metric::Visits).unwrap();
+    assert_eq!(today.definition.since, Some(ts("2026-11-29T17:00:00Z")));
+    let month = snap.get(Window::Month, Metric::Visits).unwrap();
+    assert_eq!(month.definition.since, Some(ts("2026-10-31T17:00:00Z")));
+}
+
+#[tokio::test]
+async fn history_lists_days_oldest_first() {
+    let s = Scenario::new(CountingRules::default());
+    s.play(&[
+        s.hit(1, "2026-11-28T03:00:00Z"),
+        s.hit(1, "2026-11-30T03:00:00Z"),
+        s.hit(2, "2026-11-30T03:00:00Z"),
+    ])
+    .await;
+    let days = history(&s.store, &site(), &s.rules, 3, ts("2026-11-30T04:00:00Z"))
+        .await
+        .unwrap();
+    let summary: Vec<(String, u64, u64, u64)> = days
+        .iter()
+        .map(|d| (d.date.to_string(), d.visits, d.visitors, d.pageviews))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("2026-11-28".to_owned(), 1, 1, 1),
+            ("2026-11-29".to_owned(), 0, 0, 0),
+            ("2026-11-30".to_owned(), 2, 2, 2),
+        ]
+    );
+    // Asking for more than the retention gives the retention.
+    let all = history(
+        &s.store,
+        &site(),
+        &s.rules,
+        100_000,
+        ts("2026-11-30T04:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(all.len(), 400);
+}
+
+#[test]
+fn plan_aggregates_a_batch() {
+    let s = Scenario::new(CountingRules::default());
+    let now = ts("2026-11-30T03:00:30Z");
+    let mut hits: Vec<Hit> = (0..1000)
+        .map(|n| s.hit(n % 100, "2026-11-30T03:00:00Z"))
+        .collect();
+    hits.push(Hit {
+        site: SiteId::new("unknown").unwrap(),
+        ..s.hit(1, "2026-11-30T03:00:00Z")
+    });
+    let caukee = site();
+    let plan = plan(&hits, |id| (*id == caukee).then_some(&s.rules), now);
+    assert_eq!(plan.unknown_site, 1);
+    // Day, week, month and total, each once, with all 1,000 pageviews.
+    assert_eq!(plan.batch.counters.len(), 4);
+    assert!(plan.batch.counters.iter().all(|c| c.by == 1000));
+    // Those four sketches plus the minute bucket, each with 100 distinct visitors.
+    assert_eq!(plan.batch.sketches.len(), 5);
+    assert!(
+        plan.batch
+            .sketches
+            .iter()
+            .all(|sk| sk.elements.len() == 100)
+    );
+    assert_eq!(plan.batch.visits.len(), 1);
+    assert_eq!(plan.batch.visits[0].sessions.len(), 1000);
+    // Deadlines: the day key lives for the retention after the local day ends.
+    let day = &plan.batch.counters[0];
+    assert_eq!(day.key.as_str(), "ff:{caukee}:pv:d:2026-11-30");
+    assert_eq!(
+        day.expire_at,
+        Some(ts("2026-11-30T17:00:00Z") + SignedDuration::from_hours(24 * 400))
+    );
+    let total = plan
+        .batch
+        .counters
+        .iter()
+        .find(|c| c.key.as_str() == "ff:{caukee}:pv:t")
+        .unwrap();
+    assert_eq!(total.expire_at, None);
+    let marker = &plan.batch.visits[0].sessions[0];
+    assert_eq!(marker.expire_at, ts("2026-11-30T03:30:00Z"));
+}
