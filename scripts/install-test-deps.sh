@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system packages footfall's tests start as real processes, when missing.
+# Debian/Ubuntu only; runs apt-get update at most once. Safe to run again.
+set -euo pipefail
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+
+if ((${#need[@]} == 0)); then
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null 2>&1 || {
+    echo "install-test-deps: need root or sudo to install: ${need[*]}" >&2
+    exit 1
+  }
+  sudo="sudo"
+fi
+echo "install-test-deps: installing ${need[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
