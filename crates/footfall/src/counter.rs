@@ -82,7 +82,8 @@ struct Builder {
     sketch_index: HashMap<Key, usize>,
     groups: Vec<VisitGroup>,
     group_index: HashMap<Vec<Key>, usize>,
-    slots: HashMap<(SiteId, Minute), Slot>,
+    /// Slots by site, then minute: looked up by reference, so no per-hit allocation.
+    slots: HashMap<SiteId, HashMap<Minute, Slot>>,
 }
 
 const DAY: SignedDuration = SignedDuration::from_hours(24);
@@ -130,12 +131,18 @@ fn scopes(rules: &CountingRules, at: Timestamp) -> Vec<(Scope, Option<Timestamp>
 impl Builder {
     fn add(&mut self, hit: &Hit, rules: &CountingRules) {
         let minute = Minute::of(hit.at);
-        let slot_key = (hit.site.clone(), minute);
-        if !self.slots.contains_key(&slot_key) {
+        let known = self
+            .slots
+            .get(&hit.site)
+            .is_some_and(|minutes| minutes.contains_key(&minute));
+        if !known {
             let slot = self.make_slot(&hit.site, minute, hit.at, rules);
-            self.slots.insert(slot_key.clone(), slot);
+            self.slots
+                .entry(hit.site.clone())
+                .or_default()
+                .insert(minute, slot);
         }
-        let slot = &self.slots[&slot_key];
+        let slot = &self.slots[&hit.site][&minute];
         for &index in &slot.pageviews {
             self.counters[index].by += 1;
         }

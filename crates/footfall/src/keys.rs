@@ -134,7 +134,18 @@ pub fn online_minute(site: &SiteId, minute: i64) -> Key {
 
 /// The marker of a visitor's open visit.
 pub fn session(site: &SiteId, visitor: &VisitorId) -> Key {
-    Key(format!("ff:{{{site}}}:sess:{visitor}"))
+    // Built by hand: this runs once per hit, and `format!` with a hex `Display` costs
+    // two allocations and the formatting machinery.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = String::with_capacity(site.as_str().len() + 5 + 6 + 32);
+    key.push_str("ff:{");
+    key.push_str(site.as_str());
+    key.push_str("}:sess:");
+    for byte in visitor.as_bytes() {
+        key.push(char::from(HEX[usize::from(byte >> 4)]));
+        key.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    Key(key)
 }
 
 /// The salt of one rotation period. `period` comes from
@@ -185,6 +196,11 @@ mod tests {
             (
                 salt(&site, "2026-11-30"),
                 "ff:{caukee}:salt:2026-11-30",
+                KeyKind::Bytes,
+            ),
+            (
+                session(&site, &VisitorId::from_bytes([0xa5; 16])),
+                "ff:{caukee}:sess:a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5",
                 KeyKind::Bytes,
             ),
         ];
