@@ -1,1 +1,0 @@
-//! Redis-compatible HyperLogLog (placeholder).
