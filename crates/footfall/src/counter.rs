@@ -183,7 +183,7 @@ impl Builder {
             .start()
             .saturating_add(SignedDuration::from_mins(1) + CountingRules::MAX_ONLINE_WINDOW)
             .unwrap_or(Timestamp::MAX);
-        visitors.push(self.sketch(keys::online_minute(site, minute.0), Some(online_expiry)));
+        visitors.push(self.sketch(keys::online_minute(site, minute), Some(online_expiry)));
 
         let group_key: Vec<Key> = visit_counters.iter().map(|(key, _)| key.clone()).collect();
         let group = match self.group_index.get(&group_key) {
@@ -320,7 +320,7 @@ pub async fn snapshot<S: Store>(
 
     let online: Vec<Key> = online_minutes(now, rules.online_window())
         .into_iter()
-        .map(|minute| keys::online_minute(site, minute.0))
+        .map(|minute| keys::online_minute(site, minute))
         .collect();
     planned.push(PlannedRead {
         metric: Metric::Visitors,

@@ -21,7 +21,7 @@
 
 use std::fmt;
 
-use crate::calendar::{MonthKey, WeekKey};
+use crate::calendar::{Minute, MonthKey, WeekKey};
 use crate::identity::VisitorId;
 use crate::site::SiteId;
 use crate::window::Metric;
@@ -128,7 +128,7 @@ pub fn metric(site: &SiteId, metric: Metric, scope: &Scope) -> Key {
 }
 
 /// The sketch of visitors seen in one UTC minute (the "online" window's buckets).
-pub fn online_minute(site: &SiteId, minute: i64) -> Key {
+pub fn online_minute(site: &SiteId, minute: Minute) -> Key {
     Key(format!("ff:{{{site}}}:on:{minute}"))
 }
 
@@ -184,7 +184,7 @@ mod tests {
                 KeyKind::Counter,
             ),
             (
-                online_minute(&site, 29_412_345),
+                online_minute(&site, Minute::from_index(29_412_345)),
                 "ff:{caukee}:on:29412345",
                 KeyKind::Sketch,
             ),

@@ -5,8 +5,7 @@ use jiff::SignedDuration;
 use crate::calendar::{Calendar, WeekDefinition};
 use crate::identity::{IpTruncation, SaltRotation};
 
-/// The default site time zone: the portal's own.
-pub const DEFAULT_TIME_ZONE: &str = "Asia/Ho_Chi_Minh";
+pub use crate::calendar::DEFAULT_TIME_ZONE;
 
 /// How one site is counted. Build with [`CountingRules::new`] or `Default`, then change
 /// fields through the checked setters.
