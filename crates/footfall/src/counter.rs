@@ -319,7 +319,6 @@ pub async fn snapshot<S: Store>(
     let mut reads = Vec::new();
 
     let online: Vec<Key> = online_minutes(now, rules.online_window())
-        .into_iter()
         .map(|minute| keys::online_minute(site, minute))
         .collect();
     planned.push(PlannedRead {
