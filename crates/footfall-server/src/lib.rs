@@ -1,7 +1,27 @@
 //! The footfall service and its command-line tools.
 //!
-//! The binary `footfall` is a thin layer over the modules here, so each command's
-//! logic can be tested without spawning a process.
+//! [`app::public_app`] and [`app::internal_app`] build the routers of the two listeners
+//! from an [`state::AppState`]; [`http::serve`] runs a router on a listener until told to
+//! stop, so tests bind port 0 and own the shutdown. The binary `footfall` is a thin layer
+//! over these modules.
 #![deny(missing_docs)]
 
+pub mod admin;
+pub mod api;
+pub mod app;
+pub mod bots;
+pub mod buffer;
+pub mod cache;
+pub mod client_ip;
+pub mod config;
+pub mod describe;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod salt_cache;
+pub mod service;
+pub mod sites;
 pub mod sketch_cli;
+pub mod state;

@@ -2,10 +2,12 @@
 
 use std::io;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use footfall_server::config::ServeArgs;
 use footfall_server::sketch_cli::{self, SketchCommand};
 
-/// footfall: a visitor counter for web sites.
+/// footfall: visitor counters and trust badges for web sites.
 #[derive(Debug, Parser)]
 #[command(name = "footfall", version, about)]
 struct Cli {
@@ -13,9 +15,11 @@ struct Cli {
     command: Command,
 }
 
-/// The subcommands; `serve` and others join `sketch` here.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the service: the public listener (hits, counts, widgets) and the internal one
+    /// (metrics, health, admin API).
+    Serve(Box<ServeArgs>),
     /// Inspect, count and update Redis HyperLogLog files (raw `GET` output).
     #[command(subcommand)]
     Sketch(SketchCommand),
@@ -24,9 +28,60 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => serve(*args),
         Command::Sketch(command) => {
             sketch_cli::run(&command, io::stdin().lock(), &mut io::stdout().lock())?;
+            Ok(())
         }
     }
-    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.validate()?;
+    init_logging(config.json_logs);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        footfall_server::service::run(config, shutdown_signal(), |_| {}).await?;
+        Ok(())
+    })
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FOOTFALL_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }

@@ -1,0 +1,121 @@
+//! The routers of both listeners and the layers around them.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::{admin, api, health, ingest};
+
+/// Request-level limits of the public listener.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLimits {
+    /// Requests handled at once; beyond it, a fast 503.
+    pub max_concurrency: usize,
+    /// A request (body included) must complete within this time.
+    pub request_timeout: Duration,
+    /// The largest body of any request except hits (which have their own, smaller bound).
+    pub max_body_bytes: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            // 2,048 in flight: far above what two cores serve without queueing, so only a
+            // stalled store or a flood reaches it.
+            max_concurrency: 2048,
+            request_timeout: Duration::from_secs(10),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The public listener's router: ingestion, the read API, widgets.
+pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
+    let hits = Router::new()
+        .route("/api/v1/hit", post(ingest::post_hit))
+        .layer(RequestBodyLimitLayer::new(ingest::MAX_HIT_BODY));
+    let router = Router::new()
+        .route("/hit.gif", get(ingest::get_pixel))
+        .route("/api/v1/sites/{site}/counts", get(api::get_counts))
+        .route("/api/v1/sites/{site}/history", get(api::get_history))
+        .merge(hits)
+        .fallback(not_found)
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
+    with_common_layers(router, limits)
+}
+
+/// The internal listener's router: health, metrics and the admin API.
+pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
+    let admin_routes = admin::routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        admin::require_token,
+    ));
+    let router = Router::new()
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .nest("/admin/v1", admin_routes)
+        .fallback(not_found)
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
+    with_common_layers(router, limits)
+}
+
+/// Panic catching, load shedding, the request timeout and security headers, shared by
+/// both listeners.
+fn with_common_layers(router: Router, limits: RequestLimits) -> Router {
+    router.layer(
+        ServiceBuilder::new()
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("strict-origin-when-cross-origin"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+            ))
+            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                overloaded()
+            }))
+            .load_shed()
+            .concurrency_limit(limits.max_concurrency)
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                limits.request_timeout,
+            )),
+    )
+}
+
+fn overloaded() -> Response {
+    metrics::counter!("footfall_http_shed_total").increment(1);
+    let mut response = AppError::Unavailable(None).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    metrics::counter!("footfall_panics_total").increment(1);
+    AppError::Internal("a request handler panicked".to_owned()).into_response()
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("no such route".to_owned())
+}

@@ -1,0 +1,195 @@
+//! Counts served from memory, refreshed in the background.
+//!
+//! Each site has one slot holding its last snapshot, already rendered to JSON with its
+//! ETag, so a cached read costs no store access and no serialisation. A read of a slot
+//! older than `fresh_for` returns it at once and starts one refresh (single-flight: a
+//! second reader does not start another). Only the first read of a site waits for the
+//! store. When the store fails, the last numbers keep being served, marked stale.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use footfall::clock::Clock;
+use footfall::counter::{self, Snapshot};
+use footfall::{SiteId, Window};
+use tokio::time::Instant;
+
+use crate::api;
+use crate::error::AppError;
+use crate::metrics as m;
+use crate::sites::Site;
+use crate::state::AppStore;
+
+/// A site's counts as served.
+#[derive(Debug)]
+pub struct Counts {
+    /// The figures.
+    pub snapshot: Snapshot,
+    /// True when the last refresh failed and these numbers may be old.
+    pub stale: bool,
+    /// The JSON body of `GET /api/v1/sites/{site}/counts`.
+    pub json: Bytes,
+    /// The body's strong ETag.
+    pub etag: String,
+    fetched_at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    current: Mutex<Option<Arc<Counts>>>,
+    refresh: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Slot {
+    fn current(&self) -> Option<Arc<Counts>> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set(&self, counts: Arc<Counts>) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(counts);
+    }
+}
+
+/// The per-site counts cache.
+#[derive(Debug)]
+pub struct CountsCache {
+    slots: Mutex<HashMap<SiteId, Arc<Slot>>>,
+    store: Arc<AppStore>,
+    clock: Arc<dyn Clock>,
+    fresh_for: Duration,
+    read_timeout: Duration,
+}
+
+impl CountsCache {
+    /// A cache reading from `store`, refreshing entries older than `fresh_for`.
+    pub fn new(
+        store: Arc<AppStore>,
+        clock: Arc<dyn Clock>,
+        fresh_for: Duration,
+        read_timeout: Duration,
+    ) -> Self {
+        CountsCache {
+            slots: Mutex::new(HashMap::new()),
+            store,
+            clock,
+            fresh_for,
+            read_timeout,
+        }
+    }
+
+    fn slot(&self, id: &SiteId) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(slots.entry(id.clone()).or_default())
+    }
+
+    /// Forgets a site (after it is deleted).
+    pub fn forget(&self, id: &SiteId) {
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// The counts of `site`: cached, refreshed in the background when old, or read now
+    /// when never read before.
+    pub async fn get(self: &Arc<Self>, site: &Arc<Site>) -> Result<Arc<Counts>, AppError> {
+        let slot = self.slot(&site.id);
+        if let Some(counts) = slot.current() {
+            m::cache_lookup(true);
+            if counts.fetched_at.elapsed() >= self.fresh_for
+                && let Ok(guard) = Arc::clone(&slot.refresh).try_lock_owned()
+            {
+                let cache = Arc::clone(self);
+                let site = Arc::clone(site);
+                let slot = Arc::clone(&slot);
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    // Failures are recorded in the slot (stale) and logged by refresh.
+                    let _ = cache.refresh(&slot, &site).await;
+                });
+            }
+            return Ok(counts);
+        }
+        m::cache_lookup(false);
+        let _guard = slot.refresh.lock().await;
+        if let Some(counts) = slot.current() {
+            return Ok(counts);
+        }
+        self.refresh(&slot, site).await
+    }
+
+    /// Reads the store and replaces the slot; on failure marks the old counts stale.
+    async fn refresh(&self, slot: &Slot, site: &Site) -> Result<Arc<Counts>, AppError> {
+        let now = self.clock.now();
+        let started = Instant::now();
+        let read = tokio::time::timeout(
+            self.read_timeout,
+            counter::snapshot(self.store.as_ref(), &site.id, &site.rules, now),
+        )
+        .await;
+        let result = match read {
+            Ok(Ok(snapshot)) => Ok(snapshot),
+            Ok(Err(error)) => Err(AppError::from(error)),
+            Err(_) => Err(AppError::Unavailable(None)),
+        };
+        m::store_operation("read", started.elapsed(), result.is_ok());
+        let previous = slot.current();
+        match result {
+            Ok(mut snapshot) => {
+                if let Some(previous) = &previous {
+                    keep_totals_monotonic(&mut snapshot, &previous.snapshot);
+                }
+                let counts = Arc::new(render(site, snapshot, false));
+                slot.set(Arc::clone(&counts));
+                Ok(counts)
+            }
+            Err(error) => {
+                tracing::warn!(site = %site.id, error = %error, "counts refresh failed");
+                match previous {
+                    Some(previous) => {
+                        let stale = Arc::new(Counts {
+                            fetched_at: Instant::now(),
+                            ..render(site, previous.snapshot.clone(), true)
+                        });
+                        slot.set(Arc::clone(&stale));
+                        Ok(stale)
+                    }
+                    None => Err(error),
+                }
+            }
+        }
+    }
+}
+
+/// A public all-time figure never goes down, even if a store loses data or a baseline is
+/// corrected: each total is at least what this instance showed before.
+fn keep_totals_monotonic(snapshot: &mut Snapshot, previous: &Snapshot) {
+    for figure in &mut snapshot.figures {
+        if figure.definition.window == Window::Total {
+            let shown = previous.value(Window::Total, figure.definition.metric);
+            figure.value = figure.value.max(shown);
+        }
+    }
+}
+
+fn render(site: &Site, snapshot: Snapshot, stale: bool) -> Counts {
+    let json = api::counts_json(site, &snapshot, stale);
+    let etag = format!("\"{}\"", &sha256_hex(&json)[..32]);
+    Counts {
+        snapshot,
+        stale,
+        json,
+        etag,
+        fetched_at: Instant::now(),
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -1,0 +1,360 @@
+//! `footfall serve` configuration: flags that are also `FOOTFALL_*` environment variables,
+//! parsed once (clap) and validated into [`Config`]. Nothing deeper reads the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::app::RequestLimits;
+use crate::buffer::BufferConfig;
+use crate::client_ip::TrustedProxies;
+use crate::http::ConnectionLimits;
+use crate::sites::{Site, SiteSettings, parse_sites_file};
+use crate::state::Options;
+
+/// Flags of `footfall serve`.
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// Public listener: hits, counts, widgets, badges.
+    #[arg(long, env = "FOOTFALL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Internal listener: metrics, health, admin API. Keep it off the internet.
+    #[arg(long, env = "FOOTFALL_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
+    pub admin_listen: String,
+    /// Store: a directory for the embedded store, `memory:` for a throw-away one, or a
+    /// Redis URL (`redis://host:6379`, `rediss://…`, `redis+cluster://h1:p1,h2:p2`).
+    #[arg(long, env = "FOOTFALL_STORE", default_value = "./footfall-data")]
+    pub store: String,
+    /// Admin bearer tokens, comma-separated (several, to rotate without downtime). No
+    /// token: the admin API refuses every request.
+    #[arg(
+        long,
+        env = "FOOTFALL_ADMIN_TOKENS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub admin_tokens: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed: addresses and CIDR networks,
+    /// comma-separated.
+    #[arg(long, env = "FOOTFALL_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// A TOML file of `[[sites]]` registered at start-up.
+    #[arg(long, env = "FOOTFALL_SITES_FILE")]
+    pub sites_file: Option<PathBuf>,
+    /// Do not register the `demo` site (localhost) on start-up.
+    #[arg(long, env = "FOOTFALL_NO_DEMO")]
+    pub no_demo: bool,
+    /// Hits held in memory waiting for the store; beyond it hits are dropped and counted.
+    #[arg(long, env = "FOOTFALL_BUFFER_CAPACITY", default_value_t = 100_000)]
+    pub buffer_capacity: usize,
+    /// Most hits per store batch.
+    #[arg(long, env = "FOOTFALL_FLUSH_BATCH", default_value_t = 1000)]
+    pub flush_batch: usize,
+    /// Longest a hit waits in memory before it is written, in milliseconds: the most a
+    /// crash can lose.
+    #[arg(long, env = "FOOTFALL_FLUSH_INTERVAL_MS", default_value_t = 100)]
+    pub flush_interval_ms: u64,
+    /// Hits per minute allowed from one client address (IPv6: one /64).
+    #[arg(long, env = "FOOTFALL_RATE_LIMIT", default_value_t = 120)]
+    pub rate_limit: u32,
+    /// Extra robot User-Agent substrings, comma-separated.
+    #[arg(long, env = "FOOTFALL_BOT_PATTERNS", value_delimiter = ',')]
+    pub bot_patterns: Vec<String>,
+    /// Requests handled at once per listener; beyond it a fast 503.
+    #[arg(long, env = "FOOTFALL_MAX_CONCURRENCY", default_value_t = 2048)]
+    pub max_concurrency: usize,
+    /// Seconds a request may take.
+    #[arg(long = "request-timeout", env = "FOOTFALL_REQUEST_TIMEOUT", default_value_t = 10)]
+    pub request_timeout_secs: u64,
+    /// Seconds a client has to send a whole request head.
+    #[arg(long = "header-read-timeout", env = "FOOTFALL_HEADER_READ_TIMEOUT", default_value_t = 5)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds cached counts are served before a background refresh.
+    #[arg(long = "counts-ttl", env = "FOOTFALL_COUNTS_TTL", default_value_t = 5)]
+    pub counts_ttl_secs: u64,
+    /// Seconds shutdown waits for requests and the final flush.
+    #[arg(long = "shutdown-grace", env = "FOOTFALL_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "FOOTFALL_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Public listener address.
+    pub listen: SocketAddr,
+    /// Internal listener address.
+    pub admin_listen: SocketAddr,
+    /// Store location.
+    pub store: String,
+    /// Sites registered at start-up.
+    pub sites: Vec<Site>,
+    /// Request-path options.
+    pub options: Options,
+    /// Per-request limits.
+    pub request_limits: RequestLimits,
+    /// Per-connection limits.
+    pub connection_limits: ConnectionLimits,
+    /// JSON logs.
+    pub json_logs: bool,
+}
+
+/// A configuration error naming the setting (flag and environment variable).
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    /// The setting, as `--flag / FOOTFALL_VAR`.
+    pub setting: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn bad(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn positive(setting: &str, value: u64) -> Result<Duration, ConfigError> {
+    if value == 0 {
+        return Err(bad(setting, "must be greater than 0"));
+    }
+    Ok(Duration::from_secs(value))
+}
+
+impl ServeArgs {
+    /// Validates every setting; the first error names its flag and variable.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let listen = self.listen.parse().map_err(|_| {
+            bad(
+                "--listen / FOOTFALL_LISTEN",
+                format!("not an address:port: {:?}", self.listen),
+            )
+        })?;
+        let admin_listen = self.admin_listen.parse().map_err(|_| {
+            bad(
+                "--admin-listen / FOOTFALL_ADMIN_LISTEN",
+                format!("not an address:port: {:?}", self.admin_listen),
+            )
+        })?;
+        if self.store.trim().is_empty() {
+            return Err(bad(
+                "--store / FOOTFALL_STORE",
+                "must name a directory, memory: or a Redis URL",
+            ));
+        }
+        let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|m| bad("--trusted-proxies / FOOTFALL_TRUSTED_PROXIES", m))?;
+        if let Some(short) = self
+            .admin_tokens
+            .iter()
+            .map(|t| t.trim())
+            .find(|t| !t.is_empty() && t.len() < 16)
+        {
+            return Err(bad(
+                "--admin-tokens / FOOTFALL_ADMIN_TOKENS",
+                format!(
+                    "a token of {} characters is too short to be secret; use 16 or more",
+                    short.len()
+                ),
+            ));
+        }
+        if !(1..=10_000_000).contains(&self.buffer_capacity) {
+            return Err(bad(
+                "--buffer-capacity / FOOTFALL_BUFFER_CAPACITY",
+                "must be 1 to 10,000,000",
+            ));
+        }
+        if !(1..=100_000).contains(&self.flush_batch) {
+            return Err(bad(
+                "--flush-batch / FOOTFALL_FLUSH_BATCH",
+                "must be 1 to 100,000",
+            ));
+        }
+        if !(1..=60_000).contains(&self.flush_interval_ms) {
+            return Err(bad(
+                "--flush-interval-ms / FOOTFALL_FLUSH_INTERVAL_MS",
+                "must be 1 to 60000",
+            ));
+        }
+        if self.rate_limit == 0 {
+            return Err(bad(
+                "--rate-limit / FOOTFALL_RATE_LIMIT",
+                "must be at least 1",
+            ));
+        }
+        if self.max_concurrency == 0 {
+            return Err(bad(
+                "--max-concurrency / FOOTFALL_MAX_CONCURRENCY",
+                "must be at least 1",
+            ));
+        }
+        let json_logs = match self.log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => {
+                return Err(bad(
+                    "--log-format / FOOTFALL_LOG_FORMAT",
+                    format!("expected text or json, got {other:?}"),
+                ));
+            }
+        };
+        let request_timeout = positive(
+            "--request-timeout / FOOTFALL_REQUEST_TIMEOUT",
+            self.request_timeout_secs,
+        )?;
+        let header_read_timeout = positive(
+            "--header-read-timeout / FOOTFALL_HEADER_READ_TIMEOUT",
+            self.header_read_timeout_secs,
+        )?;
+        let counts_fresh_for =
+            positive("--counts-ttl / FOOTFALL_COUNTS_TTL", self.counts_ttl_secs)?;
+        let shutdown_grace = positive(
+            "--shutdown-grace / FOOTFALL_SHUTDOWN_GRACE",
+            self.shutdown_grace_secs,
+        )?;
+
+        let mut sites = Vec::new();
+        if !self.no_demo {
+            sites.push(
+                Site::from_settings(SiteSettings::demo(), "demo site")
+                    .expect("the demo site is valid"),
+            );
+        }
+        if let Some(path) = &self.sites_file {
+            let setting = format!("--sites-file / FOOTFALL_SITES_FILE ({})", path.display());
+            let text = std::fs::read_to_string(path).map_err(|e| bad(&setting, e.to_string()))?;
+            let from_file = parse_sites_file(&text).map_err(|e| bad(&setting, e.to_string()))?;
+            // A file may redefine the demo site.
+            sites.retain(|demo| !from_file.iter().any(|site| site.id == demo.id));
+            sites.extend(from_file);
+        }
+
+        let bot_patterns: Vec<String> = self
+            .bot_patterns
+            .into_iter()
+            .filter(|p| !p.trim().is_empty())
+            .collect();
+        crate::bots::BotFilter::new(&bot_patterns)
+            .map_err(|m| bad("--bot-patterns / FOOTFALL_BOT_PATTERNS", m))?;
+        let options = Options {
+            buffer: BufferConfig {
+                capacity: self.buffer_capacity,
+                batch_max: self.flush_batch,
+                flush_interval: Duration::from_millis(self.flush_interval_ms),
+                shutdown_grace,
+            },
+            trusted_proxies,
+            rate_limit_per_minute: self.rate_limit,
+            extra_bot_patterns: bot_patterns,
+            counts_fresh_for,
+            admin_tokens: self.admin_tokens,
+            ..Options::default()
+        };
+        Ok(Config {
+            listen,
+            admin_listen,
+            store: self.store,
+            sites,
+            options,
+            request_limits: RequestLimits {
+                max_concurrency: self.max_concurrency,
+                request_timeout,
+                ..RequestLimits::default()
+            },
+            connection_limits: ConnectionLimits {
+                header_read_timeout,
+                drain_timeout: shutdown_grace,
+                ..ConnectionLimits::default()
+            },
+            json_logs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["footfall"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .expect("flags parse")
+            .serve
+            .validate()
+    }
+
+    #[test]
+    fn defaults_are_loopback_with_the_demo_site() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.admin_listen.to_string(), "127.0.0.1:9464");
+        assert_eq!(config.store, "./footfall-data");
+        assert_eq!(config.sites.len(), 1);
+        assert_eq!(config.sites[0].id.as_str(), "demo");
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--listen", "nowhere"], "FOOTFALL_LISTEN"),
+            (&["--admin-listen", "1.2.3.4"], "FOOTFALL_ADMIN_LISTEN"),
+            (
+                &["--trusted-proxies", "10.0.0.0/99"],
+                "FOOTFALL_TRUSTED_PROXIES",
+            ),
+            (&["--admin-tokens", "short"], "FOOTFALL_ADMIN_TOKENS"),
+            (&["--buffer-capacity", "0"], "FOOTFALL_BUFFER_CAPACITY"),
+            (&["--flush-interval-ms", "0"], "FOOTFALL_FLUSH_INTERVAL_MS"),
+            (&["--rate-limit", "0"], "FOOTFALL_RATE_LIMIT"),
+            (&["--log-format", "xml"], "FOOTFALL_LOG_FORMAT"),
+            (&["--request-timeout", "0"], "FOOTFALL_REQUEST_TIMEOUT"),
+            (
+                &["--sites-file", "/nonexistent/sites.toml"],
+                "FOOTFALL_SITES_FILE",
+            ),
+            (&["--bot-patterns", "ab"], "FOOTFALL_BOT_PATTERNS"),
+            (&["--store", " "], "FOOTFALL_STORE"),
+        ];
+        for (args, setting) in cases {
+            let error = parse(args).unwrap_err();
+            assert!(error.setting.contains(setting), "{args:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn sites_file_errors_name_the_file_and_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sites.toml");
+        std::fs::write(&path, "[[sites]]\nid = \"caukee\"\nhostnames = [\"caukee.vn\"]\ntime_zone = \"Nowhere/City\"\n").unwrap();
+        let error = parse(&["--sites-file", path.to_str().unwrap()]).unwrap_err();
+        assert!(error.setting.contains("sites.toml"), "{error}");
+        assert!(error.message.contains("sites[0].time_zone"), "{error}");
+        std::fs::write(
+            &path,
+            "[[sites]]\nid = \"demo\"\nhostnames = [\"example.vn\"]\n",
+        )
+        .unwrap();
+        let config = parse(&["--sites-file", path.to_str().unwrap()]).unwrap();
+        assert_eq!(
+            config.sites.len(),
+            1,
+            "the file's demo replaces the built-in one"
+        );
+        assert_eq!(config.sites[0].hostnames, ["example.vn"]);
+    }
+}

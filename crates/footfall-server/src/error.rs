@@ -1,0 +1,106 @@
+//! Errors as HTTP answers: a clear 4xx for the client's mistakes, a generic 5xx otherwise
+//! with the details logged (never sent).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed; the message says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such site (or other resource).
+    #[error("{0}")]
+    NotFound(String),
+    /// The body's media type is not accepted.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Missing or wrong credentials.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// The request conflicts with the current state (e.g. lowering a baseline).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store cannot answer now; retry later.
+    #[error("the counter store is unavailable; try again shortly")]
+    Unavailable(#[source] Option<footfall::Error>),
+    /// Anything else; details go to the log only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+}
+
+impl AppError {
+    /// The status code and stable machine-readable code.
+    fn status(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<footfall::Error> for AppError {
+    fn from(error: footfall::Error) -> Self {
+        match error {
+            footfall::Error::BaselineDecrease { .. } => AppError::Conflict(error.to_string()),
+            other => AppError::Unavailable(Some(other)),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status();
+        match &self {
+            AppError::Internal(details) => tracing::error!(details = %details, "internal error"),
+            AppError::Unavailable(Some(source)) => {
+                tracing::warn!(error = %source, "store unavailable")
+            }
+            _ => {}
+        }
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: ErrorDetail {
+                    code,
+                    message: self.to_string(),
+                },
+            }),
+        )
+            .into_response();
+        if matches!(self, AppError::Unauthorized) {
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if matches!(self, AppError::Unavailable(_)) {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("5"),
+            );
+        }
+        response
+    }
+}

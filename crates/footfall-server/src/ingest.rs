@@ -1,0 +1,266 @@
+//! Counting a page view: `POST /api/v1/hit` (beacon) and `GET /hit.gif` (pixel).
+//!
+//! Every accepted or silently dropped hit gets the same fast answer, so robots and
+//! forgers learn nothing from it; only malformed requests and unknown sites get a 4xx
+//! that says what is wrong. The client's IP and User-Agent are used to derive the visitor
+//! id and the robot verdict, and go no further.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use footfall::SiteId;
+use footfall::counter::Hit;
+use serde::Deserialize;
+
+use crate::bots;
+use crate::error::AppError;
+use crate::metrics::{self as m, DropReason};
+use crate::sites::Site;
+use crate::state::AppState;
+
+/// The largest hit body accepted, in bytes: a JSON object with a site, a path and a
+/// referrer fits in far less.
+pub const MAX_HIT_BODY: usize = 4 * 1024;
+/// The longest path or referrer accepted, in bytes.
+const MAX_URL_LEN: usize = 2048;
+
+/// The beacon's body.
+#[derive(Debug, Deserialize)]
+pub struct HitBody {
+    /// The site id.
+    pub site: String,
+    /// The page path (validated for size, not stored).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The page's referrer (validated for size, not stored).
+    #[serde(default)]
+    pub referrer: Option<String>,
+}
+
+/// The pixel's query.
+#[derive(Debug, Deserialize)]
+pub struct PixelQuery {
+    /// The site id.
+    pub site: String,
+    /// The page path.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The page's referrer.
+    #[serde(default)]
+    pub referrer: Option<String>,
+}
+
+/// A transparent 1×1 GIF.
+const PIXEL_GIF: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// `POST /api/v1/hit`.
+pub async fn post_hit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match media_type.as_deref() {
+        Some("text/plain" | "application/json") => {}
+        other => {
+            return Err(AppError::UnsupportedMediaType(format!(
+                "send the hit as text/plain or application/json, not {}",
+                other.unwrap_or("no content type")
+            )));
+        }
+    }
+    let body: HitBody = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("hit body: {e}")))?;
+    check_url("path", body.path.as_deref())?;
+    check_url("referrer", body.referrer.as_deref())?;
+    let site = registered_site(&state, &body.site)?;
+    let origin = origin_host(&headers, OriginPreference::OriginFirst);
+    count(
+        &state,
+        &site,
+        peer,
+        &headers,
+        origin.as_deref(),
+        &Method::POST,
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /hit.gif?site=…&path=…`.
+pub async fn get_pixel(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    headers: HeaderMap,
+    query: Result<Query<PixelQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    check_url("path", query.path.as_deref())?;
+    check_url("referrer", query.referrer.as_deref())?;
+    let site = registered_site(&state, &query.site)?;
+    let origin = origin_host(&headers, OriginPreference::RefererFirst);
+    count(&state, &site, peer, &headers, origin.as_deref(), &method).await;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store, max-age=0"),
+        ],
+        PIXEL_GIF,
+    )
+        .into_response())
+}
+
+fn check_url(name: &str, value: Option<&str>) -> Result<(), AppError> {
+    match value {
+        Some(v) if v.len() > MAX_URL_LEN => Err(AppError::BadRequest(format!(
+            "{name} is longer than {MAX_URL_LEN} bytes"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Validates a site id and finds its site: 400 for a malformed id, 404 for an unknown one.
+pub fn registered_site(state: &AppState, id: &str) -> Result<Arc<Site>, AppError> {
+    let id = SiteId::new(id).map_err(|e| AppError::BadRequest(format!("site: {e}")))?;
+    state
+        .sites
+        .get(&id)
+        .ok_or_else(|| AppError::NotFound(format!("no site {id} is registered")))
+}
+
+#[derive(Clone, Copy)]
+enum OriginPreference {
+    OriginFirst,
+    RefererFirst,
+}
+
+/// The hostname of the page that sent the request, from `Origin` or `Referer`.
+fn origin_host(headers: &HeaderMap, preference: OriginPreference) -> Option<String> {
+    let from = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(host_of_url)
+    };
+    match preference {
+        OriginPreference::OriginFirst => from(header::ORIGIN).or_else(|| from(header::REFERER)),
+        OriginPreference::RefererFirst => from(header::REFERER).or_else(|| from(header::ORIGIN)),
+    }
+}
+
+/// The host of an absolute http(s) URL, lowercased; bracketed for IPv6.
+pub fn host_of_url(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return None;
+    }
+    let host = uri.host()?;
+    Some(host.to_ascii_lowercase())
+}
+
+/// Applies the filters and queues the hit. Every outcome is counted by reason.
+async fn count(
+    state: &AppState,
+    site: &Site,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    origin: Option<&str>,
+    method: &Method,
+) {
+    let verdict = judge(state, site, peer, headers, origin, method).await;
+    match verdict {
+        Ok(hit) => match state.buffer.push(hit) {
+            Ok(()) => m::hit_accepted(),
+            Err(reason) => m::hits_dropped(reason, 1),
+        },
+        Err(reason) => m::hits_dropped(reason, 1),
+    }
+}
+
+async fn judge(
+    state: &AppState,
+    site: &Site,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    origin: Option<&str>,
+    method: &Method,
+) -> Result<Hit, DropReason> {
+    if method == Method::HEAD {
+        return Err(DropReason::Head);
+    }
+    if bots::is_prefetch(headers) {
+        return Err(DropReason::Prefetch);
+    }
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    if state.bots.is_bot(user_agent) {
+        return Err(DropReason::Bot);
+    }
+    if !origin.is_some_and(|host| site.allows_host(host)) {
+        return Err(DropReason::ForeignOrigin);
+    }
+    if site.settings.respect_do_not_track && asks_not_to_track(headers) {
+        return Err(DropReason::DoNotTrack);
+    }
+    let client = state.proxies.client_ip(peer, headers);
+    if !within_rate_limit(state, client) {
+        return Err(DropReason::RateLimited);
+    }
+    let now = state.clock.now();
+    let identity = state
+        .salts
+        .identify(site, client, user_agent.unwrap_or(""), now)
+        .await
+        .ok_or(DropReason::SaltUnavailable)?;
+    Ok(Hit {
+        site: site.id.clone(),
+        at: now,
+        visitor: identity.visitor,
+        previous_visitor: identity.previous_visitor,
+    })
+}
+
+fn asks_not_to_track(headers: &HeaderMap) -> bool {
+    headers.get("dnt").is_some_and(|v| v.as_bytes() == b"1")
+        || headers.get("sec-gpc").is_some_and(|v| v.as_bytes() == b"1")
+}
+
+/// One rate-limit bucket per IPv4 address or IPv6 /64 (a single host usually owns a
+/// whole /64, so per-address buckets would let it rotate addresses freely).
+fn within_rate_limit(state: &AppState, client: IpAddr) -> bool {
+    let key = match client {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::from(octets)
+        }
+        v4 => v4,
+    };
+    if state.limiter.len() >= state.options.rate_limit_max_clients {
+        // Past the bound, addresses already tracked keep their budget and new ones are
+        // refused until the next pruning: memory stays bounded under a flood of sources.
+        return state.limiter.check_key(&key).is_ok()
+            && state.limiter.len() <= state.options.rate_limit_max_clients;
+    }
+    state.limiter.check_key(&key).is_ok()
+}

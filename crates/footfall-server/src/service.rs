@@ -1,0 +1,136 @@
+//! Running the whole service: both listeners, the flusher and the upkeep, with an
+//! orderly shutdown (stop accepting, finish requests, flush the buffer, exit).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use footfall::clock::{Clock, SystemClock};
+use tokio::net::TcpListener;
+
+use crate::app::{internal_app, public_app};
+use crate::buffer::FlushTotals;
+use crate::config::Config;
+use crate::http;
+use crate::sites::Sites;
+use crate::state::{AppState, AppStore};
+
+/// Why the service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {address} ({setting}): {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The setting that named it.
+        setting: &'static str,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error("cannot open the store {location:?} (--store / FOOTFALL_STORE): {message}")]
+    Store {
+        /// Where.
+        location: String,
+        /// Why.
+        message: String,
+    },
+    /// Anything else at start-up.
+    #[error("{0}")]
+    Startup(String),
+}
+
+/// Opens the store named by `--store`.
+pub async fn open_store(location: &str) -> Result<AppStore, RunError> {
+    let _ = location;
+    Ok(AppStore::new())
+}
+
+/// The addresses the service actually listens on (useful with port 0).
+#[derive(Clone, Copy, Debug)]
+pub struct Bound {
+    /// Public listener.
+    pub public: SocketAddr,
+    /// Internal listener.
+    pub internal: SocketAddr,
+}
+
+/// Runs until `shutdown` resolves; `on_bound` is told the listening addresses first.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    on_bound: impl FnOnce(Bound),
+) -> Result<FlushTotals, RunError> {
+    let store = Arc::new(open_store(&config.store).await?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (state, flusher) = AppState::new(
+        store,
+        clock,
+        Sites::new(config.sites.clone()),
+        config.options.clone(),
+    )
+    .map_err(RunError::Startup)?;
+    let bind = |address: SocketAddr, setting: &'static str| async move {
+        TcpListener::bind(address)
+            .await
+            .map_err(|source| RunError::Bind {
+                address,
+                setting,
+                source,
+            })
+    };
+    let public = bind(config.listen, "--listen / FOOTFALL_LISTEN").await?;
+    let internal = bind(
+        config.admin_listen,
+        "--admin-listen / FOOTFALL_ADMIN_LISTEN",
+    )
+    .await?;
+    let bound = Bound {
+        public: public
+            .local_addr()
+            .map_err(|e| RunError::Startup(e.to_string()))?,
+        internal: internal
+            .local_addr()
+            .map_err(|e| RunError::Startup(e.to_string()))?,
+    };
+    tracing::info!(public = %bound.public, internal = %bound.internal, store = %config.store, sites = state.sites.len(), "footfall listening");
+    on_bound(bound);
+
+    let flusher = tokio::spawn(flusher.run());
+    let upkeep = state.spawn_upkeep(Duration::from_secs(10));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let public_server = tokio::spawn(http::serve(
+        public,
+        public_app(state.clone(), config.request_limits),
+        config.connection_limits,
+        stopped(stop_rx.clone()),
+    ));
+    let internal_server = tokio::spawn(http::serve(
+        internal,
+        internal_app(state.clone(), config.request_limits),
+        config.connection_limits,
+        stopped(stop_rx),
+    ));
+
+    shutdown.await;
+    tracing::info!("shutting down: draining requests, then flushing");
+    stop_tx.send_replace(true);
+    let _ = public_server.await;
+    let _ = internal_server.await;
+    state.begin_shutdown();
+    let _ = upkeep.await;
+    let totals = flusher
+        .await
+        .map_err(|e| RunError::Startup(format!("flusher failed: {e}")))?;
+    tracing::info!(
+        written = totals.written,
+        unflushed = totals.unflushed_at_shutdown,
+        "stopped"
+    );
+    Ok(totals)
+}

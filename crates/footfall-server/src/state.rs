@@ -1,0 +1,170 @@
+//! The state every handler shares.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use footfall::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota};
+use tokio::sync::watch;
+
+use crate::admin::AdminTokens;
+use crate::bots::BotFilter;
+use crate::buffer::{self, BufferConfig, Flusher, HitBuffer};
+use crate::cache::CountsCache;
+use crate::client_ip::TrustedProxies;
+use crate::salt_cache::SaltCache;
+use crate::sites::Sites;
+
+/// The store the service runs on.
+pub type AppStore = footfall::store::MemoryStore;
+
+/// Everything configurable about the request path.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Write-behind buffer settings.
+    pub buffer: BufferConfig,
+    /// Networks whose forwarding headers are believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Hits allowed per client address (IPv6: per /64) per minute.
+    pub rate_limit_per_minute: u32,
+    /// Most client addresses tracked by the rate limiter at once.
+    pub rate_limit_max_clients: usize,
+    /// Extra bot User-Agent substrings.
+    pub extra_bot_patterns: Vec<String>,
+    /// How long cached counts are served before a background refresh.
+    pub counts_fresh_for: Duration,
+    /// Longest a store read may take.
+    pub store_timeout: Duration,
+    /// Admin bearer tokens.
+    pub admin_tokens: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            buffer: BufferConfig::default(),
+            trusted_proxies: TrustedProxies::default(),
+            // 120 a minute: a person clicking fast, or a small office behind one address;
+            // raise for large NATs (or use trusted proxies with real client addresses).
+            rate_limit_per_minute: 120,
+            rate_limit_max_clients: 200_000,
+            extra_bot_patterns: Vec::new(),
+            // 5 s: "online now" moves by the minute; the store sees one read per site
+            // per 5 s whatever the traffic.
+            counts_fresh_for: Duration::from_secs(5),
+            store_timeout: Duration::from_secs(2),
+            admin_tokens: Vec::new(),
+        }
+    }
+}
+
+/// Shared state; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+/// The fields of [`AppState`].
+#[derive(Debug)]
+pub struct Inner {
+    /// The store.
+    pub store: Arc<AppStore>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Registered sites.
+    pub sites: Arc<Sites>,
+    /// The write-behind buffer.
+    pub buffer: HitBuffer,
+    /// Cached counts.
+    pub counts: Arc<CountsCache>,
+    /// Cached salts.
+    pub salts: Arc<SaltCache>,
+    /// Per-client rate limiter.
+    pub limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Forwarding-header policy.
+    pub proxies: TrustedProxies,
+    /// Robot detection.
+    pub bots: BotFilter,
+    /// Admin credentials.
+    pub admin: AdminTokens,
+    /// The options it was built with.
+    pub options: Options,
+    /// Set once shutdown begins.
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state and the buffer's flusher (run it with `tokio::spawn`).
+    pub fn new(
+        store: Arc<AppStore>,
+        clock: Arc<dyn Clock>,
+        sites: Sites,
+        options: Options,
+    ) -> Result<(AppState, Flusher), String> {
+        let sites = Arc::new(sites);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (buffer, flusher) = buffer::channel(
+            Arc::clone(&store),
+            Arc::clone(&sites),
+            Arc::clone(&clock),
+            options.buffer,
+            shutdown_rx,
+        );
+        let per_minute = NonZeroU32::new(options.rate_limit_per_minute)
+            .ok_or("rate limit must be at least 1 per minute")?;
+        let state = AppState(Arc::new(Inner {
+            counts: Arc::new(CountsCache::new(
+                Arc::clone(&store),
+                Arc::clone(&clock),
+                options.counts_fresh_for,
+                options.store_timeout,
+            )),
+            salts: Arc::new(SaltCache::new(Arc::clone(&store), options.store_timeout)),
+            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
+            proxies: options.trusted_proxies.clone(),
+            bots: BotFilter::new(&options.extra_bot_patterns)?,
+            admin: AdminTokens::new(&options.admin_tokens),
+            store,
+            clock,
+            sites,
+            buffer,
+            options,
+            shutdown,
+        }));
+        Ok((state, flusher))
+    }
+
+    /// Starts the background upkeep: salt preloading and rate-limiter pruning, every
+    /// `every`, until shutdown.
+    pub fn spawn_upkeep(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        let mut stop = self.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                let now = state.clock.now();
+                state.salts.preload(&state.sites.all(), now).await;
+                state.limiter.retain_recent();
+                state.limiter.shrink_to_fit();
+                crate::metrics::buffer_depth(state.buffer.depth());
+            }
+        })
+    }
+
+    /// Asks background tasks (the flusher, upkeep) to finish.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
