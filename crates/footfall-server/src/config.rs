@@ -66,16 +66,28 @@ pub struct ServeArgs {
     #[arg(long, env = "FOOTFALL_MAX_CONCURRENCY", default_value_t = 2048)]
     pub max_concurrency: usize,
     /// Seconds a request may take.
-    #[arg(long = "request-timeout", env = "FOOTFALL_REQUEST_TIMEOUT", default_value_t = 10)]
+    #[arg(
+        long = "request-timeout",
+        env = "FOOTFALL_REQUEST_TIMEOUT",
+        default_value_t = 10
+    )]
     pub request_timeout_secs: u64,
     /// Seconds a client has to send a whole request head.
-    #[arg(long = "header-read-timeout", env = "FOOTFALL_HEADER_READ_TIMEOUT", default_value_t = 5)]
+    #[arg(
+        long = "header-read-timeout",
+        env = "FOOTFALL_HEADER_READ_TIMEOUT",
+        default_value_t = 5
+    )]
     pub header_read_timeout_secs: u64,
     /// Seconds cached counts are served before a background refresh.
     #[arg(long = "counts-ttl", env = "FOOTFALL_COUNTS_TTL", default_value_t = 5)]
     pub counts_ttl_secs: u64,
     /// Seconds shutdown waits for requests and the final flush.
-    #[arg(long = "shutdown-grace", env = "FOOTFALL_SHUTDOWN_GRACE", default_value_t = 10)]
+    #[arg(
+        long = "shutdown-grace",
+        env = "FOOTFALL_SHUTDOWN_GRACE",
+        default_value_t = 10
+    )]
     pub shutdown_grace_secs: u64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "FOOTFALL_LOG_FORMAT", default_value = "text")]

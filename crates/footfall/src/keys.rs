@@ -44,6 +44,9 @@ impl Key {
     /// Parses a stored key back, accepting only keys this schema could have built (used
     /// when copying a store, so foreign keys are never carried along).
     pub fn parse(raw: &str) -> Option<Key> {
+        if raw == REGISTRY || raw == AUDIT {
+            return Some(Key(raw.to_owned()));
+        }
         let rest = raw.strip_prefix("ff:{")?;
         let (site, tail) = rest.split_once("}:")?;
         SiteId::new(site).ok()?;
@@ -56,8 +59,7 @@ impl Key {
 
     /// What kind of value the key holds, from its place in the schema.
     pub fn kind(&self) -> KeyKind {
-        let rest = &self.0["ff:{".len()..];
-        let tail = rest.split_once("}:").map_or("", |(_, tail)| tail);
+        let tail = self.0.split_once("}:").map_or("", |(_, tail)| tail);
         match tail.split(':').next() {
             Some("pv" | "vs" | "base") => KeyKind::Counter,
             Some("uv" | "on") => KeyKind::Sketch,
@@ -65,11 +67,12 @@ impl Key {
         }
     }
 
-    /// The site whose key this is.
-    pub fn site(&self) -> SiteId {
-        let rest = &self.0["ff:{".len()..];
-        let end = rest.find('}').expect("keys are built with a hash tag");
-        SiteId::new(&rest[..end]).expect("keys are built from valid site ids")
+    /// The site whose key this is; `None` for the service-wide keys ([`registry`],
+    /// [`audit`]).
+    pub fn site(&self) -> Option<SiteId> {
+        let rest = self.0.strip_prefix("ff:{")?;
+        let end = rest.find('}')?;
+        SiteId::new(&rest[..end]).ok()
     }
 }
 
@@ -77,6 +80,20 @@ impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+const REGISTRY: &str = "ff:registry";
+const AUDIT: &str = "ff:audit";
+
+/// The registry of sites (service-wide, so it has no hash tag: it is one key, and single-key
+/// commands work on any cluster node).
+pub fn registry() -> Key {
+    Key(REGISTRY.to_owned())
+}
+
+/// The audit log of admin changes (service-wide, one key).
+pub fn audit() -> Key {
+    Key(AUDIT.to_owned())
 }
 
 /// The kind of value under a key.
@@ -206,10 +223,20 @@ mod tests {
         ];
         for (key, expected, kind) in cases {
             assert_eq!(key.as_str(), expected);
-            assert_eq!(key.site(), site);
+            assert_eq!(key.site(), Some(site.clone()));
             assert_eq!(key.kind(), kind, "{expected}");
             assert_eq!(Key::parse(expected), Some(key));
         }
+    }
+
+    #[test]
+    fn service_wide_keys() {
+        for key in [registry(), audit()] {
+            assert_eq!(key.site(), None);
+            assert_eq!(key.kind(), KeyKind::Bytes);
+            assert_eq!(Key::parse(key.as_str()), Some(key));
+        }
+        assert_eq!(Key::parse("ff:registry2"), None);
     }
 
     #[test]

@@ -260,6 +260,73 @@ pub async fn values_set_get_delete<S: Store>(store: &S, site: &SiteId) {
     store.ping().await.unwrap();
 }
 
+/// `compare_and_swap` replaces only the expected value, creates only when absent, deletes,
+/// and of two racing swaps from the same value exactly one wins.
+pub async fn compare_and_swap_is_atomic<S: Store>(store: &S, site: &SiteId) {
+    let key = keys::salt(site, "cas");
+    let now = now();
+    assert!(
+        !store
+            .compare_and_swap(&key, Some(b"x"), Some(b"y"), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .compare_and_swap(&key, None, Some(b"v1"), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .compare_and_swap(&key, None, Some(b"v1"), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .compare_and_swap(&key, Some(b"v0"), Some(b"v2"), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .compare_and_swap(&key, Some(b"v1"), Some(b"v2"), now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(&key, now).await.unwrap(), Some(b"v2".to_vec()));
+    let (a, b) = futures_join(
+        store.compare_and_swap(&key, Some(b"v2"), Some(b"a"), now),
+        store.compare_and_swap(&key, Some(b"v2"), Some(b"b"), now),
+    )
+    .await;
+    assert!(a.unwrap() ^ b.unwrap(), "exactly one racing swap wins");
+    let winner = store.get(&key, now).await.unwrap().unwrap();
+    assert!(winner == b"a" || winner == b"b");
+    assert!(
+        store
+            .compare_and_swap(&key, Some(&winner), None, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(&key, now).await.unwrap(), None);
+    // Binary values compare exactly.
+    let binary: Vec<u8> = (0..=255).rev().collect();
+    assert!(
+        store
+            .compare_and_swap(&key, None, Some(&binary), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .compare_and_swap(&key, Some(&binary), Some(b"done"), now)
+            .await
+            .unwrap()
+    );
+}
+
 /// A decimal string set with `set` reads and increments as a counter (baselines).
 pub async fn decimal_values_are_counters<S: Store>(store: &S, site: &SiteId) {
     let key = keys::baseline(site, Metric::Visits);
@@ -394,7 +461,7 @@ pub async fn scan_and_restore_round_trip<S: Store>(store: &S, site: &SiteId) {
     let mine = |entries: Vec<Entry>| -> Vec<Entry> {
         let mut entries: Vec<Entry> = entries
             .into_iter()
-            .filter(|e| e.key.site() == *site)
+            .filter(|e| e.key.site().as_ref() == Some(site))
             .collect();
         entries.sort_by(|a, b| a.key.cmp(&b.key));
         entries
@@ -498,6 +565,7 @@ macro_rules! store_conformance {
                 decimal_values_are_counters,
                 counting_end_to_end,
                 scan_and_restore_round_trip,
+                compare_and_swap_is_atomic,
             );
         }
     };

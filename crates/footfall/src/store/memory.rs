@@ -251,6 +251,35 @@ impl Store for MemoryStore {
         Ok(value.to_vec())
     }
 
+    async fn compare_and_swap(
+        &self,
+        key: &Key,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut map = self.lock();
+        let current = live(&mut map, key, now).map(|entry| encode(&entry.value));
+        if current.as_deref() != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(value) => {
+                map.insert(
+                    key.clone(),
+                    Entry {
+                        value: Value::Bytes(value.to_vec()),
+                        expire_at: None,
+                    },
+                );
+            }
+            None => {
+                map.remove(key);
+            }
+        }
+        Ok(true)
+    }
+
     async fn delete(&self, key: &Key) -> Result<(), StoreError> {
         self.lock().remove(key);
         Ok(())

@@ -249,6 +249,18 @@ pub trait Store: fmt::Debug + Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
 
+    /// Replaces the value at `key` with `new` (or removes it, for `None`) only when the
+    /// current value is `expected` (`None`: absent). Returns whether it did. Atomic
+    /// against every other writer, so a read-modify-write loop over it never loses an
+    /// update made by another process. Values written this way do not expire.
+    fn compare_and_swap(
+        &self,
+        key: &Key,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Removes `key`; removing an absent key is not an error.
     fn delete(&self, key: &Key) -> impl Future<Output = Result<(), StoreError>> + Send;
 
