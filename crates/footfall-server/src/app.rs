@@ -65,6 +65,7 @@ pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
     let router = Router::new()
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::metrics_endpoint))
         .nest("/admin/v1", admin_routes)
         .fallback(not_found)
         .with_state(state)
@@ -75,6 +76,8 @@ pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
 /// Panic catching, load shedding, the request timeout and security headers, shared by
 /// both listeners.
 fn with_common_layers(router: Router, limits: RequestLimits) -> Router {
+    // Route layers see `MatchedPath`; the tracking layer goes on each route.
+    let router = router.route_layer(axum::middleware::from_fn(crate::metrics::track_http));
     router.layer(
         ServiceBuilder::new()
             .layer(CatchPanicLayer::custom(panic_response))

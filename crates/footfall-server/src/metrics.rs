@@ -100,3 +100,218 @@ pub fn cache_lookup(hit: bool) {
     let outcome = if hit { "hit" } else { "miss" };
     metrics::counter!("footfall_cache_lookups_total", "outcome" => outcome).increment(1);
 }
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets in seconds: 0.5 ms to 10 s, dense where a healthy request lands
+/// (sub-millisecond to tens of milliseconds).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Batch-size buckets in hits.
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 10000.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder (once; later calls reuse it) and touches
+/// every known series, so dashboards and alerts see zeros rather than gaps.
+pub fn install() -> &'static PrometheusHandle {
+    let handle = HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .with_recommended_naming(true)
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("footfall_flush_batch_hits".to_owned()),
+                    BATCH_BUCKETS,
+                )
+            })
+            .expect("bucket lists are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+        }
+        handle
+    });
+    let process = PROCESS.get_or_init(metrics_process::Collector::default);
+    process.describe();
+    describe_and_touch();
+    handle
+}
+
+fn describe_and_touch() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "footfall_hits_accepted_total",
+        "Hits accepted into the write buffer."
+    );
+    describe_counter!(
+        "footfall_hits_dropped_total",
+        "Hits not counted, by reason."
+    );
+    describe_counter!("footfall_hits_written_total", "Hits written to the store.");
+    describe_gauge!("footfall_buffer_hits", "Hits waiting in the write buffer.");
+    describe_gauge!("footfall_buffer_capacity_hits", "The write buffer's bound.");
+    describe_histogram!("footfall_flush_batch_hits", "Hits per store batch.");
+    describe_histogram!(
+        "footfall_flush_duration_seconds",
+        Unit::Seconds,
+        "Time to write one batch."
+    );
+    describe_histogram!(
+        "footfall_store_operation_duration_seconds",
+        Unit::Seconds,
+        "Store call latency, by operation."
+    );
+    describe_counter!(
+        "footfall_store_errors_total",
+        "Failed store calls, by operation."
+    );
+    describe_counter!(
+        "footfall_cache_lookups_total",
+        "Counts cache lookups, by outcome."
+    );
+    describe_counter!(
+        "footfall_http_requests_total",
+        "HTTP requests, by route, method and status class."
+    );
+    describe_histogram!(
+        "footfall_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency, by route and method."
+    );
+    describe_gauge!(
+        "footfall_http_requests_in_flight",
+        "HTTP requests being handled."
+    );
+    describe_counter!(
+        "footfall_http_shed_total",
+        "Requests refused fast because the service was at its concurrency bound."
+    );
+    describe_counter!(
+        "footfall_panics_total",
+        "Request handlers that panicked (answered 500)."
+    );
+    describe_gauge!("footfall_sites", "Registered sites.");
+    describe_gauge!(
+        "footfall_rate_limiter_clients",
+        "Client addresses tracked by the rate limiter."
+    );
+    describe_gauge!(
+        "footfall_salt_age_seconds",
+        "Age of the oldest salt in use; grows past a day if rotation stalls."
+    );
+    describe_gauge!("footfall_build_info", "Build information; the value is 1.");
+
+    metrics::gauge!("footfall_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    metrics::counter!("footfall_hits_accepted_total").absolute(0);
+    metrics::counter!("footfall_hits_written_total").absolute(0);
+    for reason in DropReason::ALL {
+        metrics::counter!("footfall_hits_dropped_total", "reason" => reason.as_str()).increment(0);
+    }
+    for operation in ["apply", "read", "salt"] {
+        metrics::counter!("footfall_store_errors_total", "operation" => operation).increment(0);
+    }
+    for outcome in ["hit", "miss"] {
+        metrics::counter!("footfall_cache_lookups_total", "outcome" => outcome).increment(0);
+    }
+    metrics::counter!("footfall_http_shed_total").increment(0);
+    metrics::counter!("footfall_panics_total").increment(0);
+    metrics::gauge!("footfall_http_requests_in_flight").increment(0.0);
+}
+
+/// The Prometheus text of every metric, with process metrics sampled now.
+pub fn render() -> String {
+    if let Some(process) = PROCESS.get() {
+        process.collect();
+    }
+    HANDLE
+        .get()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default()
+}
+
+/// Periodic work of the exporter (histogram maintenance).
+pub fn upkeep() {
+    if let Some(handle) = HANDLE.get() {
+        handle.run_upkeep();
+    }
+}
+
+/// Gauges sampled by the service's upkeep task.
+pub fn service_gauges(
+    sites: usize,
+    buffer_capacity: usize,
+    limiter_clients: usize,
+    salt_age_seconds: Option<f64>,
+) {
+    metrics::gauge!("footfall_sites").set(sites as f64);
+    metrics::gauge!("footfall_buffer_capacity_hits").set(buffer_capacity as f64);
+    metrics::gauge!("footfall_rate_limiter_clients").set(limiter_clients as f64);
+    if let Some(age) = salt_age_seconds {
+        metrics::gauge!("footfall_salt_age_seconds").set(age);
+    }
+}
+
+fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::HEAD => "HEAD",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::OPTIONS => "OPTIONS",
+        // Anything else is one label value, so clients cannot create series.
+        _ => "other",
+    }
+}
+
+fn status_class(status: http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// Middleware: counts and times requests by route template (never the raw path).
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = method_label(request.method());
+    let started = Instant::now();
+    let in_flight = metrics::gauge!("footfall_http_requests_in_flight");
+    in_flight.increment(1.0);
+    let response = next.run(request).await;
+    in_flight.decrement(1.0);
+    let status = status_class(response.status());
+    metrics::counter!("footfall_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::histogram!("footfall_http_request_duration_seconds", "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics`.
+pub async fn metrics_endpoint() -> ([(http::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(),
+    )
+}

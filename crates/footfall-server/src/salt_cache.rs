@@ -96,6 +96,17 @@ impl SaltCache {
         Some(salts.identify(&site.rules, ip, user_agent, at))
     }
 
+    /// The start of the oldest period any cached salt is current for: how long the
+    /// oldest salt in use has been in use.
+    pub fn oldest_period_start(&self) -> Option<Timestamp> {
+        let salts = self.salts.lock().unwrap_or_else(|p| p.into_inner());
+        salts
+            .values()
+            .filter_map(|periods| periods.first())
+            .map(|s| s.period().start)
+            .min()
+    }
+
     /// Drops every cached salt of a site (after a forced rotation or deletion).
     pub fn forget(&self, id: &SiteId) {
         self.salts

@@ -63,6 +63,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     on_bound: impl FnOnce(Bound),
 ) -> Result<FlushTotals, RunError> {
+    crate::metrics::install();
     let store = Arc::new(open_store(&config.store).await?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (state, flusher) = AppState::new(

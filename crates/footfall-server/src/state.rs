@@ -159,6 +159,16 @@ impl AppState {
                 state.limiter.retain_recent();
                 state.limiter.shrink_to_fit();
                 crate::metrics::buffer_depth(state.buffer.depth());
+                crate::metrics::service_gauges(
+                    state.sites.len(),
+                    state.buffer.capacity(),
+                    state.limiter.len(),
+                    state
+                        .salts
+                        .oldest_period_start()
+                        .map(|start| now.duration_since(start).as_secs_f64()),
+                );
+                crate::metrics::upkeep();
             }
         })
     }

@@ -1,7 +1,7 @@
 //! The contract of [`Store`], as executable checks that every backend must pass.
 //!
 //! Each check is an `async fn` taking a store and a site of its own, so the checks can
-//! share one server. Backends instantiate the whole suite with [`store_conformance!`]:
+//! share one server. Backends instantiate the whole suite with [`store_conformance!`](crate::store_conformance):
 //!
 //! ```ignore
 //! footfall::store_conformance!(memory, async { footfall::store::MemoryStore::new() });
