@@ -154,3 +154,245 @@ pub async fn copy_with_progress<A: Store, B: Store>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::SignedDuration;
+
+    use super::*;
+    use crate::counter::{self, Hit, Snapshot};
+    use crate::identity::VisitorId;
+    use crate::keys;
+    use crate::store::{Entry, MemoryStore};
+    use crate::{CountingRules, Metric, Window};
+
+    fn now() -> Timestamp {
+        "2026-11-30T03:00:00Z".parse().expect("valid timestamp")
+    }
+
+    fn sites() -> Vec<SiteId> {
+        ["caukee", "soyte", "ubnd"]
+            .into_iter()
+            .map(|name| SiteId::new(name).expect("valid site"))
+            .collect()
+    }
+
+    /// A source with hits over two days for several sites, baselines and salts.
+    async fn populated_source(rules: &CountingRules) -> MemoryStore {
+        let store = MemoryStore::new();
+        for (site_idx, site) in sites().into_iter().enumerate() {
+            let hits: Vec<Hit> = (0..60u32)
+                .map(|n| {
+                    let mut id = [0u8; 16];
+                    id[..4].copy_from_slice(&(n % (10 + site_idx as u32)).to_le_bytes());
+                    Hit {
+                        site: site.clone(),
+                        at: now() - SignedDuration::from_mins(i64::from(n) * 47),
+                        visitor: VisitorId::from_bytes(id),
+                        previous_visitor: None,
+                    }
+                })
+                .collect();
+            counter::record(&store, &hits, |_| Some(rules), now())
+                .await
+                .unwrap();
+            counter::set_baseline(
+                &store,
+                &site,
+                Metric::Visits,
+                1_000 + site_idx as u64,
+                false,
+                now(),
+            )
+            .await
+            .unwrap();
+            store
+                .set(
+                    &keys::salt(&site, "2026-11-30"),
+                    &[site_idx as u8; 32],
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        store
+    }
+
+    async fn scan_all<S: Store>(store: &S) -> Vec<Entry> {
+        let mut cursor = ScanCursor::default();
+        let mut all = Vec::new();
+        loop {
+            let (page, next) = store.scan(&cursor, 10, now()).await.unwrap();
+            all.extend(page);
+            match next {
+                Some(next) => cursor = next,
+                None => return all,
+            }
+        }
+    }
+
+    async fn snapshots<S: Store>(store: &S, rules: &CountingRules) -> Vec<Snapshot> {
+        let mut all = Vec::new();
+        for site in sites() {
+            all.push(counter::snapshot(store, &site, rules, now()).await.unwrap());
+        }
+        all
+    }
+
+    fn options(page_size: usize) -> CopyOptions {
+        CopyOptions {
+            page_size,
+            ..CopyOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_copy_counts_what_it_moves_and_is_idempotent() {
+        let rules = CountingRules::default();
+        let source = populated_source(&rules).await;
+        let target = MemoryStore::new();
+        let source_entries = scan_all(&source).await;
+        let first = copy(&source, &target, &options(7), now()).await.unwrap();
+        assert!(first.complete);
+        assert_eq!(first.last_cursor, None);
+        assert_eq!(first.entries(), source_entries.len() as u64);
+        assert_eq!(first.sites, sites().into_iter().collect());
+        let count = |kind: fn(&EntryValue) -> bool| {
+            source_entries.iter().filter(|e| kind(&e.value)).count() as u64
+        };
+        assert_eq!(
+            first.counters,
+            count(|v| matches!(v, EntryValue::Counter(_)))
+        );
+        assert_eq!(
+            first.sketches,
+            count(|v| matches!(v, EntryValue::Sketch(_)))
+        );
+        assert_eq!(first.bytes, count(|v| matches!(v, EntryValue::Bytes(_))));
+        assert!(first.counters > 0 && first.sketches > 0 && first.bytes > 0);
+        assert_eq!(
+            first.pages,
+            first.entries().div_ceil(7) + u64::from(first.entries() % 7 == 0)
+        );
+        assert_eq!(scan_all(&target).await, source_entries);
+
+        let second = copy(&source, &target, &options(7), now()).await.unwrap();
+        assert_eq!(second, first, "a second copy reports the same");
+        assert_eq!(
+            scan_all(&target).await,
+            source_entries,
+            "and changes nothing"
+        );
+        assert_eq!(
+            snapshots(&target, &rules).await,
+            snapshots(&source, &rules).await
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_copy_resumes_from_its_cursor() {
+        let rules = CountingRules::default();
+        let source = populated_source(&rules).await;
+        let target = MemoryStore::new();
+        let partial = copy(
+            &source,
+            &target,
+            &CopyOptions {
+                page_size: 5,
+                max_pages: Some(2),
+                ..CopyOptions::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+        assert!(!partial.complete);
+        assert_eq!(partial.pages, 2);
+        assert_eq!(partial.entries(), 10);
+        assert_eq!(target.len(now()), 10);
+        let mut pages_seen = Vec::new();
+        let rest = copy_with_progress(
+            &source,
+            &target,
+            &CopyOptions {
+                page_size: 5,
+                start: partial
+                    .last_cursor
+                    .clone()
+                    .expect("a cursor to resume from"),
+                max_pages: None,
+            },
+            now(),
+            |report| pages_seen.push(report.pages),
+        )
+        .await
+        .unwrap();
+        assert!(rest.complete);
+        assert_eq!(partial.entries() + rest.entries(), source.len(now()) as u64);
+        assert_eq!(pages_seen, (1..=rest.pages).collect::<Vec<_>>());
+        assert_eq!(scan_all(&target).await, scan_all(&source).await);
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_not_copied() {
+        let rules = CountingRules::default();
+        let source = populated_source(&rules).await;
+        let target = MemoryStore::new();
+        // A day later the visit markers and minute buckets have expired.
+        let later = now() + SignedDuration::from_hours(24);
+        let report = copy(&source, &target, &options(100), later).await.unwrap();
+        assert!(report.complete);
+        assert_eq!(report.entries(), source.len(later) as u64);
+        assert!(source.len(later) < source.len(now()));
+        let mut cursor = ScanCursor::default();
+        loop {
+            let (page, next) = target.scan(&cursor, 50, now()).await.unwrap();
+            for entry in &page {
+                assert!(entry.expire_at.is_none_or(|at| at > later), "{}", entry.key);
+                assert!(!entry.key.as_str().contains(":sess:"), "{}", entry.key);
+            }
+            match next {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        let totals = |snapshots: Vec<Snapshot>| -> Vec<u64> {
+            snapshots
+                .iter()
+                .map(|s| s.value(Window::Total, Metric::Pageviews))
+                .collect()
+        };
+        assert_eq!(totals(snapshots(&target, &rules).await), vec![60, 60, 60]);
+    }
+
+    #[cfg(feature = "embedded")]
+    #[tokio::test]
+    async fn memory_to_embedded_to_memory_is_lossless() {
+        use crate::store::EmbeddedStore;
+
+        let rules = CountingRules::default();
+        let source = populated_source(&rules).await;
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = EmbeddedStore::open(dir.path()).unwrap();
+        let back = MemoryStore::new();
+        let there = copy(&source, &embedded, &options(16), now()).await.unwrap();
+        let home = copy(&embedded, &back, &options(16), now()).await.unwrap();
+        assert_eq!(home, there);
+
+        let source_entries = scan_all(&source).await;
+        assert_eq!(scan_all(&embedded).await, source_entries);
+        assert_eq!(scan_all(&back).await, source_entries);
+        let expected = snapshots(&source, &rules).await;
+        assert_eq!(snapshots(&embedded, &rules).await, expected);
+        assert_eq!(snapshots(&back, &rules).await, expected);
+        assert!(
+            expected
+                .iter()
+                .all(|s| s.value(Window::Total, Metric::Pageviews) == 60)
+        );
+
+        // Again, into the same stores: nothing changes.
+        copy(&source, &embedded, &options(16), now()).await.unwrap();
+        assert_eq!(scan_all(&embedded).await, source_entries);
+    }
+}
