@@ -40,7 +40,7 @@ impl AnyStore {
     /// Opens the store named by `url_or_path`:
     ///
     /// - `memory:` — a fresh [`MemoryStore`] (nothing survives the process);
-    /// - `file:PATH`, `file://PATH` or a plain filesystem path — an [`EmbeddedStore`] in
+    /// - `file:PATH`, `file://PATH` or a plain filesystem path — an `EmbeddedStore` in
     ///   the directory `PATH` (needs the `embedded` feature);
     /// - `redis://`, `rediss://`, `redis+cluster://` — Redis (needs the `redis` feature).
     ///

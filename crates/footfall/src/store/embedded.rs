@@ -142,7 +142,8 @@ impl EmbeddedStore {
     }
 
     /// Removes every entry whose deadline is at or before `now`, in transactions of at most
-    /// [`PURGE_CHUNK`] entries, and returns how many it removed. Reads already ignore
+    /// 10,000 entries (so concurrent applies wait briefly), and returns how many it
+    /// removed. Reads already ignore
     /// expired entries; purging frees their space for reuse.
     pub async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         let mut removed_total = 0u64;
