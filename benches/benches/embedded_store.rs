@@ -12,7 +12,7 @@ use footfall::counter::{self, Hit};
 use footfall::identity::VisitorId;
 use footfall::keys;
 use footfall::migrate::{self, CopyOptions};
-use footfall::store::{CounterAdd, EmbeddedStore, Store, WriteBatch};
+use footfall::store::{CounterAdd, EmbeddedStore, EntryValue, ScanCursor, Store, WriteBatch};
 use footfall::{CountingRules, SiteId};
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
@@ -34,13 +34,17 @@ fn main() {
         throughput(1_000, 60).await;
         println!();
         println!(
-            "| daily visitors | pageviews/day | commits/day | file after day 1 | after day 2 | growth/day | live entries | compact copy |"
+            "| daily visitors | pageviews/day | commits/day | file after day 1 | after day {DAYS} | file growth/day | live entries | compact copy | day-scoped data/day |"
         );
-        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         bytes_per_day(1_000).await;
         bytes_per_day(10_000).await;
     });
 }
+
+/// Simulated days of the bytes-per-day figures: the first fills redb's initial regions,
+/// the later ones show the steady growth.
+const DAYS: i64 = 4;
 
 fn start() -> Timestamp {
     "2026-11-30T00:00:00Z".parse().expect("valid timestamp")
@@ -145,8 +149,8 @@ fn file_size(path: &std::path::Path) -> u64 {
 }
 
 /// One site, `daily_visitors` visitors a day each viewing three pages at random times,
-/// recorded in one batch per simulated minute (a write-behind flush interval), for two
-/// days; each day ends with a purge an hour after midnight (local time is UTC+7, so the
+/// recorded in one batch per simulated minute (a write-behind flush interval), for
+/// [`DAYS`] days; each day ends with a purge an hour after midnight (local time is UTC+7, so the
 /// simulated days are UTC days and the figures straddle local days; the sizes do not
 /// care).
 async fn bytes_per_day(daily_visitors: u64) {
@@ -158,7 +162,7 @@ async fn bytes_per_day(daily_visitors: u64) {
     let mut sizes = Vec::new();
     let mut commits = 0u64;
     let pageviews_per_day = daily_visitors * 3;
-    for day in 0..2i64 {
+    for day in 0..DAYS {
         let day_start = start() + SignedDuration::from_hours(24 * day);
         // Each visitor's three views at random seconds of the day; new visitors each day.
         let mut views: Vec<(i64, u64)> = (0..daily_visitors)
@@ -193,22 +197,43 @@ async fn bytes_per_day(daily_visitors: u64) {
     // The live data alone: copied into a fresh file, which has no free pages.
     let compact_dir = tempfile::tempdir().expect("temporary directory");
     let compact = EmbeddedStore::open(compact_dir.path()).expect("open");
-    let end = start() + SignedDuration::from_hours(49);
+    let end = start() + SignedDuration::from_hours(24 * DAYS + 1);
     let report = migrate::copy(&store, &compact, &CopyOptions::default(), end)
         .await
         .expect("copy");
     drop(compact);
+    // What a day leaves behind for the retention period: its day counters and sketch.
+    let mut day_scoped_bytes = 0usize;
+    let mut cursor = ScanCursor::default();
+    loop {
+        let (page, next) = store.scan(&cursor, 1_000, end).await.expect("scan");
+        for entry in page.iter().filter(|e| e.key.as_str().contains(":d:")) {
+            day_scoped_bytes += entry.key.as_str().len()
+                + match &entry.value {
+                    EntryValue::Counter(_) => 8,
+                    EntryValue::Sketch(bytes) | EntryValue::Bytes(bytes) => bytes.len(),
+                };
+        }
+        match next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    let compact_size = file_size(
+        &compact_dir
+            .path()
+            .join(footfall::store::embedded::FILE_NAME),
+    );
+    let last = sizes.last().copied().unwrap_or(0);
+    let days = DAYS as u64;
     println!(
-        "| {daily_visitors} | {pageviews_per_day} | {} | {} KiB | {} KiB | {} KiB | {} | {} KiB |",
-        commits / 2,
+        "| {daily_visitors} | {pageviews_per_day} | {} | {} KiB | {} KiB | {} KiB | {} | {} KiB | {} B |",
+        commits / days,
         sizes[0] / 1024,
-        sizes[1] / 1024,
-        sizes[1].saturating_sub(sizes[0]) / 1024,
+        last / 1024,
+        last.saturating_sub(sizes[0]) / 1024 / (days - 1),
         report.entries(),
-        file_size(
-            &compact_dir
-                .path()
-                .join(footfall::store::embedded::FILE_NAME)
-        ) / 1024,
+        compact_size / 1024,
+        day_scoped_bytes as u64 / days,
     );
 }
