@@ -130,6 +130,17 @@ impl EmbeddedStore {
             }
         };
         initialise(&database, &path)?;
+        // redb fsyncs the file, not the directory entry naming it: without this, a power
+        // loss soon after the first open could lose a freshly created file along with
+        // commits already acknowledged into it. (A `kill -9` cannot: the entry is in the
+        // page cache.)
+        #[cfg(unix)]
+        std::fs::File::open(dir)
+            .and_then(|directory| directory.sync_all())
+            .map_err(|error| StoreError::Backend {
+                message: format!("cannot sync the store directory {}", dir.display()),
+                source: Some(Box::new(error)),
+            })?;
         Ok(EmbeddedStore {
             database: Arc::new(database),
             path: Arc::new(path),
