@@ -46,6 +46,7 @@ pub mod clock;
 pub mod counter;
 pub mod identity;
 pub mod keys;
+pub mod migrate;
 pub mod rules;
 pub mod salts;
 pub mod site;

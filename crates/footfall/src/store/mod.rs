@@ -16,8 +16,14 @@ use jiff::Timestamp;
 
 use crate::keys::Key;
 
+mod any;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 mod memory;
 
+pub use any::AnyStore;
+#[cfg(feature = "embedded")]
+pub use embedded::EmbeddedStore;
 pub use memory::MemoryStore;
 
 /// Everything a backend can report. Backend-specific errors travel boxed as the source so

@@ -1,0 +1,246 @@
+//! [`AnyStore`]: the backend chosen at startup, behind one concrete type.
+//!
+//! Handlers and the migration tool take `AnyStore` and stay non-generic; each call
+//! delegates with a `match` (ripgrep's `PatternMatcher` does the same), so there is no
+//! boxing and no `async-trait`.
+
+use jiff::Timestamp;
+
+use super::{ApplyReport, Entry, MemoryStore, Read, ScanCursor, Store, StoreError, WriteBatch};
+use crate::keys::Key;
+
+#[cfg(feature = "embedded")]
+use super::EmbeddedStore;
+
+/// One of the store backends, chosen by [`AnyStore::open`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyStore {
+    /// Process memory ([`MemoryStore`]); `memory:`.
+    Memory(MemoryStore),
+    /// One local redb file ([`EmbeddedStore`]); a path or `file:PATH`.
+    #[cfg(feature = "embedded")]
+    Embedded(EmbeddedStore),
+    // A `#[cfg(feature = "redis")] Redis(RedisStore)` variant goes here, with one line in
+    // `delegate!` and one arm in `AnyStore::open`.
+}
+
+/// Calls the same method on whichever backend `self` holds.
+macro_rules! delegate {
+    ($self:expr, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Memory($store) => $call,
+            #[cfg(feature = "embedded")]
+            AnyStore::Embedded($store) => $call,
+        }
+    };
+}
+
+impl AnyStore {
+    /// Opens the store named by `url_or_path`:
+    ///
+    /// - `memory:` — a fresh [`MemoryStore`] (nothing survives the process);
+    /// - `file:PATH`, `file://PATH` or a plain filesystem path — an `EmbeddedStore` in
+    ///   the directory `PATH` (needs the `embedded` feature);
+    /// - `redis://`, `rediss://`, `redis+cluster://` — Redis (needs the `redis` feature).
+    ///
+    /// Any other `scheme:` prefix is a [`StoreError::Config`] naming the scheme. A plain
+    /// path containing a colon must be written as `file:PATH`.
+    ///
+    /// Opening an embedded store is synchronous (it may recover the file after a crash):
+    /// call this at startup or in `spawn_blocking`.
+    pub fn open(url_or_path: &str) -> Result<AnyStore, StoreError> {
+        if url_or_path.trim().is_empty() {
+            return Err(StoreError::Config(
+                "empty store location; expected memory:, file:PATH, a path or a redis:// URL"
+                    .to_owned(),
+            ));
+        }
+        match split_scheme(url_or_path) {
+            Some(("memory", _)) => Ok(AnyStore::Memory(MemoryStore::new())),
+            Some(("file", rest)) => {
+                // `file:///var/lib/x` and `file:/var/lib/x` both name /var/lib/x.
+                let path = rest.strip_prefix("//").unwrap_or(rest);
+                open_embedded(path)
+            }
+            // #[cfg(feature = "redis")]
+            // Some(("redis" | "rediss" | "redis+cluster", _)) => RedisStore::open(url_or_path).map(AnyStore::Redis),
+            Some((scheme, _)) => Err(StoreError::Config(format!(
+                "unknown store scheme `{scheme}:` in {url_or_path:?}; expected memory:, \
+                 file:PATH or a filesystem path (or a Redis URL in builds with Redis)"
+            ))),
+            None => open_embedded(url_or_path),
+        }
+    }
+
+    /// A short name of the backend, for logs and metrics labels.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            AnyStore::Memory(_) => "memory",
+            #[cfg(feature = "embedded")]
+            AnyStore::Embedded(_) => "embedded",
+        }
+    }
+
+    /// Removes expired entries where the backend keeps them until purged (memory,
+    /// embedded); returns how many were removed when the backend knows. Backends that
+    /// expire by themselves (Redis) do nothing.
+    pub async fn purge_expired(&self, now: Timestamp) -> Result<Option<u64>, StoreError> {
+        match self {
+            AnyStore::Memory(store) => {
+                store.purge_expired(now);
+                Ok(None)
+            }
+            #[cfg(feature = "embedded")]
+            AnyStore::Embedded(store) => store.purge_expired(now).await.map(Some),
+        }
+    }
+}
+
+#[cfg(feature = "embedded")]
+fn open_embedded(path: &str) -> Result<AnyStore, StoreError> {
+    EmbeddedStore::open(std::path::Path::new(path)).map(AnyStore::Embedded)
+}
+
+#[cfg(not(feature = "embedded"))]
+fn open_embedded(path: &str) -> Result<AnyStore, StoreError> {
+    Err(StoreError::Config(format!(
+        "{path:?} names an embedded store, but this build lacks the `embedded` feature"
+    )))
+}
+
+/// Splits `scheme:rest` when the text starts with a URL scheme (RFC 3986: a letter, then
+/// letters, digits, `+`, `-` or `.`). A single letter is not taken as a scheme, so a
+/// Windows drive (`C:\data`) stays a path.
+fn split_scheme(text: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = text.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    let is_scheme = scheme.len() >= 2
+        && first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    is_scheme.then_some((scheme, rest))
+}
+
+impl Store for AnyStore {
+    async fn apply(&self, batch: &WriteBatch) -> Result<ApplyReport, StoreError> {
+        delegate!(self, store => store.apply(batch).await)
+    }
+
+    async fn read(&self, reads: &[Read], now: Timestamp) -> Result<Vec<u64>, StoreError> {
+        delegate!(self, store => store.read(reads, now).await)
+    }
+
+    async fn get(&self, key: &Key, now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
+        delegate!(self, store => store.get(key, now).await)
+    }
+
+    async fn set(
+        &self,
+        key: &Key,
+        value: &[u8],
+        expire_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        delegate!(self, store => store.set(key, value, expire_at).await)
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &Key,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, store => store.compare_and_swap(key, expected, new, now).await)
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: &Key,
+        value: &[u8],
+        expire_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, StoreError> {
+        delegate!(self, store => store.set_if_absent(key, value, expire_at, now).await)
+    }
+
+    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        delegate!(self, store => store.delete(key).await)
+    }
+
+    async fn scan(
+        &self,
+        cursor: &ScanCursor,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<(Vec<Entry>, Option<ScanCursor>), StoreError> {
+        delegate!(self, store => store.scan(cursor, limit, now).await)
+    }
+
+    async fn restore(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        delegate!(self, store => store.restore(entries).await)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        delegate!(self, store => store.ping().await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_are_told_from_paths() {
+        assert_eq!(split_scheme("memory:"), Some(("memory", "")));
+        assert_eq!(split_scheme("file:/var/x"), Some(("file", "/var/x")));
+        assert_eq!(
+            split_scheme("redis+cluster://h:1"),
+            Some(("redis+cluster", "//h:1"))
+        );
+        assert_eq!(split_scheme("/var/lib/footfall"), None);
+        assert_eq!(split_scheme("./data"), None);
+        assert_eq!(split_scheme(r"C:\data"), None);
+        assert_eq!(split_scheme("data dir:x"), None);
+    }
+
+    #[test]
+    fn memory_and_unknown_schemes() {
+        assert!(matches!(AnyStore::open("memory:"), Ok(AnyStore::Memory(_))));
+        let error = AnyStore::open("postgres://db/x").unwrap_err();
+        assert!(
+            matches!(&error, StoreError::Config(message) if message.contains("`postgres:`")),
+            "{error}"
+        );
+        assert!(matches!(AnyStore::open(" "), Err(StoreError::Config(_))));
+    }
+
+    #[cfg(feature = "embedded")]
+    #[tokio::test]
+    async fn paths_and_file_urls_open_embedded_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        let store = AnyStore::open(plain.to_str().unwrap()).unwrap();
+        assert_eq!(store.backend_name(), "embedded");
+        store.ping().await.unwrap();
+        assert!(plain.join(super::super::embedded::FILE_NAME).exists());
+        for url in [
+            format!("file:{}", dir.path().join("a").display()),
+            format!("file://{}", dir.path().join("b").display()),
+        ] {
+            let store = AnyStore::open(&url).unwrap();
+            assert_eq!(store.backend_name(), "embedded", "{url}");
+        }
+        assert!(dir.path().join("a").join("footfall.redb").exists());
+        assert!(dir.path().join("b").join("footfall.redb").exists());
+    }
+
+    #[cfg(not(feature = "embedded"))]
+    #[test]
+    fn paths_need_the_embedded_feature() {
+        assert!(matches!(
+            AnyStore::open("/tmp/footfall"),
+            Err(StoreError::Config(message)) if message.contains("embedded")
+        ));
+    }
+}

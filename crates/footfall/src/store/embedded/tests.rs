@@ -1,0 +1,391 @@
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+
+use redb::ReadableTableMetadata;
+
+use super::*;
+use crate::SiteId;
+use crate::keys::{self, Scope};
+use crate::store::{CounterAdd, SessionTouch, SketchAdd};
+use crate::window::Metric;
+
+/// A store in a fresh temporary directory. The directory is removed right after the open:
+/// on Unix the open file lives on until the store is dropped, so nothing is left behind
+/// and the checks still run against a real file with a real lock.
+fn temp_store() -> EmbeddedStore {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    EmbeddedStore::open(dir.path()).expect("open a fresh store")
+}
+
+crate::store_conformance!(conformance, async { super::temp_store() });
+
+fn at(text: &str) -> Timestamp {
+    text.parse().expect("valid timestamp")
+}
+
+fn site() -> SiteId {
+    SiteId::new("caukee").expect("valid site")
+}
+
+fn visitor(n: u32) -> crate::identity::VisitorId {
+    let mut bytes = [0u8; 16];
+    bytes[..4].copy_from_slice(&n.to_le_bytes());
+    crate::identity::VisitorId::from_bytes(bytes)
+}
+
+/// Every entry, in key order, by following scan cursors.
+async fn scan_all(store: &EmbeddedStore, now: Timestamp) -> Vec<Entry> {
+    let mut cursor = ScanCursor::default();
+    let mut all = Vec::new();
+    loop {
+        let (page, next) = store.scan(&cursor, 3, now).await.unwrap();
+        all.extend(page);
+        match next {
+            Some(next) => cursor = next,
+            None => return all,
+        }
+    }
+}
+
+/// Rows of the expiry index, for checking that it stays in step with the records.
+fn expiry_rows(store: &EmbeddedStore) -> Vec<(i128, String)> {
+    let transaction = store.database.begin_read().unwrap();
+    let expiry = transaction.open_table(EXPIRY).unwrap();
+    expiry
+        .iter()
+        .unwrap()
+        .map(|row| {
+            let (key, _) = row.unwrap();
+            let (deadline, key) = key.value();
+            (deadline, key.to_owned())
+        })
+        .collect()
+}
+
+fn entry_count(store: &EmbeddedStore) -> u64 {
+    let transaction = store.database.begin_read().unwrap();
+    let entries = transaction.open_table(ENTRIES).unwrap();
+    entries.len().unwrap()
+}
+
+#[test]
+fn records_round_trip() {
+    let cases = [
+        Record {
+            value: Value::Counter(u64::MAX),
+            deadline: None,
+        },
+        Record {
+            value: Value::Counter(0),
+            deadline: Some(-5),
+        },
+        Record {
+            value: Value::Sketch(b"HYLL\x01\x00\x00\x00".to_vec()),
+            deadline: Some(i128::MAX),
+        },
+        Record {
+            value: Value::Bytes(Vec::new()),
+            deadline: Some(nanos(at("2026-11-30T03:00:00.123456789Z"))),
+        },
+    ];
+    for record in cases {
+        assert_eq!(Record::decode("k", &record.encode()).unwrap(), record);
+    }
+}
+
+#[test]
+fn corrupt_records_are_reported_not_panicked_on() {
+    for bytes in [
+        &b""[..],
+        &[KIND_COUNTER],
+        &[KIND_COUNTER, 0, 1, 2],
+        &[KIND_COUNTER, 2, 0, 0, 0, 0, 0, 0, 0, 0],
+        &[KIND_BYTES, 1, 0, 0],
+        &[9, 0],
+    ] {
+        let error = Record::decode("ff:{caukee}:pv:t", bytes).unwrap_err();
+        assert!(
+            matches!(&error, StoreError::Corrupt { key, .. } if key == "ff:{caukee}:pv:t"),
+            "{bytes:?}: {error}"
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let _ = Record::decode("k", &bytes);
+        let _ = decode_header(&bytes);
+    }
+}
+
+#[tokio::test]
+async fn a_corrupt_record_on_disk_reads_as_corrupt() {
+    let store = temp_store();
+    let key = keys::metric(&site(), Metric::Pageviews, &Scope::Total);
+    write(&store.database, |tables| {
+        tables
+            .entries
+            .insert(key.as_str(), &[KIND_COUNTER, 0, 1][..])
+            .map_err(backend)?;
+        Ok(())
+    })
+    .unwrap();
+    let now = at("2026-11-30T03:00:00Z");
+    let read = store.read(&[Read::Counter(key.clone())], now).await;
+    assert!(matches!(read, Err(StoreError::Corrupt { .. })), "{read:?}");
+    let get = store.get(&key, now).await;
+    assert!(matches!(get, Err(StoreError::Corrupt { .. })), "{get:?}");
+    let scan = store.scan(&ScanCursor::default(), 10, now).await;
+    assert!(matches!(scan, Err(StoreError::Corrupt { .. })), "{scan:?}");
+    // A corrupt sketch is reported by reads that decode it.
+    let sketch = keys::metric(&site(), Metric::Visitors, &Scope::Total);
+    let record = Record {
+        value: Value::Sketch(b"not a sketch".to_vec()),
+        deadline: None,
+    };
+    write(&store.database, |tables| {
+        tables.put(sketch.as_str(), &record)
+    })
+    .unwrap();
+    let read = store.read(&[Read::Cardinality(vec![sketch])], now).await;
+    assert!(matches!(read, Err(StoreError::Corrupt { .. })), "{read:?}");
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_directory_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = EmbeddedStore::open(dir.path()).unwrap();
+    let error = EmbeddedStore::open(dir.path()).unwrap_err();
+    let StoreError::Locked(message) = &error else {
+        panic!("expected Locked, got {error:?}");
+    };
+    assert!(
+        message.contains(&dir.path().join(FILE_NAME).display().to_string()),
+        "{message}"
+    );
+    // Dropping the first handle releases the lock.
+    drop(first);
+    EmbeddedStore::open(dir.path()).unwrap();
+}
+
+#[tokio::test]
+async fn everything_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = at("2026-11-30T03:00:00Z");
+    let rules = crate::CountingRules::default();
+    let hits: Vec<crate::counter::Hit> = (0..40)
+        .map(|n| crate::counter::Hit {
+            site: site(),
+            at: now - SignedDuration::from_secs(i64::from(n)),
+            visitor: visitor(n % 7),
+            previous_visitor: None,
+        })
+        .collect();
+    let (before_scan, before_snapshot) = {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        crate::counter::record(&store, &hits, |_| Some(&rules), now)
+            .await
+            .unwrap();
+        store
+            .set(&keys::salt(&site(), "2026-11-30"), b"salt", None)
+            .await
+            .unwrap();
+        (
+            scan_all(&store, now).await,
+            crate::counter::snapshot(&store, &site(), &rules, now)
+                .await
+                .unwrap(),
+        )
+    };
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(scan_all(&store, now).await, before_scan);
+    let after_snapshot = crate::counter::snapshot(&store, &site(), &rules, now)
+        .await
+        .unwrap();
+    assert_eq!(after_snapshot, before_snapshot);
+    assert_eq!(
+        after_snapshot.value(crate::Window::Total, Metric::Pageviews),
+        40
+    );
+    assert_eq!(
+        after_snapshot.value(crate::Window::Total, Metric::Visitors),
+        7
+    );
+}
+
+#[tokio::test]
+async fn purge_removes_expired_entries_and_their_index_rows() {
+    let store = temp_store();
+    let now = at("2026-11-30T03:00:00Z");
+    let minutes = |m: i64| now + SignedDuration::from_mins(m);
+    let marker = |n: u32| keys::session(&site(), &visitor(n));
+    let touch = |n: u32, until: Timestamp| SessionTouch {
+        key: marker(n),
+        previous_key: None,
+        expire_at: until,
+    };
+    let day = keys::metric(&site(), Metric::Pageviews, &Scope::Total);
+    let batch = WriteBatch {
+        now,
+        counters: vec![CounterAdd {
+            key: day.clone(),
+            by: 3,
+            expire_at: None,
+        }],
+        sketches: vec![SketchAdd {
+            key: keys::online_minute(&site(), crate::calendar::Minute::from_index(1)),
+            elements: vec![[1; 16]],
+            expire_at: Some(minutes(10)),
+        }],
+        visits: vec![VisitGroup {
+            counters: vec![],
+            sessions: vec![touch(1, minutes(30)), touch(2, minutes(30))],
+        }],
+    };
+    store.apply(&batch).await.unwrap();
+    // Visitor 1 comes back: its marker's deadline moves, and so must its index row.
+    let again = WriteBatch {
+        now: minutes(5),
+        visits: vec![VisitGroup {
+            counters: vec![],
+            sessions: vec![touch(1, minutes(35))],
+        }],
+        ..WriteBatch::default()
+    };
+    store.apply(&again).await.unwrap();
+    assert_eq!(entry_count(&store), 4);
+    assert_eq!(expiry_rows(&store).len(), 3, "one row per expiring entry");
+
+    assert_eq!(store.purge_expired(minutes(9)).await.unwrap(), 0);
+    assert_eq!(store.purge_expired(minutes(10)).await.unwrap(), 1);
+    assert_eq!(store.purge_expired(minutes(30)).await.unwrap(), 1);
+    assert_eq!(
+        store.get(&marker(1), minutes(30)).await.unwrap(),
+        Some(Vec::new()),
+        "the refreshed marker survives its old deadline"
+    );
+    assert_eq!(store.purge_expired(minutes(35)).await.unwrap(), 1);
+    assert_eq!(entry_count(&store), 1, "only the undying counter is left");
+    assert!(expiry_rows(&store).is_empty());
+
+    // Setting a deadline-free value over an expiring one drops its index row; deleting
+    // drops both.
+    let salt = keys::salt(&site(), "p");
+    store.set(&salt, b"a", Some(minutes(60))).await.unwrap();
+    store.set(&salt, b"b", None).await.unwrap();
+    assert!(expiry_rows(&store).is_empty());
+    store.set(&salt, b"c", Some(minutes(60))).await.unwrap();
+    store.delete(&salt).await.unwrap();
+    assert!(expiry_rows(&store).is_empty());
+    assert_eq!(entry_count(&store), 1);
+}
+
+#[tokio::test]
+async fn apply_purges_expired_entries_as_it_goes() {
+    let store = temp_store();
+    let now = at("2026-11-30T03:00:00Z");
+    let sessions: Vec<SessionTouch> = (0..500)
+        .map(|n| SessionTouch {
+            key: keys::session(&site(), &visitor(n)),
+            previous_key: None,
+            expire_at: now + SignedDuration::from_mins(30),
+        })
+        .collect();
+    let batch = |now: Timestamp, sessions: Vec<SessionTouch>| WriteBatch {
+        now,
+        visits: vec![VisitGroup {
+            counters: vec![],
+            sessions,
+        }],
+        ..WriteBatch::default()
+    };
+    store.apply(&batch(now, sessions)).await.unwrap();
+    assert_eq!(entry_count(&store), 500);
+    // An hour later one small batch purges up to its size plus the margin, so the 500
+    // stale markers go in two applies without any call to purge_expired.
+    let later = now + SignedDuration::from_hours(1);
+    let one = |n: u32| {
+        vec![SessionTouch {
+            key: keys::session(&site(), &visitor(10_000 + n)),
+            previous_key: None,
+            expire_at: later + SignedDuration::from_mins(30),
+        }]
+    };
+    store.apply(&batch(later, one(1))).await.unwrap();
+    assert_eq!(entry_count(&store), 500 - 257 + 1);
+    store.apply(&batch(later, one(2))).await.unwrap();
+    assert_eq!(entry_count(&store), 2);
+    assert_eq!(expiry_rows(&store).len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_batch_changes_nothing() {
+    let store = temp_store();
+    let now = at("2026-11-30T03:00:00Z");
+    let counter = keys::metric(&site(), Metric::Pageviews, &Scope::Total);
+    let not_a_counter = keys::salt(&site(), "p");
+    store.set(&not_a_counter, b"salt", None).await.unwrap();
+    let batch = WriteBatch {
+        now,
+        counters: vec![
+            CounterAdd {
+                key: counter.clone(),
+                by: 1,
+                expire_at: None,
+            },
+            CounterAdd {
+                key: not_a_counter.clone(),
+                by: 1,
+                expire_at: None,
+            },
+        ],
+        ..WriteBatch::default()
+    };
+    let error = store.apply(&batch).await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    assert_eq!(
+        store.read(&[Read::Counter(counter)], now).await.unwrap(),
+        vec![0]
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_layout_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        write(&store.database, |tables| {
+            let mut meta = tables.transaction.open_table(META).map_err(backend)?;
+            meta.insert("layout", LAYOUT_VERSION + 1).map_err(backend)?;
+            Ok(())
+        })
+        .unwrap();
+    }
+    let error = EmbeddedStore::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Config(message) if message.contains("layout version 2")),
+        "{error}"
+    );
+}
+
+#[test]
+fn outside_a_tokio_runtime_calls_run_inline() {
+    let store = temp_store();
+    let key = keys::salt(&site(), "p");
+    let now = at("2026-11-30T03:00:00Z");
+    // With no runtime the work runs inline, so each future is ready on its first poll.
+    let poll_once = |future: std::pin::Pin<&mut dyn Future<Output = Result<(), StoreError>>>| {
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.poll(&mut context) {
+            std::task::Poll::Ready(result) => result,
+            std::task::Poll::Pending => panic!("an inline call was pending"),
+        }
+    };
+    poll_once(std::pin::pin!(store.set(&key, b"v", None))).unwrap();
+    poll_once(std::pin::pin!(async {
+        assert_eq!(store.get(&key, now).await?, Some(b"v".to_vec()));
+        Ok(())
+    }))
+    .unwrap();
+}
