@@ -17,8 +17,12 @@ use jiff::Timestamp;
 use crate::keys::Key;
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
 
 /// Everything a backend can report. Backend-specific errors travel boxed as the source so
 /// that, e.g., `redis::RedisError` never appears in this crate's API.
