@@ -1,1 +1,5 @@
-//! End-to-end test support.
+//! End-to-end test support: helpers that start the real processes the tests in
+//! `tests/tests/` talk to.
+#![deny(missing_docs)]
+
+pub mod redis_server;

@@ -1,0 +1,114 @@
+//! The `footfall` binary end to end: real process, real files.
+//!
+//! Expected values are computed with the library directly, independently of the
+//! command-line parsing and file handling under test.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use footfall::sketch::{Encoding, Hll};
+
+/// Runs `footfall` with `args`, feeding `stdin`.
+fn footfall(args: &[&std::ffi::OsStr], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_footfall"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the footfall binary starts");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("footfall finishes")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn add_count_and_inspect_a_sketch_file() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let file = directory.path().join("site.hll");
+    let elements: Vec<String> = (0..5000).map(|i| format!("visitor-{i}")).collect();
+    let input = elements.join("\r\n") + "\r\n";
+
+    let output = footfall(
+        &["sketch".as_ref(), "add".as_ref(), file.as_os_str()],
+        input.as_bytes(),
+    );
+    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
+
+    let mut expected = Hll::new();
+    for element in &elements {
+        expected.add(element.as_bytes());
+    }
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("elements read: 5000\n"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("estimate: {}\n", expected.count())),
+        "{stdout}"
+    );
+    // 5000 distinct elements no longer fit Redis's sparse limit.
+    assert_eq!(expected.encoding(), Encoding::Dense);
+    assert_eq!(
+        std::fs::read(&file).expect("written"),
+        expected.to_redis_bytes()
+    );
+
+    // The file with redis-cli's newline appended counts the same.
+    let copy = directory.path().join("copy.hll");
+    let mut bytes = std::fs::read(&file).expect("read");
+    bytes.push(b'\n');
+    std::fs::write(&copy, &bytes).expect("write");
+    let output = footfall(
+        &[
+            "sketch".as_ref(),
+            "count".as_ref(),
+            file.as_os_str(),
+            copy.as_os_str(),
+        ],
+        b"",
+    );
+    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), format!("{}\n", expected.count()));
+
+    let output = footfall(
+        &["sketch".as_ref(), "inspect".as_ref(), copy.as_os_str()],
+        b"",
+    );
+    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("encoding: dense\n"), "{stdout}");
+    assert!(
+        stdout.contains("size: 12304 bytes (plus the trailing newline"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("estimate: {}\n", expected.count())),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn corrupt_input_fails_with_a_message_and_nonzero_status() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let file = directory.path().join("bad.hll");
+    std::fs::write(&file, b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\0\x7f").expect("write");
+    let output = footfall(
+        &["sketch".as_ref(), "count".as_ref(), file.as_os_str()],
+        b"",
+    );
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("bad.hll"), "{stderr}");
+    assert!(stderr.contains("XZERO"), "{stderr}");
+
+    // `count` needs at least one file.
+    let output = footfall(&["sketch".as_ref(), "count".as_ref()], b"");
+    assert!(!output.status.success());
+}

@@ -1,0 +1,323 @@
+//! A throw-away `redis-server` on a free loopback port, killed when dropped.
+//!
+//! Tests start their own server rather than relying on one that happens to run on
+//! the machine: nothing has to be running before `cargo test`, tests never touch a
+//! developer's data on port 6379, and each test sees a server in a known state.
+//! A missing `redis-server` is a test failure that says how to install it, never a
+//! silent skip.
+//!
+//! ```no_run
+//! use footfall_tests::redis_server::RedisServer;
+//!
+//! let server = RedisServer::builder().args(["--hll-sparse-max-bytes", "3000"]).start();
+//! let mut connection = server.connection();
+//! let pong: String = redis::cmd("PING").query(&mut connection).expect("PING");
+//! assert_eq!(pong, "PONG");
+//! ```
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// What to tell someone whose machine has no `redis-server`.
+const INSTALL_HINT: &str = "redis-server was not found on PATH. The end-to-end tests start their own \
+     Redis and need it installed: run `apt-get install redis-server` (Debian/Ubuntu) or \
+     `scripts/install-test-deps.sh`, then run the tests again.";
+
+/// How many fresh ports to try when the one picked is taken between choosing it
+/// and the server binding it.
+const PORT_ATTEMPTS: usize = 5;
+
+/// How long a command may take on the helper connections: generous, because a
+/// pipeline of a million `PFADD` elements takes a while on a busy machine.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `redis-server`, killed and reaped when dropped.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Child,
+    port: u16,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    // Holds the log file (and the data when the caller chose no directory) until
+    // the server is gone.
+    _scratch: tempfile::TempDir,
+}
+
+/// Options for [`RedisServer`]; start with [`RedisServer::builder`].
+#[derive(Debug, Clone)]
+pub struct RedisServerBuilder {
+    extra_args: Vec<OsString>,
+    data_dir: Option<PathBuf>,
+    startup_timeout: Duration,
+}
+
+impl RedisServer {
+    /// Starts a server with the default options: no persistence, loopback only.
+    ///
+    /// # Panics
+    ///
+    /// When the server cannot be started, with a message saying why (including how
+    /// to install `redis-server` when it is missing).
+    #[must_use]
+    pub fn start() -> Self {
+        Self::builder().start()
+    }
+
+    /// Options for a server; [`RedisServerBuilder::start`] starts it.
+    #[must_use]
+    pub fn builder() -> RedisServerBuilder {
+        RedisServerBuilder {
+            extra_args: Vec::new(),
+            data_dir: None,
+            startup_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The loopback port the server listens on.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The URL of the server, `redis://127.0.0.1:PORT/`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The server's working directory (`--dir`), where RDB and AOF files go.
+    #[must_use]
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// A client for the server.
+    ///
+    /// # Panics
+    ///
+    /// Never in practice: the URL is always well formed.
+    #[must_use]
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("a loopback redis:// URL is valid")
+    }
+
+    /// A new synchronous connection with a generous command timeout.
+    ///
+    /// # Panics
+    ///
+    /// When the server does not accept the connection, with the server's log.
+    #[must_use]
+    pub fn connection(&self) -> redis::Connection {
+        let connect = || -> anyhow::Result<redis::Connection> {
+            let connection = self
+                .client()
+                .get_connection_with_timeout(Duration::from_secs(5))?;
+            connection.set_read_timeout(Some(COMMAND_TIMEOUT))?;
+            connection.set_write_timeout(Some(COMMAND_TIMEOUT))?;
+            Ok(connection)
+        };
+        match connect() {
+            Ok(connection) => connection,
+            Err(error) => panic!(
+                "cannot connect to redis-server on port {}: {error:#}\nserver log:\n{}",
+                self.port,
+                self.log()
+            ),
+        }
+    }
+
+    /// The server's log so far, for failure messages.
+    #[must_use]
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_else(|error| format!("(no log: {error})"))
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        // The process may already be gone; either way it must be reaped so no
+        // zombie outlives the test.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RedisServerBuilder {
+    /// Adds one argument after the defaults; a later `--option value` overrides an
+    /// earlier one, so `arg("--appendonly").arg("yes")` turns AOF on.
+    #[must_use]
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.extra_args.push(arg.into());
+        self
+    }
+
+    /// Adds several arguments; see [`arg`](Self::arg).
+    #[must_use]
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Uses `dir` as the server's working directory instead of a fresh temporary
+    /// one, so a second server can restart from the first one's AOF or RDB files.
+    #[must_use]
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// How long to wait for the server to answer `PING` (10 s by default).
+    #[must_use]
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// Starts the server and waits until it answers `PING`.
+    ///
+    /// # Panics
+    ///
+    /// When the server cannot be started, with a message saying why.
+    #[must_use]
+    pub fn start(self) -> RedisServer {
+        match self.try_start() {
+            Ok(server) => server,
+            Err(error) => panic!("{error:#}"),
+        }
+    }
+
+    /// Starts the server and waits until it answers `PING`.
+    ///
+    /// # Errors
+    ///
+    /// When `redis-server` is missing (the message says how to install it), exits
+    /// at startup (the message includes its log), or does not answer in time.
+    pub fn try_start(self) -> anyhow::Result<RedisServer> {
+        let mut last_error = None;
+        for _ in 0..PORT_ATTEMPTS {
+            match self.start_once()? {
+                Ok(server) => return Ok(server),
+                // Someone took the port between our probe and the server's bind.
+                Err(port_taken) => last_error = Some(port_taken),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("redis-server did not start")))
+    }
+
+    /// One attempt on one free port. The outer error is final; the inner one means
+    /// the port was taken and another may work.
+    fn start_once(&self) -> anyhow::Result<Result<RedisServer, anyhow::Error>> {
+        let scratch = tempfile::Builder::new()
+            .prefix("footfall-redis-")
+            .tempdir()
+            .context("creating a temporary directory for redis-server")?;
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| scratch.path().to_path_buf());
+        let port = free_port()?;
+        let log_path = scratch.path().join("redis-server.log");
+        let log = File::create(&log_path).context("creating the redis-server log file")?;
+        let log_for_stderr = log
+            .try_clone()
+            .context("sharing the redis-server log file")?;
+
+        let mut command = Command::new("redis-server");
+        command
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--save")
+            .arg("")
+            .arg("--appendonly")
+            .arg("no")
+            .arg("--daemonize")
+            .arg("no")
+            .arg("--dir")
+            .arg(&data_dir)
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_for_stderr);
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => bail!("{INSTALL_HINT}"),
+            Err(error) => return Err(error).context("spawning redis-server"),
+        };
+        let mut server = RedisServer {
+            child,
+            port,
+            data_dir,
+            log_path,
+            _scratch: scratch,
+        };
+
+        let deadline = Instant::now() + self.startup_timeout;
+        loop {
+            if let Some(status) = server
+                .child
+                .try_wait()
+                .context("checking on redis-server")?
+            {
+                let log = server.log();
+                let error =
+                    anyhow::anyhow!("redis-server exited at startup ({status}); its log:\n{log}");
+                return if log.contains("Address already in use") {
+                    Ok(Err(error))
+                } else {
+                    Err(error)
+                };
+            }
+            if ping(port) {
+                return Ok(Ok(server));
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "redis-server on port {port} did not answer PING within {:?}; its log:\n{}",
+                    self.startup_timeout,
+                    server.log()
+                );
+            }
+            // Polling for readiness: the server gives no other signal that it has
+            // finished loading.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
+    Ok(listener
+        .local_addr()
+        .context("reading the free port")?
+        .port())
+}
+
+/// True when a server on `port` answers `PING` with `PONG`.
+fn ping(port: u16) -> bool {
+    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+        return false;
+    };
+    let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = connection.set_read_timeout(Some(Duration::from_millis(500)));
+    matches!(
+        redis::cmd("PING")
+            .query::<String>(&mut connection)
+            .as_deref(),
+        Ok("PONG")
+    )
+}
