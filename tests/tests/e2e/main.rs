@@ -1,3 +1,4 @@
 //! End-to-end tests: one binary for the whole crate, one module per area.
 
+mod redis_store;
 mod sketch_parity;

@@ -965,7 +965,10 @@ async fn within<F: Future>(future: F, retry: Retry) -> Result<F::Output, StoreEr
         .await
         .map_err(|_| {
             StoreError::unavailable(
-                format!("Redis did not answer within {RedisStore::OPERATION_TIMEOUT:?}"),
+                format!(
+                    "Redis did not answer within {:?}",
+                    RedisStore::OPERATION_TIMEOUT
+                ),
                 retry == Retry::Once,
             )
         })
