@@ -134,7 +134,9 @@ impl RedisCluster {
                 Err(error) => panic!("waiting for redis-cli: {error}"),
             }
         }
-        let output = child.wait_with_output().expect("reading redis-cli's output");
+        let output = child
+            .wait_with_output()
+            .expect("reading redis-cli's output");
         if !output.status.success() {
             panic!(
                 "redis-cli --cluster create failed ({}):\n{}\n{}\nnode logs:\n{}",

@@ -178,7 +178,10 @@ impl RedisServer {
         let deadline = Instant::now() + self.startup_timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("redis-server exited at restart ({status}); its log:\n{}", self.log());
+                panic!(
+                    "redis-server exited at restart ({status}); its log:\n{}",
+                    self.log()
+                );
             }
             if ping(self.port) {
                 return;
@@ -347,11 +350,7 @@ impl RedisServer {
         let deadline = Instant::now() + self.startup_timeout;
         let port = self.port;
         loop {
-            if let Some(status) = self
-                .child
-                .try_wait()
-                .context("checking on redis-server")?
-            {
+            if let Some(status) = self.child.try_wait().context("checking on redis-server")? {
                 let log = self.log();
                 let error =
                     anyhow::anyhow!("redis-server exited at startup ({status}); its log:\n{log}");

@@ -35,10 +35,18 @@ pub(super) fn encode_batch<'b>(
 ) -> Result<Vec<(&'b str, Cmd)>, StoreError> {
     let mut shares: BTreeMap<&'b str, SiteShare<'b>> = BTreeMap::new();
     for add in &batch.counters {
-        shares.entry(hash_tag(&add.key)).or_default().counters.push(add);
+        shares
+            .entry(hash_tag(&add.key))
+            .or_default()
+            .counters
+            .push(add);
     }
     for add in &batch.sketches {
-        shares.entry(hash_tag(&add.key)).or_default().sketches.push(add);
+        shares
+            .entry(hash_tag(&add.key))
+            .or_default()
+            .sketches
+            .push(add);
     }
     for group in &batch.visits {
         let mut keys = group
@@ -46,7 +54,12 @@ pub(super) fn encode_batch<'b>(
             .iter()
             .map(|(key, _)| key)
             .chain(group.sessions.iter().map(|touch| &touch.key))
-            .chain(group.sessions.iter().filter_map(|t| t.previous_key.as_ref()));
+            .chain(
+                group
+                    .sessions
+                    .iter()
+                    .filter_map(|t| t.previous_key.as_ref()),
+            );
         let Some(first) = keys.next() else { continue };
         let tag = hash_tag(first);
         if require_one_slot && keys.any(|key| hash_tag(key) != tag) {

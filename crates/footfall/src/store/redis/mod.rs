@@ -32,9 +32,7 @@ use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::io::tcp::TcpSettings;
 use redis::{Cmd, ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind, Value};
 
-use super::{
-    ApplyReport, Entry, EntryValue, Read, ScanCursor, Store, StoreError, WriteBatch,
-};
+use super::{ApplyReport, Entry, EntryValue, Read, ScanCursor, Store, StoreError, WriteBatch};
 use crate::keys::{Key, KeyKind};
 
 /// The pause before retrying an idempotent request, long enough for the connection
@@ -252,11 +250,15 @@ impl RedisStore {
         };
         let mut warnings = Vec::new();
         for node in nodes {
-            let name = node
-                .as_ref()
-                .map_or_else(|| "Redis".to_owned(), |(h, p)| format!("Redis node {h}:{p}"));
+            let name = node.as_ref().map_or_else(
+                || "Redis".to_owned(),
+                |(h, p)| format!("Redis node {h}:{p}"),
+            );
             let mut cmd = redis::cmd("CONFIG");
-            cmd.arg("GET").arg("maxmemory-policy").arg("appendonly").arg("save");
+            cmd.arg("GET")
+                .arg("maxmemory-policy")
+                .arg("appendonly")
+                .arg("save");
             let reply = match &node {
                 None => self.run_one(cmd, Retry::Idempotent).await,
                 Some((host, port)) => self.run_on_node(cmd, host, *port).await,
@@ -340,10 +342,13 @@ impl RedisStore {
             host: host.to_owned(),
             port,
         });
-        within(idempotent.clone().route_command(cmd, routing), Retry::Idempotent)
-            .await?
-            .map_err(|error| map_error(error, Retry::Idempotent))
-            .and_then(server_error_to_store)
+        within(
+            idempotent.clone().route_command(cmd, routing),
+            Retry::Idempotent,
+        )
+        .await?
+        .map_err(|error| map_error(error, Retry::Idempotent))
+        .and_then(server_error_to_store)
     }
 
     /// Runs commands tagged by site hash tag and returns their replies in order, server
@@ -447,7 +452,11 @@ impl RedisStore {
         limit: usize,
     ) -> Result<(u64, Vec<Key>), StoreError> {
         let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor).arg("MATCH").arg("ff:{*").arg("COUNT").arg(limit.max(1));
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg("ff:{*")
+            .arg("COUNT")
+            .arg(limit.max(1));
         let reply = match node {
             None => self.run_one(cmd, Retry::Idempotent).await?,
             Some((host, port)) => self.run_on_node(cmd, host, port).await?,
@@ -459,7 +468,9 @@ impl RedisStore {
             return Err(backend("SCAN returned a short reply", None));
         };
         let next = match next {
-            Value::BulkString(bytes) => std::str::from_utf8(&bytes).ok().and_then(|s| s.parse().ok()),
+            Value::BulkString(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.parse().ok()),
             Value::Int(n) => u64::try_from(n).ok(),
             _ => None,
         }
@@ -503,7 +514,10 @@ impl RedisStore {
                 Value::Int(-2) => continue,
                 Value::Int(-1) => None,
                 Value::Int(ms) => Some(Timestamp::from_millisecond(ms).map_err(|error| {
-                    backend(&format!("PEXPIRETIME of {key} out of range"), Some(Box::new(error)))
+                    backend(
+                        &format!("PEXPIRETIME of {key} out of range"),
+                        Some(Box::new(error)),
+                    )
                 })?),
                 other => return Err(unexpected("PEXPIRETIME", &other)),
             };
@@ -537,10 +551,15 @@ impl Store for RedisStore {
         if !missing.is_empty() {
             let sha = self.load_script().await?;
             if sha != self.script_sha {
-                return Err(backend("the server hashes the batch script differently", None));
+                return Err(backend(
+                    "the server hashes the batch script differently",
+                    None,
+                ));
             }
-            let again: Vec<(&str, Cmd)> =
-                missing.iter().map(|&index| commands[index].clone()).collect();
+            let again: Vec<(&str, Cmd)> = missing
+                .iter()
+                .map(|&index| commands[index].clone())
+                .collect();
             let replies = self.run_grouped(&again, Retry::Once).await?;
             for (index, value) in missing.into_iter().zip(replies) {
                 values[index] = value;
@@ -630,11 +649,11 @@ impl Store for RedisStore {
                     (Read::Counter(_) | Read::CounterSum(_), Value::Array(items)) => {
                         let keys: Vec<&Key> = match read {
                             Read::Counter(key) => vec![key],
-                            Read::CounterSum(keys) => {
-                                by_tag(keys).into_iter().find(|(tag, _)| *tag == commands[index].0)
-                                    .map(|(_, keys)| keys)
-                                    .unwrap_or_default()
-                            }
+                            Read::CounterSum(keys) => by_tag(keys)
+                                .into_iter()
+                                .find(|(tag, _)| *tag == commands[index].0)
+                                .map(|(_, keys)| keys)
+                                .unwrap_or_default(),
                             Read::Cardinality(_) => Vec::new(),
                         };
                         for (key, item) in keys.iter().zip(items) {
@@ -657,7 +676,9 @@ impl Store for RedisStore {
     async fn get(&self, key: &Key, _now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key.as_bytes());
-        let values = self.run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent).await?;
+        let values = self
+            .run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent)
+            .await?;
         match first(values)? {
             Value::Nil => Ok(None),
             Value::BulkString(bytes) => Ok(Some(bytes)),
@@ -672,7 +693,9 @@ impl Store for RedisStore {
         expire_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let cmd = set_command(key, value, expire_at);
-        let values = self.run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent).await?;
+        let values = self
+            .run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent)
+            .await?;
         first(values).map(drop)
     }
 
@@ -687,7 +710,9 @@ impl Store for RedisStore {
         // after a lost reply finds our own value and returns it: the same answer.
         let mut cmd = set_command(key, value, expire_at);
         cmd.arg("NX").arg("GET");
-        let values = self.run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent).await?;
+        let values = self
+            .run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent)
+            .await?;
         match first(values)? {
             Value::Nil => Ok(value.to_vec()),
             Value::BulkString(existing) => Ok(existing),
@@ -698,7 +723,9 @@ impl Store for RedisStore {
     async fn delete(&self, key: &Key) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(key.as_bytes());
-        let values = self.run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent).await?;
+        let values = self
+            .run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent)
+            .await?;
         first(values).map(drop)
     }
 
@@ -779,7 +806,9 @@ impl Store for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.run_one(redis::cmd("PING"), Retry::Idempotent).await.map(drop)
+        self.run_one(redis::cmd("PING"), Retry::Idempotent)
+            .await
+            .map(drop)
     }
 }
 
@@ -907,9 +936,12 @@ fn backend(message: &str, source: Option<Box<dyn std::error::Error + Send + Sync
 
 fn connect_error(url: &str, error: RedisError) -> StoreError {
     match error.kind() {
-        ErrorKind::AuthenticationFailed | ErrorKind::InvalidClientConfig => StoreError::Config(
-            format!("Redis at {:?} refused the connection settings: {error}", url::redact(url)),
-        ),
+        ErrorKind::AuthenticationFailed | ErrorKind::InvalidClientConfig => {
+            StoreError::Config(format!(
+                "Redis at {:?} refused the connection settings: {error}",
+                url::redact(url)
+            ))
+        }
         _ => {
             let mut error = map_error(error, Retry::Idempotent);
             if let StoreError::Unavailable { message, .. } = &mut error {
