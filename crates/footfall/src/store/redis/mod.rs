@@ -263,16 +263,13 @@ impl RedisStore {
                 None => self.run_one(cmd, Retry::Idempotent).await,
                 Some((host, port)) => self.run_on_node(cmd, host, *port).await,
             };
-            let config = match reply.map(config_pairs) {
-                Ok(Some(config)) => config,
-                Ok(None) | Err(_) => {
-                    warnings.push(format!(
-                        "could not check {name}'s configuration (CONFIG GET is refused or \
-                         unreadable, as on many managed services): make sure it runs with \
-                         maxmemory-policy noeviction and AOF (appendonly yes)"
-                    ));
-                    continue;
-                }
+            let Ok(Some(config)) = reply.map(config_pairs) else {
+                warnings.push(format!(
+                    "could not check {name}'s configuration (CONFIG GET is refused or \
+                     unreadable, as on many managed services): make sure it runs with \
+                     maxmemory-policy noeviction and AOF (appendonly yes)"
+                ));
+                continue;
             };
             let get = |name: &str| config.get(name).map(String::as_str).unwrap_or_default();
             let policy = get("maxmemory-policy");
