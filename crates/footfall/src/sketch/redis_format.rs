@@ -104,6 +104,12 @@ pub(super) fn decode_dense(
 /// Every opcode covers at least one register and decoding stops at the first one
 /// that would pass the last register, so the work is bounded by 16384 opcodes
 /// whatever the length of the input.
+///
+/// A final XZERO without its second byte is an error here, although Redis 7.0
+/// accepts it when the run it reads with a zero second byte (Redis reads the NUL
+/// that terminates its string) happens to end exactly at the last register. Redis
+/// never writes such a string itself, so it can only come from damage; refusing
+/// it is the safer reading.
 pub(super) fn decode_sparse(body: &[u8]) -> Result<Box<[u8; REGISTERS]>, SketchError> {
     let mut registers = Box::new([0u8; REGISTERS]);
     let mut covered = 0usize;
