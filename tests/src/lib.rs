@@ -2,4 +2,5 @@
 //! `tests/tests/` talk to.
 #![deny(missing_docs)]
 
+pub mod redis_cluster;
 pub mod redis_server;

@@ -44,6 +44,9 @@ pub struct RedisServer {
     port: u16,
     data_dir: PathBuf,
     log_path: PathBuf,
+    // Kept to start the same server again after a kill (see `restart`).
+    extra_args: Vec<OsString>,
+    startup_timeout: Duration,
     // Holds the log file (and the data when the caller chose no directory) until
     // the server is gone.
     _scratch: tempfile::TempDir,
@@ -137,6 +140,64 @@ impl RedisServer {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_else(|error| format!("(no log: {error})"))
     }
+
+    /// The server's process id (e.g. to read its CPU time from `/proc`).
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would: no shutdown save, no final
+    /// fsync. Only what it had already written to its AOF or RDB survives.
+    ///
+    /// # Panics
+    ///
+    /// When the process cannot be reaped.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        self.child.wait().expect("reaping the killed redis-server");
+    }
+
+    /// Starts the server again on the same port, directory and arguments (after
+    /// [`kill`](Self::kill), or when it died), and waits until it answers `PING`, which
+    /// Redis does only once it has loaded its AOF or RDB.
+    ///
+    /// # Panics
+    ///
+    /// When the server is still running, or cannot be started again (e.g. someone
+    /// took the port meanwhile), with its log.
+    pub fn restart(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            panic!("restart() needs a stopped server; call kill() first");
+        }
+        let spawned = spawn(self.port, &self.data_dir, &self.log_path, &self.extra_args);
+        self.child = match spawned {
+            Ok(child) => child,
+            Err(error) => panic!("{error:#}"),
+        };
+        let deadline = Instant::now() + self.startup_timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "redis-server exited at restart ({status}); its log:\n{}",
+                    self.log()
+                );
+            }
+            if ping(self.port) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "redis-server on port {} did not answer PING within {:?} after restart; its log:\n{}",
+                    self.port,
+                    self.startup_timeout,
+                    self.log()
+                );
+            }
+            // Polling for readiness, as at the first start.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for RedisServer {
@@ -227,50 +288,70 @@ impl RedisServerBuilder {
             .unwrap_or_else(|| scratch.path().to_path_buf());
         let port = free_port()?;
         let log_path = scratch.path().join("redis-server.log");
-        let log = File::create(&log_path).context("creating the redis-server log file")?;
-        let log_for_stderr = log
-            .try_clone()
-            .context("sharing the redis-server log file")?;
-
-        let mut command = Command::new("redis-server");
-        command
-            .arg("--port")
-            .arg(port.to_string())
-            .arg("--bind")
-            .arg("127.0.0.1")
-            .arg("--save")
-            .arg("")
-            .arg("--appendonly")
-            .arg("no")
-            .arg("--daemonize")
-            .arg("no")
-            .arg("--dir")
-            .arg(&data_dir)
-            .args(&self.extra_args)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_for_stderr);
-        let child = match command.spawn() {
-            Ok(child) => child,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => bail!("{INSTALL_HINT}"),
-            Err(error) => return Err(error).context("spawning redis-server"),
-        };
-        let mut server = RedisServer {
+        File::create(&log_path).context("creating the redis-server log file")?;
+        let child = spawn(port, &data_dir, &log_path, &self.extra_args)?;
+        let server = RedisServer {
             child,
             port,
             data_dir,
             log_path,
+            extra_args: self.extra_args.clone(),
+            startup_timeout: self.startup_timeout,
             _scratch: scratch,
         };
+        server.wait_ready()
+    }
+}
 
+/// Starts `redis-server` on `port` with the defaults, then `extra_args`, appending its
+/// output to the log at `log_path`.
+fn spawn(
+    port: u16,
+    data_dir: &Path,
+    log_path: &Path,
+    extra_args: &[OsString],
+) -> anyhow::Result<Child> {
+    let log = File::options()
+        .append(true)
+        .open(log_path)
+        .context("opening the redis-server log file")?;
+    let log_for_stderr = log
+        .try_clone()
+        .context("sharing the redis-server log file")?;
+    let mut command = Command::new("redis-server");
+    command
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--bind")
+        .arg("127.0.0.1")
+        .arg("--save")
+        .arg("")
+        .arg("--appendonly")
+        .arg("no")
+        .arg("--daemonize")
+        .arg("no")
+        .arg("--dir")
+        .arg(data_dir)
+        .args(extra_args)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_for_stderr);
+    match command.spawn() {
+        Ok(child) => Ok(child),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => bail!("{INSTALL_HINT}"),
+        Err(error) => Err(error).context("spawning redis-server"),
+    }
+}
+
+impl RedisServer {
+    /// Waits until the server answers `PING`. The outer error is final; the inner one
+    /// means the port was taken and another may work.
+    fn wait_ready(mut self) -> anyhow::Result<Result<RedisServer, anyhow::Error>> {
         let deadline = Instant::now() + self.startup_timeout;
+        let port = self.port;
         loop {
-            if let Some(status) = server
-                .child
-                .try_wait()
-                .context("checking on redis-server")?
-            {
-                let log = server.log();
+            if let Some(status) = self.child.try_wait().context("checking on redis-server")? {
+                let log = self.log();
                 let error =
                     anyhow::anyhow!("redis-server exited at startup ({status}); its log:\n{log}");
                 return if log.contains("Address already in use") {
@@ -280,13 +361,13 @@ impl RedisServerBuilder {
                 };
             }
             if ping(port) {
-                return Ok(Ok(server));
+                return Ok(Ok(self));
             }
             if Instant::now() >= deadline {
                 bail!(
                     "redis-server on port {port} did not answer PING within {:?}; its log:\n{}",
                     self.startup_timeout,
-                    server.log()
+                    self.log()
                 );
             }
             // Polling for readiness: the server gives no other signal that it has

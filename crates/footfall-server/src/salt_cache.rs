@@ -116,7 +116,7 @@ impl SaltCache {
     }
 
     /// Loads the next period's salts for sites whose period ends within
-    /// [`PRELOAD_AHEAD`] of `now`.
+    /// two minutes of `now`.
     pub async fn preload(&self, sites: &[Arc<Site>], now: Timestamp) {
         for site in sites {
             let ahead = now.saturating_add(PRELOAD_AHEAD).unwrap_or(now);

@@ -42,10 +42,18 @@ pub enum RunError {
     Startup(String),
 }
 
-/// Opens the store named by `--store`.
+/// Opens the store named by `--store`, and warns about risky Redis settings.
 pub async fn open_store(location: &str) -> Result<AppStore, RunError> {
-    let _ = location;
-    Ok(AppStore::new())
+    let store = AppStore::connect(location)
+        .await
+        .map_err(|error| RunError::Store {
+            location: location.to_owned(),
+            message: error.to_string(),
+        })?;
+    for warning in store.warnings() {
+        tracing::warn!(store = store.backend_name(), "{warning}");
+    }
+    Ok(store)
 }
 
 /// The addresses the service actually listens on (useful with port 0).

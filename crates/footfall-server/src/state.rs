@@ -17,8 +17,8 @@ use crate::client_ip::TrustedProxies;
 use crate::salt_cache::SaltCache;
 use crate::sites::Sites;
 
-/// The store the service runs on.
-pub type AppStore = footfall::store::MemoryStore;
+/// The store the service runs on: memory, embedded or Redis, chosen at start-up.
+pub type AppStore = footfall::store::AnyStore;
 
 /// Everything configurable about the request path.
 #[derive(Clone, Debug)]
@@ -156,6 +156,9 @@ impl AppState {
                 }
                 let now = state.clock.now();
                 state.salts.preload(&state.sites.all(), now).await;
+                if let Err(error) = state.store.purge_expired(now).await {
+                    tracing::warn!(error = %error, "purging expired entries failed");
+                }
                 state.limiter.retain_recent();
                 state.limiter.shrink_to_fit();
                 crate::metrics::buffer_depth(state.buffer.depth());

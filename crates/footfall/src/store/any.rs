@@ -11,6 +11,8 @@ use crate::keys::Key;
 
 #[cfg(feature = "embedded")]
 use super::EmbeddedStore;
+#[cfg(feature = "redis")]
+use super::RedisStore;
 
 /// One of the store backends, chosen by [`AnyStore::open`].
 #[derive(Debug)]
@@ -21,8 +23,9 @@ pub enum AnyStore {
     /// One local redb file ([`EmbeddedStore`]); a path or `file:PATH`.
     #[cfg(feature = "embedded")]
     Embedded(EmbeddedStore),
-    // A `#[cfg(feature = "redis")] Redis(RedisStore)` variant goes here, with one line in
-    // `delegate!` and one arm in `AnyStore::open`.
+    /// Redis or Redis Cluster ([`RedisStore`]); `redis://…`, `redis+cluster://…`.
+    #[cfg(feature = "redis")]
+    Redis(RedisStore),
 }
 
 /// Calls the same method on whichever backend `self` holds.
@@ -32,6 +35,8 @@ macro_rules! delegate {
             AnyStore::Memory($store) => $call,
             #[cfg(feature = "embedded")]
             AnyStore::Embedded($store) => $call,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis($store) => $call,
         }
     };
 }
@@ -48,7 +53,8 @@ impl AnyStore {
     /// path containing a colon must be written as `file:PATH`.
     ///
     /// Opening an embedded store is synchronous (it may recover the file after a crash):
-    /// call this at startup or in `spawn_blocking`.
+    /// call this at startup or in `spawn_blocking`. Redis URLs need a connection: use
+    /// [`AnyStore::connect`], which accepts every form.
     pub fn open(url_or_path: &str) -> Result<AnyStore, StoreError> {
         if url_or_path.trim().is_empty() {
             return Err(StoreError::Config(
@@ -63,13 +69,42 @@ impl AnyStore {
                 let path = rest.strip_prefix("//").unwrap_or(rest);
                 open_embedded(path)
             }
-            // #[cfg(feature = "redis")]
-            // Some(("redis" | "rediss" | "redis+cluster", _)) => RedisStore::open(url_or_path).map(AnyStore::Redis),
+            Some(("redis" | "rediss" | "redis+cluster", _)) => Err(StoreError::Config(format!(
+                "{url_or_path:?} is a Redis URL: connect with AnyStore::connect"
+            ))),
             Some((scheme, _)) => Err(StoreError::Config(format!(
                 "unknown store scheme `{scheme}:` in {url_or_path:?}; expected memory:, \
                  file:PATH or a filesystem path (or a Redis URL in builds with Redis)"
             ))),
             None => open_embedded(url_or_path),
+        }
+    }
+
+    /// Opens any store named by `url_or_path`, connecting to Redis for Redis URLs (the
+    /// forms of [`AnyStore::open`] plus `redis://`, `rediss://`, `redis+cluster://`).
+    /// Embedded stores are opened on the blocking pool when called inside a Tokio
+    /// runtime.
+    pub async fn connect(url_or_path: &str) -> Result<AnyStore, StoreError> {
+        match split_scheme(url_or_path) {
+            #[cfg(feature = "redis")]
+            Some(("redis" | "rediss" | "redis+cluster", _)) => {
+                RedisStore::connect(url_or_path).await.map(AnyStore::Redis)
+            }
+            #[cfg(not(feature = "redis"))]
+            Some(("redis" | "rediss" | "redis+cluster", _)) => Err(StoreError::Config(format!(
+                "{url_or_path:?} is a Redis URL, but this build lacks the `redis` feature"
+            ))),
+            _ => open_blocking(url_or_path.to_owned()).await,
+        }
+    }
+
+    /// Warnings about the backend's configuration to show an operator at start-up (an
+    /// evicting Redis, one without persistence).
+    pub fn warnings(&self) -> Vec<String> {
+        match self {
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(store) => store.server_warnings().to_vec(),
+            _ => Vec::new(),
         }
     }
 
@@ -79,6 +114,10 @@ impl AnyStore {
             AnyStore::Memory(_) => "memory",
             #[cfg(feature = "embedded")]
             AnyStore::Embedded(_) => "embedded",
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(store) if store.is_cluster() => "redis-cluster",
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(_) => "redis",
         }
     }
 
@@ -93,8 +132,25 @@ impl AnyStore {
             }
             #[cfg(feature = "embedded")]
             AnyStore::Embedded(store) => store.purge_expired(now).await.map(Some),
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(_) => Ok(None),
         }
     }
+}
+
+#[cfg(feature = "embedded")]
+async fn open_blocking(location: String) -> Result<AnyStore, StoreError> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return AnyStore::open(&location);
+    }
+    tokio::task::spawn_blocking(move || AnyStore::open(&location))
+        .await
+        .map_err(|error| StoreError::Config(format!("opening the store failed: {error}")))?
+}
+
+#[cfg(not(feature = "embedded"))]
+async fn open_blocking(location: String) -> Result<AnyStore, StoreError> {
+    AnyStore::open(&location)
 }
 
 #[cfg(feature = "embedded")]

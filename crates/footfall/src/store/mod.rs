@@ -20,11 +20,15 @@ mod any;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use any::AnyStore;
 #[cfg(feature = "embedded")]
 pub use embedded::EmbeddedStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
 
 /// Everything a backend can report. Backend-specific errors travel boxed as the source so
 /// that, e.g., `redis::RedisError` never appears in this crate's API.

@@ -1,0 +1,82 @@
+-- footfall: apply one site's part of a WriteBatch in one call.
+--
+-- All KEYS belong to one site (one `{site}` hash tag, so one Cluster slot). KEYS and
+-- ARGV are read front to back by two cursors; the layout is written by
+-- `encode_site_batch` in apply.rs:
+--
+--   ARGV: n_counters, then per counter: by, deadline
+--         n_sketches, then per sketch: n_elements, deadline, element...
+--         n_groups,   then per group:  n_counters, n_touches,
+--                                      per counter: deadline,
+--                                      per touch: has_previous ('1'/'0'), deadline
+--   KEYS: counter keys, sketch keys, then per group: its counter keys, then per touch
+--         the marker key and, when has_previous, the previous marker key.
+--
+-- A deadline is absolute Unix milliseconds, or '' for "never expires".
+-- Returns the number of visits started.
+
+local k, a = 0, 0
+local function next_key() k = k + 1; return KEYS[k] end
+local function next_arg() a = a + 1; return ARGV[a] end
+
+local function set_deadline(name, deadline)
+  if deadline == '' then
+    redis.call('PERSIST', name)
+  else
+    -- A deadline already past deletes the key at once, as the contract wants.
+    redis.call('PEXPIREAT', name, deadline)
+  end
+end
+
+-- Counters: plain increments.
+for _ = 1, tonumber(next_arg()) do
+  local name = next_key()
+  redis.call('INCRBY', name, next_arg())
+  set_deadline(name, next_arg())
+end
+
+-- Sketches: PFADD in chunks, because unpack() is bounded by Lua's C stack (~8000).
+for _ = 1, tonumber(next_arg()) do
+  local name, n = next_key(), tonumber(next_arg())
+  local deadline = next_arg()
+  local first, last = a + 1, a + n
+  if n == 0 then
+    redis.call('PFADD', name) -- creates an empty sketch, like the memory store
+  end
+  for from = first, last, 1000 do
+    redis.call('PFADD', name, unpack(ARGV, from, math.min(from + 999, last)))
+  end
+  a = last
+  set_deadline(name, deadline)
+end
+
+-- Visit groups: a touch starts a visit when neither its marker nor its previous marker
+-- exists; touching the marker right away makes a later touch in this batch see it.
+local started_total = 0
+for _ = 1, tonumber(next_arg()) do
+  local n_counters, n_touches = tonumber(next_arg()), tonumber(next_arg())
+  local counters = {}
+  for i = 1, n_counters do
+    counters[i] = { next_key(), next_arg() }
+  end
+  local started = 0
+  for _ = 1, n_touches do
+    local marker = next_key()
+    local previous = nil
+    if next_arg() == '1' then previous = next_key() end
+    local deadline = next_arg()
+    if redis.call('EXISTS', marker) == 0
+        and (previous == nil or redis.call('EXISTS', previous) == 0) then
+      started = started + 1
+    end
+    redis.call('SET', marker, '', 'PXAT', deadline)
+  end
+  if started > 0 then
+    for _, counter in ipairs(counters) do
+      redis.call('INCRBY', counter[1], started)
+      set_deadline(counter[1], counter[2])
+    end
+  end
+  started_total = started_total + started
+end
+return started_total

@@ -1,0 +1,145 @@
+//! A [`WriteBatch`] as one `EVALSHA` of `apply.lua` per site.
+//!
+//! Why a script rather than a plain pipeline: a visit starts only when a marker was
+//! absent, and the visit counters grow by the number of such touches. That conditional
+//! must run next to the data to cost one round trip; Lua does it atomically per site.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use redis::Cmd;
+
+use super::hash_tag;
+use crate::keys::Key;
+use crate::store::{StoreError, WriteBatch};
+
+/// The script applying one site's writes; see the comment at its top for the layout.
+pub(super) const APPLY_LUA: &str = include_str!("apply.lua");
+
+/// One site's share of a batch, borrowed from it.
+#[derive(Debug, Default)]
+struct SiteShare<'b> {
+    counters: Vec<&'b crate::store::CounterAdd>,
+    sketches: Vec<&'b crate::store::SketchAdd>,
+    visits: Vec<&'b crate::store::VisitGroup>,
+}
+
+/// Splits `batch` by site hash tag and encodes one `EVALSHA` per site, in site order.
+///
+/// `require_one_slot` (Redis Cluster) refuses visit groups whose keys span sites, since
+/// one script call cannot touch two slots there; a single node runs them as they are.
+pub(super) fn encode_batch<'b>(
+    batch: &'b WriteBatch,
+    script_sha: &str,
+    require_one_slot: bool,
+) -> Result<Vec<(&'b str, Cmd)>, StoreError> {
+    let mut shares: BTreeMap<&'b str, SiteShare<'b>> = BTreeMap::new();
+    for add in &batch.counters {
+        shares
+            .entry(hash_tag(&add.key))
+            .or_default()
+            .counters
+            .push(add);
+    }
+    for add in &batch.sketches {
+        shares
+            .entry(hash_tag(&add.key))
+            .or_default()
+            .sketches
+            .push(add);
+    }
+    for group in &batch.visits {
+        let mut keys = group
+            .counters
+            .iter()
+            .map(|(key, _)| key)
+            .chain(group.sessions.iter().map(|touch| &touch.key))
+            .chain(
+                group
+                    .sessions
+                    .iter()
+                    .filter_map(|t| t.previous_key.as_ref()),
+            );
+        let Some(first) = keys.next() else { continue };
+        let tag = hash_tag(first);
+        if require_one_slot && keys.any(|key| hash_tag(key) != tag) {
+            return Err(StoreError::Config(format!(
+                "a visit group mixes sites ({tag} and others): on a Redis Cluster each \
+                 group must belong to one site"
+            )));
+        }
+        shares.entry(tag).or_default().visits.push(group);
+    }
+    shares
+        .into_iter()
+        .map(|(tag, share)| Ok((tag, encode_share(&share, script_sha)?)))
+        .collect()
+}
+
+fn deadline(at: Option<Timestamp>) -> String {
+    at.map_or_else(String::new, |at| at.as_millisecond().to_string())
+}
+
+fn encode_share(share: &SiteShare<'_>, script_sha: &str) -> Result<Cmd, StoreError> {
+    let mut keys: Vec<&Key> = Vec::new();
+    // Arguments are owned text except elements, borrowed as bytes from the batch.
+    let mut args: Vec<Arg<'_>> = Vec::new();
+
+    args.push(Arg::Text(share.counters.len().to_string()));
+    for add in &share.counters {
+        // INCRBY takes a signed 64-bit integer; a larger increment is a caller bug that
+        // Redis would reject after earlier parts of the script had run.
+        let by = i64::try_from(add.by).map_err(|_| {
+            StoreError::Config(format!("increment {} of {} exceeds i64", add.by, add.key))
+        })?;
+        keys.push(&add.key);
+        args.push(Arg::Text(by.to_string()));
+        args.push(Arg::Text(deadline(add.expire_at)));
+    }
+    args.push(Arg::Text(share.sketches.len().to_string()));
+    for add in &share.sketches {
+        keys.push(&add.key);
+        args.push(Arg::Text(add.elements.len().to_string()));
+        args.push(Arg::Text(deadline(add.expire_at)));
+        args.extend(add.elements.iter().map(|element| Arg::Bytes(element)));
+    }
+    args.push(Arg::Text(share.visits.len().to_string()));
+    for group in &share.visits {
+        args.push(Arg::Text(group.counters.len().to_string()));
+        args.push(Arg::Text(group.sessions.len().to_string()));
+        for (key, expire_at) in &group.counters {
+            keys.push(key);
+            args.push(Arg::Text(deadline(*expire_at)));
+        }
+        for touch in &group.sessions {
+            keys.push(&touch.key);
+            match &touch.previous_key {
+                Some(previous) => {
+                    keys.push(previous);
+                    args.push(Arg::Text("1".to_owned()));
+                }
+                None => args.push(Arg::Text("0".to_owned())),
+            }
+            args.push(Arg::Text(deadline(Some(touch.expire_at))));
+        }
+    }
+
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script_sha).arg(keys.len());
+    for key in keys {
+        cmd.arg(key.as_bytes());
+    }
+    for arg in &args {
+        match arg {
+            Arg::Text(text) => cmd.arg(text.as_bytes()),
+            Arg::Bytes(bytes) => cmd.arg(*bytes),
+        };
+    }
+    Ok(cmd)
+}
+
+#[derive(Debug)]
+enum Arg<'b> {
+    Text(String),
+    Bytes(&'b [u8]),
+}

@@ -1,0 +1,1045 @@
+//! The Redis backend: one server, or a Redis Cluster.
+//!
+//! # Round trips
+//!
+//! - [`Store::apply`]: one `EVALSHA` of a small Lua script per site (see `apply.lua`).
+//!   On a single node all of a batch's script calls travel in one pipeline: one round
+//!   trip. On a Cluster a script may only touch one slot, and every key of a site shares
+//!   the `{site}` hash tag, so the batch is split by site and the per-site calls are sent
+//!   concurrently: one round trip per site-slot group, in parallel.
+//! - [`Store::read`]: one pipeline of `MGET` (counters) and `PFCOUNT` (sketches); on a
+//!   Cluster one pipeline per site, in parallel.
+//!
+//! # Retries
+//!
+//! Only what is idempotent is retried (reads, `SET`, `SET … NX`, `DEL`, restores). A
+//! batch increments counters, so it is sent once: when it fails after it may have been
+//! sent (timeout, dropped connection) the error says it is ambiguous and the caller
+//! decides. A failure to connect at all is not ambiguous.
+
+mod apply;
+mod url;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::io::tcp::TcpSettings;
+use redis::{Cmd, ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind, Value};
+
+use super::{ApplyReport, Entry, EntryValue, Read, ScanCursor, Store, StoreError, WriteBatch};
+use crate::keys::{Key, KeyKind};
+
+/// The pause before retrying an idempotent request, long enough for the connection
+/// manager to start reconnecting, short enough not to matter to a reader.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// A store in Redis or a Redis Cluster.
+///
+/// Cheap to clone: clones share the connections. Create it with [`RedisStore::connect`].
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: Connection,
+    url: String,
+    script_sha: String,
+    warnings: Vec<String>,
+}
+
+#[derive(Clone)]
+enum Connection {
+    /// One multiplexed connection, reconnected in the background.
+    Single(ConnectionManager),
+    /// Two cluster connections: `writes` never retries (batches are not idempotent),
+    /// `idempotent` lets redis-rs retry, redirect and reconnect.
+    Cluster {
+        writes: ClusterConnection,
+        idempotent: ClusterConnection,
+    },
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &url::redact(&self.url))
+            .field(
+                "mode",
+                &match self.connection {
+                    Connection::Single(_) => "single",
+                    Connection::Cluster { .. } => "cluster",
+                },
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a request may be sent again after an unclear failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Retry {
+    /// Reads and absolute writes: retry once.
+    Idempotent,
+    /// Increments: never retry; an unclear failure is ambiguous.
+    Once,
+}
+
+impl RedisStore {
+    /// How long to wait for a TCP connection (and Redis's handshake) to a node. Loopback
+    /// and LAN connects take well under a millisecond, and a lost SYN is retransmitted after
+    /// one second: past that the server is down and failing fast beats queueing hits.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// How long to wait for Redis to answer a request. redis-rs's 500 ms default is tight
+    /// for a 1,000-hit batch on a busy or fsyncing server, and every spurious timeout of a
+    /// batch is an ambiguous (possibly lost) write; two seconds still bounds a request path.
+    pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// The outer bound of one store call, reconnection and retries included, so that no call
+    /// can hang whatever redis-rs does inside: one connect, one request, one retry.
+    pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
+
+    /// Connects to `url`: `redis://host:port/db` for one server, or
+    /// `redis+cluster://[user:password@]host1:port1,host2:port2,…` for the seed nodes of
+    /// a Redis Cluster. Loads the batch script and checks the server's configuration
+    /// (see [`server_warnings`](Self::server_warnings)).
+    pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
+        let target = url::parse(url)?;
+        let tcp = TcpSettings::default().set_nodelay(true);
+        let bad_url = |error: RedisError| {
+            StoreError::Config(format!("Redis URL {:?}: {error}", url::redact(url)))
+        };
+        let connection = match target {
+            url::Target::Single(url) => {
+                let info = url.as_str().into_connection_info().map_err(bad_url)?;
+                // redis-rs leaves Nagle's algorithm on: with pipelined requests that
+                // adds 40 ms stalls (NOTES.md).
+                let info = info.set_tcp_settings(tcp);
+                let client = redis::Client::open(info).map_err(bad_url)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Self::CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(Self::RESPONSE_TIMEOUT))
+                    // One reconnect attempt per failed request: the next request tries
+                    // again, and a request never waits behind a long backoff.
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(200));
+                let manager = within(
+                    ConnectionManager::new_with_config(client, config),
+                    Retry::Idempotent,
+                )
+                .await?
+                .map_err(|error| connect_error(url.as_str(), error))?;
+                Connection::Single(manager)
+            }
+            url::Target::Cluster {
+                seeds,
+                username,
+                password,
+            } => {
+                let builder = |retries: u32| {
+                    let mut builder = ClusterClientBuilder::new(seeds.clone())
+                        .connection_timeout(Self::CONNECT_TIMEOUT)
+                        .response_timeout(Self::RESPONSE_TIMEOUT)
+                        .tcp_settings(tcp.clone())
+                        .retries(retries);
+                    if let Some(username) = &username {
+                        builder = builder.username(username);
+                    }
+                    if let Some(password) = &password {
+                        builder = builder.password(password);
+                    }
+                    builder.build().map_err(bad_url)
+                };
+                let writes_client = builder(0)?;
+                let idempotent_client = builder(3)?;
+                let writes = within(writes_client.get_async_connection(), Retry::Idempotent)
+                    .await?
+                    .map_err(|error| connect_error(url, error))?;
+                let idempotent =
+                    within(idempotent_client.get_async_connection(), Retry::Idempotent)
+                        .await?
+                        .map_err(|error| connect_error(url, error))?;
+                Connection::Cluster { writes, idempotent }
+            }
+        };
+        let mut store = RedisStore {
+            connection,
+            url: url.to_owned(),
+            script_sha: String::new(),
+            warnings: Vec::new(),
+        };
+        store.script_sha = store.load_script().await?;
+        store.warnings = store.check_configuration().await;
+        Ok(store)
+    }
+
+    /// What is risky about the server's configuration for counting, in words for an
+    /// operator: an eviction policy other than `noeviction` (Redis may drop counters when
+    /// full), no AOF, or no persistence at all. Checked once at connect; if `CONFIG` is
+    /// disabled (managed Redis), one warning says the check could not be made.
+    pub fn server_warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// True when connected to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.connection, Connection::Cluster { .. })
+    }
+
+    async fn load_script(&self) -> Result<String, StoreError> {
+        let mut cmd = redis::cmd("SCRIPT");
+        cmd.arg("LOAD").arg(apply::APPLY_LUA);
+        // SCRIPT LOAD goes to every master of a Cluster.
+        let value = self.run_one(cmd, Retry::Idempotent).await?;
+        let sha = match value {
+            Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+            Value::SimpleString(text) => Some(text),
+            _ => None,
+        };
+        sha.ok_or_else(|| backend("SCRIPT LOAD returned no digest", None))
+    }
+
+    /// The masters' addresses, sorted (a Cluster's scan and configuration check visit
+    /// each); `None` on a single node.
+    async fn masters(&self) -> Result<Option<Vec<(String, u16)>>, StoreError> {
+        let Connection::Cluster { .. } = self.connection else {
+            return Ok(None);
+        };
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("NODES");
+        let text = match self.run_one(cmd, Retry::Idempotent).await? {
+            Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Value::VerbatimString { text, .. } => text,
+            other => return Err(unexpected("CLUSTER NODES", &other)),
+        };
+        let mut masters = Vec::new();
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else {
+                continue;
+            };
+            let flags: Vec<&str> = flags.split(',').collect();
+            if !flags.contains(&"master") || flags.contains(&"fail") {
+                continue;
+            }
+            // `ip:port@cport[,hostname]`
+            let address = address.split(['@', ',']).next().unwrap_or_default();
+            if let Some((host, port)) = address.rsplit_once(':')
+                && let Ok(port) = port.parse::<u16>()
+                && !host.is_empty()
+            {
+                masters.push((host.to_owned(), port));
+            }
+        }
+        masters.sort();
+        Ok(Some(masters))
+    }
+
+    async fn check_configuration(&self) -> Vec<String> {
+        let nodes: Vec<Option<(String, u16)>> = match self.masters().await {
+            Ok(Some(masters)) => masters.into_iter().map(Some).collect(),
+            Ok(None) => vec![None],
+            Err(error) => {
+                return vec![format!(
+                    "could not list the cluster's masters to check their configuration \
+                     ({error}); make sure maxmemory-policy is noeviction and AOF is on"
+                )];
+            }
+        };
+        let mut warnings = Vec::new();
+        for node in nodes {
+            let name = node.as_ref().map_or_else(
+                || "Redis".to_owned(),
+                |(h, p)| format!("Redis node {h}:{p}"),
+            );
+            let mut cmd = redis::cmd("CONFIG");
+            cmd.arg("GET")
+                .arg("maxmemory-policy")
+                .arg("appendonly")
+                .arg("save");
+            let reply = match &node {
+                None => self.run_one(cmd, Retry::Idempotent).await,
+                Some((host, port)) => self.run_on_node(cmd, host, *port).await,
+            };
+            let Ok(Some(config)) = reply.map(config_pairs) else {
+                warnings.push(format!(
+                    "could not check {name}'s configuration (CONFIG GET is refused or \
+                     unreadable, as on many managed services): make sure it runs with \
+                     maxmemory-policy noeviction and AOF (appendonly yes)"
+                ));
+                continue;
+            };
+            let get = |name: &str| config.get(name).map(String::as_str).unwrap_or_default();
+            let policy = get("maxmemory-policy");
+            if policy != "noeviction" {
+                warnings.push(format!(
+                    "{name} has maxmemory-policy {policy:?}: when memory runs out it may \
+                     evict counters and visitor sketches, silently losing totals; set \
+                     maxmemory-policy noeviction"
+                ));
+            }
+            let aof = get("appendonly") == "yes";
+            let save = get("save");
+            if !aof && save.trim().is_empty() {
+                warnings.push(format!(
+                    "{name} persists nothing (appendonly no, save \"\"): a restart loses \
+                     every counter; turn on AOF (appendonly yes, appendfsync everysec)"
+                ));
+            } else if !aof {
+                warnings.push(format!(
+                    "{name} persists only RDB snapshots (save {save:?}): a crash loses \
+                     the counts since the last snapshot; turn on AOF (appendonly yes, \
+                     appendfsync everysec)"
+                ));
+            }
+        }
+        warnings
+    }
+
+    /// Runs one command with no key (or routed by redis-rs: `SCRIPT LOAD` to all masters).
+    async fn run_one(&self, cmd: Cmd, retry: Retry) -> Result<Value, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = within(
+                async {
+                    match &self.connection {
+                        Connection::Single(manager) => {
+                            cmd.query_async::<Value>(&mut manager.clone()).await
+                        }
+                        Connection::Cluster { idempotent, writes } => {
+                            let mut connection = match retry {
+                                Retry::Idempotent => idempotent.clone(),
+                                Retry::Once => writes.clone(),
+                            };
+                            cmd.query_async::<Value>(&mut connection).await
+                        }
+                    }
+                },
+                retry,
+            )
+            .await
+            .and_then(|result| result.map_err(|error| map_error(error, retry)));
+            match result {
+                Err(error) if should_retry(&error, retry, attempt) => {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                other => return other.and_then(server_error_to_store),
+            }
+        }
+    }
+
+    async fn run_on_node(&self, cmd: Cmd, host: &str, port: u16) -> Result<Value, StoreError> {
+        let Connection::Cluster { idempotent, .. } = &self.connection else {
+            return self.run_one(cmd, Retry::Idempotent).await;
+        };
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: host.to_owned(),
+            port,
+        });
+        within(
+            idempotent.clone().route_command(cmd, routing),
+            Retry::Idempotent,
+        )
+        .await?
+        .map_err(|error| map_error(error, Retry::Idempotent))
+        .and_then(server_error_to_store)
+    }
+
+    /// Runs commands tagged by site hash tag and returns their replies in order, server
+    /// errors included as [`Value::ServerError`]. One pipeline on a single node; one
+    /// pipeline per tag, concurrently, on a Cluster.
+    async fn run_grouped(
+        &self,
+        commands: &[(&str, Cmd)],
+        retry: Retry,
+    ) -> Result<Vec<Value>, StoreError> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = within(self.run_grouped_once(commands, retry), retry)
+                .await
+                .and_then(|result| result);
+            match result {
+                Err(error) if should_retry(&error, retry, attempt) => {
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn run_grouped_once(
+        &self,
+        commands: &[(&str, Cmd)],
+        retry: Retry,
+    ) -> Result<Vec<Value>, StoreError> {
+        let (writes, idempotent) = match &self.connection {
+            Connection::Single(manager) => {
+                let mut pipeline = redis::pipe();
+                pipeline.ignore_errors();
+                for (_, cmd) in commands {
+                    pipeline.add_command(cmd.clone());
+                }
+                let values: Vec<Value> = pipeline
+                    .query_async(&mut manager.clone())
+                    .await
+                    .map_err(|error| map_error(error, retry))?;
+                return check_len(values, commands.len());
+            }
+            Connection::Cluster { writes, idempotent } => (writes, idempotent),
+        };
+        let connection = match retry {
+            Retry::Idempotent => idempotent,
+            Retry::Once => writes,
+        };
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (index, (tag, _)) in commands.iter().enumerate() {
+            groups.entry(tag).or_default().push(index);
+        }
+        let requests = groups.values().map(|indexes| {
+            let mut pipeline = redis::pipe();
+            pipeline.ignore_errors();
+            for &index in indexes {
+                pipeline.add_command(commands[index].1.clone());
+            }
+            let mut connection = connection.clone();
+            async move {
+                let values: Vec<Value> = pipeline.query_async(&mut connection).await?;
+                Ok::<_, RedisError>(values)
+            }
+        });
+        let replies = futures_util::future::join_all(requests).await;
+        let mut values = vec![Value::Nil; commands.len()];
+        // Report the first failure, but only after every group has finished, so that an
+        // ambiguous failure is not hidden behind a clear one.
+        let mut failure: Option<StoreError> = None;
+        for (indexes, reply) in groups.values().zip(replies) {
+            match reply {
+                Ok(group_values) => {
+                    let group_values = check_len(group_values, indexes.len())?;
+                    for (&index, value) in indexes.iter().zip(group_values) {
+                        values[index] = value;
+                    }
+                }
+                Err(error) => {
+                    let error = map_error(error, retry);
+                    if failure.as_ref().is_none_or(|f| !f.is_ambiguous()) {
+                        failure = Some(error);
+                    }
+                }
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(values),
+        }
+    }
+
+    /// Scans one page of one node (`None` = the single server).
+    async fn scan_node(
+        &self,
+        node: Option<(&str, u16)>,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(u64, Vec<Key>), StoreError> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            // Site keys (`ff:{site}:…`) and the service-wide ones (`ff:registry`,
+            // `ff:audit`); `Key::parse` drops anything else.
+            .arg("ff:*")
+            .arg("COUNT")
+            .arg(limit.max(1));
+        let reply = match node {
+            None => self.run_one(cmd, Retry::Idempotent).await?,
+            Some((host, port)) => self.run_on_node(cmd, host, port).await?,
+        };
+        let Value::Array(mut parts) = reply else {
+            return Err(unexpected("SCAN", &reply));
+        };
+        let (Some(keys), Some(next)) = (parts.pop(), parts.pop()) else {
+            return Err(backend("SCAN returned a short reply", None));
+        };
+        let next = match next {
+            Value::BulkString(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|s| s.parse().ok()),
+            Value::Int(n) => u64::try_from(n).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| backend("SCAN returned a bad cursor", None))?;
+        let Value::Array(keys) = keys else {
+            return Err(unexpected("SCAN", &keys));
+        };
+        let keys = keys
+            .into_iter()
+            .filter_map(|key| match key {
+                Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+                _ => None,
+            })
+            .filter_map(|raw| Key::parse(&raw))
+            .collect();
+        Ok((next, keys))
+    }
+
+    /// Reads entries of `keys` (`GET` and `PEXPIRETIME`), skipping keys gone meanwhile.
+    async fn fetch_entries(&self, keys: Vec<Key>) -> Result<Vec<Entry>, StoreError> {
+        let mut commands = Vec::with_capacity(keys.len() * 2);
+        for key in &keys {
+            let mut get = redis::cmd("GET");
+            get.arg(key.as_bytes());
+            // PEXPIRETIME (Redis 7) gives the absolute deadline, so an entry copied twice
+            // carries the same deadline to the millisecond.
+            let mut deadline = redis::cmd("PEXPIRETIME");
+            deadline.arg(key.as_bytes());
+            commands.push((hash_tag(key), get));
+            commands.push((hash_tag(key), deadline));
+        }
+        let values = self.run_grouped(&commands, Retry::Idempotent).await?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for (key, pair) in keys.iter().zip(values.chunks_exact(2)) {
+            let bytes = match server_error_to_store(pair[0].clone())? {
+                Value::Nil => continue,
+                Value::BulkString(bytes) => bytes,
+                other => return Err(unexpected("GET", &other)),
+            };
+            let expire_at = match server_error_to_store(pair[1].clone())? {
+                Value::Int(-2) => continue,
+                Value::Int(-1) => None,
+                Value::Int(ms) => Some(Timestamp::from_millisecond(ms).map_err(|error| {
+                    backend(
+                        &format!("PEXPIRETIME of {key} out of range"),
+                        Some(Box::new(error)),
+                    )
+                })?),
+                other => return Err(unexpected("PEXPIRETIME", &other)),
+            };
+            let value = match key.kind() {
+                KeyKind::Counter => EntryValue::Counter(parse_counter(key, &bytes)?),
+                KeyKind::Sketch => EntryValue::Sketch(check_sketch(key, bytes)?),
+                KeyKind::Bytes => EntryValue::Bytes(bytes),
+            };
+            entries.push(Entry {
+                key: key.clone(),
+                value,
+                expire_at,
+            });
+        }
+        Ok(entries)
+    }
+}
+
+impl Store for RedisStore {
+    async fn apply(&self, batch: &WriteBatch) -> Result<ApplyReport, StoreError> {
+        let commands = apply::encode_batch(batch, &self.script_sha, self.is_cluster())?;
+        let mut values = self.run_grouped(&commands, Retry::Once).await?;
+        // After a restart or SCRIPT FLUSH the server has forgotten the script. NOSCRIPT
+        // means that call did not run, so load the script and send just those calls.
+        let missing: Vec<usize> = values
+            .iter()
+            .enumerate()
+            .filter(|(_, value)| is_noscript(value))
+            .map(|(index, _)| index)
+            .collect();
+        if !missing.is_empty() {
+            let sha = self.load_script().await?;
+            if sha != self.script_sha {
+                return Err(backend(
+                    "the server hashes the batch script differently",
+                    None,
+                ));
+            }
+            let again: Vec<(&str, Cmd)> = missing
+                .iter()
+                .map(|&index| commands[index].clone())
+                .collect();
+            let replies = self.run_grouped(&again, Retry::Once).await?;
+            for (index, value) in missing.into_iter().zip(replies) {
+                values[index] = value;
+            }
+        }
+        let mut report = ApplyReport::default();
+        let mut failure = None;
+        for ((tag, _), value) in commands.iter().zip(values) {
+            match value {
+                Value::Int(started) => {
+                    report.visits_started += u64::try_from(started).unwrap_or_default();
+                }
+                Value::ServerError(error) => {
+                    // The script stopped on a server error (e.g. WRONGTYPE: a key holds
+                    // something else); Lua does not roll back, so its site is partly
+                    // written, and other sites of the batch were applied.
+                    failure.get_or_insert(StoreError::Corrupt {
+                        key: format!("ff:{{{tag}}}:…"),
+                        message: format!(
+                            "the batch script failed for this site (other sites were \
+                             applied, this one maybe in part): {error}"
+                        ),
+                    });
+                }
+                other => {
+                    failure.get_or_insert(unexpected("the batch script", &other));
+                }
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
+    }
+
+    async fn read(&self, reads: &[Read], _now: Timestamp) -> Result<Vec<u64>, StoreError> {
+        // Each read becomes one command per site it names: MGET for counters (summed),
+        // PFCOUNT for sketches. `spans[i]` is the range of read i's commands.
+        let mut commands: Vec<(&str, Cmd)> = Vec::new();
+        let mut spans = Vec::with_capacity(reads.len());
+        for read in reads {
+            let start = commands.len();
+            match read {
+                Read::Counter(key) => {
+                    let mut cmd = redis::cmd("MGET");
+                    cmd.arg(key.as_bytes());
+                    commands.push((hash_tag(key), cmd));
+                }
+                Read::CounterSum(keys) => {
+                    for (tag, keys) in by_tag(keys) {
+                        let mut cmd = redis::cmd("MGET");
+                        for key in keys {
+                            cmd.arg(key.as_bytes());
+                        }
+                        commands.push((tag, cmd));
+                    }
+                }
+                Read::Cardinality(keys) if keys.is_empty() => {}
+                Read::Cardinality(keys) => {
+                    let groups = by_tag(keys);
+                    if self.is_cluster() && groups.len() > 1 {
+                        return Err(StoreError::Config(
+                            "a union of sketches of several sites cannot be counted on a \
+                             Redis Cluster (PFCOUNT needs one slot)"
+                                .to_owned(),
+                        ));
+                    }
+                    let mut cmd = redis::cmd("PFCOUNT");
+                    for key in keys {
+                        cmd.arg(key.as_bytes());
+                    }
+                    commands.push((hash_tag(&keys[0]), cmd));
+                }
+            }
+            spans.push(start..commands.len());
+        }
+        let values = self.run_grouped(&commands, Retry::Idempotent).await?;
+        let mut results = Vec::with_capacity(reads.len());
+        for (read, span) in reads.iter().zip(spans) {
+            let mut total = 0u64;
+            for (index, value) in span.clone().zip(&values[span]) {
+                let value = server_error_to_store(value.clone())?;
+                match (read, value) {
+                    (Read::Cardinality(_), Value::Int(count)) => {
+                        total = u64::try_from(count).unwrap_or_default();
+                    }
+                    (Read::Counter(_) | Read::CounterSum(_), Value::Array(items)) => {
+                        let keys: Vec<&Key> = match read {
+                            Read::Counter(key) => vec![key],
+                            Read::CounterSum(keys) => by_tag(keys)
+                                .into_iter()
+                                .find(|(tag, _)| *tag == commands[index].0)
+                                .map(|(_, keys)| keys)
+                                .unwrap_or_default(),
+                            Read::Cardinality(_) => Vec::new(),
+                        };
+                        for (key, item) in keys.iter().zip(items) {
+                            let value = match item {
+                                Value::Nil => 0,
+                                Value::BulkString(bytes) => parse_counter(key, &bytes)?,
+                                other => return Err(unexpected("MGET", &other)),
+                            };
+                            total = total.saturating_add(value);
+                        }
+                    }
+                    (_, other) => return Err(unexpected("a read", &other)),
+                }
+            }
+            results.push(total);
+        }
+        Ok(results)
+    }
+
+    async fn get(&self, key: &Key, _now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key.as_bytes());
+        let values = self
+            .run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent)
+            .await?;
+        match first(values)? {
+            Value::Nil => Ok(None),
+            Value::BulkString(bytes) => Ok(Some(bytes)),
+            other => Err(unexpected("GET", &other)),
+        }
+    }
+
+    async fn set(
+        &self,
+        key: &Key,
+        value: &[u8],
+        expire_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let cmd = set_command(key, value, expire_at);
+        let values = self
+            .run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent)
+            .await?;
+        first(values).map(drop)
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: &Key,
+        value: &[u8],
+        expire_at: Option<Timestamp>,
+        _now: Timestamp,
+    ) -> Result<Vec<u8>, StoreError> {
+        // `SET … NX GET` (Redis 7) sets and returns the previous value atomically. A retry
+        // after a lost reply finds our own value and returns it: the same answer.
+        let mut cmd = set_command(key, value, expire_at);
+        cmd.arg("NX").arg("GET");
+        let values = self
+            .run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent)
+            .await?;
+        match first(values)? {
+            Value::Nil => Ok(value.to_vec()),
+            Value::BulkString(existing) => Ok(existing),
+            other => Err(unexpected("SET NX GET", &other)),
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &Key,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        // One script: Redis runs it without interleaving another client's command, so
+        // the comparison and the write are atomic. GET yields `false` in Lua for an absent
+        // key. Not retried: after a lost reply a retry would compare against our own
+        // write and report failure.
+        const SCRIPT: &str = r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[3] == '1' then redis.call('SET', KEYS[1], ARGV[4]) else redis.call('DEL', KEYS[1]) end
+return 1
+";
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SCRIPT)
+            .arg(1)
+            .arg(key.as_bytes())
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or_default())
+            .arg(if new.is_some() { "1" } else { "0" })
+            .arg(new.unwrap_or_default());
+        let values = self
+            .run_grouped(&[(hash_tag(key), cmd)], Retry::Once)
+            .await?;
+        match first(values)? {
+            Value::Int(1) => Ok(true),
+            Value::Int(0) => Ok(false),
+            other => Err(unexpected("compare-and-swap script", &other)),
+        }
+    }
+
+    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(key.as_bytes());
+        let values = self
+            .run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent)
+            .await?;
+        first(values).map(drop)
+    }
+
+    async fn scan(
+        &self,
+        cursor: &ScanCursor,
+        limit: usize,
+        _now: Timestamp,
+    ) -> Result<(Vec<Entry>, Option<ScanCursor>), StoreError> {
+        let bad_cursor = || StoreError::Config(format!("bad scan cursor {:?}", cursor.0));
+        match self.masters().await? {
+            None => {
+                let position = if cursor.0.is_empty() {
+                    0
+                } else {
+                    cursor.0.parse().map_err(|_| bad_cursor())?
+                };
+                let (next, keys) = self.scan_node(None, position, limit).await?;
+                let entries = self.fetch_entries(keys).await?;
+                Ok((entries, (next != 0).then(|| ScanCursor(next.to_string()))))
+            }
+            Some(masters) => {
+                // The cursor is `host:port/position`; masters are visited in address
+                // order, so a node that left the cluster is simply passed over.
+                let (node, position) = if cursor.0.is_empty() {
+                    let Some(first) = masters.first() else {
+                        return Ok((Vec::new(), None));
+                    };
+                    (first.clone(), 0)
+                } else {
+                    let (address, position) = cursor.0.rsplit_once('/').ok_or_else(bad_cursor)?;
+                    let (host, port) = address.rsplit_once(':').ok_or_else(bad_cursor)?;
+                    let wanted = (host.to_owned(), port.parse().map_err(|_| bad_cursor())?);
+                    let position: u64 = position.parse().map_err(|_| bad_cursor())?;
+                    match masters.iter().find(|master| **master >= wanted) {
+                        Some(master) if *master == wanted => (wanted, position),
+                        Some(master) => (master.clone(), 0),
+                        None => return Ok((Vec::new(), None)),
+                    }
+                };
+                let (next, keys) = self
+                    .scan_node(Some((node.0.as_str(), node.1)), position, limit)
+                    .await?;
+                let entries = self.fetch_entries(keys).await?;
+                let next_cursor = if next != 0 {
+                    Some(format!("{}:{}/{next}", node.0, node.1))
+                } else {
+                    masters
+                        .iter()
+                        .find(|master| **master > node)
+                        .map(|(host, port)| format!("{host}:{port}/0"))
+                };
+                Ok((entries, next_cursor.map(ScanCursor)))
+            }
+        }
+    }
+
+    async fn restore(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        let mut commands = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let value = match &entry.value {
+                EntryValue::Counter(n) => n.to_string().into_bytes(),
+                // Written byte for byte; only the header is checked, so that nothing but
+                // a HyperLogLog lands under a sketch key.
+                EntryValue::Sketch(bytes) => check_sketch(&entry.key, bytes.clone())?,
+                EntryValue::Bytes(bytes) => bytes.clone(),
+            };
+            commands.push((
+                hash_tag(&entry.key),
+                set_command(&entry.key, &value, entry.expire_at),
+            ));
+        }
+        let values = self.run_grouped(&commands, Retry::Idempotent).await?;
+        for value in values {
+            server_error_to_store(value)?;
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run_one(redis::cmd("PING"), Retry::Idempotent)
+            .await
+            .map(drop)
+    }
+}
+
+/// The site hash tag of a key (`site` in `ff:{site}:…`).
+fn hash_tag(key: &Key) -> &str {
+    key.as_str()
+        .strip_prefix("ff:{")
+        .and_then(|rest| rest.split_once('}'))
+        .map_or("", |(tag, _)| tag)
+}
+
+/// Keys grouped by hash tag, tags in first-seen order.
+fn by_tag(keys: &[Key]) -> Vec<(&str, Vec<&Key>)> {
+    let mut groups: Vec<(&str, Vec<&Key>)> = Vec::new();
+    for key in keys {
+        let tag = hash_tag(key);
+        match groups.iter_mut().find(|(t, _)| *t == tag) {
+            Some((_, group)) => group.push(key),
+            None => groups.push((tag, vec![key])),
+        }
+    }
+    groups
+}
+
+fn set_command(key: &Key, value: &[u8], expire_at: Option<Timestamp>) -> Cmd {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key.as_bytes()).arg(value);
+    if let Some(at) = expire_at {
+        cmd.arg("PXAT").arg(at.as_millisecond());
+    }
+    cmd
+}
+
+fn parse_counter(key: &Key, bytes: &[u8]) -> Result<u64, StoreError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt {
+            key: key.to_string(),
+            message: "expected a decimal counter".to_owned(),
+        })
+}
+
+fn check_sketch(key: &Key, bytes: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    if bytes.len() >= 16 && bytes.starts_with(b"HYLL") {
+        Ok(bytes)
+    } else {
+        Err(StoreError::Corrupt {
+            key: key.to_string(),
+            message: "expected a HyperLogLog (HYLL header)".to_owned(),
+        })
+    }
+}
+
+/// `CONFIG GET` reply as a map, whatever the protocol's shape.
+fn config_pairs(value: Value) -> Option<BTreeMap<String, String>> {
+    let text = |value: &Value| match value {
+        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        Value::SimpleString(text) => Some(text.clone()),
+        _ => None,
+    };
+    let pairs: Vec<(Value, Value)> = match value {
+        Value::Map(pairs) => pairs,
+        Value::Array(items) => {
+            let mut pairs = Vec::new();
+            let mut items = items.into_iter();
+            while let (Some(name), Some(value)) = (items.next(), items.next()) {
+                pairs.push((name, value));
+            }
+            pairs
+        }
+        _ => return None,
+    };
+    pairs
+        .iter()
+        .map(|(name, value)| Some((text(name)?, text(value)?)))
+        .collect::<Option<BTreeMap<_, _>>>()
+        .filter(|map| !map.is_empty())
+}
+
+fn is_noscript(value: &Value) -> bool {
+    matches!(value, Value::ServerError(error) if error.kind() == Some(ServerErrorKind::NoScript))
+}
+
+fn check_len(values: Vec<Value>, expected: usize) -> Result<Vec<Value>, StoreError> {
+    if values.len() == expected {
+        Ok(values)
+    } else {
+        Err(backend(
+            &format!("expected {expected} replies, got {}", values.len()),
+            None,
+        ))
+    }
+}
+
+fn first(values: Vec<Value>) -> Result<Value, StoreError> {
+    let value = values
+        .into_iter()
+        .next()
+        .ok_or_else(|| backend("no reply", None))?;
+    server_error_to_store(value)
+}
+
+/// Turns a server error reply into an error; passes other replies through.
+fn server_error_to_store(value: Value) -> Result<Value, StoreError> {
+    match value {
+        Value::ServerError(error) => {
+            let error = RedisError::from(error);
+            Err(map_error(error, Retry::Idempotent))
+        }
+        other => Ok(other),
+    }
+}
+
+fn unexpected(what: &str, value: &Value) -> StoreError {
+    backend(&format!("{what} gave an unexpected reply: {value:?}"), None)
+}
+
+fn backend(message: &str, source: Option<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::Backend {
+        message: message.to_owned(),
+        source,
+    }
+}
+
+fn connect_error(url: &str, error: RedisError) -> StoreError {
+    match error.kind() {
+        ErrorKind::AuthenticationFailed | ErrorKind::InvalidClientConfig => {
+            StoreError::Config(format!(
+                "Redis at {:?} refused the connection settings: {error}",
+                url::redact(url)
+            ))
+        }
+        _ => {
+            let mut error = map_error(error, Retry::Idempotent);
+            if let StoreError::Unavailable { message, .. } = &mut error {
+                *message = format!("cannot connect to {}: {message}", url::redact(url));
+            }
+            error
+        }
+    }
+}
+
+/// Maps a redis-rs error. Only I/O failures after a request may have been sent are
+/// ambiguous, and only for requests that are not idempotent.
+fn map_error(error: RedisError, retry: Retry) -> StoreError {
+    let message = error.to_string();
+    let unavailable = |ambiguous: bool, error: RedisError| StoreError::Unavailable {
+        message: message.clone(),
+        source: Some(Box::new(error)),
+        ambiguous,
+    };
+    if error.is_connection_refusal() {
+        // Nothing was sent: the server was not there.
+        return unavailable(false, error);
+    }
+    match error.kind() {
+        ErrorKind::Io => unavailable(retry == Retry::Once, error),
+        // The cluster client found no connection to the slot's node: not sent.
+        ErrorKind::ClusterConnectionNotFound => unavailable(false, error),
+        // The server answered that it cannot take the request now; it did not run it.
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask
+            | ServerErrorKind::ReadOnly,
+        ) => unavailable(false, error),
+        _ => StoreError::Backend {
+            message,
+            source: Some(Box::new(error)),
+        },
+    }
+}
+
+fn should_retry(error: &StoreError, retry: Retry, attempt: u32) -> bool {
+    retry == Retry::Idempotent && attempt < 2 && matches!(error, StoreError::Unavailable { .. })
+}
+
+/// Bounds `future` by [`RedisStore::OPERATION_TIMEOUT`]; running out is ambiguous for writes that
+/// are not idempotent (the request may be in flight).
+async fn within<F: Future>(future: F, retry: Retry) -> Result<F::Output, StoreError> {
+    tokio::time::timeout(RedisStore::OPERATION_TIMEOUT, future)
+        .await
+        .map_err(|_| {
+            StoreError::unavailable(
+                format!(
+                    "Redis did not answer within {:?}",
+                    RedisStore::OPERATION_TIMEOUT
+                ),
+                retry == Retry::Once,
+            )
+        })
+}

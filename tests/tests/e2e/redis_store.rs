@@ -1,0 +1,539 @@
+//! The Redis backend against real `redis-server`s and a real three-master Cluster.
+//!
+//! The conformance suite runs on a server and on a cluster shared by the checks that run
+//! at the same time (each check has its own site); the other tests start servers of their
+//! own where they disturb them (restarts, pauses, configuration).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use footfall::clock::Clock;
+use footfall::counter::{self, Hit};
+use footfall::identity::{IpTruncation, Salt, VisitorId};
+use footfall::keys::{self, Key, Scope};
+use footfall::sketch::Hll;
+use footfall::store::{
+    ApplyReport, CounterAdd, Entry, MemoryStore, Read, RedisStore, ScanCursor, Store, StoreError,
+    WriteBatch,
+};
+use footfall::{CountingRules, Metric, SiteId, Window};
+use footfall_tests::redis_cluster::RedisCluster;
+use footfall_tests::redis_server::RedisServer;
+use jiff::{SignedDuration, Timestamp};
+
+/// One value shared by whoever holds it at the moment, started again when nobody does, so
+/// that every process it owns is killed (on the last drop) before the test binary exits.
+struct Shared<T>(Mutex<Weak<T>>);
+
+impl<T> Shared<T> {
+    const fn new() -> Self {
+        Shared(Mutex::new(Weak::new()))
+    }
+
+    fn get(&self, start: impl FnOnce() -> T) -> Arc<T> {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(value) = slot.upgrade() {
+            return value;
+        }
+        let value = Arc::new(start());
+        *slot = Arc::downgrade(&value);
+        value
+    }
+}
+
+static SERVER: Shared<RedisServer> = Shared::new();
+static CLUSTER: Shared<RedisCluster> = Shared::new();
+
+/// A [`RedisStore`] that keeps the server (or cluster) it talks to alive.
+#[derive(Debug)]
+struct ServedStore<Server: std::fmt::Debug + Send + Sync> {
+    store: RedisStore,
+    _server: Arc<Server>,
+}
+
+async fn single_node_store() -> ServedStore<RedisServer> {
+    let server = SERVER.get(RedisServer::start);
+    let store = connect(&server.url()).await;
+    ServedStore {
+        store,
+        _server: server,
+    }
+}
+
+async fn cluster_store() -> ServedStore<RedisCluster> {
+    let cluster = CLUSTER.get(|| RedisCluster::start(3, 0));
+    let store = connect(&cluster.url()).await;
+    assert!(store.is_cluster());
+    ServedStore {
+        store,
+        _server: cluster,
+    }
+}
+
+async fn connect(url: &str) -> RedisStore {
+    match RedisStore::connect(url).await {
+        Ok(store) => store,
+        Err(error) => panic!("connecting to {url}: {error:?}"),
+    }
+}
+
+impl<Server: std::fmt::Debug + Send + Sync> Store for ServedStore<Server> {
+    async fn apply(&self, batch: &WriteBatch) -> Result<ApplyReport, StoreError> {
+        self.store.apply(batch).await
+    }
+    async fn read(&self, reads: &[Read], now: Timestamp) -> Result<Vec<u64>, StoreError> {
+        self.store.read(reads, now).await
+    }
+    async fn get(&self, key: &Key, now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.get(key, now).await
+    }
+    async fn set(
+        &self,
+        key: &Key,
+        value: &[u8],
+        expire_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.store.set(key, value, expire_at).await
+    }
+    async fn set_if_absent(
+        &self,
+        key: &Key,
+        value: &[u8],
+        expire_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.store.set_if_absent(key, value, expire_at, now).await
+    }
+    async fn compare_and_swap(
+        &self,
+        key: &Key,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.store.compare_and_swap(key, expected, new, now).await
+    }
+    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+        self.store.delete(key).await
+    }
+    async fn scan(
+        &self,
+        cursor: &ScanCursor,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<(Vec<Entry>, Option<ScanCursor>), StoreError> {
+        self.store.scan(cursor, limit, now).await
+    }
+    async fn restore(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        self.store.restore(entries).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+}
+
+footfall::store_conformance!(conformance_single_node, single_node_store());
+footfall::store_conformance!(conformance_cluster, cluster_store());
+
+fn now() -> Timestamp {
+    // The real clock: Redis expires keys by its own clock, so deadlines must be real.
+    footfall::clock::SystemClock.now()
+}
+
+fn site(name: &str) -> SiteId {
+    SiteId::new(&format!("{name}-{}", std::process::id())).expect("valid site id")
+}
+
+/// `n_visitors` visitors of `site`, each with `hits_each` hits a few seconds apart
+/// ending at `at`.
+fn hits(site: &SiteId, n_visitors: u32, hits_each: u32, at: Timestamp) -> Vec<Hit> {
+    let salt = Salt::from_bytes([7; 32]);
+    let mut hits = Vec::new();
+    for round in 0..hits_each {
+        for n in 0..n_visitors {
+            let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n));
+            hits.push(Hit {
+                site: site.clone(),
+                at: at - SignedDuration::from_secs(i64::from(hits_each - round)),
+                visitor: VisitorId::derive(&salt, site.as_str(), ip, "UA", IpTruncation::None),
+                previous_visitor: None,
+            });
+        }
+    }
+    hits
+}
+
+async fn record<S: Store>(store: &S, hits: &[Hit], rules: &CountingRules) -> u64 {
+    counter::record(store, hits, |_| Some(rules), now())
+        .await
+        .expect("recording hits")
+}
+
+fn raw<T: redis::FromRedisValue>(server: &RedisServer, cmd: &mut redis::Cmd) -> T {
+    cmd.query(&mut server.connection())
+        .expect("raw Redis command")
+}
+
+/// Keys of `site` written through the store carry its hash tag, so they all map to the
+/// slot of `{site}` on the cluster (and one script call per site is legal there); the
+/// scan that lists them walks every master.
+#[tokio::test]
+async fn every_key_a_batch_writes_is_in_its_sites_slot() {
+    let store = cluster_store().await;
+    let cluster = CLUSTER.get(|| unreachable!("held by the store"));
+    let rules = CountingRules::default();
+    let sites: Vec<SiteId> = ["slot-a", "slot-b", "slot-c", "slot-d"]
+        .iter()
+        .map(|name| site(name))
+        .collect();
+    // One batch spanning four sites: split into per-site script calls.
+    let all_hits: Vec<Hit> = sites.iter().flat_map(|s| hits(s, 20, 2, now())).collect();
+    record(&store, &all_hits, &rules).await;
+
+    let mut cursor = ScanCursor::default();
+    let mut seen = Vec::new();
+    loop {
+        let (page, next) = store.scan(&cursor, 100, now()).await.expect("scan");
+        seen.extend(page.into_iter().map(|entry| entry.key));
+        match next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    let mut slots = std::collections::BTreeSet::new();
+    for site in &sites {
+        let slot = cluster.keyslot(&format!("{{{site}}}"));
+        slots.insert(slot);
+        let keys: Vec<&Key> = seen.iter().filter(|key| key.site().as_ref() == Some(site)).collect();
+        // 20 markers, pageviews and visits counters and visitors sketches for day,
+        // month and total, one online minute bucket at least.
+        let at_least = 20 + 9 + 1;
+        assert!(keys.len() >= at_least, "{site}: {} keys", keys.len());
+        for key in keys {
+            assert!(
+                key.as_str().starts_with(&format!("ff:{{{site}}}:")),
+                "{key}"
+            );
+            assert_eq!(cluster.keyslot(key.as_str()), slot, "{key}");
+        }
+    }
+    assert!(
+        slots.len() > 1,
+        "the test sites should not all share a slot"
+    );
+}
+
+/// Deadlines are as the key schema says: day keys the retention after the day ends,
+/// minute buckets minutes, visit markers the visit timeout, totals never.
+#[tokio::test]
+async fn key_deadlines_follow_the_schema() {
+    let server = RedisServer::start();
+    let store = connect(&server.url()).await;
+    let rules = CountingRules::default();
+    let site = site("ttl");
+    let at = now();
+    let hit = hits(&site, 1, 1, at + SignedDuration::from_secs(1));
+    record(&store, &hit, &rules).await;
+
+    let pttl = |key: &Key| -> i64 { raw(&server, redis::cmd("PTTL").arg(key.as_str())) };
+    let close = |key: &Key, expected: SignedDuration| {
+        let actual = pttl(key);
+        let expected = expected.as_millis() as i64;
+        // The hit's own time is one second off `at`, plus the test's run time.
+        assert!(
+            (actual - expected).abs() < 5_000,
+            "{key}: PTTL {actual} ms, expected about {expected} ms"
+        );
+    };
+    let calendar = rules.calendar();
+    let day = Scope::Day(calendar.day(hit[0].at));
+    let retention = SignedDuration::from_hours(24 * i64::from(rules.retention_days()));
+    let day_deadline = calendar.next_day_start(hit[0].at) + retention;
+    close(
+        &keys::metric(&site, Metric::Pageviews, &day),
+        day_deadline.duration_since(at),
+    );
+    close(
+        &keys::metric(&site, Metric::Visitors, &day),
+        day_deadline.duration_since(at),
+    );
+    let minute = footfall::calendar::Minute::of(hit[0].at);
+    let minute_deadline =
+        minute.start() + SignedDuration::from_mins(1) + CountingRules::MAX_ONLINE_WINDOW;
+    close(
+        &keys::online_minute(&site, minute),
+        minute_deadline.duration_since(at),
+    );
+    close(
+        &keys::session(&site, &hit[0].visitor),
+        rules.visit_timeout() + SignedDuration::from_secs(1),
+    );
+    for metric in Metric::ALL {
+        assert_eq!(pttl(&keys::metric(&site, metric, &Scope::Total)), -1);
+    }
+}
+
+/// What the store writes into a sketch, Redis's own `PFCOUNT` counts as the library
+/// does, and the stored bytes are the library's sketch register for register.
+#[tokio::test]
+async fn redis_pfcount_of_stored_sketches_equals_the_library_count() {
+    let server = RedisServer::start();
+    let store = connect(&server.url()).await;
+    let rules = CountingRules::default();
+    let site = site("pfcount");
+    let hits = hits(&site, 20_000, 1, now());
+    for chunk in hits.chunks(1_000) {
+        record(&store, chunk, &rules).await;
+    }
+    let mut expected = Hll::new();
+    for hit in &hits {
+        expected.add(hit.visitor.as_bytes());
+    }
+    let key = keys::metric(&site, Metric::Visitors, &Scope::Total);
+    let counted: u64 = raw(&server, redis::cmd("PFCOUNT").arg(key.as_str()));
+    assert_eq!(counted, expected.count());
+    let bytes: Vec<u8> = raw(&server, redis::cmd("GET").arg(key.as_str()));
+    assert_eq!(
+        Hll::from_redis_bytes(&bytes).expect("a HYLL value"),
+        expected
+    );
+}
+
+/// Two processes writing the same hits between them count what one would.
+#[tokio::test]
+async fn two_writers_count_like_one() {
+    let server = RedisServer::start();
+    let (first, second) = (connect(&server.url()).await, connect(&server.url()).await);
+    let single = MemoryStore::new();
+    let rules = CountingRules::default();
+    let sites = [site("writers-a"), site("writers-b")];
+    let all_hits: Vec<Hit> = sites.iter().flat_map(|s| hits(s, 300, 3, now())).collect();
+    // Alternate batches between the writers, both in flight at once.
+    let batches: Vec<&[Hit]> = all_hits.chunks(100).collect();
+    for pair in batches.chunks(2) {
+        let one = record(&first, pair[0], &rules);
+        let other = async {
+            match pair.get(1) {
+                Some(batch) => record(&second, batch, &rules).await,
+                None => 0,
+            }
+        };
+        let _ = tokio::join!(one, other);
+    }
+    for batch in &batches {
+        record(&single, batch, &rules).await;
+    }
+    for site in &sites {
+        let split = counter::snapshot(&first, site, &rules, now())
+            .await
+            .expect("read");
+        let whole = counter::snapshot(&single, site, &rules, now())
+            .await
+            .expect("read");
+        for window in [Window::Today, Window::Total] {
+            for metric in Metric::ALL {
+                assert_eq!(
+                    split.value(window, metric),
+                    whole.value(window, metric),
+                    "{site} {window:?} {metric:?}"
+                );
+            }
+        }
+        assert_eq!(split.value(Window::Total, Metric::Pageviews), 900);
+        assert_eq!(split.value(Window::Total, Metric::Visits), 300);
+    }
+}
+
+/// Redis killed with SIGKILL mid-run (AOF, fsync always): batches during the outage fail
+/// in bounded time with an honest ambiguity flag, the store reconnects by itself
+/// afterwards, and every acknowledged write is still there.
+#[tokio::test]
+async fn store_survives_a_redis_restart() {
+    let mut server = RedisServer::builder()
+        .args(["--appendonly", "yes", "--appendfsync", "always"])
+        .start();
+    let store = connect(&server.url()).await;
+    assert!(
+        store.server_warnings().is_empty(),
+        "{:?}",
+        store.server_warnings()
+    );
+    let rules = CountingRules::default();
+    let site = site("restart");
+    let total = keys::metric(&site, Metric::Pageviews, &Scope::Total);
+    let mut acknowledged = 0u64;
+    for round in 0..5 {
+        let batch = hits(&site, 10 + round, 1, now());
+        record(&store, &batch, &rules).await;
+        acknowledged += batch.len() as u64;
+    }
+
+    server.kill();
+    let mut errors = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let result = store.apply(&increment(&total)).await;
+        let took = started.elapsed();
+        let error = result.expect_err("a batch cannot succeed while Redis is down");
+        assert!(
+            took < RedisStore::OPERATION_TIMEOUT + Duration::from_secs(1),
+            "failing took {took:?}"
+        );
+        assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+        errors.push(error);
+    }
+    // The first batch meets the dead connection after writing to it ("broken pipe"):
+    // whether it ran is unknown, so it may say ambiguous. Afterwards reconnecting is
+    // refused: nothing was sent, so those failures are not ambiguous.
+    assert!(
+        errors[1..].iter().all(|error| !error.is_ambiguous()),
+        "{errors:?}"
+    );
+    assert!(
+        store
+            .read(&[Read::Counter(total.clone())], now())
+            .await
+            .is_err()
+    );
+
+    server.restart();
+    // The store reconnects in the background; the first request may still meet the old
+    // connection's failure, so allow a few, bounded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let values = loop {
+        match store.read(&[Read::Counter(total.clone())], now()).await {
+            Ok(values) => break values,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("after restart: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("the store did not reconnect: {error:?}"),
+        }
+    };
+    assert_eq!(values, vec![acknowledged]);
+    // The restarted server has forgotten the script: the store loads it again.
+    let batch = hits(&site, 7, 1, now());
+    record(&store, &batch, &rules).await;
+    let values = store
+        .read(&[Read::Counter(total)], now())
+        .await
+        .expect("read after restart");
+    assert_eq!(values, vec![acknowledged + 7]);
+}
+
+fn increment(key: &Key) -> WriteBatch {
+    WriteBatch {
+        now: now(),
+        counters: vec![CounterAdd {
+            key: key.clone(),
+            by: 1,
+            expire_at: None,
+        }],
+        ..WriteBatch::default()
+    }
+}
+
+/// A batch whose answer does not come in time fails as ambiguous, and indeed it may have
+/// been applied: here Redis runs it once it wakes up, which is why it is never retried.
+#[tokio::test]
+async fn a_timed_out_batch_is_ambiguous_and_not_retried() {
+    let server = RedisServer::builder()
+        .args(["--enable-debug-command", "local"])
+        .start();
+    let store = connect(&server.url()).await;
+    let key = keys::metric(&site("timeout"), Metric::Pageviews, &Scope::Total);
+    let sleep_for = RedisStore::RESPONSE_TIMEOUT + Duration::from_secs(1);
+    let mut sleeper = server.connection();
+    let sleeping = std::thread::spawn(move || {
+        redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(sleep_for.as_secs_f64())
+            .query::<()>(&mut sleeper)
+    });
+    // Let DEBUG SLEEP reach the server first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let error = store
+        .apply(&increment(&key))
+        .await
+        .expect_err("the server is asleep");
+    assert!(error.is_ambiguous(), "{error:?}");
+    assert!(
+        started.elapsed() < RedisStore::OPERATION_TIMEOUT,
+        "{:?}",
+        started.elapsed()
+    );
+    sleeping
+        .join()
+        .expect("sleeper thread")
+        .expect("DEBUG SLEEP");
+    let values = store
+        .read(&[Read::Counter(key)], now())
+        .await
+        .expect("read after the pause");
+    assert_eq!(values, vec![1], "the timed-out batch ran exactly once");
+}
+
+/// The configuration check warns about eviction and missing persistence, and stays
+/// quiet for a production-like server.
+#[tokio::test]
+async fn server_warnings_name_risky_configuration() {
+    let risky = RedisServer::builder()
+        .args(["--maxmemory-policy", "allkeys-lru"])
+        .start();
+    let warnings = connect(&risky.url()).await.server_warnings().join("\n");
+    assert!(warnings.contains("allkeys-lru"), "{warnings}");
+    assert!(warnings.contains("persists nothing"), "{warnings}");
+
+    let locked = RedisServer::builder()
+        .args(["--rename-command", "CONFIG", ""])
+        .start();
+    let warnings = connect(&locked.url()).await.server_warnings().join("\n");
+    assert!(warnings.contains("could not check"), "{warnings}");
+
+    let good = RedisServer::builder()
+        .args(["--appendonly", "yes", "--maxmemory-policy", "noeviction"])
+        .start();
+    assert_eq!(
+        connect(&good.url()).await.server_warnings(),
+        &[] as &[String]
+    );
+}
+
+/// Bad URLs are configuration errors; a server that is not there is unavailable, and
+/// not ambiguous (nothing was sent).
+#[tokio::test]
+async fn connect_errors_are_clear() {
+    let error = RedisStore::connect("http://127.0.0.1:6379")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Config(_)), "{error:?}");
+    let error = RedisStore::connect("redis+cluster://127.0.0.1")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("no port"), "{error}");
+    // A port nobody listens on: bind one and close it again.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let started = Instant::now();
+    let error = RedisStore::connect(&format!("redis://127.0.0.1:{port}/"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::Unavailable {
+                ambiguous: false,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < RedisStore::OPERATION_TIMEOUT);
+}
