@@ -20,6 +20,7 @@ pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod migrate_cli;
 pub mod salt_cache;
 pub mod service;
 pub mod sites;

@@ -5,6 +5,7 @@ use std::io;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use footfall_server::config::ServeArgs;
+use footfall_server::migrate_cli::{self, MigrateArgs};
 use footfall_server::sketch_cli::{self, SketchCommand};
 
 /// footfall: visitor counters and trust badges for web sites.
@@ -20,6 +21,9 @@ enum Command {
     /// Run the service: the public listener (hits, counts, widgets) and the internal one
     /// (metrics, health, admin API).
     Serve(Box<ServeArgs>),
+    /// Copy every site, setting, salt and counter from one store to another (embedded to
+    /// Redis when a site outgrows one machine, and back). Idempotent and resumable.
+    Migrate(MigrateArgs),
     /// Inspect, count and update Redis HyperLogLog files (raw `GET` output).
     #[command(subcommand)]
     Sketch(SketchCommand),
@@ -29,6 +33,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(*args),
+        Command::Migrate(args) => migrate(&args),
         Command::Sketch(command) => {
             sketch_cli::run(&command, io::stdin().lock(), &mut io::stdout().lock())?;
             Ok(())
@@ -47,6 +52,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         footfall_server::service::run(config, shutdown_signal(), |_| {}).await?;
         Ok(())
     })
+}
+
+fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
+    init_logging(false);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(migrate_cli::run(args, |report| {
+        if let Some(cursor) = &report.last_cursor {
+            tracing::info!(pages = report.pages, entries = report.entries(), resume_with = %cursor.0, "page copied");
+        }
+    }))?;
+    println!("{}", migrate_cli::summary(&report));
+    Ok(())
 }
 
 fn init_logging(json: bool) {

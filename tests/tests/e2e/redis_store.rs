@@ -208,7 +208,10 @@ async fn every_key_a_batch_writes_is_in_its_sites_slot() {
     for site in &sites {
         let slot = cluster.keyslot(&format!("{{{site}}}"));
         slots.insert(slot);
-        let keys: Vec<&Key> = seen.iter().filter(|key| key.site().as_ref() == Some(site)).collect();
+        let keys: Vec<&Key> = seen
+            .iter()
+            .filter(|key| key.site().as_ref() == Some(site))
+            .collect();
         // 20 markers, pageviews and visits counters and visitors sketches for day,
         // month and total, one online minute bucket at least.
         let at_least = 20 + 9 + 1;

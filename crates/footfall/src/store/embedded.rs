@@ -649,7 +649,7 @@ fn scan_page(
         let value = match record.value {
             Value::Counter(n) => EntryValue::Counter(n),
             Value::Sketch(bytes) => EntryValue::Sketch(bytes),
-            Value::Bytes(bytes) => EntryValue::Bytes(bytes),
+            Value::Bytes(bytes) => EntryValue::from_stored_bytes(&key, bytes),
         };
         page.push(Entry {
             key,

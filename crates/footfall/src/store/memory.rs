@@ -309,7 +309,7 @@ impl Store for MemoryStore {
                     value: match &entry.value {
                         Value::Counter(n) => EntryValue::Counter(*n),
                         Value::Sketch(sketch) => EntryValue::Sketch(sketch.to_redis_bytes()),
-                        Value::Bytes(bytes) => EntryValue::Bytes(bytes.clone()),
+                        Value::Bytes(bytes) => EntryValue::from_stored_bytes(key, bytes.clone()),
                     },
                     expire_at: entry.expire_at,
                 }

@@ -207,6 +207,22 @@ pub enum EntryValue {
     Bytes(Vec<u8>),
 }
 
+impl EntryValue {
+    /// Opaque bytes under `key`, as a scan reports them: a decimal string under a counter
+    /// key (a baseline written with [`Store::set`]) is a counter, as Redis would treat
+    /// it, so every backend scans the same entries the same way.
+    pub fn from_stored_bytes(key: &Key, bytes: Vec<u8>) -> EntryValue {
+        if key.kind() == crate::keys::KeyKind::Counter
+            && let Some(n) = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|text| text.parse().ok())
+        {
+            return EntryValue::Counter(n);
+        }
+        EntryValue::Bytes(bytes)
+    }
+}
+
 /// Where a [`Store::scan`] goes on from; opaque to callers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScanCursor(pub String);

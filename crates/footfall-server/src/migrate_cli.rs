@@ -1,0 +1,106 @@
+//! `footfall migrate`: copies every site, setting, salt and counter between two stores.
+
+use clap::Args;
+use footfall::clock::{Clock, SystemClock};
+use footfall::migrate::{self, CopyOptions, MigrationReport};
+use footfall::store::{AnyStore, ScanCursor};
+
+/// Flags of `footfall migrate`.
+#[derive(Clone, Debug, Args)]
+pub struct MigrateArgs {
+    /// Source store: a directory (embedded), `file:PATH`, `memory:`, or a Redis URL.
+    #[arg(long)]
+    pub from: String,
+    /// Target store, in the same forms. Entries are written as they are in the source,
+    /// replacing what the target has under the same keys.
+    #[arg(long)]
+    pub to: String,
+    /// Entries per page; each page is one commit or pipeline on the target.
+    #[arg(long, default_value_t = 1000)]
+    pub page_size: usize,
+    /// Resume after this cursor (printed after every page of an interrupted run).
+    #[arg(long)]
+    pub start: Option<String>,
+}
+
+/// Why a migration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// A store could not be opened.
+    #[error("cannot open {which} store {location:?}: {source}")]
+    Open {
+        /// `source` or `target`.
+        which: &'static str,
+        /// Where.
+        location: String,
+        /// Why.
+        source: footfall::store::StoreError,
+    },
+    /// Source and target are the same.
+    #[error("--from and --to name the same store")]
+    SameStore,
+    /// Copying failed; the report says how far it got.
+    #[error("copy failed after {pages} pages (resume with --start {cursor:?}): {source}")]
+    Copy {
+        /// Pages copied.
+        pages: u64,
+        /// Where to resume.
+        cursor: String,
+        /// Why.
+        source: footfall::Error,
+    },
+}
+
+/// Runs the migration and returns its report; `progress` sees each page's report.
+pub async fn run(
+    args: &MigrateArgs,
+    mut progress: impl FnMut(&MigrationReport),
+) -> Result<MigrationReport, MigrateError> {
+    if args.from.trim() == args.to.trim() {
+        return Err(MigrateError::SameStore);
+    }
+    let open = |which: &'static str, location: String| async move {
+        AnyStore::connect(&location)
+            .await
+            .map_err(|source| MigrateError::Open {
+                which,
+                location,
+                source,
+            })
+    };
+    let from = open("source", args.from.clone()).await?;
+    let to = open("target", args.to.clone()).await?;
+    let options = CopyOptions {
+        page_size: args.page_size.max(1),
+        start: ScanCursor(args.start.clone().unwrap_or_default()),
+        max_pages: None,
+    };
+    let mut last_cursor = options.start.0.clone();
+    let mut pages = 0;
+    let result = migrate::copy_with_progress(&from, &to, &options, SystemClock.now(), |report| {
+        pages = report.pages;
+        if let Some(cursor) = &report.last_cursor {
+            last_cursor.clone_from(&cursor.0);
+        }
+        progress(report);
+    })
+    .await;
+    result.map_err(|source| MigrateError::Copy {
+        pages,
+        cursor: last_cursor,
+        source,
+    })
+}
+
+/// The one-line summary printed at the end.
+pub fn summary(report: &MigrationReport) -> String {
+    format!(
+        "copied {} counters, {} sketches and {} other values of {} sites in {} pages ({} expired entries skipped)",
+        report.counters,
+        report.sketches,
+        report.bytes,
+        report.sites.len(),
+        report.pages,
+        report.skipped_expired
+    )
+}
