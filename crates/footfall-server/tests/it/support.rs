@@ -224,9 +224,12 @@ pub(crate) fn assert_security_headers(reply: &Reply) {
     assert!(csp.contains("default-src 'none'"), "{csp}");
 }
 
+/// One counter series: name, labels, value.
+type Series = (String, Vec<(String, String)>, u64);
+
 /// Counters recorded by [`recorded`], by name and labels.
 #[derive(Debug, Default)]
-pub(crate) struct Counters(Vec<(String, Vec<(String, String)>, u64)>);
+pub(crate) struct Counters(Vec<Series>);
 
 impl Counters {
     /// The value of counter `name` with every label in `labels`; 0 when never touched.
