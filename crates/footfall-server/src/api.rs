@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -108,13 +109,20 @@ fn allow_origin(site: &Site, headers: &HeaderMap) -> Option<HeaderValue> {
     site.allows_host(&host).then(|| origin.clone())
 }
 
+/// The `{site}` path segment, percent-decoded. A segment that does not decode to UTF-8
+/// (`%FF`) is a client mistake answered with the usual JSON error, not axum's plain text.
+fn site_segment(path: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
+    path.map(|Path(site)| site)
+        .map_err(|e| AppError::BadRequest(format!("site: {}", e.body_text())))
+}
+
 /// `GET /api/v1/sites/{site}/counts`.
 pub async fn get_counts(
     State(state): State<AppState>,
-    Path(site): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let site = registered_site(&state, &site)?;
+    let site = registered_site(&state, &site_segment(path)?)?;
     let counts = state.counts.get(&site).await?;
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
@@ -172,10 +180,11 @@ struct HistoryDay {
 /// `GET /api/v1/sites/{site}/history?days=N`.
 pub async fn get_history(
     State(state): State<AppState>,
-    Path(site): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    let site = site_segment(path)?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let site = registered_site(&state, &site)?;
     let days = query.days.unwrap_or(30);

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -51,6 +52,7 @@ pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
         .route("/api/v1/sites/{site}/history", get(api::get_history))
         .merge(hits)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
     with_common_layers(router, limits)
@@ -68,6 +70,7 @@ pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
         .route("/metrics", get(crate::metrics::metrics_endpoint))
         .nest("/admin/v1", admin_routes)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
     with_common_layers(router, limits)
@@ -97,7 +100,9 @@ fn with_common_layers(router: Router, limits: RequestLimits) -> Router {
                 overloaded()
             }))
             .load_shed()
-            .concurrency_limit(limits.max_concurrency)
+            // Global: `Router::layer` applies a layer to each route separately, and a plain
+            // concurrency limit would then give every route a bound of its own.
+            .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrency))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 limits.request_timeout,
@@ -121,4 +126,16 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 async fn not_found() -> AppError {
     AppError::NotFound("no such route".to_owned())
+}
+
+/// 405 in the same JSON shape as every other error (axum's own has an empty body); axum
+/// still adds the `Allow` header.
+async fn method_not_allowed(method: axum::http::Method) -> Response {
+    let body = serde_json::json!({
+        "error": {
+            "code": "method_not_allowed",
+            "message": format!("this route does not accept {method}"),
+        }
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }

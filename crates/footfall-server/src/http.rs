@@ -20,13 +20,15 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 /// Connection-level limits.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
     /// A request head must arrive whole within this time, or the connection is closed.
+    /// A new connection has this long to send its first bytes (enough to tell HTTP/1 from
+    /// HTTP/2), and then this long for the head: at worst twice this from connecting.
     pub header_read_timeout: Duration,
     /// The largest request head in bytes; larger ones get 431.
     pub max_header_bytes: usize,
@@ -47,6 +49,28 @@ impl Default for ConnectionLimits {
             max_headers: 64,
             drain_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+/// The HTTP/2 connection preface: a connection that starts with it speaks HTTP/2.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits until the client's first bytes show which protocol it speaks (they differ from
+/// the HTTP/2 preface, or the whole preface arrived); false when it closed first. It only
+/// peeks, so the bytes stay for hyper.
+async fn protocol_chosen(stream: &TcpStream) -> std::io::Result<bool> {
+    let mut start = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut start).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if n == H2_PREFACE.len() || start[..n] != H2_PREFACE[..n] {
+            return Ok(true);
+        }
+        // Part of the preface: peeking again would return the same bytes at once, so
+        // wait a little for the rest rather than spin. Only HTTP/2 clients get here.
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -97,13 +121,28 @@ pub async fn serve(
                     .insert(ConnectInfo::<SocketAddr>(peer));
                 request
             });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = Arc::clone(&builder);
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // hyper's header-read timer starts only once the protocol is known, and the
+            // auto builder waits for that without any timer: a client that sends nothing,
+            // or part of the HTTP/2 preface, would hold the connection forever.
+            match tokio::time::timeout(limits.header_read_timeout, protocol_chosen(&stream)).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false) | Err(_)) => return,
+                Err(_) => {
+                    tracing::debug!("no request within the header-read timeout; closing");
+                    return;
+                }
+            }
+            let connection = builder
+                .serve_connection_with_upgrades(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service),
+                )
+                .into_owned();
             // Errors here are clients going away or breaking the protocol; not ours to act on.
-            if let Err(error) = connection.await {
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(error = %error, "connection ended with an error");
             }
         });

@@ -73,6 +73,17 @@ pub async fn run(
 ) -> Result<FlushTotals, RunError> {
     crate::metrics::install();
     let store = Arc::new(open_store(&config.store).await?);
+    run_with_store(config, store, shutdown, on_bound).await
+}
+
+/// [`run`] on a store opened by the caller (`config.store` is then only reported), so a
+/// test can read what the service wrote after it stopped.
+pub async fn run_with_store(
+    config: Config,
+    store: Arc<AppStore>,
+    shutdown: impl Future<Output = ()>,
+    on_bound: impl FnOnce(Bound),
+) -> Result<FlushTotals, RunError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (state, flusher) = AppState::new(
         store,

@@ -1,0 +1,8 @@
+//! The server crate's one integration-test binary (matklad, "Delete Cargo Integration
+//! Tests"): one link step, one process, modules by concern.
+
+mod bad_input;
+mod cli;
+mod routes;
+mod sockets;
+mod support;

@@ -1,0 +1,657 @@
+//! The HTTP front on real sockets (127.0.0.1, port 0): slow and oversized clients are cut
+//! off on time, overload gets a fast 503, keep-alive and HTTP/2 work, and shutdown drains
+//! requests and writes every acknowledged hit.
+//!
+//! Timeouts are configured short (a few hundred milliseconds) so the tests are fast; each
+//! wait is bounded, so a regression fails a test instead of hanging it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use clap::Parser;
+use footfall::clock::{Clock, SystemClock};
+use footfall::counter;
+use footfall::store::{AnyStore, MemoryStore};
+use footfall::{Metric, SiteId, Window};
+use footfall_server::app::{RequestLimits, public_app};
+use footfall_server::config::ServeArgs;
+use footfall_server::http::{ConnectionLimits, serve};
+use footfall_server::service::{self, Bound};
+use footfall_server::sites::{Site, SiteSettings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::timeout;
+
+use crate::support::Harness;
+
+/// The header-read timeout of the test servers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_millis(300);
+/// The request timeout of the test servers.
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(600);
+/// Scheduling slack allowed on top of a timeout (two cores shared with other builds).
+const MARGIN: Duration = Duration::from_millis(1500);
+/// The bound on any single wait in these tests.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+const HIT: &str = r#"{"site":"demo","path":"/"}"#;
+
+/// A server running `http::serve` on 127.0.0.1:0 until dropped or stopped.
+struct Server {
+    address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(app: Router) -> Server {
+        Server::start_with(app, test_connection_limits()).await
+    }
+
+    async fn start_with(app: Router, limits: ConnectionLimits) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("bound");
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(serve(listener, app, limits, async {
+            let _ = stopped.await;
+        }));
+        Server {
+            address,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn connect(&self) -> TcpStream {
+        timeout(PATIENCE, TcpStream::connect(self.address))
+            .await
+            .expect("connect in time")
+            .expect("connect")
+    }
+
+    /// Stops accepting and waits for the drain.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        timeout(PATIENCE, &mut self.task)
+            .await
+            .expect("the server drains in time")
+            .expect("the server task ends cleanly");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn test_connection_limits() -> ConnectionLimits {
+    ConnectionLimits {
+        header_read_timeout: HEADER_READ_TIMEOUT,
+        drain_timeout: Duration::from_secs(5),
+        ..ConnectionLimits::default()
+    }
+}
+
+fn test_request_limits() -> RequestLimits {
+    RequestLimits {
+        request_timeout: REQUEST_TIMEOUT,
+        ..RequestLimits::default()
+    }
+}
+
+fn public(harness: &Harness, limits: RequestLimits) -> Router {
+    public_app(harness.state.clone(), limits)
+}
+
+/// A response as read off the wire.
+struct RawResponse {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl std::fmt::Debug for RawResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = String::from_utf8_lossy(&self.body);
+        let end = body
+            .char_indices()
+            .nth(200)
+            .map_or(body.len(), |(at, _)| at);
+        write!(f, "{}{}", self.head, &body[..end])
+    }
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then_some(value.trim())
+        })
+    }
+}
+
+/// Reads one response (head and a `Content-Length` or chunked body) within `PATIENCE`.
+/// `buffer` keeps bytes read past it, for the next response on the connection.
+async fn read_response(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<RawResponse> {
+    timeout(PATIENCE, read_response_unbounded(stream, buffer))
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "no response within {PATIENCE:?}; read so far: {:?}",
+                String::from_utf8_lossy(buffer)
+            )
+        })
+}
+
+async fn fill(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 8192];
+    let n = stream.read(&mut chunk).await?;
+    if n == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    buffer.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
+async fn read_response_unbounded(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+) -> std::io::Result<RawResponse> {
+    let head_end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        fill(stream, buffer).await?;
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    buffer.drain(..head_end);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a status line: {head:?}"));
+    let mut response = RawResponse {
+        status,
+        head,
+        body: Vec::new(),
+    };
+    if response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let Some(line_end) = buffer.windows(2).position(|w| w == b"\r\n") else {
+                fill(stream, buffer).await?;
+                continue;
+            };
+            let size =
+                usize::from_str_radix(String::from_utf8_lossy(&buffer[..line_end]).trim(), 16)
+                    .expect("a chunk size");
+            while buffer.len() < line_end + 2 + size + 2 {
+                fill(stream, buffer).await?;
+            }
+            response
+                .body
+                .extend_from_slice(&buffer[line_end + 2..line_end + 2 + size]);
+            buffer.drain(..line_end + 2 + size + 2);
+            if size == 0 {
+                break;
+            }
+        }
+    } else {
+        let length: usize = response
+            .header("content-length")
+            .map_or(0, |v| v.parse().expect("a content length"));
+        while buffer.len() < length {
+            fill(stream, buffer).await?;
+        }
+        response.body = buffer.drain(..length).collect();
+    }
+    Ok(response)
+}
+
+/// Sends `request` on a fresh connection and reads the answer.
+async fn exchange(server: &Server, request: &str) -> RawResponse {
+    let mut stream = server.connect().await;
+    stream.write_all(request.as_bytes()).await.expect("write");
+    read_response(&mut stream, &mut Vec::new())
+        .await
+        .expect("a response")
+}
+
+/// Waits until the server closes `stream` (end of file or reset), discarding what it
+/// sends; returns how long that took. Panics after `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> (Duration, Vec<u8>) {
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let result = timeout(within, async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        result.is_ok(),
+        "the connection was still open after {within:?} (received {:?})",
+        String::from_utf8_lossy(&received)
+    );
+    (started.elapsed(), received)
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")
+}
+
+fn hit_head(content_length: usize, extra: &str) -> String {
+    format!(
+        "POST /api/v1/hit HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\n\
+         User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0\r\n\
+         Content-Type: text/plain\r\nContent-Length: {content_length}\r\n{extra}\r\n"
+    )
+}
+
+#[tokio::test]
+async fn slow_request_heads_are_cut_at_the_header_read_timeout_while_others_are_served() {
+    let harness = Harness::new();
+    let server = Server::start(public(&harness, test_request_limits())).await;
+    // Half a head; the start of the HTTP/2 preface; nothing at all. Each must be closed
+    // on time, or a few thousand such sockets exhaust the server's descriptors.
+    let partial_heads: [&[u8]; 4] = [
+        b"GET /api/v1/sites/demo/counts HTTP/1.1\r\nHost: local",
+        b"G",
+        b"PRI * HTTP/2.0\r\n",
+        b"",
+    ];
+    let mut slow = Vec::new();
+    for partial in partial_heads {
+        let mut stream = server.connect().await;
+        let sent = Instant::now();
+        stream.write_all(partial).await.expect("write");
+        slow.push((partial, stream, sent));
+    }
+    // A normal client meanwhile is served at once.
+    let started = Instant::now();
+    let reply = exchange(&server, &get("/api/v1/sites/demo/counts")).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(
+        started.elapsed() < HEADER_READ_TIMEOUT,
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The hyper timer covers the HTTP/1 head; a connection still choosing its protocol
+    // may take one timeout to choose and one to read the head.
+    let bound = 2 * HEADER_READ_TIMEOUT + MARGIN;
+    for (partial, mut stream, sent) in slow {
+        let (_, received) = closed_within(&mut stream, bound).await;
+        let took = sent.elapsed();
+        assert!(took < bound, "closed after {took:?}");
+        eprintln!(
+            "slow head {:?}: closed after {took:?}, having received {:?}",
+            String::from_utf8_lossy(partial),
+            String::from_utf8_lossy(&received)
+                .lines()
+                .next()
+                .unwrap_or("")
+        );
+        assert!(
+            took + Duration::from_millis(50)
+                >= HEADER_READ_TIMEOUT.saturating_sub(Duration::from_millis(100)),
+            "closed before the timeout, after {took:?}"
+        );
+        let received = String::from_utf8_lossy(&received);
+        assert!(
+            received.is_empty() || received.starts_with("HTTP/1.1 408"),
+            "{received:?}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_cut_at_the_request_timeout() {
+    let harness = Harness::new();
+    let server = Server::start(public(&harness, test_request_limits())).await;
+    let mut stream = server.connect().await;
+    let started = Instant::now();
+    stream
+        .write_all(hit_head(HIT.len(), "").as_bytes())
+        .await
+        .expect("write");
+    let (mut reader, mut writer) = stream.into_split();
+    // One byte every 100 ms: the whole body would take 2.6 s.
+    let trickle = tokio::spawn(async move {
+        for byte in HIT.bytes() {
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut received = Vec::new();
+    let read = timeout(PATIENCE, reader.read_to_end(&mut received)).await;
+    let took = started.elapsed();
+    trickle.abort();
+    assert!(read.is_ok(), "still open after {PATIENCE:?}");
+    let received = String::from_utf8_lossy(&received);
+    eprintln!(
+        "trickled body: cut after {took:?}, having received {:?}",
+        received.lines().next().unwrap_or("")
+    );
+    assert!(
+        received.is_empty() || received.starts_with("HTTP/1.1 408"),
+        "{received:?}"
+    );
+    assert!(
+        took >= REQUEST_TIMEOUT - Duration::from_millis(50),
+        "{took:?}"
+    );
+    assert!(took < REQUEST_TIMEOUT + MARGIN, "{took:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_before_it_is_read() {
+    let harness = Harness::new();
+    let server = Server::start(public(&harness, test_request_limits())).await;
+    let mut stream = server.connect().await;
+    let started = Instant::now();
+    stream
+        .write_all(hit_head(10_000_000, "").as_bytes())
+        .await
+        .expect("write");
+    stream.write_all(&[b'x'; 1024]).await.expect("write");
+    let reply = read_response(&mut stream, &mut Vec::new())
+        .await
+        .expect("a response");
+    eprintln!("oversized body: 413 after {:?}", started.elapsed());
+    assert_eq!(reply.status, 413, "{reply:?}");
+    // Long before the request timeout: nobody waited for ten megabytes.
+    assert!(
+        started.elapsed() < REQUEST_TIMEOUT,
+        "{:?}",
+        started.elapsed()
+    );
+    // And on the reads' limit too, for a client that declares less than it sends.
+    let reply = exchange(
+        &server,
+        "GET /api/v1/sites/demo/counts HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10000000\r\n\r\nxx",
+    )
+    .await;
+    assert_eq!(reply.status, 413, "{reply:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_or_too_many_headers_get_431() {
+    let harness = Harness::new();
+    let server = Server::start(public(&harness, test_request_limits())).await;
+    let big = format!(
+        "GET /api/v1/sites/demo/counts HTTP/1.1\r\nHost: localhost\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    let reply = exchange(&server, &big).await;
+    assert_eq!(reply.status, 431, "{reply:?}");
+    let many = format!(
+        "GET /api/v1/sites/demo/counts HTTP/1.1\r\nHost: localhost\r\n{}\r\n",
+        (0..100)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let reply = exchange(&server, &many).await;
+    assert_eq!(reply.status, 431, "{reply:?}");
+    // Within the limits, the same server answers.
+    let reply = exchange(&server, &get("/api/v1/sites/demo/counts")).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn beyond_the_concurrency_bound_requests_are_shed_fast() {
+    let harness = Harness::new();
+    let limits = RequestLimits {
+        max_concurrency: 1,
+        request_timeout: Duration::from_secs(5),
+        ..RequestLimits::default()
+    };
+    let server = Server::start(public(&harness, limits)).await;
+
+    // Hold the one slot: a beacon whose body is not sent yet. `Expect: 100-continue`
+    // makes hyper say when the handler starts reading the body, so the test knows the
+    // slot is taken without sleeping.
+    let mut holder = server.connect().await;
+    holder
+        .write_all(hit_head(HIT.len(), "Expect: 100-continue\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut holder_buffer = Vec::new();
+    let interim = read_response(&mut holder, &mut holder_buffer)
+        .await
+        .expect("an interim response");
+    assert_eq!(interim.status, 100, "{interim:?}");
+
+    let started = Instant::now();
+    let reply = exchange(&server, &get("/api/v1/sites/demo/counts")).await;
+    let took = started.elapsed();
+    eprintln!("load shedding: 503 after {took:?}");
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(reply.header("retry-after"), Some("1"), "{reply:?}");
+    // Fast: no queueing behind the held request (which may take 5 s).
+    assert!(took < Duration::from_secs(1), "shed in {took:?}");
+
+    // The held request completes, and the slot is free again.
+    holder.write_all(HIT.as_bytes()).await.expect("write");
+    let reply = read_response(&mut holder, &mut holder_buffer)
+        .await
+        .expect("a response");
+    assert_eq!(reply.status, 204, "{reply:?}");
+    let reply = exchange(&server, &get("/api/v1/sites/demo/counts")).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn keep_alive_serves_several_requests_on_one_connection() {
+    let harness = Harness::new();
+    let server = Server::start(public(&harness, test_request_limits())).await;
+    let mut stream = server.connect().await;
+    let mut buffer = Vec::new();
+    for path in [
+        "/api/v1/sites/demo/counts",
+        "/api/v1/sites/demo/history?days=3",
+        "/nope",
+    ] {
+        stream.write_all(get(path).as_bytes()).await.expect("write");
+        let reply = read_response(&mut stream, &mut buffer)
+            .await
+            .expect("a response on the same connection");
+        assert!(
+            reply.status == 200 || (path == "/nope" && reply.status == 404),
+            "{reply:?}"
+        );
+    }
+    // Pipelined: two requests in one write, two answers in order.
+    let two = format!("{}{}", get("/api/v1/sites/demo/counts"), get("/nope"));
+    stream.write_all(two.as_bytes()).await.expect("write");
+    assert_eq!(
+        read_response(&mut stream, &mut buffer)
+            .await
+            .expect("first")
+            .status,
+        200
+    );
+    assert_eq!(
+        read_response(&mut stream, &mut buffer)
+            .await
+            .expect("second")
+            .status,
+        404
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_is_served() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let harness = Harness::new();
+    let server = Server::start(public(&harness, test_request_limits())).await;
+    let stream = server.connect().await;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("an HTTP/2 handshake");
+    let connection = tokio::spawn(connection);
+    for _ in 0..2 {
+        let request = http::Request::get(format!(
+            "http://{}/api/v1/sites/demo/counts",
+            server.address
+        ))
+        .body(Empty::<bytes::Bytes>::new())
+        .expect("a request");
+        let response = timeout(PATIENCE, sender.send_request(request))
+            .await
+            .expect("an answer in time")
+            .expect("an answer");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(json["site"], "demo");
+    }
+    drop(sender);
+    let _ = timeout(PATIENCE, connection).await;
+    server.stop().await;
+}
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight_and_writes_every_acknowledged_hit() {
+    let args = Cli::try_parse_from([
+        "footfall",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--store",
+        "memory:",
+        // Nothing is flushed by time during the test: the shutdown must write it all.
+        "--flush-interval-ms",
+        "60000",
+        "--rate-limit",
+        "10000",
+    ])
+    .expect("flags parse");
+    let config = args.serve.validate().expect("a valid configuration");
+    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+    let (bound_tx, bound_rx) = oneshot::channel::<Bound>();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let service = tokio::spawn(service::run_with_store(
+        config,
+        Arc::clone(&store),
+        async {
+            let _ = stop_rx.await;
+        },
+        move |bound| {
+            let _ = bound_tx.send(bound);
+        },
+    ));
+    let bound = timeout(PATIENCE, bound_rx)
+        .await
+        .expect("bound in time")
+        .expect("the service binds");
+
+    // Hits on one keep-alive connection, each acknowledged.
+    const HITS: u64 = 25;
+    let mut stream = timeout(PATIENCE, TcpStream::connect(bound.public))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let mut buffer = Vec::new();
+    for _ in 0..HITS {
+        let request = format!("{}{HIT}", hit_head(HIT.len(), ""));
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let reply = read_response(&mut stream, &mut buffer)
+            .await
+            .expect("a response");
+        assert_eq!(reply.status, 204, "{reply:?}");
+    }
+    drop(stream);
+
+    // One more hit in flight when shutdown begins: its head is read, its body not yet.
+    let mut in_flight = timeout(PATIENCE, TcpStream::connect(bound.public))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    in_flight
+        .write_all(hit_head(HIT.len(), "Expect: 100-continue\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut in_flight_buffer = Vec::new();
+    let interim = read_response(&mut in_flight, &mut in_flight_buffer)
+        .await
+        .expect("an interim response");
+    assert_eq!(interim.status, 100);
+
+    stop_tx.send(()).expect("the service waits for shutdown");
+    // Shutdown has begun once the listener is gone; a connection that still gets in is
+    // closed at once so it does not hold up the drain.
+    let refused = timeout(PATIENCE, async {
+        loop {
+            match TcpStream::connect(bound.public).await {
+                Err(_) => return,
+                Ok(stream) => drop(stream),
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(refused.is_ok(), "the listener still accepts after shutdown");
+
+    in_flight.write_all(HIT.as_bytes()).await.expect("write");
+    let reply = read_response(&mut in_flight, &mut in_flight_buffer)
+        .await
+        .expect("the request in flight is answered");
+    assert_eq!(reply.status, 204, "{reply:?}");
+    drop(in_flight);
+
+    let totals = timeout(PATIENCE, service)
+        .await
+        .expect("the service stops in time")
+        .expect("the service task ends cleanly")
+        .expect("the service runs");
+    assert_eq!(totals.written, HITS + 1, "{totals:?}");
+    assert_eq!(totals.unflushed_at_shutdown, 0);
+
+    let site = Site::from_settings(SiteSettings::demo(), "demo").expect("valid");
+    assert_eq!(site.id, SiteId::new("demo").expect("valid"));
+    let snapshot = counter::snapshot(store.as_ref(), &site.id, &site.rules, SystemClock.now())
+        .await
+        .expect("the memory store answers");
+    assert_eq!(snapshot.value(Window::Total, Metric::Pageviews), HITS + 1);
+}

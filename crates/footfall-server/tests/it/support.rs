@@ -1,0 +1,286 @@
+//! What the HTTP tests share: a service state on a manual clock and an in-memory store,
+//! requests sent through `oneshot` with a peer address, and a local metrics recorder.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ConnectInfo;
+use footfall::clock::{Clock, ManualClock};
+use footfall::counter::{self, Snapshot};
+use footfall::store::{AnyStore, MemoryStore};
+use footfall_server::app::{RequestLimits, internal_app, public_app};
+use footfall_server::buffer::{FlushTotals, Flusher};
+use footfall_server::client_ip::TrustedProxies;
+use footfall_server::sites::{Site, SiteSettings, Sites};
+use footfall_server::state::{AppState, Options};
+use http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use tower::ServiceExt;
+
+/// The admin token the test services accept.
+pub(crate) const ADMIN_TOKEN: &str = "correct-horse-battery-staple";
+/// A site that respects Do Not Track, besides the demo site.
+pub(crate) const DNT_SITE: &str = "caukee";
+/// Its hostname.
+pub(crate) const DNT_HOST: &str = "caukee.travinh.gov.vn";
+/// A browser's User-Agent.
+pub(crate) const BROWSER: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+/// A peer that is not a trusted proxy.
+pub(crate) const PEER: &str = "203.0.113.7:50000";
+
+/// The sites every test service registers: `demo` (localhost) and `caukee`.
+pub(crate) fn test_sites() -> Vec<Site> {
+    let mut caukee = SiteSettings::new(DNT_SITE, &[DNT_HOST]);
+    caukee.respect_do_not_track = true;
+    vec![
+        Site::from_settings(SiteSettings::demo(), "demo").expect("the demo site is valid"),
+        Site::from_settings(caukee, "caukee").expect("the caukee site is valid"),
+    ]
+}
+
+/// Options for tests: a trusted proxy network, an admin token.
+pub(crate) fn test_options() -> Options {
+    Options {
+        trusted_proxies: TrustedProxies::parse("10.0.0.0/8").expect("valid"),
+        admin_tokens: vec![ADMIN_TOKEN.to_owned()],
+        ..Options::default()
+    }
+}
+
+/// A service state over a memory store and a manual clock, with its flusher not running.
+pub(crate) struct Harness {
+    pub(crate) state: AppState,
+    pub(crate) store: Arc<AnyStore>,
+    pub(crate) clock: Arc<ManualClock>,
+    flusher: Option<Flusher>,
+}
+
+impl Harness {
+    pub(crate) fn new() -> Self {
+        Harness::with_options(test_options())
+    }
+
+    pub(crate) fn with_options(options: Options) -> Self {
+        let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+        // 10:00 in Hồ Chí Minh City on a Monday.
+        let clock = Arc::new(ManualClock::new(
+            "2026-03-02T03:00:00Z".parse().expect("a timestamp"),
+        ));
+        let (state, flusher) = AppState::new(
+            Arc::clone(&store),
+            Arc::clone(&clock) as Arc<dyn Clock>,
+            Sites::new(test_sites()),
+            options,
+        )
+        .expect("the test state builds");
+        Harness {
+            state,
+            store,
+            clock,
+            flusher: Some(flusher),
+        }
+    }
+
+    pub(crate) fn public(&self) -> Router {
+        public_app(self.state.clone(), RequestLimits::default())
+    }
+
+    pub(crate) fn internal(&self) -> Router {
+        internal_app(self.state.clone(), RequestLimits::default())
+    }
+
+    /// Writes every queued hit to the store: asks the flusher to stop and runs it until
+    /// the buffer is empty. The buffer refuses hits afterwards.
+    pub(crate) async fn flush(&mut self) -> FlushTotals {
+        let flusher = self.flusher.take().expect("flushed only once");
+        self.state.begin_shutdown();
+        tokio::time::timeout(std::time::Duration::from_secs(10), flusher.run())
+            .await
+            .expect("the flusher finishes")
+    }
+
+    /// The demo site's figures, read from the store directly (not through the cache).
+    pub(crate) async fn snapshot(&self, site: &str) -> Snapshot {
+        let site = self
+            .state
+            .sites
+            .get(&footfall::SiteId::new(site).expect("valid id"))
+            .expect("registered");
+        counter::snapshot(self.store.as_ref(), &site.id, &site.rules, self.clock.now())
+            .await
+            .expect("the memory store answers")
+    }
+}
+
+/// A request builder carrying the peer address the accept loop would insert.
+pub(crate) fn request(method: &str, uri: &str) -> http::request::Builder {
+    request_from(method, uri, PEER)
+}
+
+/// Like [`request`], from `peer`.
+pub(crate) fn request_from(method: &str, uri: &str, peer: &str) -> http::request::Builder {
+    let peer: SocketAddr = peer.parse().expect("a socket address");
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .extension(ConnectInfo(peer))
+}
+
+/// A beacon as a browser on localhost sends it.
+pub(crate) fn beacon(body: &str) -> Request<Body> {
+    request("POST", "/api/v1/hit")
+        .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
+        .header(header::ORIGIN, "http://localhost:8080")
+        .header(header::USER_AGENT, BROWSER)
+        .body(Body::from(body.to_owned()))
+        .expect("a valid request")
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{} body is not JSON ({e}): {:?}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The error message of a JSON error body, checking its shape.
+    pub(crate) fn error_message(&self) -> String {
+        let json = self.json();
+        assert_eq!(
+            self.headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("application/json"),
+            "{json}"
+        );
+        assert!(json["error"]["code"].is_string(), "{json}");
+        json["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message in {json}"))
+            .to_owned()
+    }
+
+    pub(crate) fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Sends `request` through `app`; checks the security headers every answer carries.
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> Reply {
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("the body reads")
+        .to_bytes();
+    let reply = Reply {
+        status,
+        headers,
+        body,
+    };
+    assert_security_headers(&reply);
+    reply
+}
+
+pub(crate) fn assert_security_headers(reply: &Reply) {
+    assert_eq!(
+        reply.header(header::X_CONTENT_TYPE_OPTIONS),
+        Some("nosniff"),
+        "{reply:?}"
+    );
+    assert_eq!(
+        reply.header(header::REFERRER_POLICY),
+        Some("strict-origin-when-cross-origin"),
+        "{reply:?}"
+    );
+    let csp = reply
+        .header(header::CONTENT_SECURITY_POLICY)
+        .unwrap_or_else(|| panic!("no CSP: {reply:?}"));
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+}
+
+/// One counter series: name, labels, value.
+type Series = (String, Vec<(String, String)>, u64);
+
+/// Counters recorded by [`recorded`], by name and labels.
+#[derive(Debug, Default)]
+pub(crate) struct Counters(Vec<Series>);
+
+impl Counters {
+    /// The value of counter `name` with every label in `labels`; 0 when never touched.
+    pub(crate) fn get(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.0
+            .iter()
+            .filter(|(n, l, _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, _, value)| value)
+            .sum()
+    }
+
+    pub(crate) fn dropped(&self, reason: &str) -> u64 {
+        self.get("footfall_hits_dropped_total", &[("reason", reason)])
+    }
+
+    pub(crate) fn accepted(&self) -> u64 {
+        self.get("footfall_hits_accepted_total", &[])
+    }
+}
+
+/// Runs `test` on a current-thread runtime with a metrics recorder local to this thread
+/// (the global recorder is shared by every test in the process); returns its output and
+/// the counters it recorded.
+pub(crate) fn recorded<F: Future>(test: impl FnOnce() -> F) -> (F::Output, Counters) {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let output = metrics::with_local_recorder(&recorder, || runtime.block_on(test()));
+    let counters = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| match value {
+            DebugValue::Counter(n) => {
+                let (_, key) = key.into_parts();
+                let labels = key
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect();
+                Some((key.name().to_owned(), labels, n))
+            }
+            _ => None,
+        })
+        .collect();
+    (output, Counters(counters))
+}
