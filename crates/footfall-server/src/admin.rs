@@ -1267,6 +1267,107 @@ mod tests {
         assert_eq!(a.registry.version(), b.registry.version());
     }
 
+    #[tokio::test]
+    async fn a_salt_rotated_on_one_instance_is_dropped_by_the_others_at_sync() {
+        let store = Arc::new(MemoryStore::new());
+        let (a, app_a) = instance(&store);
+        let (b, _app_b) = instance(&store);
+        registry::import_at_startup(&a, vec![SiteSettings::new("caukee", &["caukee.vn"])]).await;
+        registry::import_at_startup(&b, vec![SiteSettings::new("caukee", &["caukee.vn"])]).await;
+        let site = b.sites.get(&SiteId::new("caukee").unwrap()).unwrap();
+        let ip = "203.0.113.7".parse().unwrap();
+        let identify = || b.salts.identify(&site, ip, "Mozilla/5.0", b.clock.now());
+        let before = identify().await.unwrap().visitor;
+
+        let (status, _) = send(
+            &app_a,
+            "POST",
+            "/admin/v1/salts/rotate",
+            Some(TOKEN),
+            Some("{}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            identify().await.unwrap().visitor,
+            before,
+            "B still has the old salt cached"
+        );
+        assert!(matches!(
+            registry::sync(&b).await.unwrap(),
+            SyncOutcome::Reloaded { .. }
+        ));
+        assert_ne!(
+            identify().await.unwrap().visitor,
+            before,
+            "B dropped it at sync"
+        );
+    }
+
+    /// A `tracing` writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn audit_log_lines_carry_the_fingerprint_and_never_the_token() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        // With a single dispatcher registered, tracing computes a callsite's interest from
+        // the default of whichever thread hits it first, and other test threads have
+        // none: the audit callsite could be cached as "never" while this test runs. A
+        // second live dispatcher makes it ask every registered dispatcher, this one too.
+        let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let store = Arc::new(MemoryStore::new());
+        let (_state, app) = instance(&store);
+        let request = axum::http::Request::put("/admin/v1/sites/caukee")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-forwarded-for", "198.51.100.23")
+            .body(Body::from(settings_json("caukee", "caukee.vn")))
+            .unwrap();
+        assert_eq!(send_request(&app, request).await.0, StatusCode::CREATED);
+        send(
+            &app,
+            "GET",
+            "/admin/v1/sites",
+            Some("wrong-token-value"),
+            None,
+        )
+        .await;
+
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("admin change"), "{logs}");
+        assert!(
+            logs.contains(&format!("token:{}", fingerprint(TOKEN))),
+            "{logs}"
+        );
+        assert!(logs.contains("site.create"), "{logs}");
+        for secret in [
+            TOKEN,
+            "wrong-token-value",
+            "198.51.100.23",
+            &hex::encode(Sha256::digest(TOKEN)),
+        ] {
+            assert!(!logs.contains(secret), "the logs hold {secret}: {logs}");
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_creates_on_two_instances_lose_nothing() {
         let store = Arc::new(MemoryStore::new());

@@ -248,3 +248,79 @@ pub async fn record(state: &AppState, entries: Vec<AuditEntry>) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use footfall::store::MemoryStore;
+
+    use super::*;
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_796_000_000 + second).unwrap()
+    }
+
+    fn entry(n: i64) -> AuditEntry {
+        AuditEntry::new(
+            at(n),
+            Action::BaselineSet,
+            Some("caukee"),
+            &Actor::Token(TokenFingerprint([0xde, 0xad, 0xbe, 0xef])),
+            serde_json::json!({ "new": n }),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_log_keeps_the_newest_entries_newest_first() {
+        let store = MemoryStore::new();
+        assert_eq!(recent(&store, 10, at(0)).await.unwrap(), (Vec::new(), 0));
+        append(&store, &[entry(0), entry(1)], at(1)).await.unwrap();
+        let many: Vec<AuditEntry> = (2..MAX_ENTRIES as i64 + 5).map(entry).collect();
+        append(&store, &many, at(2)).await.unwrap();
+        let (newest, total) = recent(&store, 3, at(3)).await.unwrap();
+        assert_eq!(total, MAX_ENTRIES);
+        let seconds: Vec<i64> = newest
+            .iter()
+            .map(|e| e.summary["new"].as_i64().unwrap())
+            .collect();
+        let last = MAX_ENTRIES as i64 + 4;
+        assert_eq!(seconds, [last, last - 1, last - 2]);
+        let (all, _) = recent(&store, MAX_ENTRIES, at(3)).await.unwrap();
+        // The five oldest (0 … 4) were dropped.
+        assert_eq!(all.last().unwrap().summary["new"], 5);
+        assert_eq!(newest[0].actor, "token:deadbeef");
+        assert_eq!(newest[0].action, "baseline.set");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_log_is_reported_and_never_overwritten() {
+        let store = MemoryStore::new();
+        store.set(&keys::audit(), b"[1, 2", None).await.unwrap();
+        assert!(matches!(
+            append(&store, &[entry(0)], at(0)).await,
+            Err(AuditError::Unreadable { .. })
+        ));
+        assert!(matches!(
+            recent(&store, 1, at(0)).await,
+            Err(AuditError::Unreadable { .. })
+        ));
+        assert_eq!(
+            store.get(&keys::audit(), at(0)).await.unwrap().as_deref(),
+            Some(&b"[1, 2"[..])
+        );
+    }
+
+    #[test]
+    fn entries_read_back_and_name_actors_plainly() {
+        let json = serde_json::to_string(&entry(7)).unwrap();
+        let back: AuditEntry = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, entry(7));
+        assert_eq!(Actor::Startup.to_string(), "startup");
+        // Entries from a newer version with an unknown action still read.
+        let newer =
+            r#"{"at":"2026-11-30T17:00:00Z","action":"trust.revoke","actor":"token:00000000"}"#;
+        assert_eq!(
+            serde_json::from_str::<AuditEntry>(newer).unwrap().site,
+            None
+        );
+    }
+}

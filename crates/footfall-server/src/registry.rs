@@ -149,6 +149,21 @@ pub async fn read_modify_write<S, T, E>(
     store: &S,
     key: &Key,
     now: Timestamp,
+    modify: impl FnMut(Option<&[u8]>) -> Result<Step<T>, E>,
+) -> Result<T, CasError<E>>
+where
+    S: Store + ?Sized,
+{
+    read_modify_write_pausing(store, key, now, backoff, modify).await
+}
+
+/// [`read_modify_write`] with the pause between attempts given (tests pass none, so
+/// they never sleep).
+async fn read_modify_write_pausing<S, T, E>(
+    store: &S,
+    key: &Key,
+    now: Timestamp,
+    pause: impl Fn(u32) -> Duration,
     mut modify: impl FnMut(Option<&[u8]>) -> Result<Step<T>, E>,
 ) -> Result<T, CasError<E>>
 where
@@ -169,7 +184,7 @@ where
         }
         tracing::debug!(key = %key, attempt, "lost a compare-and-swap race; retrying");
         if attempt < MAX_CAS_ATTEMPTS {
-            tokio::time::sleep(backoff(attempt)).await;
+            tokio::time::sleep(pause(attempt)).await;
         }
     }
     Err(CasError::Contended {
@@ -585,4 +600,248 @@ pub fn spawn_sync(state: &AppState, every: Duration) -> tokio::task::JoinHandle<
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use footfall::store::{
+        ApplyReport, Entry, MemoryStore, Read, ScanCursor, Store, StoreError, WriteBatch,
+    };
+
+    use super::*;
+
+    /// A store that lets other tasks run between a read and the write that depends on it
+    /// (as a network round trip does), or that always loses the race, and counts the
+    /// compare-and-swaps that failed.
+    #[derive(Debug, Default)]
+    struct Racy {
+        inner: MemoryStore,
+        /// Another writer changes the key before every compare-and-swap.
+        always_lose: bool,
+        cas_calls: AtomicU32,
+        cas_lost: AtomicU32,
+    }
+
+    impl Store for Racy {
+        async fn apply(&self, batch: &WriteBatch) -> Result<ApplyReport, StoreError> {
+            self.inner.apply(batch).await
+        }
+        async fn read(&self, reads: &[Read], now: Timestamp) -> Result<Vec<u64>, StoreError> {
+            self.inner.read(reads, now).await
+        }
+        async fn get(&self, key: &Key, now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
+            let value = self.inner.get(key, now).await;
+            tokio::task::yield_now().await;
+            value
+        }
+        async fn set(
+            &self,
+            key: &Key,
+            value: &[u8],
+            expire_at: Option<Timestamp>,
+        ) -> Result<(), StoreError> {
+            self.inner.set(key, value, expire_at).await
+        }
+        async fn set_if_absent(
+            &self,
+            key: &Key,
+            value: &[u8],
+            expire_at: Option<Timestamp>,
+            now: Timestamp,
+        ) -> Result<Vec<u8>, StoreError> {
+            self.inner.set_if_absent(key, value, expire_at, now).await
+        }
+        async fn compare_and_swap(
+            &self,
+            key: &Key,
+            expected: Option<&[u8]>,
+            new: Option<&[u8]>,
+            now: Timestamp,
+        ) -> Result<bool, StoreError> {
+            let calls = self.cas_calls.fetch_add(1, Ordering::SeqCst);
+            if self.always_lose {
+                let interloper = format!("{{\"interloper\": {calls}}}");
+                self.inner.set(key, interloper.as_bytes(), None).await?;
+            }
+            let swapped = self.inner.compare_and_swap(key, expected, new, now).await?;
+            if !swapped {
+                self.cas_lost.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(swapped)
+        }
+        async fn delete(&self, key: &Key) -> Result<(), StoreError> {
+            self.inner.delete(key).await
+        }
+        async fn scan(
+            &self,
+            cursor: &ScanCursor,
+            limit: usize,
+            now: Timestamp,
+        ) -> Result<(Vec<Entry>, Option<ScanCursor>), StoreError> {
+            self.inner.scan(cursor, limit, now).await
+        }
+        async fn restore(&self, entries: &[Entry]) -> Result<(), StoreError> {
+            self.inner.restore(entries).await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.inner.ping().await
+        }
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-30T17:00:00Z".parse().unwrap()
+    }
+
+    /// Adds `site` to the registry document in `store`.
+    async fn add_site(store: &Racy, site: &str) -> Result<u64, CasError<String>> {
+        read_modify_write_pausing(store, &keys::registry(), now(), no_pause, |current| {
+            let mut document = match current {
+                None => RegistryDocument::empty(),
+                Some(bytes) => RegistryDocument::parse(bytes)?,
+            };
+            let settings = SiteSettings::new(site, &[&format!("{site}.vn")]);
+            document.sites.insert(site.to_owned(), settings);
+            document.version += 1;
+            Ok(Step::Write(document.to_bytes(), document.version))
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn interleaved_read_modify_writes_lose_nothing() {
+        let store = Racy::default();
+        let ids: Vec<String> = (0..8).map(|n| format!("site-{n}")).collect();
+        // All start from the same read (each yields after reading), so all but one lose
+        // their first compare-and-swap and must start again from the winner's document.
+        let results = futures_join_all(ids.iter().map(|id| add_site(&store, id))).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let stored = store
+            .inner
+            .get(&keys::registry(), now())
+            .await
+            .unwrap()
+            .unwrap();
+        let document = RegistryDocument::parse(&stored).unwrap();
+        assert_eq!(document.sites.len(), 8);
+        assert_eq!(document.version, 8);
+        assert!(
+            store.cas_lost.load(Ordering::SeqCst) >= 7,
+            "the test must actually race: {} lost",
+            store.cas_lost.load(Ordering::SeqCst)
+        );
+    }
+
+    fn no_pause(_attempt: u32) -> Duration {
+        Duration::ZERO
+    }
+
+    #[tokio::test]
+    async fn a_read_modify_write_that_always_loses_gives_up() {
+        let store = Racy {
+            always_lose: true,
+            ..Racy::default()
+        };
+        let mut calls_to_modify = 0;
+        let result = read_modify_write_pausing(&store, &keys::registry(), now(), no_pause, |_| {
+            calls_to_modify += 1;
+            Ok::<_, ()>(Step::Write(b"{}".to_vec(), ()))
+        })
+        .await;
+        assert!(
+            matches!(result, Err(CasError::Contended { attempts }) if attempts == MAX_CAS_ATTEMPTS),
+            "{result:?}"
+        );
+        assert_eq!(calls_to_modify, MAX_CAS_ATTEMPTS);
+        assert_eq!(store.cas_calls.load(Ordering::SeqCst), MAX_CAS_ATTEMPTS);
+    }
+
+    #[tokio::test]
+    async fn refusals_and_keeps_write_nothing() {
+        let store = Racy::default();
+        store
+            .inner
+            .set(&keys::registry(), b"{oops", None)
+            .await
+            .unwrap();
+        let result = add_site(&store, "a").await;
+        assert!(
+            matches!(result, Err(CasError::Rejected(ref m)) if m.contains("not a registry document")),
+            "{result:?}"
+        );
+        let kept = read_modify_write(&store, &keys::registry(), now(), |_| {
+            Ok::<_, ()>(Step::Keep(7))
+        })
+        .await;
+        assert_eq!(kept.unwrap(), 7);
+        assert_eq!(store.cas_calls.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            store
+                .inner
+                .get(&keys::registry(), now())
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(&b"{oops"[..])
+        );
+    }
+
+    #[test]
+    fn documents_round_trip_and_unknown_formats_are_refused() {
+        let mut document = RegistryDocument::empty();
+        document.version = 3;
+        document
+            .sites
+            .insert("demo".to_owned(), SiteSettings::demo());
+        document.salt_rotations.insert("demo".to_owned(), now());
+        assert_eq!(
+            RegistryDocument::parse(&document.to_bytes()).unwrap(),
+            document
+        );
+        document.format = FORMAT + 1;
+        let error = RegistryDocument::parse(&document.to_bytes()).unwrap_err();
+        assert!(error.contains("format 2"), "{error}");
+        assert!(RegistryDocument::parse(br#"{"format":1,"version":-1}"#).is_err());
+        // Old documents without the optional fields still read.
+        let minimal = RegistryDocument::parse(br#"{"format":1,"version":5}"#).unwrap();
+        assert_eq!((minimal.version, minimal.sites.len()), (5, 0));
+    }
+
+    #[test]
+    fn backoff_is_short_and_bounded() {
+        for attempt in 1..=MAX_CAS_ATTEMPTS {
+            let pause = backoff(attempt);
+            assert!(pause >= Duration::from_millis(1) && pause <= Duration::from_millis(65));
+        }
+    }
+
+    /// Polls all futures in one task, so they interleave at their await points.
+    async fn futures_join_all<F: std::future::Future>(
+        futures: impl IntoIterator<Item = F>,
+    ) -> Vec<F::Output> {
+        let mut set = Vec::new();
+        for future in futures {
+            set.push(Box::pin(future));
+        }
+        let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (future, output) in set.iter_mut().zip(outputs.iter_mut()) {
+                if output.is_none() {
+                    match future.as_mut().poll(cx) {
+                        std::task::Poll::Ready(value) => *output = Some(value),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        outputs.into_iter().flatten().collect()
+    }
 }
