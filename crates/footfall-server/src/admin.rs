@@ -16,7 +16,7 @@
 //! the token that made it.
 
 use axum::Json;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -115,6 +115,15 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/sites/{site}/baseline", put(put_baseline))
         .route("/salts/rotate", post(rotate_salts))
         .route("/audit", get(get_audit))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn method_not_allowed() -> Response {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method (see the Allow header)",
+    )
 }
 
 /// Middleware: requires `Authorization: Bearer <token>` with a configured token, and
@@ -149,7 +158,7 @@ pub async fn require_token(
 /// refused rather than audited anonymously.
 struct RequestActor(Actor);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestActor {
+impl<S: Send + Sync> FromRequestParts<S> for RequestActor {
     type Rejection = AppError;
 
     async fn from_request_parts(
@@ -206,13 +215,39 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// 413 in the shape of [`AppError`]'s answers (which has no such variant).
-fn payload_too_large() -> Response {
+/// An error in the shape of [`AppError`]'s answers, for statuses it has no variant for.
+fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     (
-        StatusCode::PAYLOAD_TOO_LARGE,
-        Json(json!({"error": {"code": "payload_too_large", "message": "the body is too large"}})),
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
     )
         .into_response()
+}
+
+fn payload_too_large() -> Response {
+    json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the body is too large",
+    )
+}
+
+/// The `{site}` path segment, validated, or a JSON 400 (axum's `Path` answers in plain
+/// text, e.g. for a segment that is not UTF-8 once percent-decoded).
+struct SitePath(SiteId);
+
+impl<S: Send + Sync> FromRequestParts<S> for SitePath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, AppError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AppError::BadRequest(format!("site id: {}", e.body_text())))?;
+        parse_site_id(&raw).map(SitePath)
+    }
 }
 
 fn parse_site_id(raw: &str) -> Result<SiteId, AppError> {
@@ -236,9 +271,8 @@ async fn list_sites(State(state): State<AppState>) -> Json<Value> {
 /// `GET /admin/v1/sites/{site}`.
 async fn get_site(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    SitePath(id): SitePath,
 ) -> Result<Json<Value>, AppError> {
-    let id = parse_site_id(&raw)?;
     let site = state.sites.get(&id).ok_or_else(|| unknown_site(&id))?;
     Ok(Json(json!({
         "registry_version": state.registry.version(),
@@ -250,10 +284,9 @@ async fn get_site(
 async fn put_site(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    Path(raw): Path<String>,
+    SitePath(id): SitePath,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let id = parse_site_id(&raw)?;
     let Value::Object(mut object) = body else {
         return Err(AppError::BadRequest(
             "the body must be a JSON object of site settings".to_owned(),
@@ -346,9 +379,8 @@ fn settings_diff(old: &SiteSettings, new: &SiteSettings) -> Value {
 async fn delete_site(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    Path(raw): Path<String>,
+    SitePath(id): SitePath,
 ) -> Result<Json<Value>, AppError> {
-    let id = parse_site_id(&raw)?;
     let updated = registry::update(&state, |document| -> Result<_, AppError> {
         let removed = document
             .sites
@@ -412,10 +444,9 @@ fn default_baseline_metric() -> String {
 async fn put_baseline(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    Path(raw): Path<String>,
+    SitePath(id): SitePath,
     JsonBody(request): JsonBody<BaselineRequest>,
 ) -> Result<Json<Value>, AppError> {
-    let id = parse_site_id(&raw)?;
     let site = state.sites.get(&id).ok_or_else(|| unknown_site(&id))?;
     let metric = Metric::from_name(&request.metric).ok_or_else(|| {
         AppError::BadRequest(format!(
@@ -875,6 +906,15 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(message(&body).contains("Cau_Ke"), "{body}");
+        for uri in [
+            "/admin/v1/sites/%FF",
+            "/admin/v1/sites/a%2Fb",
+            "/admin/v1/sites/%20",
+        ] {
+            let (status, body) = send(&app, "GET", uri, Some(TOKEN), None).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+            assert!(message(&body).starts_with("site id"), "{uri}: {body}");
+        }
 
         for content_type in [
             None,

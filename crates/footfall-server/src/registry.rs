@@ -518,8 +518,9 @@ pub async fn update<T, E: From<RegistryError>>(
 pub async fn import_at_startup(state: &AppState, sites: Vec<SiteSettings>) {
     *lock(&state.registry.file_sites) = sites.iter().map(|s| s.id.clone()).collect();
     *lock(&state.registry.pending_import) = Some(sites);
-    match sync(state).await {
-        Ok(outcome) => {
+    // An unreachable store must not hold the listeners back: the sync task retries.
+    match tokio::time::timeout(SYNC_EVERY, sync(state)).await {
+        Ok(Ok(outcome)) => {
             tracing::info!(
                 ?outcome,
                 sites = state.sites.len(),
@@ -527,8 +528,14 @@ pub async fn import_at_startup(state: &AppState, sites: Vec<SiteSettings>) {
                 "site registry ready"
             );
         }
-        Err(error) => {
+        Ok(Err(error)) => {
             tracing::error!(error = %error, sites = state.sites.len(), "site registry not loaded from the store; serving the configured sites and retrying in the background");
+        }
+        Err(_) => {
+            tracing::error!(
+                sites = state.sites.len(),
+                "site registry not loaded: the store did not answer in time; serving the configured sites and retrying in the background"
+            );
         }
     }
 }
