@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod bots;
 pub mod buffer;
 pub mod cache;
@@ -21,6 +22,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod migrate_cli;
+pub mod registry;
 pub mod salt_cache;
 pub mod service;
 pub mod sites;

@@ -92,6 +92,16 @@ pub async fn run_with_store(
         config.options.clone(),
     )
     .map_err(RunError::Startup)?;
+    // The sites file wins for its sites; sites added through the admin API survive.
+    crate::registry::import_at_startup(
+        &state,
+        config
+            .sites
+            .iter()
+            .map(|site| site.settings.clone())
+            .collect(),
+    )
+    .await;
     let bind = |address: SocketAddr, setting: &'static str| async move {
         TcpListener::bind(address)
             .await
@@ -120,6 +130,7 @@ pub async fn run_with_store(
 
     let flusher = tokio::spawn(flusher.run());
     let upkeep = state.spawn_upkeep(Duration::from_secs(10));
+    let registry_sync = crate::registry::spawn_sync(&state, crate::registry::SYNC_EVERY);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -144,6 +155,7 @@ pub async fn run_with_store(
     let _ = internal_server.await;
     state.begin_shutdown();
     let _ = upkeep.await;
+    let _ = registry_sync.await;
     let totals = flusher
         .await
         .map_err(|e| RunError::Startup(format!("flusher failed: {e}")))?;

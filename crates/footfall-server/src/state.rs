@@ -87,6 +87,8 @@ pub struct Inner {
     pub bots: BotFilter,
     /// Admin credentials.
     pub admin: AdminTokens,
+    /// This instance's view of the site registry shared through the store.
+    pub registry: crate::registry::Registry,
     /// The options it was built with.
     pub options: Options,
     /// Set once shutdown begins.
@@ -131,6 +133,7 @@ impl AppState {
             proxies: options.trusted_proxies.clone(),
             bots: BotFilter::new(&options.extra_bot_patterns)?,
             admin: AdminTokens::new(&options.admin_tokens),
+            registry: crate::registry::Registry::default(),
             store,
             clock,
             sites,
