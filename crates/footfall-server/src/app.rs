@@ -68,6 +68,7 @@ pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::metrics_endpoint))
+        .route("/openapi.json", get(crate::openapi::openapi_endpoint))
         .nest("/admin/v1", admin_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

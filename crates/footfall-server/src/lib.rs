@@ -5,6 +5,8 @@
 //! stop, so tests bind port 0 and own the shutdown. The binary `footfall` is a thin layer
 //! over these modules.
 #![deny(missing_docs)]
+// The OpenAPI document is one `json!` literal, deeper than the default macro recursion.
+#![recursion_limit = "256"]
 
 pub mod admin;
 pub mod api;
@@ -22,6 +24,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod migrate_cli;
+pub mod openapi;
 pub mod registry;
 pub mod salt_cache;
 pub mod service;

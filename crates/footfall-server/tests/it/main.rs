@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod openapi;
 mod routes;
 mod sockets;
 mod support;
