@@ -50,6 +50,7 @@ pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
         .route("/api/v1/sites/{site}/counts", get(api::get_counts))
         .route("/api/v1/sites/{site}/history", get(api::get_history))
         .merge(hits)
+        .merge(crate::trust::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
