@@ -122,40 +122,54 @@ fn width_base(c: char) -> char {
         .map_or(c, |(base, _)| *base)
 }
 
-/// Advance width of `c` in em, by character class, from Verdana's metrics (the badge
-/// font; DejaVu Sans, its usual fallback, is within a few percent). Classes rather than
-/// a per-glyph table: the estimate only has to be close, because the badge also sets
-/// `textLength`, which fits the rendered text to the estimated width in any font.
-fn char_width_em(c: char) -> f64 {
+/// Advance width of `c` in thousandths of an em, by character class, from Verdana's
+/// metrics (the badge font; DejaVu Sans, its usual fallback, is within a few percent).
+/// Classes rather than a per-glyph table: the estimate only has to be close, because the
+/// badge also sets `textLength`, which fits the rendered text to the estimated width in
+/// any font. Each class takes about the widest common glyph in it, so text is squeezed
+/// a little rather than clipped.
+fn char_width_milli_em(c: char) -> u32 {
     let c = width_base(c);
     match c {
         // Combining marks (text written decomposed) take no advance of their own.
-        '\u{0300}'..='\u{036f}' => 0.0,
-        ' ' => 0.35,
-        'i' | 'j' | 'l' | 'I' | '!' | '|' | '.' | ',' | ':' | ';' | '\'' | '`' => 0.33,
-        'f' | 'r' | 't' | '(' | ')' | '[' | ']' | '{' | '}' | '/' | '\\' | '-' | '"' => 0.45,
-        'm' | 'w' | 'M' | 'W' | '%' | '@' => 1.0,
-        '0'..='9' => 0.64,
-        'a'..='z' => 0.61,
-        'A'..='Z' => 0.74,
-        c if c.is_ascii() => 0.8,
+        '\u{0300}'..='\u{036f}' => 0,
+        ' ' => 350,
+        'i' | 'j' | 'l' | 'I' | '!' | '|' | '.' | ',' | ':' | ';' | '\'' | '`' => 330,
+        'f' | 'r' | 't' | '(' | ')' | '[' | ']' | '{' | '}' | '/' | '\\' | '-' | '"' => 450,
+        'm' | 'w' | 'M' | 'W' | '%' | '@' => 1000,
+        '0'..='9' => 640,
+        'a'..='z' => 610,
+        'A'..='Z' => 740,
+        c if c.is_ascii() => 800,
         // Anything else (other scripts, symbols): a full em, wide rather than clipped.
-        _ => 1.0,
+        _ => 1000,
     }
 }
 
 /// The badge's font size in pixels.
-const FONT_PX: f64 = 11.0;
-/// Padding on each side of a badge text, in pixels.
-const PAD_PX: f64 = 6.0;
+const FONT_PX: u32 = 11;
+/// Padding on each side of a badge text, in hundredths of a pixel (6 px).
+const PAD: u32 = 600;
 /// The longest text drawn on a badge, in characters; longer ones end in "…". Keeps a
 /// badge a badge, whatever an issuer's name.
 const MAX_BADGE_CHARS: usize = 48;
 
-/// The estimated rendered width of `text` at the badge font, in pixels (one decimal).
-pub fn text_width_px(text: &str) -> f64 {
-    let em: f64 = text.chars().map(char_width_em).sum();
-    (em * FONT_PX * 10.0).round() / 10.0
+/// The estimated rendered width of `text` at the badge font, in tenths of a pixel
+/// (integers, so the SVG's numbers are exact and snapshots stable).
+pub fn text_width_tenths(text: &str) -> u32 {
+    let milli_em: u32 = text.chars().map(char_width_milli_em).sum();
+    // milli-em × px/em = milli-px; /100 = tenths, rounded half up.
+    (milli_em * FONT_PX + 50) / 100
+}
+
+/// Hundredths of a pixel as an SVG number: `5205` → `52.05`, `5200` → `52`.
+fn px(hundredths: u32) -> String {
+    let (whole, frac) = (hundredths / 100, hundredths % 100);
+    match frac {
+        0 => whole.to_string(),
+        f if f % 10 == 0 => format!("{whole}.{}", f / 10),
+        f => format!("{whole}.{f:02}"),
+    }
 }
 
 fn shorten(text: &str) -> String {
@@ -189,19 +203,22 @@ fn badge_label(record: &TrustRecord, site_name: &str, verdict: Verdict, lang: La
 
 /// The badge: issuer on the left, status on the right in its colour, with `role="img"`,
 /// a `<title>` and an `aria-label` naming the certificate. `site_name` is the site's name
-/// (or id). Widths come from [`text_width_px`].
+/// (or id). Widths come from [`text_width_tenths`].
 pub fn badge_svg(record: &TrustRecord, site_name: &str, verdict: Verdict, lang: Lang) -> String {
     let left = shorten(&record.issuer);
     let right = status_text(verdict, lang);
-    let left_text = text_width_px(&left);
-    let right_text = text_width_px(right);
-    let left_width = left_text + 2.0 * PAD_PX;
-    let right_width = right_text + 2.0 * PAD_PX;
-    let width = left_width + right_width;
+    // Everything in hundredths of a pixel.
+    let left_text = text_width_tenths(&left) * 10;
+    let right_text = text_width_tenths(right) * 10;
+    let left_w = left_text + 2 * PAD;
+    let right_w = right_text + 2 * PAD;
     let label = escape_markup(&badge_label(record, site_name, verdict, lang));
     let colour = status_colour(verdict);
-    let left_x = left_width / 2.0;
-    let right_x = left_width + right_width / 2.0;
+    let width = px(left_w + right_w);
+    let left_x = px(left_w / 2);
+    let right_x = px(left_w + right_w / 2);
+    let (left_width, right_width) = (px(left_w), px(right_w));
+    let (left_text, right_text) = (px(left_text), px(right_text));
     let left = escape_markup(&left);
     let right = escape_markup(right);
     let lang = lang.code();
