@@ -141,7 +141,7 @@ fn issue(args: &IssueArgs, now: Timestamp, out: &mut dyn Write) -> anyhow::Resul
             let Some(Ok(record)) = crate::trust::record_of(&site) else {
                 bail!("site {site_id} in {} has no trust table", path.display());
             };
-            (site.settings.name.clone(), record)
+            (site.settings.name, record)
         }
         None => {
             let required = |value: &Option<String>, flag: &str| {

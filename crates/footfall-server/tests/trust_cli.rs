@@ -119,7 +119,7 @@ fn keygen_issue_verify_and_tamper() {
     let other = Keyring::generate().unwrap();
     let signed_by_other = credential::sign(&verified.payload, &other);
     tampered.push(Credential {
-        key_id: credential.key_id.clone(),
+        key_id: credential.key_id,
         ..signed_by_other
     });
     for (index, bad) in tampered.iter().enumerate() {

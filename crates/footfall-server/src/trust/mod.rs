@@ -246,7 +246,7 @@ impl TrustRecord {
     /// True when `host` (from a `Referer` or `Origin`) is one of the certified hostnames.
     pub fn certifies_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.hostnames.iter().any(|certified| *certified == host)
+        self.hostnames.contains(&host)
     }
 }
 
