@@ -51,6 +51,7 @@ pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
         .route("/api/v1/sites/{site}/counts", get(api::get_counts))
         .route("/api/v1/sites/{site}/history", get(api::get_history))
         .merge(hits)
+        .merge(crate::trust::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -89,6 +89,11 @@ pub struct ServeArgs {
         default_value_t = 10
     )]
     pub shutdown_grace_secs: u64,
+    /// The trust credential signing key, a file written by `footfall trust keygen`.
+    /// Without it a new key is made at every start and credentials stop verifying after
+    /// a restart.
+    #[arg(long, env = "FOOTFALL_TRUST_KEY_FILE")]
+    pub trust_key_file: Option<PathBuf>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "FOOTFALL_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -254,7 +259,15 @@ impl ServeArgs {
             .collect();
         crate::bots::BotFilter::new(&bot_patterns)
             .map_err(|m| bad("--bot-patterns / FOOTFALL_BOT_PATTERNS", m))?;
+        let trust_keyring =
+            match &self.trust_key_file {
+                Some(path) => Some(crate::trust::Keyring::load(path).map_err(|e| {
+                    bad("--trust-key-file / FOOTFALL_TRUST_KEY_FILE", e.to_string())
+                })?),
+                None => None,
+            };
         let options = Options {
+            trust_keyring,
             buffer: BufferConfig {
                 capacity: self.buffer_capacity,
                 batch_max: self.flush_batch,

@@ -31,3 +31,5 @@ pub mod service;
 pub mod sites;
 pub mod sketch_cli;
 pub mod state;
+pub mod trust;
+pub mod trust_cli;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use footfall_server::config::ServeArgs;
 use footfall_server::migrate_cli::{self, MigrateArgs};
 use footfall_server::sketch_cli::{self, SketchCommand};
+use footfall_server::trust_cli::{self, TrustCommand};
 
 /// footfall: visitor counters and trust badges for web sites.
 #[derive(Debug, Parser)]
@@ -27,6 +28,10 @@ enum Command {
     /// Inspect, count and update Redis HyperLogLog files (raw `GET` output).
     #[command(subcommand)]
     Sketch(SketchCommand),
+    /// Trust credentials: make an issuer key, issue a signed credential, verify one
+    /// offline against the published keys.
+    #[command(subcommand)]
+    Trust(TrustCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +42,14 @@ fn main() -> anyhow::Result<()> {
         Command::Sketch(command) => {
             sketch_cli::run(&command, io::stdin().lock(), &mut io::stdout().lock())?;
             Ok(())
+        }
+        Command::Trust(command) => {
+            use footfall::clock::Clock;
+            trust_cli::run(
+                &command,
+                footfall::clock::SystemClock.now(),
+                &mut io::stdout().lock(),
+            )
         }
     }
 }

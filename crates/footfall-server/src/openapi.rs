@@ -73,6 +73,20 @@ pub fn document() -> Value {
                     "400": error_response("Bad days or site id."),
                     "404": error_response("No such site.")
                 } } },
+            "/trust/{site}/badge.svg": { "get": {
+                "summary": "The site's trust badge: its live status, or \"not verified for this domain\" when the embedding page's host is not certified.",
+                "tags": ["public"],
+                "parameters": [site_parameter(), { "name": "lang", "in": "query", "schema": { "enum": ["vi", "en"] } }],
+                "responses": { "200": { "description": "SVG badge.", "content": { "image/svg+xml": {} } }, "304": { "description": "Not modified." }, "404": error_response("No such site, or no trust record.") } } },
+            "/trust/{site}": { "get": {
+                "summary": "Verification page (vi/en): the record, its live status, the credential's fingerprint and the visitor's host; `/trust/{site}.json` is the signed credential.",
+                "tags": ["public"],
+                "parameters": [site_parameter(), { "name": "lang", "in": "query", "schema": { "enum": ["vi", "en"] } }],
+                "responses": { "200": { "description": "HTML page, or with the .json suffix the Ed25519-signed credential." }, "404": error_response("No such site, or no trust record.") } } },
+            "/.well-known/footfall-trust-keys": { "get": {
+                "summary": "The issuer public keys that verify credentials.",
+                "tags": ["public"],
+                "responses": { "200": { "description": "Keys document.", "content": { "application/json": {} } } } } },
             "/livez": { "get": { "summary": "The process answers (never touches the store).", "tags": ["internal"], "responses": { "200": { "description": "ok" } } } },
             "/readyz": { "get": { "summary": "The store answers.", "tags": ["internal"], "responses": { "200": { "description": "Ready." }, "503": { "description": "Not ready." } } } },
             "/metrics": { "get": { "summary": "Prometheus metrics.", "tags": ["internal"], "responses": { "200": { "description": "Prometheus text format.", "content": { "text/plain": {} } } } } },

@@ -102,6 +102,12 @@ pub async fn run_with_store(
             .collect(),
     )
     .await;
+    if config.options.trust_keyring.is_none() {
+        tracing::warn!(
+            key_id = state.keyring.key_id(),
+            "no --trust-key-file: trust credentials are signed with a key made for this run only and will not verify after a restart"
+        );
+    }
     let bind = |address: SocketAddr, setting: &'static str| async move {
         TcpListener::bind(address)
             .await

@@ -53,6 +53,9 @@ pub struct SiteSettings {
     /// What the footer box shows.
     #[serde(default)]
     pub footer: FooterSettings,
+    /// The site's trust certification, shown by the trust badge and page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<crate::trust::TrustSettings>,
 }
 
 /// The footer box: which lines, in which order, with which metric and label.
@@ -158,6 +161,7 @@ impl SiteSettings {
             ip_truncation: false,
             respect_do_not_track: false,
             footer: FooterSettings::default(),
+            trust: None,
         }
     }
 
@@ -317,6 +321,9 @@ impl Site {
             lines.push((window, metric));
         }
         check_label(&at("name"), &settings.name)?;
+        if let Some(trust) = &settings.trust {
+            crate::trust::TrustRecord::from_settings(trust, &settings.time_zone, &at("trust"))?;
+        }
         Ok(Site {
             id,
             settings,

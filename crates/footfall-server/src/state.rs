@@ -39,6 +39,8 @@ pub struct Options {
     pub store_timeout: Duration,
     /// Admin bearer tokens.
     pub admin_tokens: Vec<String>,
+    /// The trust credential signing key; `None`: a new ephemeral one per process.
+    pub trust_keyring: Option<crate::trust::Keyring>,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             counts_fresh_for: Duration::from_secs(5),
             store_timeout: Duration::from_secs(2),
             admin_tokens: Vec::new(),
+            trust_keyring: None,
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct Inner {
     pub admin: AdminTokens,
     /// This instance's view of the site registry shared through the store.
     pub registry: crate::registry::Registry,
+    /// The key trust credentials are signed with.
+    pub keyring: crate::trust::Keyring,
     /// The options it was built with.
     pub options: Options,
     /// Set once shutdown begins.
@@ -121,7 +126,12 @@ impl AppState {
         );
         let per_minute = NonZeroU32::new(options.rate_limit_per_minute)
             .ok_or("rate limit must be at least 1 per minute")?;
+        let keyring = match &options.trust_keyring {
+            Some(keyring) => keyring.clone(),
+            None => crate::trust::Keyring::generate().map_err(|e| e.to_string())?,
+        };
         let state = AppState(Arc::new(Inner {
+            keyring,
             counts: Arc::new(CountsCache::new(
                 Arc::clone(&store),
                 Arc::clone(&clock),

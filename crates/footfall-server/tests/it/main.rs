@@ -7,3 +7,4 @@ mod openapi;
 mod routes;
 mod sockets;
 mod support;
+mod trust_cli;
