@@ -5,6 +5,7 @@ use std::io;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use footfall_server::config::ServeArgs;
+use footfall_server::healthcheck::HealthcheckArgs;
 use footfall_server::migrate_cli::{self, MigrateArgs};
 use footfall_server::sketch_cli::{self, SketchCommand};
 
@@ -27,6 +28,10 @@ enum Command {
     /// Inspect, count and update Redis HyperLogLog files (raw `GET` output).
     #[command(subcommand)]
     Sketch(SketchCommand),
+    /// Ask a running service's internal listener whether it is ready (`/readyz`) or alive
+    /// (`--live`, `/livez`): exit 0 on 200, else 1 with a one-line reason. For container
+    /// health checks, without curl.
+    Healthcheck(HealthcheckArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +42,20 @@ fn main() -> anyhow::Result<()> {
         Command::Sketch(command) => {
             sketch_cli::run(&command, io::stdin().lock(), &mut io::stdout().lock())?;
             Ok(())
+        }
+        Command::Healthcheck(args) => healthcheck(&args),
+    }
+}
+
+fn healthcheck(args: &HealthcheckArgs) -> anyhow::Result<()> {
+    match args.run() {
+        Ok(summary) => {
+            println!("{summary}");
+            Ok(())
+        }
+        Err(reason) => {
+            eprintln!("footfall healthcheck: {reason}");
+            std::process::exit(1);
         }
     }
 }
