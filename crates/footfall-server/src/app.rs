@@ -81,8 +81,9 @@ pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
 /// Panic catching, load shedding, the request timeout and security headers, shared by
 /// both listeners.
 fn with_common_layers(router: Router, limits: RequestLimits) -> Router {
-    // Route layers see `MatchedPath`; the tracking layer goes on each route.
-    let router = router.route_layer(axum::middleware::from_fn(crate::metrics::track_http));
+    // A router-wide layer wraps every route and the fallback, so requests that match no
+    // route are counted too (as `route="unmatched"`); matched ones carry `MatchedPath`.
+    let router = router.layer(axum::middleware::from_fn(crate::metrics::track_http));
     router.layer(
         ServiceBuilder::new()
             .layer(CatchPanicLayer::custom(panic_response))
