@@ -5,4 +5,5 @@ mod embedded_store;
 mod metrics;
 mod migration;
 mod redis_store;
+mod service;
 mod sketch_parity;
