@@ -396,7 +396,13 @@ fn normalize_hostname_pattern(pattern: &str) -> Option<String> {
             .map(|_| lower);
     }
     let name = lower.strip_prefix("*.").unwrap_or(&lower);
-    let valid = !name.is_empty()
+    is_dns_name(name).then_some(lower)
+}
+
+/// True for a DNS hostname: 1 to 253 bytes of dot-separated labels of letters, digits and
+/// `-`, each 1 to 63 bytes and neither starting nor ending with `-`.
+pub(crate) fn is_dns_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| {
             !label.is_empty()
@@ -406,8 +412,7 @@ fn normalize_hostname_pattern(pattern: &str) -> Option<String> {
                 && label
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    valid.then_some(lower)
+        })
 }
 
 /// The registry of sites: read on every request without locking, replaced whole on

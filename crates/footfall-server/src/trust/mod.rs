@@ -304,18 +304,7 @@ fn check_text(setting: String, text: &str, required: bool) -> Result<(), Setting
 /// Lowercases and checks an exact DNS hostname: labels of letters, digits and `-`.
 fn normalize_hostname(name: &str) -> Option<String> {
     let lower = name.trim_end_matches('.').to_ascii_lowercase();
-    let valid = !lower.is_empty()
-        && lower.len() <= 253
-        && lower.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    valid.then_some(lower)
+    crate::sites::is_dns_name(&lower).then_some(lower)
 }
 
 fn valid_slug(slug: &str) -> bool {
