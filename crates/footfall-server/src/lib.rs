@@ -28,3 +28,4 @@ pub mod service;
 pub mod sites;
 pub mod sketch_cli;
 pub mod state;
+pub mod widget;
