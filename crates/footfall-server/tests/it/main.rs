@@ -2,6 +2,7 @@
 //! Tests"): one link step, one process, modules by concern.
 
 mod bad_input;
+mod browser;
 mod cli;
 mod routes;
 mod sockets;
