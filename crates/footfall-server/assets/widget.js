@@ -1,6 +1,6 @@
 /*! footfall widget: the "Thống kê truy cập" box, MIT OR Apache-2.0 */
 // One request records the page view and returns the numbers. No cookies, no storage, no
-// eval, no innerHTML: text goes in through textContent and styles through CSSOM
+// eval, no HTML parsing of data: text goes in through textContent and styles through CSSOM
 // (element.style), which a strict Content-Security-Policy allows without style-src.
 // Every step is inside try/catch or a promise's catch: the host page never sees an error.
 (function (doc, win) {
