@@ -7,3 +7,4 @@ mod cli;
 mod routes;
 mod sockets;
 mod support;
+mod widget;

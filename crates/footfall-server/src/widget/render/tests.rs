@@ -136,7 +136,10 @@ fn embed_css_hash_is_the_csp_source_of_its_style() {
         let css = embed_css(theme);
         assert!(!css.contains("</"), "{css}");
         let hash = csp_hash(&css);
-        assert!(hash.starts_with("'sha256-") && hash.ends_with('\''), "{hash}");
+        assert!(
+            hash.starts_with("'sha256-") && hash.ends_with('\''),
+            "{hash}"
+        );
     }
     assert!(embed_css(Theme::Auto).contains("prefers-color-scheme:dark"));
     // Known vector: the hash of the empty string.
@@ -162,7 +165,9 @@ fn demo_page_names_the_script_and_switches_language() {
     assert!(html.contains("Địa chỉ: số 4, Nguyễn Thái Học"));
     assert!(html.contains("<img src=\"/trust/demo/badge.svg\""));
     // The snippet is shown, escaped, with the service's origin.
-    assert!(html.contains("&lt;script async src=&quot;http://127.0.0.1:8080/widget.0123456789abcdef.js&quot;"));
+    assert!(html.contains(
+        "&lt;script async src=&quot;http://127.0.0.1:8080/widget.0123456789abcdef.js&quot;"
+    ));
     assert!(html.contains("script-src http://127.0.0.1:8080; connect-src http://127.0.0.1:8080; img-src http://127.0.0.1:8080"));
     // No inline script or style attribute: the page's CSP allows neither.
     assert_eq!(html.matches("<script").count(), 1);
