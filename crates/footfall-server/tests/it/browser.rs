@@ -97,7 +97,7 @@ async fn scenario() {
         footfall::Metric::Visits,
         7_289_126,
         false,
-        jiff::Timestamp::now(),
+        footfall::clock::Clock::now(&footfall::clock::SystemClock),
     )
     .await
     .expect("the memory store takes a baseline");
