@@ -556,7 +556,9 @@ async fn wait_for_counts(svc: SocketAddr, pageviews: u64, visitors: u64) -> Valu
         }
         assert!(
             Instant::now() < deadline,
-            "expected {pageviews} page views and {visitors} visitors within 10 s: {counts}"
+            "expected {pageviews} page views and {visitors} visitors within 10 s; today {}, online {}",
+            counts["today"],
+            counts["online"]
         );
         sleep(Duration::from_millis(50)).await;
     }
