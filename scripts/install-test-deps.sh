@@ -6,6 +6,9 @@ set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+# The browser tests drive Debian's Chromium through chromedriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 # The deploy and metrics checks: promtool and a real Prometheus, nginx -t, and
 # systemd-analyze (verify, security --offline).
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)

@@ -16,7 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{admin, api, health, ingest};
+use crate::{admin, api, health, ingest, widget};
 
 /// Request-level limits of the public listener.
 #[derive(Clone, Copy, Debug)]
@@ -52,6 +52,7 @@ pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
         .route("/api/v1/sites/{site}/history", get(api::get_history))
         .merge(hits)
         .merge(crate::trust::routes())
+        .merge(widget::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -39,6 +39,20 @@ pub struct HitBody {
     /// The page's referrer (validated for size, not stored).
     #[serde(default)]
     pub referrer: Option<String>,
+    /// A "still here" signal from a visible page (`widget.js` `data-heartbeat`). The
+    /// library has no heartbeat yet (it would refresh "online" without adding a page
+    /// view or a visit), so heartbeats are accepted and not counted at all: counting one
+    /// as a hit would inflate pageviews.
+    #[serde(default)]
+    pub heartbeat: bool,
+}
+
+/// The beacon's query: `?counts=1` answers with the site's counts instead of 204.
+#[derive(Debug, Default, Deserialize)]
+pub struct HitQuery {
+    /// `1` for the counts JSON (the widget's one request).
+    #[serde(default)]
+    pub counts: Option<String>,
 }
 
 /// The pixel's query.
@@ -61,10 +75,12 @@ const PIXEL_GIF: &[u8] = &[
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
-/// `POST /api/v1/hit`.
+/// `POST /api/v1/hit` (`?counts=1`: answer with the counts, see
+/// [`crate::widget::counts_reply`]).
 pub async fn post_hit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    query: Result<Query<HitQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -93,15 +109,22 @@ pub async fn post_hit(
     check_url("referrer", body.referrer.as_deref())?;
     let site = registered_site(&state, &body.site)?;
     let origin = origin_host(&headers, OriginPreference::OriginFirst);
-    count(
-        &state,
-        &site,
-        peer,
-        &headers,
-        origin.as_deref(),
-        &Method::POST,
-    )
-    .await;
+    if body.heartbeat {
+        metrics::counter!("footfall_heartbeats_ignored_total").increment(1);
+    } else {
+        count(
+            &state,
+            &site,
+            peer,
+            &headers,
+            origin.as_deref(),
+            &Method::POST,
+        )
+        .await;
+    }
+    if query.is_ok_and(|Query(q)| q.counts.as_deref() == Some("1")) {
+        return Ok(crate::widget::counts_reply(&state, &site, &headers).await);
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

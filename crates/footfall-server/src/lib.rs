@@ -34,3 +34,4 @@ pub mod sketch_cli;
 pub mod state;
 pub mod trust;
 pub mod trust_cli;
+pub mod widget;

@@ -2,9 +2,11 @@
 //! Tests"): one link step, one process, modules by concern.
 
 mod bad_input;
+mod browser;
 mod cli;
 mod openapi;
 mod routes;
 mod sockets;
 mod support;
 mod trust_cli;
+mod widget;

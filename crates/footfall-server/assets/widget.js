@@ -1,0 +1,130 @@
+/*! footfall widget: the "Thống kê truy cập" box, MIT OR Apache-2.0 */
+// One request records the page view and returns the numbers. No cookies, no storage, no
+// eval, no HTML parsing of data: text goes in through textContent and styles through CSSOM
+// (element.style), which a strict Content-Security-Policy allows without style-src.
+// Every step is inside try/catch or a promise's catch: the host page never sees an error.
+(function (doc, win) {
+  'use strict';
+  var script = doc.currentScript;
+  var THEMES = {
+    light: { bg: '#fff', fg: '#1f2328', head: '#0b5394', line: '#d0d7de', num: '#a11d1d' },
+    dark: { bg: '#161b22', fg: '#e6edf3', head: '#1f4f82', line: '#30363d', num: '#ffa198' }
+  };
+  var INVALID = { vi: 'không hợp lệ trên tên miền này', en: 'not valid on this domain' };
+  var METRICS = { visits: 1, visitors: 1, pageviews: 1 };
+
+  function make(tag, style, text) {
+    var node = doc.createElement(tag);
+    for (var key in style) node.style[key] = style[key];
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function group(n, sep) {
+    return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, sep);
+  }
+
+  function draw(data, opt) {
+    var footer = data.footer || {};
+    var lang = opt.lang;
+    var dark = opt.theme === 'dark' || (opt.theme === 'auto' && win.matchMedia &&
+      win.matchMedia('(prefers-color-scheme: dark)').matches);
+    var t = THEMES[dark ? 'dark' : 'light'];
+    var title = (footer.title || {})[lang] || '';
+    var box = make('div', {
+      background: t.bg, color: t.fg, border: '1px solid ' + t.line, borderRadius: '4px',
+      font: '14px/1.6 Arial,Helvetica,sans-serif', maxWidth: '300px', overflow: 'hidden',
+      textAlign: 'left', boxSizing: 'border-box'
+    });
+    box.setAttribute('data-footfall', data.site || '');
+    box.setAttribute('lang', lang);
+    box.setAttribute('role', 'region');
+    box.setAttribute('aria-label', title);
+    box.appendChild(make('div', {
+      background: t.head, color: '#fff', fontWeight: 'bold', padding: '6px 10px',
+      textTransform: 'uppercase', fontSize: '13px'
+    }, title));
+    var list = make('ul', { listStyle: 'none', margin: '0', padding: '6px 10px' });
+    box.appendChild(list);
+    if (data.valid === false) {
+      var bad = make('li', { fontStyle: 'italic' }, INVALID[lang]);
+      bad.setAttribute('data-invalid', '');
+      list.appendChild(bad);
+      return box;
+    }
+    var sep = (opt.grouping || footer.number_format) === 'dot' ? '.' : ',';
+    var labels = footer.labels || {};
+    var lines = footer.lines || [];
+    if (opt.lines) {
+      lines = [];
+      opt.lines.split(',').forEach(function (w) {
+        w = w.trim();
+        var configured = (footer.lines || []).filter(function (l) { return l[0] === w; })[0];
+        if (labels[w]) lines.push([w, configured ? configured[1] : 'visits']);
+      });
+    }
+    lines.forEach(function (line) {
+      var w = line[0], m = opt.metrics[w] in METRICS ? opt.metrics[w] : line[1];
+      if (w === 'online') m = 'visitors';
+      var value = (data[w] || {})[m];
+      if (typeof value !== 'number') return;
+      var def = (data.definitions || {})[w + '.' + m] || {};
+      var text = group(value, sep);
+      var about = (def.description || {})[lang] || '';
+      var item = make('li', { padding: '2px 0' }, '\u2022 ' + ((labels[w] || {})[lang] || w) + ': ');
+      item.setAttribute('data-window', w);
+      item.setAttribute('data-metric', m);
+      var num = make('strong', { color: t.num }, text);
+      num.title = about;
+      num.setAttribute('aria-label', text + ' \u2013 ' + about);
+      item.appendChild(num);
+      list.appendChild(item);
+    });
+    return box;
+  }
+
+  try {
+    if (!script || !script.src || !win.fetch) return;
+    var d = script.dataset;
+    var site = d.site;
+    if (!site) return;
+    var api = new URL(script.src).origin;
+    var opt = {
+      lang: d.lang === 'en' ? 'en' : 'vi',
+      theme: d.theme === 'dark' || d.theme === 'auto' ? d.theme : 'light',
+      lines: d.lines,
+      grouping: d.grouping === 'dot' || d.grouping === 'comma' ? d.grouping : '',
+      metrics: {
+        today: d.metricToday, week: d.metricWeek, month: d.metricMonth, total: d.metricTotal
+      }
+    };
+    var send = function (heartbeat) {
+      var body = { site: site, path: location.pathname.slice(0, 2000) };
+      if (doc.referrer) body.referrer = doc.referrer.slice(0, 2000);
+      if (heartbeat) body.heartbeat = true;
+      // text/plain keeps this a CORS simple request: no preflight.
+      return win.fetch(api + '/api/v1/hit' + (heartbeat ? '' : '?counts=1'), {
+        method: 'POST', mode: 'cors', credentials: 'omit', keepalive: true,
+        headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify(body)
+      });
+    };
+    send(false).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
+      if (!data) return;
+      var box = draw(data, opt);
+      var target = d.target && doc.querySelector(d.target);
+      if (target) {
+        target.textContent = '';
+        target.appendChild(box);
+      } else if (script.parentNode) {
+        script.parentNode.insertBefore(box, script.nextSibling);
+      }
+    })['catch'](function () {});
+    if (d.heartbeat != null) {
+      win.setInterval(function () {
+        try {
+          if (doc.visibilityState === 'visible') send(true)['catch'](function () {});
+        } catch (e) { /* never reaches the host page */ }
+      }, 60000);
+    }
+  } catch (e) { /* never reaches the host page */ }
+})(document, window);

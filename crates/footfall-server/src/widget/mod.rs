@@ -1,0 +1,556 @@
+//! Widgets: the embed script (`/widget.js`), the iframe page (`/embed/{site}`), counter
+//! badges (`/badge/{site}/{window}.svg`) and the demo page (`/`).
+//!
+//! The HTTP side lives here; what the widgets look like is in [`render`], pure functions
+//! of numbers and options. None of these routes counts anything by itself: the script
+//! records its page view through `POST /api/v1/hit?counts=1` ([`counts_reply`]), and an
+//! iframe load or a badge fetch is not a page view (a README badge is fetched by an
+//! image proxy such as `github-camo`, not by a reader).
+//!
+//! Anti-forgery: a box or badge requested from a page whose hostname (`Origin`, else
+//! `Referer`) is not registered for the site shows "không hợp lệ trên tên miền này" /
+//! "not valid on this domain" instead of numbers. A request with neither header (a
+//! README badge through an image proxy, a page with `Referrer-Policy: no-referrer`)
+//! shows the numbers: they are public anyway (`/api/v1/sites/{site}/counts`), and the
+//! iframe page is still kept off foreign pages by its `frame-ancestors`.
+
+pub mod render;
+pub mod script;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use footfall::{Metric, SiteId, Window};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::describe::{self, Lang};
+use crate::error::AppError;
+use crate::ingest::{host_of_url, registered_site};
+use crate::sites::{DEMO_SITE, Site};
+use crate::state::AppState;
+use render::{Badge, Grouping, Theme};
+
+/// `/widget.js` may change on upgrade: caches keep it 5 minutes.
+const SCRIPT_CACHE_SHORT: &str = "public, max-age=300";
+/// `/widget.<hash>.js` never changes: a year, immutable.
+const SCRIPT_CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Badges and embeds show live numbers: caches (and image proxies) must revalidate.
+const LIVE_CACHE: &str = "no-cache, max-age=0";
+/// The longest custom badge label, in characters.
+const MAX_BADGE_LABEL: usize = 40;
+
+/// The widget routes, for the public listener.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(demo_page))
+        .route("/widget.js", get(widget_js))
+        .route(&script::script().versioned_path, get(widget_js_versioned))
+        .route("/widget.json", get(widget_manifest))
+        .route("/embed/{site}", get(embed_page))
+        .route("/badge/{site}/{file}", get(badge))
+}
+
+/// Where the requesting page comes from, by its `Origin`, else its `Referer`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum PageHost {
+    /// Neither header: a direct fetch, an image proxy, a no-referrer page.
+    Unknown,
+    /// An http(s) page on this host.
+    Host(String),
+    /// A header that names no http(s) host (`Origin: null`, a `file:` page).
+    Opaque,
+}
+
+fn page_host(headers: &HeaderMap) -> PageHost {
+    let header = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER));
+    match header {
+        None => PageHost::Unknown,
+        Some(value) => match value.to_str().ok().and_then(host_of_url) {
+            Some(host) => PageHost::Host(host),
+            None => PageHost::Opaque,
+        },
+    }
+}
+
+/// True unless the requesting page is known and is not one of the site's.
+fn shown_on_site(site: &Site, headers: &HeaderMap) -> bool {
+    match page_host(headers) {
+        PageHost::Unknown => true,
+        PageHost::Host(host) => site.allows_host(&host),
+        PageHost::Opaque => false,
+    }
+}
+
+/// The answer to `POST /api/v1/hit?counts=1`, after the hit went through the usual
+/// filters: the site's counts JSON plus `"valid": true` and the footer's labels, for
+/// accepted and silently dropped hits alike (a robot learns nothing). A page on a
+/// hostname that is not the site's gets `"valid": false` and no numbers. Both carry
+/// `Access-Control-Allow-Origin` for the requesting origin, so the script can read the
+/// verdict and show "not valid on this domain" instead of failing with a CORS error; the
+/// numbers themselves only ever go to registered origins.
+pub async fn counts_reply(state: &AppState, site: &Arc<Site>, headers: &HeaderMap) -> Response {
+    let footer = render::json_for_script(&render::footer_json(site));
+    let mut response = if shown_on_site(site, headers) {
+        match state.counts.get(site).await {
+            Ok(counts) => (
+                [(header::CONTENT_TYPE, "application/json")],
+                splice_json(&counts.json, &footer),
+            )
+                .into_response(),
+            Err(error) => error.into_response(),
+        }
+    } else {
+        let site_id = render::json_for_script(&serde_json::Value::from(site.id.as_str()));
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            format!("{{\"site\":{site_id},\"valid\":false,\"footer\":{footer}}}"),
+        )
+            .into_response()
+    };
+    let out = response.headers_mut();
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    out.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && origin.to_str().ok().and_then(host_of_url).is_some()
+    {
+        out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    }
+    response
+}
+
+/// Adds `"valid":true,"footer":…` to the counts object, keeping its bytes otherwise.
+fn splice_json(counts: &[u8], footer: &str) -> Bytes {
+    match counts.split_first() {
+        Some((b'{', rest)) if rest.first().is_some_and(|&b| b != b'}') => {
+            let mut out = Vec::with_capacity(counts.len() + footer.len() + 32);
+            out.extend_from_slice(b"{\"valid\":true,\"footer\":");
+            out.extend_from_slice(footer.as_bytes());
+            out.push(b',');
+            out.extend_from_slice(rest);
+            Bytes::from(out)
+        }
+        // counts_json always writes a non-empty object; anything else passes unchanged.
+        _ => Bytes::copy_from_slice(counts),
+    }
+}
+
+fn site_segment(path: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
+    path.map(|Path(site)| site)
+        .map_err(|e| AppError::BadRequest(format!("site: {}", e.body_text())))
+}
+
+fn grouping_of(site: &Site, requested: Option<&str>) -> Grouping {
+    match requested {
+        Some(name @ ("dot" | "comma")) => Grouping::parse(name),
+        _ => Grouping::parse(&site.settings.footer.number_format),
+    }
+}
+
+fn header_value(value: &str) -> Result<HeaderValue, AppError> {
+    HeaderValue::from_str(value)
+        .map_err(|_| AppError::Internal("a computed header is not a valid value".to_owned()))
+}
+
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
+}
+
+fn serve_script(headers: &HeaderMap, cache_control: &'static str) -> Response {
+    let script = script::script();
+    let mut response = if if_none_match(headers, &script.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if accepts_gzip(headers) {
+        (
+            [(header::CONTENT_ENCODING, "gzip")],
+            Bytes::from_static(script.gzip.as_slice()),
+        )
+            .into_response()
+    } else {
+        Bytes::from_static(script.body.as_bytes()).into_response()
+    };
+    let out = response.headers_mut();
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    out.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    // Any page may load the script; `*` also lets `integrity` + `crossorigin` (SRI) work.
+    out.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    out.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("cross-origin"),
+    );
+    if let Ok(etag) = HeaderValue::from_str(&script.etag) {
+        out.insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// `GET /widget.js`: the current script, cached briefly.
+pub async fn widget_js(headers: HeaderMap) -> Response {
+    serve_script(&headers, SCRIPT_CACHE_SHORT)
+}
+
+/// `GET /widget.<hash>.js`: the same bytes under a name that changes with them.
+pub async fn widget_js_versioned(headers: HeaderMap) -> Response {
+    serve_script(&headers, SCRIPT_CACHE_IMMUTABLE)
+}
+
+/// `GET /widget.json`: where the versioned script is and its SRI value.
+pub async fn widget_manifest() -> Response {
+    let script = script::script();
+    let body = serde_json::json!({
+        "url": script.versioned_path,
+        "integrity": script.integrity,
+        "bytes": script.body.len(),
+        "gzip_bytes": script.gzip.len(),
+    });
+    (
+        [
+            (header::CACHE_CONTROL, SCRIPT_CACHE_SHORT),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// The embed page's query.
+#[derive(Debug, Deserialize)]
+pub struct EmbedQuery {
+    /// `vi` (default) or `en`.
+    pub lang: Option<String>,
+    /// `light` (default), `dark` or `auto`.
+    pub theme: Option<String>,
+    /// `dot` or `comma`; default: the site's number format.
+    pub grouping: Option<String>,
+}
+
+/// `frame-ancestors` for a site: each hostname over http and https, any port. IPv6
+/// literals are left out: CSP host sources cannot express them.
+fn frame_ancestors(site: &Site) -> String {
+    let sources: Vec<String> = site
+        .hostnames
+        .iter()
+        .filter(|h| !h.starts_with('['))
+        .flat_map(|h| [format!("http://{h}:*"), format!("https://{h}:*")])
+        .collect();
+    if sources.is_empty() {
+        "'none'".to_owned()
+    } else {
+        sources.join(" ")
+    }
+}
+
+/// `GET /embed/{site}?lang=&theme=&grouping=`: the box as a page for an iframe. It counts
+/// nothing: an iframe load is not a page view (a page without JavaScript counts itself
+/// with `/hit.gif`).
+pub async fn embed_page(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<EmbedQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let site = registered_site(&state, &site_segment(path)?)?;
+    let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let lang = Lang::parse(query.lang.as_deref());
+    let theme = Theme::parse(query.theme.as_deref());
+    let grouping = grouping_of(&site, query.grouping.as_deref());
+    let valid = shown_on_site(&site, &headers);
+    let counts = state.counts.get(&site).await?;
+    let model = render::box_model(&site, &counts.snapshot, lang, valid);
+    let css = render::embed_css(theme);
+    let html = render::embed_html(&model, grouping, &css);
+    let csp = format!(
+        "default-src 'none'; style-src {}; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors {}",
+        render::csp_hash(&css),
+        frame_ancestors(&site),
+    );
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, LIVE_CACHE),
+            (header::VARY, "Referer, Origin"),
+        ],
+        html,
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, header_value(&csp)?);
+    Ok(response)
+}
+
+/// The badge's query.
+#[derive(Debug, Deserialize)]
+pub struct BadgeQuery {
+    /// `visits`, `visitors` or `pageviews`; default: the site's metric for the window.
+    pub metric: Option<String>,
+    /// `vi` (default) or `en`.
+    pub lang: Option<String>,
+    /// A label instead of the standard one (at most 40 characters).
+    pub label: Option<String>,
+    /// `dot` or `comma`; default: the site's number format.
+    pub grouping: Option<String>,
+}
+
+/// `GET /badge/{site}/{window}.svg`: a shields-style counter badge. It counts nothing,
+/// so an image proxy's fetch (`github-camo`) is never a page view.
+pub async fn badge(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<BadgeQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Path((site, file)) =
+        path.map_err(|e| AppError::BadRequest(format!("badge path: {}", e.body_text())))?;
+    let site = registered_site(&state, &site)?;
+    let window = file
+        .strip_suffix(".svg")
+        .and_then(Window::from_name)
+        .ok_or_else(|| {
+            AppError::NotFound(
+                "badges are online.svg, today.svg, week.svg, month.svg or total.svg".to_owned(),
+            )
+        })?;
+    let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let metric = badge_metric(&site, window, query.metric.as_deref())?;
+    let lang = Lang::parse(query.lang.as_deref());
+    let label = match query.label {
+        Some(label) => check_badge_label(label)?,
+        None => render::label(&site, window, lang),
+    };
+    let grouping = grouping_of(&site, query.grouping.as_deref());
+    let badge = if shown_on_site(&site, &headers) {
+        let counts = state.counts.get(&site).await?;
+        let figure = counts
+            .snapshot
+            .figures
+            .iter()
+            .find(|f| f.definition.window == window && f.definition.metric == metric)
+            .ok_or_else(|| AppError::Internal(format!("no {window:?} {metric:?} figure")))?;
+        let value = render::format_number(figure.value, grouping);
+        let about = describe::describe(
+            &figure.definition,
+            site.settings.visit_timeout_minutes,
+            lang,
+        );
+        Badge {
+            title: format!("{label}: {value} \u{2013} {about}"),
+            label,
+            value,
+            valid: true,
+        }
+    } else {
+        let value = render::invalid_message(lang).to_owned();
+        Badge {
+            title: format!("{label}: {value}"),
+            label,
+            value,
+            valid: false,
+        }
+    };
+    let svg = render::badge_svg(&badge);
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(svg.as_bytes())[..12]));
+    let mut response = if if_none_match(&headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        svg.into_response()
+    };
+    let out = response.headers_mut();
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
+    );
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static(LIVE_CACHE));
+    out.insert(header::VARY, HeaderValue::from_static("Referer, Origin"));
+    out.insert(header::ETAG, header_value(&etag)?);
+    Ok(response)
+}
+
+fn badge_metric(site: &Site, window: Window, requested: Option<&str>) -> Result<Metric, AppError> {
+    let metric = match requested {
+        Some(name) => Metric::from_name(name).ok_or_else(|| {
+            AppError::BadRequest("metric: expected visits, visitors or pageviews".to_owned())
+        })?,
+        None if window == Window::Online => Metric::Visitors,
+        None => site
+            .lines
+            .iter()
+            .find(|(w, _)| *w == window)
+            .map_or(Metric::Visits, |(_, m)| *m),
+    };
+    if window == Window::Online && metric != Metric::Visitors {
+        return Err(AppError::BadRequest(
+            "metric: online counts visitors only".to_owned(),
+        ));
+    }
+    Ok(metric)
+}
+
+/// A badge label from the query: short, and free of control and bidi-override
+/// characters (the same rule as configured labels); escaped where drawn.
+fn check_badge_label(label: String) -> Result<String, AppError> {
+    let bad = label.chars().any(|c| {
+        c.is_control()
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    });
+    if bad || label.chars().count() > MAX_BADGE_LABEL || label.trim().is_empty() {
+        return Err(AppError::BadRequest(format!(
+            "label: 1 to {MAX_BADGE_LABEL} characters, no control or bidirectional-override characters"
+        )));
+    }
+    Ok(label)
+}
+
+/// The demo page's query.
+#[derive(Debug, Deserialize)]
+pub struct DemoQuery {
+    /// `vi` (default) or `en`.
+    pub lang: Option<String>,
+}
+
+/// The origin the browser used to reach us, for the snippet on the demo page. The Host
+/// header is the client's own word, so it is only used when it looks like a host (and
+/// is escaped where shown); it only ever reaches the page of the client that sent it.
+fn request_origin(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("footfall.example.vn");
+    let https = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    format!("{}://{host}", if https { "https" } else { "http" })
+}
+
+/// `GET /`: the demo page, on an install where the `demo` site is registered.
+pub async fn demo_page(
+    State(state): State<AppState>,
+    query: Result<Query<DemoQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let demo = SiteId::new(DEMO_SITE).map_err(|e| AppError::Internal(e.to_string()))?;
+    if state.sites.get(&demo).is_none() {
+        return Err(AppError::NotFound(
+            "no demo site here; see /widget.json and the README".to_owned(),
+        ));
+    }
+    let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let script = script::script();
+    let page = render::DemoPage {
+        lang: Lang::parse(query.lang.as_deref()),
+        origin: request_origin(&headers),
+        script_path: script.versioned_path.clone(),
+        integrity: script.integrity.clone(),
+    };
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self'; style-src {}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        render::csp_hash(render::demo_css())
+    );
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        render::demo_html(&page),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, header_value(&csp)?);
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_adds_members_in_front() {
+        let out = splice_json(br#"{"site":"demo"}"#, r#"{"title":1}"#);
+        assert_eq!(
+            &out[..],
+            br#"{"valid":true,"footer":{"title":1},"site":"demo"}"#
+        );
+        assert_eq!(&splice_json(b"{}", "{}")[..], b"{}");
+        assert_eq!(&splice_json(b"", "{}")[..], b"");
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        let accepts = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_str(value).unwrap(),
+            );
+            accepts_gzip(&headers)
+        };
+        assert!(accepts("gzip, deflate, br"));
+        assert!(accepts("br;q=1.0, GZIP;q=0.5"));
+        assert!(!accepts("gzip;q=0"));
+        assert!(!accepts("br, identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn page_hosts() {
+        let with = |name: header::HeaderName, value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_str(value).unwrap());
+            page_host(&headers)
+        };
+        assert_eq!(page_host(&HeaderMap::new()), PageHost::Unknown);
+        assert_eq!(
+            with(header::REFERER, "https://caukee.travinh.gov.vn/tin/1"),
+            PageHost::Host("caukee.travinh.gov.vn".to_owned())
+        );
+        assert_eq!(with(header::ORIGIN, "null"), PageHost::Opaque);
+        assert_eq!(with(header::REFERER, "file:///x.html"), PageHost::Opaque);
+    }
+}

@@ -1,0 +1,526 @@
+//! Pure renderers of the footer box, the counter badge and the demo page: numbers and
+//! options in, strings out, no HTTP types, so every output is snapshot-tested.
+//!
+//! Every piece of configured or requested text (titles, labels, names, the `label`
+//! query of a badge) goes through [`escape_html`] in HTML and SVG and through
+//! [`json_for_script`] when it travels as JSON, so no configuration can inject markup.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use footfall::counter::Snapshot;
+use footfall::{Metric, Window};
+use num_format::{Locale, ToFormattedString};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::describe::{self, Lang};
+use crate::sites::Site;
+
+/// The message shown instead of numbers on a page whose hostname is not the site's.
+pub fn invalid_message(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Vi => "không hợp lệ trên tên miền này",
+        Lang::En => "not valid on this domain",
+    }
+}
+
+/// Colours of the box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Theme {
+    /// Dark text on white.
+    Light,
+    /// Light text on a dark background.
+    Dark,
+    /// Follows the reader's `prefers-color-scheme`.
+    Auto,
+}
+
+impl Theme {
+    /// Parses `light`, `dark` or `auto`; anything else is light.
+    pub fn parse(name: Option<&str>) -> Theme {
+        match name {
+            Some("dark") => Theme::Dark,
+            Some("auto") => Theme::Auto,
+            _ => Theme::Light,
+        }
+    }
+}
+
+/// How thousands are grouped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grouping {
+    /// `7,289,126`: what the portal shows today.
+    Comma,
+    /// `7.289.126`: CLDR Vietnamese.
+    Dot,
+}
+
+impl Grouping {
+    /// `dot` or `comma` (the settings' `number_format`); anything else is `comma`.
+    pub fn parse(name: &str) -> Grouping {
+        if name == "dot" {
+            Grouping::Dot
+        } else {
+            Grouping::Comma
+        }
+    }
+}
+
+/// Formats a count with the grouping's separator.
+pub fn format_number(n: u64, grouping: Grouping) -> String {
+    match grouping {
+        Grouping::Comma => n.to_formatted_string(&Locale::en),
+        Grouping::Dot => n.to_formatted_string(&Locale::vi),
+    }
+}
+
+/// One line of the box.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// The window.
+    pub window: Window,
+    /// The metric shown.
+    pub metric: Metric,
+    /// The label, e.g. "Hôm nay".
+    pub label: String,
+    /// The figure.
+    pub value: u64,
+    /// What the figure counts, one sentence.
+    pub description: String,
+}
+
+/// A linked image in the box's trust-badge slot (filled by the trust module).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustSlot {
+    /// Where the badge links to.
+    pub href: String,
+    /// The badge image.
+    pub img_src: String,
+    /// The image's text alternative.
+    pub alt: String,
+}
+
+/// Everything the box shows, already in one language.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoxModel {
+    /// The site id.
+    pub site: String,
+    /// The language of the texts.
+    pub lang: Lang,
+    /// The title, e.g. "Thống kê truy cập".
+    pub title: String,
+    /// The lines; ignored when `valid` is false.
+    pub lines: Vec<Line>,
+    /// False on a page whose hostname is not registered for the site.
+    pub valid: bool,
+    /// The trust badge under the lines, if any.
+    pub trust: Option<TrustSlot>,
+}
+
+/// The label of a window on `site`: the configured one, else the portal's standard one.
+pub fn label(site: &Site, window: Window, lang: Lang) -> String {
+    let configured = site
+        .settings
+        .footer
+        .lines
+        .iter()
+        .find(|line| line.window == window.name())
+        .and_then(|line| match lang {
+            Lang::Vi => line.label_vi.clone(),
+            Lang::En => line.label_en.clone(),
+        });
+    configured.unwrap_or_else(|| describe::label(window, Metric::Visits, lang).to_owned())
+}
+
+/// The box title of `site`.
+pub fn title(site: &Site, lang: Lang) -> String {
+    match lang {
+        Lang::Vi => site.settings.footer.title_vi.clone(),
+        Lang::En => site.settings.footer.title_en.clone(),
+    }
+}
+
+/// The box of `site` with the figures of `snapshot`, its configured lines in order.
+pub fn box_model(site: &Site, snapshot: &Snapshot, lang: Lang, valid: bool) -> BoxModel {
+    let timeout = site.settings.visit_timeout_minutes;
+    let lines = site
+        .lines
+        .iter()
+        .filter_map(|&(window, metric)| {
+            let figure = snapshot
+                .figures
+                .iter()
+                .find(|f| f.definition.window == window && f.definition.metric == metric)?;
+            Some(Line {
+                window,
+                metric,
+                label: label(site, window, lang),
+                value: figure.value,
+                description: describe::describe(&figure.definition, timeout, lang),
+            })
+        })
+        .collect();
+    BoxModel {
+        site: site.id.as_str().to_owned(),
+        lang,
+        title: title(site, lang),
+        lines,
+        valid,
+        trust: None,
+    }
+}
+
+/// What `widget.js` needs besides the counts: title, lines, labels (the configured ones
+/// or the portal's) and the grouping, in both languages.
+pub fn footer_json(site: &Site) -> serde_json::Value {
+    let labels: serde_json::Map<String, serde_json::Value> = Window::ALL
+        .into_iter()
+        .map(|window| {
+            (
+                window.name().to_owned(),
+                json!({ "vi": label(site, window, Lang::Vi), "en": label(site, window, Lang::En) }),
+            )
+        })
+        .collect();
+    let lines: Vec<[&str; 2]> = site
+        .lines
+        .iter()
+        .map(|(window, metric)| [window.name(), metric.name()])
+        .collect();
+    json!({
+        "title": { "vi": title(site, Lang::Vi), "en": title(site, Lang::En) },
+        "number_format": site.settings.footer.number_format,
+        "lines": lines,
+        "labels": labels,
+    })
+}
+
+/// Escapes text for HTML and SVG (XML) text and double- or single-quoted attributes.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Serialises JSON so that it is also safe inside an HTML `<script>` and in a JavaScript
+/// string: `<`, `>`, `&`, U+2028 and U+2029 become `\uXXXX` escapes, which JSON reads back
+/// as the same characters.
+pub fn json_for_script(value: &serde_json::Value) -> String {
+    let raw = value.to_string();
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `'sha256-…'` CSP source of an inline `<style>` body.
+pub fn csp_hash(content: &str) -> String {
+    let digest = Sha256::digest(content.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+const LIGHT_COLOURS: &str = ".ff{background:#fff;color:#1f2328;border-color:#d0d7de}.ff h2{background:#0b5394}.ff strong{color:#a11d1d}";
+const DARK_COLOURS: &str = ".ff{background:#161b22;color:#e6edf3;border-color:#30363d}.ff h2{background:#1f4f82}.ff strong{color:#ffa198}";
+
+/// The embed page's stylesheet for `theme`; the page's CSP allows it by hash.
+pub fn embed_css(theme: Theme) -> String {
+    let base = "body{margin:0;background:transparent;font:14px/1.6 Arial,Helvetica,sans-serif}\
+.ff{border:1px solid;border-radius:4px;max-width:300px;overflow:hidden}\
+.ff h2{margin:0;color:#fff;font-size:13px;padding:6px 10px;text-transform:uppercase}\
+.ff ul{list-style:none;margin:0;padding:6px 10px}.ff li{padding:2px 0}.ff .bad{font-style:italic}\
+.ff .trust{padding:0 10px 8px}";
+    match theme {
+        Theme::Light => format!("{base}{LIGHT_COLOURS}"),
+        Theme::Dark => format!("{base}{DARK_COLOURS}"),
+        Theme::Auto => {
+            format!("{base}{LIGHT_COLOURS}@media (prefers-color-scheme:dark){{{DARK_COLOURS}}}")
+        }
+    }
+}
+
+/// The box as a `<section>` fragment (used by the embed page).
+pub fn box_html(model: &BoxModel, grouping: Grouping) -> String {
+    let title = escape_html(&model.title);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<section class=\"ff\" data-footfall=\"{site}\" aria-label=\"{title}\">\n<h2>{title}</h2>\n<ul>\n",
+        site = escape_html(&model.site),
+    );
+    if model.valid {
+        for line in &model.lines {
+            let value = format_number(line.value, grouping);
+            let about = escape_html(&line.description);
+            let _ = writeln!(
+                out,
+                "<li data-window=\"{window}\" data-metric=\"{metric}\">\u{2022} {label}: <strong title=\"{about}\" aria-label=\"{value} \u{2013} {about}\">{value}</strong></li>",
+                window = line.window.name(),
+                metric = line.metric.name(),
+                label = escape_html(&line.label),
+            );
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "<li class=\"bad\" data-invalid>{}</li>",
+            invalid_message(model.lang)
+        );
+    }
+    out.push_str("</ul>\n");
+    if let Some(trust) = &model.trust {
+        let _ = writeln!(
+            out,
+            "<div class=\"trust\"><a href=\"{}\" target=\"_blank\" rel=\"noopener\"><img src=\"{}\" alt=\"{}\"></a></div>",
+            escape_html(&trust.href),
+            escape_html(&trust.img_src),
+            escape_html(&trust.alt),
+        );
+    }
+    out.push_str("</section>\n");
+    out
+}
+
+/// The embed page: the box alone, no script, styled by `css` (allowed by its hash).
+pub fn embed_html(model: &BoxModel, grouping: Grouping, css: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"robots\" content=\"noindex\">\n<title>{title}</title>\n<style>{css}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+        lang = model.lang.code(),
+        title = escape_html(&model.title),
+        body = box_html(model, grouping),
+    )
+}
+
+/// A counter badge's content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Badge {
+    /// The left part, e.g. "Hôm nay".
+    pub label: String,
+    /// The right part: the formatted number, or the not-valid message.
+    pub value: String,
+    /// The accessible name and tooltip: what the number counts.
+    pub title: String,
+    /// False when the value is the not-valid message (drawn grey).
+    pub valid: bool,
+}
+
+/// The width of `text` in Verdana 11 px, estimated per character as shields.io does, so
+/// the two parts fit their text. A precomposed Vietnamese letter is as wide as its base
+/// letter (the marks sit above or below it).
+pub fn text_width(text: &str) -> f64 {
+    text.chars().map(|c| char_width(base_letter(c))).sum()
+}
+
+fn char_width(c: char) -> f64 {
+    match c {
+        ' ' => 3.9,
+        'i' | 'l' | 'j' | '\'' | '|' | '!' => 3.1,
+        '.' | ',' | ':' | ';' => 4.0,
+        'f' | 't' | 'I' | 'r' => 4.5,
+        'm' => 10.7,
+        'w' => 8.9,
+        'M' | 'W' => 10.9,
+        '0'..='9' => 7.0,
+        'a'..='z' => 6.6,
+        'A'..='Z' => 7.6,
+        // Wide symbols and CJK take about two digits; anything else about one.
+        c if c as u32 >= 0x2E80 => 11.0,
+        _ => 7.0,
+    }
+}
+
+/// The base Latin letter of a precomposed Vietnamese letter (`ệ` → `e`, `Đ` → `D`).
+fn base_letter(c: char) -> char {
+    const GROUPS: [(char, &str); 14] = [
+        ('a', "àáảãạăằắẳẵặâầấẩẫậ"),
+        ('e', "èéẻẽẹêềếểễệ"),
+        ('i', "ìíỉĩị"),
+        ('o', "òóỏõọôồốổỗộơờớởỡợ"),
+        ('u', "ùúủũụưừứửữự"),
+        ('y', "ỳýỷỹỵ"),
+        ('d', "đ"),
+        ('A', "ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬ"),
+        ('E', "ÈÉẺẼẸÊỀẾỂỄỆ"),
+        ('I', "ÌÍỈĨỊ"),
+        ('O', "ÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢ"),
+        ('U', "ÙÚỦŨỤƯỪỨỬỮỰ"),
+        ('Y', "ỲÝỶỸỴ"),
+        ('D', "Đ"),
+    ];
+    if c.is_ascii() {
+        return c;
+    }
+    GROUPS
+        .iter()
+        .find(|(_, letters)| letters.contains(c))
+        .map_or(c, |(base, _)| *base)
+}
+
+/// A shields-style two-part badge: grey label, coloured value.
+pub fn badge_svg(badge: &Badge) -> String {
+    // 5 px of padding each side of each text, rounded to whole pixels.
+    let label_w = (text_width(&badge.label) + 10.0).round();
+    let value_w = (text_width(&badge.value) + 10.0).round();
+    let width = label_w + value_w;
+    let colour = if badge.valid { "#0b5394" } else { "#9f9f9f" };
+    let label = escape_html(&badge.label);
+    let value = escape_html(&badge.value);
+    let title = escape_html(&badge.title);
+    let text = |x: f64, text_w: f64, content: &str| {
+        format!(
+            "<text x=\"{x}\" y=\"15\" fill=\"#010101\" fill-opacity=\".3\" textLength=\"{text_w}\">{content}</text><text x=\"{x}\" y=\"14\" textLength=\"{text_w}\">{content}</text>"
+        )
+    };
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"20\" role=\"img\" aria-label=\"{title}\">\
+<title>{title}</title>\
+<linearGradient id=\"s\" x2=\"0\" y2=\"100%\"><stop offset=\"0\" stop-color=\"#bbb\" stop-opacity=\".1\"/><stop offset=\"1\" stop-opacity=\".1\"/></linearGradient>\
+<clipPath id=\"r\"><rect width=\"{width}\" height=\"20\" rx=\"3\" fill=\"#fff\"/></clipPath>\
+<g clip-path=\"url(#r)\"><rect width=\"{label_w}\" height=\"20\" fill=\"#555\"/><rect x=\"{label_w}\" width=\"{value_w}\" height=\"20\" fill=\"{colour}\"/><rect width=\"{width}\" height=\"20\" fill=\"url(#s)\"/></g>\
+<g fill=\"#fff\" text-anchor=\"middle\" font-family=\"Verdana,Geneva,DejaVu Sans,sans-serif\" font-size=\"11\">{label_text}{value_text}</g></svg>\n",
+        label_text = text(label_w / 2.0, label_w - 10.0, &label),
+        value_text = text(label_w + value_w / 2.0, value_w - 10.0, &value),
+    )
+}
+
+/// What the demo page shows around the live widget.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoPage {
+    /// The page's language (the widget's `data-lang`).
+    pub lang: Lang,
+    /// The service's origin as the browser sees it, e.g. `http://127.0.0.1:8080`.
+    pub origin: String,
+    /// The versioned script path, `/widget.<hash>.js`.
+    pub script_path: String,
+    /// The script's SRI value, `sha384-…`.
+    pub integrity: String,
+}
+
+const DEMO_CSS: &str = "body{margin:0;font:15px/1.55 Arial,Helvetica,sans-serif;color:#1f2328;background:#eef2f6}\
+header{background:#0b5394;color:#fff;padding:14px 24px;display:flex;justify-content:space-between;align-items:center}\
+header a{color:#fff}main{max-width:960px;margin:0 auto;padding:16px 24px}\
+.portal{background:#fff;border-top:4px solid #a11d1d;padding:20px 24px;display:flex;flex-wrap:wrap;gap:32px;max-width:960px;margin:0 auto}\
+.agency{flex:1 1 360px}.agency p{margin:4px 0}.agency .org{font-weight:bold;color:#a11d1d;text-transform:uppercase}\
+.stats{flex:0 1 300px}.trust{display:block;margin-top:12px}\
+pre{background:#f6f8fa;border:1px solid #d0d7de;padding:10px;overflow:auto;white-space:pre-wrap;word-break:break-all}";
+
+/// The demo page's stylesheet (allowed by its hash in the page's CSP).
+pub fn demo_css() -> &'static str {
+    DEMO_CSS
+}
+
+/// The demo page: the portal's footer with the live widget, and what a web team pastes.
+pub fn demo_html(page: &DemoPage) -> String {
+    let vi = page.lang == Lang::Vi;
+    let t = |vi_text: &'static str, en_text: &'static str| if vi { vi_text } else { en_text };
+    let script_path = escape_html(&page.script_path);
+    let integrity = escape_html(&page.integrity);
+    let lang = page.lang.code();
+    let snippet = format!(
+        "<script async src=\"{o}{p}\" integrity=\"{i}\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"{lang}\"></script>",
+        o = page.origin,
+        p = page.script_path,
+        i = page.integrity,
+    );
+    let csp = format!(
+        "script-src {o}; connect-src {o}; img-src {o}",
+        o = page.origin
+    );
+    let (switch_href, switch_lang, switch_text) = if vi {
+        ("?lang=en", "en", "English")
+    } else {
+        ("?lang=vi", "vi", "Tiếng Việt")
+    };
+    format!(
+        "<!doctype html>
+<html lang=\"{lang}\">
+<head>
+<meta charset=\"utf-8\">
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">
+<title>{page_title}</title>
+<style>{css}</style>
+</head>
+<body>
+<header><strong>WEBSITE BAN TUYÊN GIÁO TỈNH ỦY TRÀ VINH</strong> <span>{demo_note}</span> <a href=\"{switch_href}\" hreflang=\"{switch_lang}\" lang=\"{switch_lang}\">{switch_text}</a></header>
+<main>
+<p>{intro}</p>
+</main>
+<footer class=\"portal\">
+<div class=\"agency\">
+<p class=\"org\">BAN TUYÊN GIÁO TỈNH UỶ TRÀ VINH</p>
+<p>Trưởng Ban biên tập: Trần Quốc Tuấn</p>
+<p>Địa chỉ: số 4, Nguyễn Thái Học, Khóm 4, Phường 1, Thành phố Trà Vinh</p>
+<p>Điện thoại: 02943.853574</p>
+<p>Email: btgtutravinh@travinh.gov.vn</p>
+<p>Website: tuyengiao.travinh.gov.vn</p>
+<p>Ghi rõ nguồn \"Trang tin điện tử Ban Tuyên giáo Tỉnh ủy Trà Vinh\" khi phát hành lại thông tin từ website này.</p>
+</div>
+<div class=\"stats\" id=\"stats\">
+<script async src=\"{script_path}\" integrity=\"{integrity}\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"{lang}\"></script>
+<a class=\"trust\" href=\"/trust/demo\"><img src=\"/trust/demo/badge.svg\" alt=\"{trust_alt}\" height=\"56\"></a>
+</div>
+</footer>
+<main>
+<h2>{paste_heading}</h2>
+<p>{paste_intro}</p>
+<pre><code>{snippet}</code></pre>
+<p>{sri_text} <code>{integrity}</code> (<a href=\"/widget.json\">/widget.json</a>)</p>
+<p>{csp_intro}</p>
+<pre><code>{csp}</code></pre>
+<p>{other_forms} <a href=\"/embed/demo\">/embed/demo</a> · <a href=\"/badge/demo/today.svg\">/badge/demo/today.svg</a> · <a href=\"/api/v1/sites/demo/counts\">/api/v1/sites/demo/counts</a></p>
+</main>
+</body>
+</html>
+",
+        css = DEMO_CSS,
+        page_title = t(
+            "footfall: Thống kê truy cập (trang trình diễn)",
+            "footfall: visitor statistics (demo page)"
+        ),
+        demo_note = t("(trang trình diễn footfall)", "(footfall demo page)"),
+        intro = t(
+            "Chân trang dưới đây tái hiện chân trang của cổng thông tin: hộp \u{201c}Thống kê truy cập\u{201d} do widget.js thật vẽ ra, mỗi lần tải trang được tính một lượt xem.",
+            "The footer below reproduces the portal's: the \u{201c}Thống kê truy cập\u{201d} box is drawn by the real widget.js, and every load of this page counts one page view."
+        ),
+        trust_alt = t("Chứng nhận Tín nhiệm Mạng", "Network trust certificate"),
+        paste_heading = t("Dành cho đội web", "For web teams"),
+        paste_intro = t(
+            "Dán đoạn mã này vào chân trang, ở chỗ hộp thống kê cần hiện:",
+            "Paste this into the footer, where the box should appear:"
+        ),
+        snippet = escape_html(&snippet),
+        sri_text = t("Mã băm SRI:", "SRI hash:"),
+        csp_intro = t(
+            "Nếu trang có Content-Security-Policy, thêm nguồn của dịch vụ:",
+            "If the page has a Content-Security-Policy, add the service's origin:"
+        ),
+        csp = escape_html(&csp),
+        other_forms = t(
+            "Không dùng JavaScript:",
+            "Without JavaScript:"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests;

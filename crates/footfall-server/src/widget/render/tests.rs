@@ -1,0 +1,271 @@
+use expect_test::expect;
+use footfall::{Accuracy, Definition, Figure};
+
+use super::*;
+use crate::sites::{Site, SiteSettings};
+
+fn definition(window: Window, metric: Metric, baseline: u64) -> Definition {
+    Definition {
+        metric,
+        window,
+        time_zone: "Asia/Ho_Chi_Minh".into(),
+        accuracy: if metric == Metric::Visitors {
+            Accuracy::Estimate
+        } else {
+            Accuracy::Exact
+        },
+        since: None,
+        window_minutes: (window == Window::Online).then_some(5),
+        baseline,
+        as_of: "2026-11-30T03:00:00Z".parse().unwrap(),
+    }
+}
+
+/// The portal's numbers: online 29, today 1138, week 11,577, total 7,289,126.
+fn portal_snapshot(site: &Site) -> Snapshot {
+    let mut figures = vec![Figure {
+        value: 29,
+        definition: definition(Window::Online, Metric::Visitors, 0),
+    }];
+    for (window, value, baseline) in [
+        (Window::Today, 1138, 0),
+        (Window::Week, 11_577, 0),
+        (Window::Month, 40_002, 0),
+        (Window::Total, 7_289_126, 7_000_000),
+    ] {
+        for metric in Metric::ALL {
+            figures.push(Figure {
+                value,
+                definition: definition(window, metric, baseline),
+            });
+        }
+    }
+    Snapshot {
+        site: site.id.clone(),
+        as_of: "2026-11-30T03:00:00Z".parse().unwrap(),
+        figures,
+    }
+}
+
+fn demo_site() -> Site {
+    Site::from_settings(SiteSettings::demo(), "").unwrap()
+}
+
+#[test]
+fn number_grouping() {
+    assert_eq!(format_number(7_289_126, Grouping::Dot), "7.289.126");
+    assert_eq!(format_number(7_289_126, Grouping::Comma), "7,289,126");
+    assert_eq!(format_number(1138, Grouping::Comma), "1,138");
+    assert_eq!(format_number(29, Grouping::Dot), "29");
+    assert_eq!(
+        format_number(u64::MAX, Grouping::Dot),
+        "18.446.744.073.709.551.615"
+    );
+}
+
+#[test]
+fn box_snapshot_vi_comma() {
+    let site = demo_site();
+    let model = box_model(&site, &portal_snapshot(&site), Lang::Vi, true);
+    expect![[r#"
+        <section class="ff" data-footfall="demo" aria-label="Thống kê truy cập">
+        <h2>Thống kê truy cập</h2>
+        <ul>
+        <li data-window="online" data-metric="visitors">• Đang online: <strong title="Số khách có hoạt động trong 5 phút gần nhất (ước tính)" aria-label="29 – Số khách có hoạt động trong 5 phút gần nhất (ước tính)">29</strong></li>
+        <li data-window="today" data-metric="visits">• Hôm nay: <strong title="Lượt truy cập từ 00:00 hôm nay (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động" aria-label="1,138 – Lượt truy cập từ 00:00 hôm nay (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động">1,138</strong></li>
+        <li data-window="week" data-metric="visits">• Trong tuần: <strong title="Lượt truy cập trong tuần này (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động" aria-label="11,577 – Lượt truy cập trong tuần này (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động">11,577</strong></li>
+        <li data-window="total" data-metric="visits">• Tất cả: <strong title="Lượt truy cập từ trước đến nay; một lượt mới bắt đầu sau 30 phút không hoạt động, gồm số liệu của hệ thống cũ" aria-label="7,289,126 – Lượt truy cập từ trước đến nay; một lượt mới bắt đầu sau 30 phút không hoạt động, gồm số liệu của hệ thống cũ">7,289,126</strong></li>
+        </ul>
+        </section>
+    "#]]
+    .assert_eq(&box_html(&model, Grouping::Comma));
+}
+
+#[test]
+fn box_snapshot_en_dot_invalid_and_trust_slot() {
+    let site = demo_site();
+    let mut model = box_model(&site, &portal_snapshot(&site), Lang::En, false);
+    model.trust = Some(TrustSlot {
+        href: "/trust/demo".into(),
+        img_src: "/trust/demo/badge.svg".into(),
+        alt: "Network trust".into(),
+    });
+    expect![[r#"
+        <section class="ff" data-footfall="demo" aria-label="Visitor statistics">
+        <h2>Visitor statistics</h2>
+        <ul>
+        <li class="bad" data-invalid>not valid on this domain</li>
+        </ul>
+        <div class="trust"><a href="/trust/demo" target="_blank" rel="noopener"><img src="/trust/demo/badge.svg" alt="Network trust"></a></div>
+        </section>
+    "#]]
+    .assert_eq(&box_html(&model, Grouping::Dot));
+    model.valid = true;
+    let html = box_html(&model, Grouping::Dot);
+    assert!(html.contains(">7.289.126</strong>"), "{html}");
+    assert!(html.contains("• All time: "), "{html}");
+}
+
+#[test]
+fn badge_snapshot() {
+    let badge = Badge {
+        label: "Hôm nay".into(),
+        value: format_number(1138, Grouping::Dot),
+        title: "Hôm nay: 1.138 – Lượt truy cập".into(),
+        valid: true,
+    };
+    expect![[r##"
+        <svg xmlns="http://www.w3.org/2000/svg" width="101" height="20" role="img" aria-label="Hôm nay: 1.138 – Lượt truy cập"><title>Hôm nay: 1.138 – Lượt truy cập</title><linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient><clipPath id="r"><rect width="101" height="20" rx="3" fill="#fff"/></clipPath><g clip-path="url(#r)"><rect width="59" height="20" fill="#555"/><rect x="59" width="42" height="20" fill="#0b5394"/><rect width="101" height="20" fill="url(#s)"/></g><g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11"><text x="29.5" y="15" fill="#010101" fill-opacity=".3" textLength="49">Hôm nay</text><text x="29.5" y="14" textLength="49">Hôm nay</text><text x="80" y="15" fill="#010101" fill-opacity=".3" textLength="32">1.138</text><text x="80" y="14" textLength="32">1.138</text></g></svg>
+    "##]]
+    .assert_eq(&badge_svg(&badge));
+}
+
+#[test]
+fn vietnamese_letters_are_as_wide_as_their_base() {
+    assert_eq!(text_width("Tất cả"), text_width("Tat ca"));
+    assert_eq!(text_width("Trong tuần"), text_width("Trong tuan"));
+    assert_eq!(text_width("ĐANG ONLINE"), text_width("DANG ONLINE"));
+    assert_eq!(text_width("Hôm nay"), text_width("Hom nay"));
+    // Wider text, wider badge.
+    assert!(text_width("không hợp lệ trên tên miền này") > text_width("7.289.126"));
+}
+
+#[test]
+fn embed_css_hash_is_the_csp_source_of_its_style() {
+    for theme in [Theme::Light, Theme::Dark, Theme::Auto] {
+        let css = embed_css(theme);
+        assert!(!css.contains("</"), "{css}");
+        let hash = csp_hash(&css);
+        assert!(
+            hash.starts_with("'sha256-") && hash.ends_with('\''),
+            "{hash}"
+        );
+    }
+    assert!(embed_css(Theme::Auto).contains("prefers-color-scheme:dark"));
+    // Known vector: the hash of the empty string.
+    assert_eq!(
+        csp_hash(""),
+        "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+    );
+}
+
+#[test]
+fn demo_page_names_the_script_and_switches_language() {
+    let page = DemoPage {
+        lang: Lang::Vi,
+        origin: "http://127.0.0.1:8080".into(),
+        script_path: "/widget.0123456789abcdef.js".into(),
+        integrity: "sha384-abc".into(),
+    };
+    let html = demo_html(&page);
+    assert!(html.contains("<html lang=\"vi\">"));
+    assert!(html.contains("<script async src=\"/widget.0123456789abcdef.js\" integrity=\"sha384-abc\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"vi\"></script>"));
+    assert!(html.contains("href=\"?lang=en\""));
+    assert!(html.contains("BAN TUYÊN GIÁO TỈNH UỶ TRÀ VINH"));
+    assert!(html.contains("Địa chỉ: số 4, Nguyễn Thái Học"));
+    assert!(html.contains("<img src=\"/trust/demo/badge.svg\""));
+    // The snippet is shown, escaped, with the service's origin.
+    assert!(html.contains(
+        "&lt;script async src=&quot;http://127.0.0.1:8080/widget.0123456789abcdef.js&quot;"
+    ));
+    assert!(html.contains("script-src http://127.0.0.1:8080; connect-src http://127.0.0.1:8080; img-src http://127.0.0.1:8080"));
+    // No inline script or style attribute: the page's CSP allows neither.
+    assert_eq!(html.matches("<script").count(), 1);
+    assert!(!html.contains("style=\""));
+    let en = demo_html(&DemoPage {
+        lang: Lang::En,
+        ..page
+    });
+    assert!(en.contains("data-lang=\"en\""));
+    assert!(en.contains("href=\"?lang=vi\""));
+}
+
+/// Hostile text a site's operator (or a badge URL) could put in a title, a label or a
+/// name, as far as `Site::from_settings` accepts it.
+const CORPUS: &[&str] = &[
+    "<script>alert(1)</script>",
+    "\"><svg onload=alert(1)>",
+    "'><img src=x onerror=alert(1)>",
+    "</title><script>alert(1)</script>",
+    "</style><script>alert(1)</script>",
+    "&amp; &lt; &#x3c;",
+    "]]><x/>",
+    "\u{2028}line\u{2029}paragraph",
+    "`${alert(1)}`",
+    "Tất cả \"quoted\" 'single'",
+];
+
+fn hostile_site(text: &str) -> Site {
+    let mut settings = SiteSettings::demo();
+    settings.name = text.to_owned();
+    settings.footer.title_vi = text.to_owned();
+    settings.footer.title_en = text.to_owned();
+    for line in &mut settings.footer.lines {
+        line.label_vi = Some(text.to_owned());
+        line.label_en = Some(text.to_owned());
+    }
+    Site::from_settings(settings, "").unwrap_or_else(|e| panic!("{text:?} refused: {e}"))
+}
+
+fn assert_escaped(output: &str, text: &str, context: &str) {
+    let escaped = escape_html(text);
+    assert!(
+        output.contains(&escaped),
+        "{context}: {text:?} not found escaped in {output}"
+    );
+    if text.contains(['<', '>', '"', '\'']) {
+        assert!(
+            !output.contains(text),
+            "{context}: {text:?} appears unescaped in {output}"
+        );
+    }
+    for tag in ["<script", "<svg onload", "<img", "<x/>"] {
+        assert!(
+            !output.contains(tag),
+            "{context}: {tag} injected by {text:?}"
+        );
+    }
+}
+
+#[test]
+fn xss_corpus_is_escaped_in_html_svg_and_js() {
+    for text in CORPUS {
+        let site = hostile_site(text);
+        let snapshot = portal_snapshot(&site);
+        for lang in [Lang::Vi, Lang::En] {
+            let model = box_model(&site, &snapshot, lang, true);
+            let html = embed_html(&model, Grouping::Dot, &embed_css(Theme::Auto));
+            assert_escaped(&html, text, "embed html");
+            assert_eq!(html.matches("<title>").count(), 1, "{html}");
+            assert_eq!(html.matches("</style>").count(), 1, "{html}");
+            let invalid = box_html(&box_model(&site, &snapshot, lang, false), Grouping::Dot);
+            assert_escaped(&invalid, text, "invalid box");
+
+            let svg = badge_svg(&Badge {
+                label: label(&site, Window::Today, lang),
+                value: "1.138".into(),
+                title: format!("{}: 1.138", label(&site, Window::Today, lang)),
+                valid: true,
+            });
+            assert_escaped(&svg, text, "badge svg");
+            assert_eq!(svg.matches("<title>").count(), 1, "{svg}");
+        }
+
+        let json = json_for_script(&footer_json(&site));
+        for raw in ['<', '>', '&', '\u{2028}', '\u{2029}'] {
+            assert!(!json.contains(raw), "{raw:?} raw in JS context: {json}");
+        }
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["title"]["vi"], *text);
+        assert_eq!(back["labels"]["today"]["en"], *text);
+    }
+}
+
+#[test]
+fn bidi_and_control_characters_never_reach_a_renderer() {
+    for text in ["a\u{202e}b", "a\u{2066}b", "a\u{0007}b", "a\nb"] {
+        let mut settings = SiteSettings::demo();
+        settings.footer.title_vi = text.to_owned();
+        assert!(Site::from_settings(settings, "").is_err(), "{text:?}");
+    }
+}

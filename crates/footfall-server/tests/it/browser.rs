@@ -1,0 +1,718 @@
+//! The widget in a real browser: Debian's Chromium driven through chromedriver
+//! (WebDriver), against the real service on a loopback port and a host page on another
+//! port with a strict Content-Security-Policy.
+//!
+//! The WebDriver client is the few W3C commands the test needs, spoken over hyper (already
+//! a dependency): a client crate would bring a TLS stack and Unicode segmentation tables
+//! to compile for six JSON requests.
+//!
+//! Chromium and chromedriver must be installed (`scripts/install-test-deps.sh`); when they
+//! are missing the test fails and says so, it never skips.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use clap::Parser;
+use footfall::store::{AnyStore, MemoryStore};
+use footfall_server::client_ip::TrustedProxies;
+use footfall_server::config::ServeArgs;
+use footfall_server::service::{self, Bound};
+use footfall_server::sites::{Site, SiteSettings};
+use http::{Request, header};
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::time::{sleep, timeout};
+
+/// The longest any single wait may take.
+const WAIT: Duration = Duration::from_secs(10);
+/// The whole test's budget.
+const BUDGET: Duration = Duration::from_secs(60);
+/// The site the host page embeds; registered for `localhost` only, so the same page
+/// served as `127.0.0.1` is a foreign page.
+const SITE: &str = "cauke";
+/// A desktop Chrome's User-Agent: headless Chromium's own says "HeadlessChrome", which
+/// the service rightly drops as a robot.
+const UA_ONE: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36";
+/// Another browser on the same machine.
+const UA_TWO: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36 Edg/142.0.0.0";
+/// The address the forwarding proxy reports for its client.
+const OTHER_IP: &str = "198.51.100.23";
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn widget_in_chromium_counts_renders_and_refuses_foreign_pages() {
+    timeout(BUDGET, scenario())
+        .await
+        .expect("the browser test finishes within 60 s");
+}
+
+async fn scenario() {
+    let tools = BrowserTools::find();
+    let started = Instant::now();
+
+    // The service: memory store, one site on `localhost`, flushes and count refreshes
+    // fast enough for a test, and 127.0.0.1 trusted as a proxy so the forwarding proxy
+    // below can present a second client address.
+    let args = Cli::try_parse_from([
+        "footfall",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--store",
+        "memory:",
+        "--no-demo",
+        "--flush-interval-ms",
+        "20",
+    ])
+    .expect("flags parse");
+    let mut config = args.serve.validate().expect("a valid configuration");
+    let mut settings = SiteSettings::new(SITE, &["localhost"]);
+    settings.name = "Cầu Kè".to_owned();
+    config.sites = vec![Site::from_settings(settings, "").expect("a valid site")];
+    config.options.counts_fresh_for = Duration::from_millis(50);
+    config.options.trusted_proxies = TrustedProxies::parse("127.0.0.1").expect("valid");
+    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+    // The old counter's total, as imported on the portal: the box must group it.
+    footfall::counter::set_baseline(
+        store.as_ref(),
+        &footfall::SiteId::new(SITE).expect("a valid id"),
+        footfall::Metric::Visits,
+        7_289_126,
+        false,
+        footfall::clock::Clock::now(&footfall::clock::SystemClock),
+    )
+    .await
+    .expect("the memory store takes a baseline");
+    let (bound_tx, bound_rx) = oneshot::channel::<Bound>();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let service = tokio::spawn(service::run_with_store(
+        config,
+        store,
+        async {
+            let _ = stop_rx.await;
+        },
+        move |bound| {
+            let _ = bound_tx.send(bound);
+        },
+    ));
+    let bound = timeout(WAIT, bound_rx)
+        .await
+        .expect("bound in time")
+        .expect("the service binds");
+    let svc = bound.public;
+
+    // A proxy in front of the service that says its client is OTHER_IP, as nginx would.
+    let proxy = serve(Router::new().fallback(forward).with_state(svc)).await;
+    // The host page, on another port: the web team's site.
+    let host = serve(
+        Router::new()
+            .fallback(host_page)
+            .with_state(HostState { svc, proxy }),
+    )
+    .await;
+    let page = |query: &str| format!("http://localhost:{}/?{query}", host.port());
+
+    let driver = ChromeDriver::start(&tools);
+    let shots = screenshot_dir();
+    let mut hits = 0u64;
+
+    // Session A: the box renders with numbers, reloading counts page views.
+    let a = driver.session(UA_ONE).await;
+    a.goto(&page("metric-today=pageviews&frame=1")).await;
+    hits += 1;
+    let first = a.wait_for_box().await;
+    assert!(!first.invalid, "{first:?}");
+    for window in ["online", "today", "week", "total"] {
+        let line = first.line(window);
+        assert!(
+            line.value.chars().all(|c| c.is_ascii_digit() || c == ','),
+            "{window}: {line:?}"
+        );
+        assert!(
+            !line.title.is_empty() && line.aria.contains(&line.title),
+            "{line:?}"
+        );
+    }
+    assert_eq!(first.line("online").label, "\u{2022} Đang online: ");
+    assert_eq!(first.line("today").label, "\u{2022} Hôm nay: ");
+    assert!(
+        first.line("today").title.starts_with("Lượt xem trang"),
+        "{first:?}"
+    );
+    assert_eq!(first.title, "Thống kê truy cập");
+    // The site's number format (comma, as the portal shows today), baseline included.
+    assert!(
+        first.line("total").value.starts_with("7,289,12"),
+        "{first:?}"
+    );
+    // The iframe page renders the same box, allowed by its frame-ancestors.
+    let frame_text = a.frame_text("iframe").await;
+    assert!(
+        frame_text.contains("Đang online") && frame_text.contains("Tất cả"),
+        "{frame_text}"
+    );
+    wait_for_counts(svc, hits, 1).await;
+    for expected in [1, 2] {
+        a.refresh().await;
+        hits += 1;
+        let shown = a.wait_for_box().await;
+        assert_eq!(shown.line("today").value, expected.to_string(), "{shown:?}");
+        assert_eq!(shown.line("online").value, "1", "{shown:?}");
+        wait_for_counts(svc, hits, 1).await;
+    }
+    a.assert_no_errors().await;
+
+    // Screenshots: light and dark, Vietnamese and English.
+    for (query, name) in [
+        ("theme=light&lang=vi", "footer-light-vi.png"),
+        ("theme=dark&lang=vi&grouping=dot", "footer-dark-vi.png"),
+        ("theme=light&lang=en", "footer-light-en.png"),
+        ("theme=dark&lang=en", "footer-dark-en.png"),
+    ] {
+        a.goto(&page(query)).await;
+        hits += 1;
+        let shown = a.wait_for_box().await;
+        if query.contains("grouping=dot") {
+            assert!(
+                shown.line("total").value.starts_with("7.289.12"),
+                "{shown:?}"
+            );
+        }
+        if query.ends_with("en") {
+            assert_eq!(shown.title, "Visitor statistics", "{shown:?}");
+            assert_eq!(shown.line("today").label, "\u{2022} Today: ");
+        }
+        a.screenshot_box(&shots.join(name)).await;
+        a.assert_no_errors().await;
+    }
+    wait_for_counts(svc, hits, 1).await;
+
+    // The same page under a hostname the site does not list: no numbers, the notice.
+    a.goto(&format!("http://127.0.0.1:{}/", host.port())).await;
+    let foreign = a.wait_for_box().await;
+    assert!(foreign.invalid, "{foreign:?}");
+    assert!(
+        foreign.text.contains("không hợp lệ trên tên miền này"),
+        "{foreign:?}"
+    );
+    assert!(
+        !foreign.text.chars().any(|c| c.is_ascii_digit()),
+        "{foreign:?}"
+    );
+    a.screenshot_box(&shots.join("footer-foreign-vi.png")).await;
+    a.assert_no_errors().await;
+    a.close().await;
+
+    // Session B: a fresh profile (no cookies, no storage), same address and browser: the
+    // same visitor, since identity is a keyed hash of site, IP and User-Agent.
+    let b = driver.session(UA_ONE).await;
+    b.goto(&page("")).await;
+    hits += 1;
+    b.wait_for_box().await;
+    wait_for_counts(svc, hits, 1).await;
+    b.close().await;
+
+    // Session C: same address, another User-Agent: a new visitor.
+    let c = driver.session(UA_TWO).await;
+    c.goto(&page("")).await;
+    hits += 1;
+    c.wait_for_box().await;
+    wait_for_counts(svc, hits, 2).await;
+    c.close().await;
+
+    // Session D: the first browser's User-Agent from another address: a new visitor.
+    let d = driver.session(UA_ONE).await;
+    d.goto(&page("via=proxy")).await;
+    hits += 1;
+    d.wait_for_box().await;
+    let counts = wait_for_counts(svc, hits, 3).await;
+    assert_eq!(counts["today"]["visits"], 3, "{counts}");
+    d.refresh().await;
+    hits += 1;
+    let shown = d.wait_for_box().await;
+    assert_eq!(shown.line("online").value, "3", "{shown:?}");
+    assert_eq!(shown.line("today").value, "3", "visits: {shown:?}");
+    d.assert_no_errors().await;
+    d.close().await;
+    wait_for_counts(svc, hits, 3).await;
+
+    drop(driver);
+    let _ = stop_tx.send(());
+    let _ = timeout(WAIT, service).await;
+    eprintln!(
+        "browser test: screenshots in {} ({:?})",
+        shots.display(),
+        started.elapsed()
+    );
+}
+
+/// Chromium and chromedriver, or a failure that says how to install them.
+struct BrowserTools {
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+}
+
+impl BrowserTools {
+    fn find() -> BrowserTools {
+        let hint = "install them with scripts/install-test-deps.sh \
+                    (apt-get install -y chromium chromium-driver)";
+        let find = |names: &[&str]| {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            names.iter().find_map(|name| {
+                std::env::split_paths(&path)
+                    .map(|dir| dir.join(name))
+                    .find(|candidate| candidate.is_file())
+            })
+        };
+        let chromium = find(&["chromium", "chromium-browser", "google-chrome"])
+            .unwrap_or_else(|| panic!("the browser test needs Chromium, which is missing: {hint}"));
+        let chromedriver = find(&["chromedriver"]).unwrap_or_else(|| {
+            panic!("the browser test needs chromedriver, which is missing: {hint}")
+        });
+        BrowserTools {
+            chromium,
+            chromedriver,
+        }
+    }
+}
+
+/// A chromedriver process on a free loopback port, killed on drop.
+struct ChromeDriver {
+    child: Child,
+    address: SocketAddr,
+    chromium: PathBuf,
+    profiles: tempfile::TempDir,
+}
+
+impl ChromeDriver {
+    fn start(tools: &BrowserTools) -> ChromeDriver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&tools.chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", tools.chromedriver.display()));
+        ChromeDriver {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            chromium: tools.chromium.clone(),
+            profiles: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    /// A new browser with a fresh profile and the given User-Agent.
+    async fn session(&self, user_agent: &str) -> Session {
+        let profile = tempfile::tempdir_in(self.profiles.path()).expect("a profile directory");
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {
+                "binary": self.chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1000,800", "--force-device-scale-factor=1",
+                    "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    format!("--user-agent={user_agent}"),
+                ],
+            },
+        }}});
+        // chromedriver may still be starting: retry the first request until it answers.
+        let deadline = Instant::now() + WAIT;
+        let reply = loop {
+            match try_http(self.address, "POST", "/session", Some(&capabilities)).await {
+                Ok(reply) => break reply,
+                Err(error) if Instant::now() < deadline => {
+                    let _ = error;
+                    sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("chromedriver did not answer: {error}"),
+            }
+        };
+        let id = reply["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {reply}"))
+            .to_owned();
+        Session {
+            driver: self.address,
+            id,
+            _profile: profile,
+        }
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One browser session.
+struct Session {
+    driver: SocketAddr,
+    id: String,
+    _profile: tempfile::TempDir,
+}
+
+/// What the box shows, read from the DOM.
+#[derive(Debug, serde::Deserialize)]
+struct Shown {
+    title: String,
+    text: String,
+    invalid: bool,
+    lines: HashMap<String, ShownLine>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ShownLine {
+    label: String,
+    value: String,
+    title: String,
+    aria: String,
+}
+
+impl Shown {
+    fn line(&self, window: &str) -> &ShownLine {
+        self.lines
+            .get(window)
+            .unwrap_or_else(|| panic!("no {window} line in {self:?}"))
+    }
+}
+
+const READ_BOX: &str = r#"
+var box = document.querySelector('[data-footfall]');
+if (!box) return null;
+var lines = {};
+box.querySelectorAll('li[data-window]').forEach(function (li) {
+  var n = li.querySelector('strong');
+  lines[li.getAttribute('data-window')] = {
+    label: li.firstChild.textContent, value: n.textContent,
+    title: n.title, aria: n.getAttribute('aria-label')
+  };
+});
+return { title: box.firstChild.textContent, text: box.textContent,
+         invalid: !!box.querySelector('[data-invalid]'), lines: lines };
+"#;
+
+impl Session {
+    async fn command(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let path = format!("/session/{}{path}", self.id);
+        let reply = try_http(self.driver, method, &path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        if reply["value"]["error"].is_string() {
+            panic!("{method} {path}: {reply}");
+        }
+        reply["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.command("POST", "/url", Some(&json!({ "url": url })))
+            .await;
+    }
+
+    async fn refresh(&self) {
+        self.command("POST", "/refresh", Some(&json!({}))).await;
+    }
+
+    async fn execute(&self, script: &str) -> Value {
+        self.command(
+            "POST",
+            "/execute/sync",
+            Some(&json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    /// Waits (at most 10 s) for the widget to draw its box, and reads it.
+    async fn wait_for_box(&self) -> Shown {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let value = self.execute(READ_BOX).await;
+            if !value.is_null() {
+                return serde_json::from_value(value.clone())
+                    .unwrap_or_else(|e| panic!("box {value}: {e}"));
+            }
+            let probe = self.execute("return window.__ff || [];").await;
+            assert!(
+                Instant::now() < deadline,
+                "the box did not appear within 10 s; page errors: {probe}"
+            );
+            sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The text of the first frame matching `selector`, once it has a body.
+    async fn frame_text(&self, selector: &str) -> String {
+        let element = self
+            .command(
+                "POST",
+                "/element",
+                Some(&json!({ "using": "css selector", "value": selector })),
+            )
+            .await;
+        self.command("POST", "/frame", Some(&json!({ "id": element })))
+            .await;
+        let deadline = Instant::now() + WAIT;
+        let text = loop {
+            let text = self
+                .execute("return document.body ? document.body.textContent : '';")
+                .await;
+            let text = text.as_str().unwrap_or("").to_owned();
+            if !text.trim().is_empty() || Instant::now() >= deadline {
+                break text;
+            }
+            sleep(Duration::from_millis(50)).await;
+        };
+        self.command("POST", "/frame", Some(&json!({ "id": null })))
+            .await;
+        text
+    }
+
+    /// No script error, CSP violation or console error on the page.
+    async fn assert_no_errors(&self) {
+        let probe = self.execute("return window.__ff || ['no probe'];").await;
+        assert_eq!(probe, json!([]), "page errors or CSP violations");
+        let log = self
+            .command("POST", "/se/log", Some(&json!({ "type": "browser" })))
+            .await;
+        let severe: Vec<&Value> = log
+            .as_array()
+            .map(|entries| entries.iter().filter(|e| e["level"] == "SEVERE").collect())
+            .unwrap_or_default();
+        assert!(severe.is_empty(), "console errors: {severe:?}");
+    }
+
+    async fn screenshot_box(&self, path: &Path) {
+        let element = self
+            .command(
+                "POST",
+                "/element",
+                Some(&json!({ "using": "css selector", "value": "[data-footfall]" })),
+            )
+            .await;
+        let id = element
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element reference: {element}"))
+            .to_owned();
+        let png = self
+            .command("GET", &format!("/element/{id}/screenshot"), None)
+            .await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or(""))
+            .expect("a base64 PNG");
+        assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+        std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
+    async fn close(self) {
+        let _ = try_http(
+            self.driver,
+            "DELETE",
+            &format!("/session/{}", self.id),
+            None,
+        )
+        .await;
+    }
+}
+
+/// Polls the counts API (at most 10 s) until it shows `pageviews` page views today and
+/// `visitors` visitors online, and returns the counts.
+async fn wait_for_counts(svc: SocketAddr, pageviews: u64, visitors: u64) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let counts = try_http(svc, "GET", &format!("/api/v1/sites/{SITE}/counts"), None)
+            .await
+            .expect("the counts API answers");
+        if counts["today"]["pageviews"] == pageviews && counts["online"]["visitors"] == visitors {
+            return counts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {pageviews} page views and {visitors} visitors within 10 s; today {}, online {}",
+            counts["today"],
+            counts["online"]
+        );
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One JSON request over a fresh HTTP/1.1 connection, bounded in time.
+async fn try_http(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value, String> {
+    let exchange = async {
+        let stream = TcpStream::connect(address)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, address.to_string())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.map(Value::to_string).unwrap_or_default()))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| format!("{e}: {bytes:?}"))
+    };
+    timeout(WAIT, exchange)
+        .await
+        .map_err(|_| format!("no answer within 10 s from {address}{path}"))?
+}
+
+/// Serves `router` on a free loopback port until the test ends.
+async fn serve(router: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let address = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    address
+}
+
+/// Forwards a request to the service with `X-Forwarded-For: OTHER_IP`.
+async fn forward(State(svc): State<SocketAddr>, mut request: Request<Body>) -> Response {
+    request
+        .headers_mut()
+        .insert("x-forwarded-for", http::HeaderValue::from_static(OTHER_IP));
+    let exchange = async {
+        let stream = TcpStream::connect(svc).await.map_err(|e| e.to_string())?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match timeout(WAIT, exchange).await {
+        Ok(Ok(response)) => response.map(Body::new).into_response(),
+        Ok(Err(error)) => (http::StatusCode::BAD_GATEWAY, error).into_response(),
+        Err(_) => http::StatusCode::GATEWAY_TIMEOUT.into_response(),
+    }
+}
+
+#[derive(Clone)]
+struct HostState {
+    svc: SocketAddr,
+    proxy: SocketAddr,
+}
+
+/// The nonce of the test's own probe script: the only inline script the page allows.
+const PROBE_NONCE: &str = "footfall-browser-test";
+
+/// The web team's page: the widget's snippet under a strict CSP that allows only the
+/// service's origin (and the test's own error probe, by nonce).
+async fn host_page(
+    State(host): State<HostState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let via_proxy = query.get("via").is_some_and(|v| v == "proxy");
+    let svc = format!(
+        "http://127.0.0.1:{}",
+        if via_proxy { host.proxy } else { host.svc }.port()
+    );
+    let theme = query.get("theme").map_or("light", String::as_str);
+    let mut data = String::new();
+    for name in ["lang", "theme", "metric-today", "grouping"] {
+        if let Some(value) = query.get(name) {
+            let value: String = value.chars().filter(char::is_ascii_alphanumeric).collect();
+            data.push_str(&format!(" data-{name}=\"{value}\""));
+        }
+    }
+    let frame = if query.contains_key("frame") {
+        format!(
+            "<iframe src=\"{svc}/embed/{SITE}\" title=\"footfall\" width=\"320\" height=\"190\"></iframe>"
+        )
+    } else {
+        String::new()
+    };
+    let background = if theme == "dark" {
+        "#0d1117"
+    } else {
+        "#ffffff"
+    };
+    let csp = format!(
+        "default-src 'none'; script-src {svc} 'nonce-{PROBE_NONCE}'; connect-src {svc}; img-src {svc}; frame-src {svc}; base-uri 'none'; form-action 'none'"
+    );
+    let html = format!(
+        r#"<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><title>Cầu Kè</title>
+<script nonce="{PROBE_NONCE}">
+window.__ff = [];
+addEventListener('error', function (e) {{ __ff.push('error: ' + (e.message || e.target && e.target.src)); }}, true);
+addEventListener('unhandledrejection', function (e) {{ __ff.push('rejection: ' + e.reason); }});
+addEventListener('securitypolicyviolation', function (e) {{ __ff.push('csp: ' + e.violatedDirective + ' ' + e.blockedURI); }});
+document.documentElement.style.background = '{background}';
+</script></head>
+<body>
+<div id="stats">
+<script async src="{svc}/widget.js" data-site="{SITE}"{data}></script>
+</div>
+{frame}
+</body></html>
+"#
+    );
+    (
+        [(header::CONTENT_SECURITY_POLICY, csp)],
+        axum::response::Html(html),
+    )
+        .into_response()
+}
+
+/// `target/screenshots/`, created.
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
