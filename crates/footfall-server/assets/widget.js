@@ -80,6 +80,22 @@
       item.appendChild(num);
       list.appendChild(item);
     });
+    // The trust badge: footfall's own (a path on this service) or an official seal (the
+    // issuer's https URLs); anything else is ignored.
+    var trust = (footer.trust || {})[lang], abs = function (u) {
+      return /^\/[^/]/.test(u) ? opt.api + u : /^https:\/\//.test(u) ? u : '';
+    };
+    if (trust && abs(trust.img) && abs(trust.href)) {
+      var link = make('a', { display: 'block', padding: '0 10px 8px' });
+      link.href = abs(trust.href);
+      link.target = '_blank';
+      link.rel = 'noopener';
+      var img = make('img', { maxWidth: '150px', height: 'auto', border: '0' });
+      img.src = abs(trust.img);
+      img.alt = trust.alt || '';
+      link.appendChild(img);
+      box.appendChild(link);
+    }
     return box;
   }
 
@@ -90,6 +106,7 @@
     if (!site) return;
     var api = new URL(script.src).origin;
     var opt = {
+      api: api,
       lang: d.lang === 'en' ? 'en' : 'vi',
       theme: d.theme === 'dark' || d.theme === 'auto' ? d.theme : 'light',
       lines: d.lines,

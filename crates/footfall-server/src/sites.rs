@@ -165,10 +165,21 @@ impl SiteSettings {
         }
     }
 
-    /// The demo site: counts pages served from this machine.
+    /// The demo site: counts pages served from this machine, and carries a demonstration
+    /// trust record (certifying localhost) so the demo page shows a live trust badge.
     pub fn demo() -> Self {
         SiteSettings {
             name: "footfall demo".to_owned(),
+            trust: Some(crate::trust::TrustSettings {
+                issuer: "footfall demo issuer".to_owned(),
+                certificate_id: "DEMO-0001".to_owned(),
+                hostnames: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+                level: "demo".to_owned(),
+                issued: "2026-01-01".to_owned(),
+                expires: "2036-12-31".to_owned(),
+                status: "valid".to_owned(),
+                tinnhiemmang: None,
+            }),
             ..SiteSettings::new(DEMO_SITE, &["localhost", "127.0.0.1", "[::1]"])
         }
     }

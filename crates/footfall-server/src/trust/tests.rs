@@ -500,7 +500,8 @@ fn app(clock: Arc<ManualClock>) -> axum::Router {
     caukee.trust = Some(settings());
     let sites = Sites::new([
         Site::from_settings(caukee, "").unwrap(),
-        Site::from_settings(SiteSettings::demo(), "").unwrap(),
+        // A site without a trust record.
+        Site::from_settings(SiteSettings::new("plain", &["localhost"]), "").unwrap(),
     ]);
     let options = crate::state::Options {
         trust_keyring: Some(keyring()),
@@ -608,10 +609,10 @@ async fn unknown_sites_and_sites_without_a_record_are_404() {
     let app = app(clock());
     for uri in [
         "/trust/nowhere/badge.svg",
-        "/trust/demo/badge.svg",
+        "/trust/plain/badge.svg",
         "/trust/nowhere",
-        "/trust/demo",
-        "/trust/demo.json",
+        "/trust/plain",
+        "/trust/plain.json",
     ] {
         let (status, _, _) = get(&app, uri, &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");

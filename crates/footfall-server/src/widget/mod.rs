@@ -295,11 +295,20 @@ pub async fn embed_page(
     let grouping = grouping_of(&site, query.grouping.as_deref());
     let valid = shown_on_site(&site, &headers);
     let counts = state.counts.get(&site).await?;
-    let model = render::box_model(&site, &counts.snapshot, lang, valid);
+    let mut model = render::box_model(&site, &counts.snapshot, lang, valid);
+    // In an iframe the badge image's Referer would be this page, not the host page, so
+    // footfall's own domain-bound badge cannot judge the host: the iframe shows only an
+    // official seal, whose issuer judges by its own rules.
+    model.trust = render::trust_slot(&site, lang).filter(|slot| slot.official_html.is_some());
+    let seal_images = if model.trust.is_some() {
+        " https://tinnhiemmang.vn"
+    } else {
+        ""
+    };
     let css = render::embed_css(theme);
     let html = render::embed_html(&model, grouping, &css);
     let csp = format!(
-        "default-src 'none'; style-src {}; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors {}",
+        "default-src 'none'; style-src {}; img-src 'self'{seal_images}; base-uri 'none'; form-action 'none'; frame-ancestors {}",
         render::csp_hash(&css),
         frame_ancestors(&site),
     );

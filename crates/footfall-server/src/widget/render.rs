@@ -99,6 +99,35 @@ pub struct TrustSlot {
     pub img_src: String,
     /// The image's text alternative.
     pub alt: String,
+    /// For an official third-party seal, the issuer's own snippet, rendered unchanged
+    /// where HTML is rendered (footfall never re-hosts another issuer's image).
+    pub official_html: Option<String>,
+}
+
+/// The trust badge of `site`, if it has a trust record: the official tinnhiemmang.vn
+/// seal when configured (linking to the issuer and its image), otherwise footfall's own
+/// badge and verification page (paths on this service).
+pub fn trust_slot(site: &Site, lang: Lang) -> Option<TrustSlot> {
+    let trust = site.settings.trust.as_ref()?;
+    if let Some(seal) = &trust.tinnhiemmang {
+        let html = crate::trust::tinnhiemmang_snippet(&seal.domain, &seal.slug)?;
+        return Some(TrustSlot {
+            href: format!("https://tinnhiemmang.vn/danh-ba-tin-nhiem/{}", seal.slug),
+            img_src: format!("https://tinnhiemmang.vn/handle_cert?id={}", seal.domain),
+            alt: "Chung nhan Tin Nhiem Mang".to_owned(),
+            official_html: Some(html),
+        });
+    }
+    let id = site.id.as_str();
+    Some(TrustSlot {
+        href: format!("/trust/{id}?lang={}", lang.code()),
+        img_src: format!("/trust/{id}/badge.svg?lang={}", lang.code()),
+        alt: match lang {
+            Lang::Vi => format!("Chứng nhận tín nhiệm: {}", trust.issuer),
+            Lang::En => format!("Trust certificate: {}", trust.issuer),
+        },
+        official_html: None,
+    })
 }
 
 /// Everything the box shows, already in one language.
@@ -188,11 +217,21 @@ pub fn footer_json(site: &Site) -> serde_json::Value {
         .iter()
         .map(|(window, metric)| [window.name(), metric.name()])
         .collect();
+    // Per language, since the badge and its text alternative follow the box's language.
+    let trust: serde_json::Map<String, serde_json::Value> = [Lang::Vi, Lang::En]
+        .into_iter()
+        .filter_map(|lang| {
+            let slot = trust_slot(site, lang)?;
+            let entry = json!({ "href": slot.href, "img": slot.img_src, "alt": slot.alt });
+            Some((lang.code().to_owned(), entry))
+        })
+        .collect();
     json!({
         "title": { "vi": title(site, Lang::Vi), "en": title(site, Lang::En) },
         "number_format": site.settings.footer.number_format,
         "lines": lines,
         "labels": labels,
+        "trust": trust,
     })
 }
 
@@ -288,7 +327,14 @@ pub fn box_html(model: &BoxModel, grouping: Grouping) -> String {
         );
     }
     out.push_str("</ul>\n");
-    if let Some(trust) = &model.trust {
+    if let Some(TrustSlot {
+        official_html: Some(html),
+        ..
+    }) = &model.trust
+    {
+        // The issuer's snippet, unchanged (validated when it was built).
+        let _ = writeln!(out, "<div class=\"trust\">{html}</div>");
+    } else if let Some(trust) = &model.trust {
         let _ = writeln!(
             out,
             "<div class=\"trust\"><a href=\"{}\" target=\"_blank\" rel=\"noopener\"><img src=\"{}\" alt=\"{}\"></a></div>",

@@ -89,6 +89,7 @@ fn box_snapshot_en_dot_invalid_and_trust_slot() {
         href: "/trust/demo".into(),
         img_src: "/trust/demo/badge.svg".into(),
         alt: "Network trust".into(),
+        official_html: None,
     });
     expect![[r#"
         <section class="ff" data-footfall="demo" aria-label="Visitor statistics">
@@ -268,4 +269,45 @@ fn bidi_and_control_characters_never_reach_a_renderer() {
         settings.footer.title_vi = text.to_owned();
         assert!(Site::from_settings(settings, "").is_err(), "{text:?}");
     }
+}
+
+#[test]
+fn trust_slot_is_footfalls_badge_or_the_official_seal_unchanged() {
+    let demo = demo_site();
+    let own = trust_slot(&demo, Lang::Vi).expect("the demo site has a trust record");
+    assert_eq!(own.img_src, "/trust/demo/badge.svg?lang=vi");
+    assert_eq!(own.href, "/trust/demo?lang=vi");
+    assert_eq!(own.official_html, None);
+    let footer = footer_json(&demo);
+    assert_eq!(
+        footer["trust"]["en"]["img"],
+        "/trust/demo/badge.svg?lang=en"
+    );
+
+    let mut settings = crate::sites::SiteSettings::demo();
+    if let Some(trust) = settings.trust.as_mut() {
+        trust.tinnhiemmang = Some(crate::trust::TinnhiemmangSettings {
+            domain: "tuyengiao.travinh.gov.vn".to_owned(),
+            slug: "ban-tuyen-giao-tinh-uy-tra-vinh".to_owned(),
+        });
+    }
+    let sealed = crate::sites::Site::from_settings(settings, "").unwrap();
+    let seal = trust_slot(&sealed, Lang::Vi).unwrap();
+    let snippet = crate::trust::tinnhiemmang_snippet(
+        "tuyengiao.travinh.gov.vn",
+        "ban-tuyen-giao-tinh-uy-tra-vinh",
+    )
+    .unwrap();
+    assert_eq!(seal.official_html.as_deref(), Some(snippet.as_str()));
+    assert_eq!(
+        seal.img_src,
+        "https://tinnhiemmang.vn/handle_cert?id=tuyengiao.travinh.gov.vn"
+    );
+    let mut model = box_model(&sealed, &portal_snapshot(&sealed), Lang::Vi, true);
+    model.trust = Some(seal);
+    let html = box_html(&model, Grouping::Comma);
+    assert!(
+        html.contains(&snippet),
+        "the issuer's snippet is rendered unchanged: {html}"
+    );
 }
