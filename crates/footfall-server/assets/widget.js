@@ -85,7 +85,7 @@
     var trust = (footer.trust || {})[lang], abs = function (u) {
       return /^\/[^/]/.test(u) ? opt.api + u : /^https:\/\//.test(u) ? u : '';
     };
-    if (trust && abs(trust.img) && abs(trust.href)) {
+    if (trust && opt.trust && abs(trust.img) && abs(trust.href)) {
       var link = make('a', { display: 'block', padding: '0 10px 8px' });
       link.href = abs(trust.href);
       link.target = '_blank';
@@ -107,6 +107,8 @@
     var api = new URL(script.src).origin;
     var opt = {
       api: api,
+      // data-trust="off": the page shows its own trust badge elsewhere.
+      trust: d.trust !== 'off',
       lang: d.lang === 'en' ? 'en' : 'vi',
       theme: d.theme === 'dark' || d.theme === 'auto' ? d.theme : 'light',
       lines: d.lines,

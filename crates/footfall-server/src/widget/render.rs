@@ -522,7 +522,7 @@ pub fn demo_html(page: &DemoPage) -> String {
 <p>Ghi rõ nguồn \"Trang tin điện tử Ban Tuyên giáo Tỉnh ủy Trà Vinh\" khi phát hành lại thông tin từ website này.</p>
 </div>
 <div class=\"stats\" id=\"stats\">
-<script async src=\"{script_path}\" integrity=\"{integrity}\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"{lang}\"></script>
+<script async src=\"{script_path}\" integrity=\"{integrity}\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"{lang}\" data-trust=\"off\"></script>
 <a class=\"trust\" href=\"/trust/demo\"><img src=\"/trust/demo/badge.svg\" alt=\"{trust_alt}\" height=\"56\"></a>
 </div>
 </footer>

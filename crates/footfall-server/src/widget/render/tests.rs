@@ -160,7 +160,7 @@ fn demo_page_names_the_script_and_switches_language() {
     };
     let html = demo_html(&page);
     assert!(html.contains("<html lang=\"vi\">"));
-    assert!(html.contains("<script async src=\"/widget.0123456789abcdef.js\" integrity=\"sha384-abc\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"vi\"></script>"));
+    assert!(html.contains("<script async src=\"/widget.0123456789abcdef.js\" integrity=\"sha384-abc\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"vi\" data-trust=\"off\"></script>"));
     assert!(html.contains("href=\"?lang=en\""));
     assert!(html.contains("BAN TUYÊN GIÁO TỈNH UỶ TRÀ VINH"));
     assert!(html.contains("Địa chỉ: số 4, Nguyễn Thái Học"));
