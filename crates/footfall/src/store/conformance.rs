@@ -96,7 +96,7 @@ pub async fn expired_entries_are_absent<S: Store>(store: &S, site: &SiteId) {
             elements: vec![element(1)],
             expire_at: past,
         }],
-        visits: vec![],
+        ..WriteBatch::default()
     };
     store.apply(&batch).await.unwrap();
     store.set(&value, b"x", past).await.unwrap();
