@@ -551,11 +551,16 @@ fn counter_of(key: &str, record: Option<Record>) -> Result<u64, StoreError> {
 /// Adds a [`SetAdd`]'s elements to sorted distinct `members` as its contract says;
 /// returns the new overflow mark and whether anything changed.
 fn add_to_set(members: &mut Vec<[u8; 16]>, mut overflowed: bool, add: &SetAdd) -> (bool, bool) {
+    if overflowed {
+        // Its count is already known to be inexact: growing it would only cost space.
+        return (true, false);
+    }
+    let cap = add.cap.max(1);
     let mut changed = false;
     for element in &add.elements {
         match members.binary_search(element) {
             Ok(_) => {}
-            Err(at) if members.len() < add.cap => {
+            Err(at) if members.len() < cap => {
                 members.insert(at, *element);
                 changed = true;
             }

@@ -111,8 +111,13 @@ fn counter_value(
 /// Adds a [`SetAdd`]'s elements to `members` as its contract says; returns the new
 /// overflow mark.
 fn add_to_set(members: &mut HashSet<[u8; 16]>, mut overflowed: bool, add: &SetAdd) -> bool {
+    if overflowed {
+        // Its count is already known to be inexact: growing it would only cost memory.
+        return true;
+    }
+    let cap = add.cap.max(1);
     for element in &add.elements {
-        if members.len() < add.cap {
+        if members.len() < cap {
             members.insert(*element);
         } else if !members.contains(element) {
             overflowed = true;

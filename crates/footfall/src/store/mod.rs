@@ -124,7 +124,8 @@ pub struct SketchAdd {
 /// marked overflowed instead, and stays so until it expires. So the set never grows past
 /// `cap` (memory stays bounded), and a set that is not overflowed holds every distinct
 /// element ever added to it: its size is exact. An element already a member never
-/// overflows a full set.
+/// overflows a full set. An overflowed set takes no more elements, whatever later caps
+/// say.
 ///
 /// A set exists only while it has a member (as in Redis): adding no elements to an
 /// absent set creates nothing.
@@ -134,7 +135,7 @@ pub struct SetAdd {
     pub key: Key,
     /// The elements (visitor ids).
     pub elements: Vec<[u8; 16]>,
-    /// The most members the set may hold; must be at least 1.
+    /// The most members the set may hold; 0 is taken as 1.
     pub cap: usize,
     /// When the set expires (set or moved on every write); `None` keeps it forever.
     pub expire_at: Option<Timestamp>,

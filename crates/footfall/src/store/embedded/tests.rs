@@ -268,6 +268,7 @@ async fn purge_removes_expired_entries_and_their_index_rows() {
             elements: vec![[1; 16]],
             expire_at: Some(minutes(10)),
         }],
+        sets: vec![],
         visits: vec![VisitGroup {
             counters: vec![],
             sessions: vec![touch(1, minutes(30)), touch(2, minutes(30))],
