@@ -343,6 +343,13 @@ fn read_for(metric: Metric, keys: Vec<Key>) -> Read {
 }
 
 /// Reads every figure of a site in one store call.
+///
+/// Online visitors are read twice in that call: exactly, as the union of the window's
+/// minute sets, and as the union of its minute sketches. The exact count is used unless a
+/// minute's set overflowed ([`ONLINE_SET_CAP`]), and the figure's accuracy says which was
+/// used. Minute sets exist only from the release that writes them: for one online window
+/// after an upgrade the older minutes have only sketches, so the exact count may miss
+/// visitors seen just before the upgrade.
 pub async fn snapshot<S: Store>(
     store: &S,
     site: &SiteId,
