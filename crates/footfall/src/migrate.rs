@@ -5,7 +5,8 @@
 //! two backends, e.g. memory → embedded, embedded → Redis and back:
 //!
 //! - **Faithful**: counters move as values, sketches as their Redis bytes (bit for bit),
-//!   bytes as given, each with its deadline.
+//!   bounded sets with their members and overflow mark, bytes as given, each with its
+//!   deadline.
 //! - **Idempotent**: `restore` replaces what is there, so running the copy twice gives the
 //!   same target. Entries only in the target are left alone.
 //! - **Resumable**: the report carries the cursor after the last restored page; passing
