@@ -212,6 +212,7 @@ async fn bytes_per_day(daily_visitors: u64) {
                 + match &entry.value {
                     EntryValue::Counter(_) => 8,
                     EntryValue::Sketch(bytes) | EntryValue::Bytes(bytes) => bytes.len(),
+                    EntryValue::Set { members, .. } => 1 + members.len() * 16,
                 };
         }
         match next {

@@ -63,9 +63,15 @@ pub fn describe(definition: &Definition, visit_timeout_minutes: u32, lang: Lang)
     let metric = definition.metric;
     if definition.window == Window::Online {
         let minutes = definition.window_minutes.unwrap_or(5);
-        return match lang {
-            Lang::Vi => format!("Số khách có hoạt động trong {minutes} phút gần nhất (ước tính)"),
-            Lang::En => format!("Visitors active in the last {minutes} minutes (estimate)"),
+        // Exact while few are online, an estimate past that: say which this figure is.
+        let estimate = definition.accuracy != Accuracy::Exact;
+        return match (lang, estimate) {
+            (Lang::Vi, true) => {
+                format!("Số khách có hoạt động trong {minutes} phút gần nhất (ước tính)")
+            }
+            (Lang::Vi, false) => format!("Số khách có hoạt động trong {minutes} phút gần nhất"),
+            (Lang::En, true) => format!("Visitors active in the last {minutes} minutes (estimate)"),
+            (Lang::En, false) => format!("Visitors active in the last {minutes} minutes"),
         };
     }
     let what = metric_phrase(metric, lang);
@@ -142,6 +148,11 @@ mod tests {
                 definition(Metric::Visitors, Window::Online, Accuracy::Estimate, 0),
                 "Số khách có hoạt động trong 5 phút gần nhất (ước tính)",
                 "Visitors active in the last 5 minutes (estimate)",
+            ),
+            (
+                definition(Metric::Visitors, Window::Online, Accuracy::Exact, 0),
+                "Số khách có hoạt động trong 5 phút gần nhất",
+                "Visitors active in the last 5 minutes",
             ),
             (
                 definition(Metric::Visits, Window::Today, Accuracy::Exact, 0),

@@ -11,7 +11,8 @@
 //! | `ff:{site}:pv:<scope>` | pageviews counter | retention (none for `t`) |
 //! | `ff:{site}:vs:<scope>` | visits counter | retention (none for `t`) |
 //! | `ff:{site}:uv:<scope>` | visitors HyperLogLog | retention (none for `t`) |
-//! | `ff:{site}:on:<minute>` | visitors active in that UTC minute, HyperLogLog | minute end + online window |
+//! | `ff:{site}:on:<minute>` | visitors active in that UTC minute, HyperLogLog | minute end + longest online window |
+//! | `ff:{site}:onx:<minute>` | the same visitors as a bounded set of ids (exact while small) | minute end + longest online window |
 //! | `ff:{site}:sess:<visitor>` | open visit marker | last hit + visit timeout |
 //! | `ff:{site}:salt:<period>` | 32-byte salt | period start + 48 h |
 //! | `ff:{site}:base:<metric>` | imported baseline for totals | never |
@@ -63,6 +64,7 @@ impl Key {
         match tail.split(':').next() {
             Some("pv" | "vs" | "base") => KeyKind::Counter,
             Some("uv" | "on") => KeyKind::Sketch,
+            Some("onx") => KeyKind::Set,
             _ => KeyKind::Bytes,
         }
     }
@@ -103,6 +105,8 @@ pub enum KeyKind {
     Counter,
     /// A HyperLogLog sketch in Redis's format.
     Sketch,
+    /// A bounded set of 16-byte ids (see [`SetAdd`](crate::store::SetAdd)).
+    Set,
     /// Opaque bytes (salts, visit markers).
     Bytes,
 }
@@ -147,6 +151,13 @@ pub fn metric(site: &SiteId, metric: Metric, scope: &Scope) -> Key {
 /// The sketch of visitors seen in one UTC minute (the "online" window's buckets).
 pub fn online_minute(site: &SiteId, minute: Minute) -> Key {
     Key(format!("ff:{{{site}}}:on:{minute}"))
+}
+
+/// The bounded set of visitors seen in one UTC minute: the online window's exact count
+/// while it is small, next to the sketch of [`online_minute`] that takes over when a set
+/// overflows.
+pub fn online_minute_set(site: &SiteId, minute: Minute) -> Key {
+    Key(format!("ff:{{{site}}}:onx:{minute}"))
 }
 
 /// The marker of a visitor's open visit.
@@ -204,6 +215,11 @@ mod tests {
                 online_minute(&site, Minute::from_index(29_412_345)),
                 "ff:{caukee}:on:29412345",
                 KeyKind::Sketch,
+            ),
+            (
+                online_minute_set(&site, Minute::from_index(29_412_345)),
+                "ff:{caukee}:onx:29412345",
+                KeyKind::Set,
             ),
             (
                 baseline(&site, Metric::Visits),

@@ -5,7 +5,8 @@
 //! two backends, e.g. memory → embedded, embedded → Redis and back:
 //!
 //! - **Faithful**: counters move as values, sketches as their Redis bytes (bit for bit),
-//!   bytes as given, each with its deadline.
+//!   bounded sets with their members and overflow mark, bytes as given, each with its
+//!   deadline.
 //! - **Idempotent**: `restore` replaces what is there, so running the copy twice gives the
 //!   same target. Entries only in the target are left alone.
 //! - **Resumable**: the report carries the cursor after the last restored page; passing
@@ -69,6 +70,8 @@ pub struct MigrationReport {
     pub counters: u64,
     /// Sketches copied.
     pub sketches: u64,
+    /// Bounded sets copied (the online window's exact minute buckets).
+    pub sets: u64,
     /// Other values (salts, visit markers) copied.
     pub bytes: u64,
     /// Entries skipped because they had expired by `now`.
@@ -87,7 +90,7 @@ pub struct MigrationReport {
 impl MigrationReport {
     /// Entries copied, of every kind.
     pub fn entries(&self) -> u64 {
-        self.counters + self.sketches + self.bytes
+        self.counters + self.sketches + self.sets + self.bytes
     }
 }
 
@@ -128,6 +131,7 @@ pub async fn copy_with_progress<A: Store, B: Store>(
             match entry.value {
                 EntryValue::Counter(_) => report.counters += 1,
                 EntryValue::Sketch(_) => report.sketches += 1,
+                EntryValue::Set { .. } => report.sets += 1,
                 EntryValue::Bytes(_) => report.bytes += 1,
             }
             // Service-wide keys (registry, audit) belong to no site.
@@ -270,8 +274,9 @@ mod tests {
             first.sketches,
             count(|v| matches!(v, EntryValue::Sketch(_)))
         );
+        assert_eq!(first.sets, count(|v| matches!(v, EntryValue::Set { .. })));
         assert_eq!(first.bytes, count(|v| matches!(v, EntryValue::Bytes(_))));
-        assert!(first.counters > 0 && first.sketches > 0 && first.bytes > 0);
+        assert!(first.counters > 0 && first.sketches > 0 && first.sets > 0 && first.bytes > 0);
         assert_eq!(
             first.pages,
             first.entries().div_ceil(7) + u64::from(first.entries() % 7 == 0)

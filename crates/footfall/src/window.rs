@@ -36,7 +36,10 @@ impl Metric {
 /// The period a figure covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Window {
-    /// Visitors active within the site's online window (default 5 minutes).
+    /// Visitors active within the site's online window (default 5 minutes). Exact while
+    /// no minute of the window saw more than
+    /// [`ONLINE_SET_CAP`](crate::counter::ONLINE_SET_CAP) visitors, a HyperLogLog
+    /// estimate otherwise; the figure's [`Accuracy`] says which.
     Online,
     /// Since local midnight.
     Today,

@@ -182,10 +182,86 @@ async fn online_counts_the_last_minutes_only() {
     assert_eq!(snap.value(Window::Online, Metric::Visitors), 2);
     let online = snap.get(Window::Online, Metric::Visitors).unwrap();
     assert_eq!(online.definition.window_minutes, Some(5));
-    assert_eq!(online.definition.accuracy, Accuracy::Estimate);
+    assert_eq!(online.definition.accuracy, Accuracy::Exact);
     // Thirty-one minutes later the buckets have expired.
     let later = s.at("2026-11-30T03:31:00Z").await;
     assert_eq!(later.value(Window::Online, Metric::Visitors), 0);
+    let online = later.get(Window::Online, Metric::Visitors).unwrap();
+    assert_eq!(online.definition.accuracy, Accuracy::Exact);
+}
+
+#[tokio::test]
+async fn online_is_exact_until_a_minute_overflows_then_estimated() {
+    let s = Scenario::new(CountingRules::default());
+    let cap = u32::try_from(ONLINE_SET_CAP).unwrap();
+    // A full minute, then the same visitors again: still exact.
+    let full: Vec<Hit> = (0..cap).map(|n| s.hit(n, "2026-11-30T02:56:10Z")).collect();
+    s.play(&full).await;
+    s.play(&full).await;
+    s.play(&[
+        s.hit(0, "2026-11-30T02:58:00Z"),
+        s.hit(cap + 5, "2026-11-30T02:58:00Z"),
+    ])
+    .await;
+    let snap = s.at("2026-11-30T02:59:30Z").await;
+    let online = snap.get(Window::Online, Metric::Visitors).unwrap();
+    assert_eq!(
+        (online.value, online.definition.accuracy),
+        (u64::from(cap) + 1, Accuracy::Exact)
+    );
+
+    // One new visitor in the full minute: that minute's count is no longer exact, so the
+    // figure is the sketches' estimate, and says so.
+    s.play(&[s.hit(cap + 1, "2026-11-30T02:56:50Z")]).await;
+    let snap = s.at("2026-11-30T02:59:30Z").await;
+    let online = snap.get(Window::Online, Metric::Visitors).unwrap();
+    assert_eq!(online.definition.accuracy, Accuracy::Estimate);
+    let expected = f64::from(cap + 2);
+    assert!(
+        (online.value as f64 - expected).abs() < expected * 0.03,
+        "{}",
+        online.value
+    );
+    // Once the overflowed minute leaves the window, the count is exact again.
+    let snap = s.at("2026-11-30T03:01:30Z").await;
+    let online = snap.get(Window::Online, Metric::Visitors).unwrap();
+    assert_eq!(
+        (online.value, online.definition.accuracy),
+        (2, Accuracy::Exact)
+    );
+}
+
+#[test]
+fn plan_adds_each_visitor_once_to_its_minute_set() {
+    let s = Scenario::new(CountingRules::default());
+    let hits = [
+        s.hit(1, "2026-11-30T02:56:10Z"),
+        s.hit(1, "2026-11-30T02:56:20Z"),
+        s.hit(2, "2026-11-30T02:56:30Z"),
+        s.hit(2, "2026-11-30T02:57:00Z"),
+    ];
+    let plan = plan(&hits, |_| Some(&s.rules), ts("2026-11-30T02:57:00Z"));
+    let sets: Vec<(&str, usize, usize)> = plan
+        .batch
+        .sets
+        .iter()
+        .map(|set| (set.key.as_str(), set.elements.len(), set.cap))
+        .collect();
+    assert_eq!(
+        sets,
+        [
+            ("ff:{caukee}:onx:29933456", 2, ONLINE_SET_CAP),
+            ("ff:{caukee}:onx:29933457", 1, ONLINE_SET_CAP),
+        ]
+    );
+    // They expire with the minute sketches.
+    let sketch_expiry = plan
+        .batch
+        .sketches
+        .iter()
+        .find(|sketch| sketch.key.as_str() == "ff:{caukee}:on:29933456")
+        .map(|sketch| sketch.expire_at);
+    assert_eq!(sketch_expiry, Some(plan.batch.sets[0].expire_at));
 }
 
 #[tokio::test]
@@ -268,7 +344,9 @@ async fn figures_carry_their_definitions() {
         assert_eq!(d.as_of, ts("2026-11-30T03:00:00Z"));
         assert_eq!(d.time_zone, "Asia/Ho_Chi_Minh");
         let expected_accuracy = match (d.metric, d.window) {
-            (Metric::Visitors, Window::Online | Window::Today) => Accuracy::Estimate,
+            // Online is exact while small (here: nobody).
+            (Metric::Visitors, Window::Online) => Accuracy::Exact,
+            (Metric::Visitors, Window::Today) => Accuracy::Estimate,
             (Metric::Visitors, _) => Accuracy::EstimatePerSaltPeriod,
             _ => Accuracy::Exact,
         };

@@ -14,8 +14,8 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::{
-    CounterAdd, Entry, EntryValue, Read, ScanCursor, SessionTouch, SketchAdd, Store, VisitGroup,
-    WriteBatch,
+    CounterAdd, Entry, EntryValue, Read, SET_OVERFLOWED, ScanCursor, SessionTouch, SetAdd,
+    SketchAdd, Store, VisitGroup, WriteBatch,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::counter::{self, Hit};
@@ -24,7 +24,7 @@ use crate::keys::{self, Key, Scope};
 use crate::rules::CountingRules;
 use crate::site::SiteId;
 use crate::sketch::Hll;
-use crate::window::{Metric, Window};
+use crate::window::{Accuracy, Metric, Window};
 
 fn now() -> Timestamp {
     SystemClock.now()
@@ -84,6 +84,7 @@ pub async fn expired_entries_are_absent<S: Store>(store: &S, site: &SiteId) {
     let counter = day_key(site, Metric::Visits, "2026-01-01");
     let sketch = day_key(site, Metric::Visitors, "2026-01-01");
     let value = keys::salt(site, "2026-01-01");
+    let set = keys::online_minute_set(site, crate::calendar::Minute::from_index(1));
     let batch = WriteBatch {
         now: now(),
         counters: vec![CounterAdd {
@@ -96,15 +97,22 @@ pub async fn expired_entries_are_absent<S: Store>(store: &S, site: &SiteId) {
             elements: vec![element(1)],
             expire_at: past,
         }],
-        visits: vec![],
+        sets: vec![SetAdd {
+            key: set.clone(),
+            elements: vec![element(1)],
+            cap: 10,
+            expire_at: past,
+        }],
+        ..WriteBatch::default()
     };
     store.apply(&batch).await.unwrap();
     store.set(&value, b"x", past).await.unwrap();
     let reads = [
         Read::Counter(counter.clone()),
         Read::Cardinality(vec![sketch.clone()]),
+        Read::SetUnion(vec![set.clone()]),
     ];
-    assert_eq!(store.read(&reads, now()).await.unwrap(), vec![0, 0]);
+    assert_eq!(store.read(&reads, now()).await.unwrap(), vec![0, 0, 0]);
     assert_eq!(store.get(&value, now()).await.unwrap(), None);
     assert_eq!(store.get(&counter, now()).await.unwrap(), None);
     // A live deadline keeps the entry.
@@ -167,6 +175,305 @@ pub async fn sketches_count_like_the_library<S: Store>(store: &S, site: &SiteId)
     );
     let bytes = store.get(&a, now()).await.unwrap().expect("sketch stored");
     assert_eq!(Hll::from_redis_bytes(&bytes).unwrap(), expected_a);
+}
+
+fn set_key(site: &SiteId, minute: i64) -> Key {
+    keys::online_minute_set(site, crate::calendar::Minute::from_index(minute))
+}
+
+fn set_batch(adds: Vec<(Key, std::ops::Range<u32>, usize, Option<Timestamp>)>) -> WriteBatch {
+    WriteBatch {
+        now: now(),
+        sets: adds
+            .into_iter()
+            .map(|(key, range, cap, expire_at)| SetAdd {
+                key,
+                elements: range.map(element).collect(),
+                cap,
+                expire_at,
+            })
+            .collect(),
+        ..WriteBatch::default()
+    }
+}
+
+/// Bounded sets count distinct members exactly, across batches and in unions; absent
+/// sets are empty, and adding nothing creates nothing.
+pub async fn bounded_sets_add_up_and_dedupe<S: Store>(store: &S, site: &SiteId) {
+    let (a, b, absent) = (set_key(site, 1), set_key(site, 2), set_key(site, 3));
+    store
+        .apply(&set_batch(vec![(a.clone(), 0..10, 100, later(60))]))
+        .await
+        .unwrap();
+    // Overlapping additions, and one element twice in one batch.
+    let mut batch = set_batch(vec![
+        (a.clone(), 5..15, 100, later(60)),
+        (b.clone(), 10..20, 100, None),
+        (absent.clone(), 0..0, 100, later(60)),
+    ]);
+    batch.sets[0].elements.push(element(14));
+    store.apply(&batch).await.unwrap();
+    let reads = [
+        Read::SetUnion(vec![a.clone()]),
+        Read::SetUnion(vec![b.clone()]),
+        Read::SetUnion(vec![a.clone(), b.clone()]),
+        Read::SetUnion(vec![a.clone(), absent.clone(), b.clone()]),
+        Read::SetUnion(vec![absent.clone()]),
+        Read::SetUnion(vec![]),
+    ];
+    assert_eq!(
+        store.read(&reads, now()).await.unwrap(),
+        vec![15, 10, 20, 20, 0, 0]
+    );
+    let (entries, _) = scan_site(store, site).await;
+    assert!(
+        entries.iter().all(|e| e.key != absent),
+        "adding nothing creates no set"
+    );
+}
+
+/// A set takes members up to its cap; an element that is already a member never
+/// overflows it, a new one finds it full and marks it overflowed, which a union reports
+/// as [`SET_OVERFLOWED`]; an overflowed set stops growing and stays overflowed.
+pub async fn bounded_sets_overflow_at_the_cap<S: Store>(store: &S, site: &SiteId) {
+    let (full, over, small, one_batch) = (
+        set_key(site, 1),
+        set_key(site, 2),
+        set_key(site, 3),
+        set_key(site, 4),
+    );
+    store
+        .apply(&set_batch(vec![
+            (full.clone(), 0..10, 10, later(60)),
+            (over.clone(), 0..10, 10, later(60)),
+            (small.clone(), 100..103, 10, later(60)),
+            (one_batch.clone(), 0..25, 10, later(60)),
+        ]))
+        .await
+        .unwrap();
+    // Members again: the full set is still exact.
+    store
+        .apply(&set_batch(vec![(full.clone(), 0..10, 10, later(60))]))
+        .await
+        .unwrap();
+    // One element too many.
+    store
+        .apply(&set_batch(vec![(over.clone(), 9..11, 10, later(60))]))
+        .await
+        .unwrap();
+    let reads = [
+        Read::SetUnion(vec![full.clone()]),
+        Read::SetUnion(vec![full.clone(), small.clone()]),
+        Read::SetUnion(vec![over.clone()]),
+        Read::SetUnion(vec![small.clone(), over.clone()]),
+        Read::SetUnion(vec![one_batch.clone()]),
+    ];
+    assert_eq!(
+        store.read(&reads, now()).await.unwrap(),
+        vec![10, 13, SET_OVERFLOWED, SET_OVERFLOWED, SET_OVERFLOWED]
+    );
+    // Later writes neither grow an overflowed set nor clear its mark.
+    store
+        .apply(&set_batch(vec![(over.clone(), 50..60, 1000, later(60))]))
+        .await
+        .unwrap();
+    let (entries, _) = scan_site(store, site).await;
+    let set_of = |key: &Key| {
+        entries
+            .iter()
+            .find(|e| &e.key == key)
+            .map(|e| e.value.clone())
+    };
+    let ids = |range: std::ops::Range<u32>| {
+        let mut ids: Vec<[u8; 16]> = range.map(element).collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(
+        set_of(&full),
+        Some(EntryValue::Set {
+            members: ids(0..10),
+            overflowed: false
+        })
+    );
+    assert_eq!(
+        set_of(&over),
+        Some(EntryValue::Set {
+            members: ids(0..10),
+            overflowed: true
+        })
+    );
+    match set_of(&one_batch) {
+        Some(EntryValue::Set {
+            members,
+            overflowed: true,
+        }) => assert_eq!(members.len(), 10),
+        other => panic!("one batch past the cap: {other:?}"),
+    }
+}
+
+/// A set expires at its deadline, which each write moves.
+pub async fn bounded_sets_expire<S: Store>(store: &S, site: &SiteId) {
+    let past = Some(now() - SignedDuration::from_mins(1));
+    let (expired, moved, kept) = (set_key(site, 1), set_key(site, 2), set_key(site, 3));
+    store
+        .apply(&set_batch(vec![
+            (expired.clone(), 0..5, 10, past),
+            (moved.clone(), 0..5, 10, later(60)),
+            (kept.clone(), 0..5, 10, later(60)),
+        ]))
+        .await
+        .unwrap();
+    store
+        .apply(&set_batch(vec![(moved.clone(), 5..6, 10, past)]))
+        .await
+        .unwrap();
+    let reads = [
+        Read::SetUnion(vec![expired.clone()]),
+        Read::SetUnion(vec![moved.clone()]),
+        Read::SetUnion(vec![expired, moved, kept.clone()]),
+    ];
+    assert_eq!(store.read(&reads, now()).await.unwrap(), vec![0, 0, 5]);
+    let (entries, _) = scan_site(store, site).await;
+    let kept_entry = entries.iter().find(|e| e.key == kept).expect("live set");
+    assert!(kept_entry.expire_at.is_some());
+}
+
+/// Sets come out of `scan` with their members and overflow mark, and `restore` puts them
+/// back as they were, replacing what is there; a restored empty set is removed.
+pub async fn bounded_sets_scan_and_restore<S: Store>(store: &S, site: &SiteId) {
+    let (exact, over, replaced) = (set_key(site, 1), set_key(site, 2), set_key(site, 3));
+    store
+        .apply(&set_batch(vec![
+            (exact.clone(), 0..40, 100, later(60)),
+            (over.clone(), 0..40, 30, None),
+            (replaced.clone(), 0..3, 100, later(60)),
+        ]))
+        .await
+        .unwrap();
+    let (before, _) = scan_site(store, site).await;
+    assert_eq!(before.len(), 3);
+    for entry in &before {
+        store.delete(&entry.key).await.unwrap();
+    }
+    assert!(scan_site(store, site).await.0.is_empty());
+    // Something else under `replaced` first: a restore replaces, it does not merge.
+    store
+        .apply(&set_batch(vec![(replaced.clone(), 50..60, 100, None)]))
+        .await
+        .unwrap();
+    store.restore(&before).await.unwrap();
+    store.restore(&before).await.unwrap();
+    let (after, _) = scan_site(store, site).await;
+    assert_eq!(after.len(), before.len());
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a.key, b.key);
+        assert_eq!(a.value, b.value, "{}", a.key);
+        let ms = |t: Option<Timestamp>| t.map(|t| t.as_millisecond());
+        assert_eq!(ms(a.expire_at), ms(b.expire_at), "{}", a.key);
+    }
+    let reads = [
+        Read::SetUnion(vec![exact.clone()]),
+        Read::SetUnion(vec![over.clone()]),
+        Read::SetUnion(vec![replaced.clone()]),
+    ];
+    assert_eq!(
+        store.read(&reads, now()).await.unwrap(),
+        vec![40, SET_OVERFLOWED, 3]
+    );
+    // An empty set restores as no set.
+    store
+        .restore(&[Entry {
+            key: replaced.clone(),
+            value: EntryValue::Set {
+                members: Vec::new(),
+                overflowed: false,
+            },
+            expire_at: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .read(&[Read::SetUnion(vec![replaced])], now())
+            .await
+            .unwrap(),
+        vec![0]
+    );
+}
+
+/// The online figure is exact at small numbers on this backend: 300 visitors, where the
+/// minute sketches alone read otherwise, are 300, marked exact; past a minute's cap the
+/// figure is the sketches' estimate, marked so.
+pub async fn online_is_exact_while_small<S: Store>(store: &S, site: &SiteId) {
+    let rules = CountingRules::default();
+    let now = now();
+    let hits = |range: std::ops::Range<u32>, minutes_ago: i64| -> Vec<Hit> {
+        range
+            .map(|n| Hit {
+                site: site.clone(),
+                at: now - SignedDuration::from_mins(minutes_ago),
+                visitor: VisitorId::from_bytes(element(n)),
+                previous_visitor: None,
+            })
+            .collect()
+    };
+    // Spread over three minutes, some visitors in several.
+    let mut all = hits(0..150, 3);
+    all.extend(hits(100..250, 2));
+    all.extend(hits(200..300, 0));
+    counter::record(store, &all, |_| Some(&rules), now)
+        .await
+        .unwrap();
+    let mut sketch = Hll::new();
+    for n in 0..300 {
+        sketch.add(&element(n));
+    }
+    assert_ne!(
+        sketch.count(),
+        300,
+        "these ids must collide in the sketch, or this check proves nothing"
+    );
+    let snapshot = counter::snapshot(store, site, &rules, now).await.unwrap();
+    let online = snapshot.get(Window::Online, Metric::Visitors).unwrap();
+    assert_eq!(online.value, 300);
+    assert_eq!(online.definition.accuracy, Accuracy::Exact);
+
+    // One minute past the cap: the estimate takes over.
+    let cap = u32::try_from(counter::ONLINE_SET_CAP).unwrap();
+    counter::record(store, &hits(1000..1001 + cap, 1), |_| Some(&rules), now)
+        .await
+        .unwrap();
+    let snapshot = counter::snapshot(store, site, &rules, now).await.unwrap();
+    let online = snapshot.get(Window::Online, Metric::Visitors).unwrap();
+    assert_eq!(online.definition.accuracy, Accuracy::Estimate);
+    let expected = f64::from(300 + cap + 1);
+    assert!(
+        (online.value as f64 - expected).abs() < expected * 0.05,
+        "{} is not near {expected}",
+        online.value
+    );
+}
+
+/// Every live entry of `site`, in key order, and how many pages the scan took.
+async fn scan_site<S: Store>(store: &S, site: &SiteId) -> (Vec<Entry>, usize) {
+    let mut cursor = ScanCursor::default();
+    let mut all = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (page, next) = store.scan(&cursor, 100, now()).await.unwrap();
+        pages += 1;
+        all.extend(
+            page.into_iter()
+                .filter(|e| e.key.site().as_ref() == Some(site)),
+        );
+        match next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    all.sort_by(|a, b| a.key.cmp(&b.key));
+    (all, pages)
 }
 
 /// A touch starts a visit only when neither its marker nor its previous marker is open;
@@ -480,10 +787,11 @@ pub async fn scan_and_restore_round_trip<S: Store>(store: &S, site: &SiteId) {
         all
     };
     let before = mine(scan_all().await);
-    // 50 markers, 4 counters each for pageviews and visits, 5 sketches, a salt, a baseline.
+    // 50 markers, 4 counters each for pageviews and visits, 5 sketches, the minute's set,
+    // a salt, a baseline.
     assert_eq!(
         before.len(),
-        50 + 4 + 4 + 5 + 1 + 1,
+        50 + 4 + 4 + 5 + 1 + 1 + 1,
         "{:#?}",
         before.iter().map(|e| e.key.as_str()).collect::<Vec<_>>()
     );
@@ -494,6 +802,13 @@ pub async fn scan_and_restore_round_trip<S: Store>(store: &S, site: &SiteId) {
     for entry in &before {
         if let EntryValue::Sketch(bytes) = &entry.value {
             assert!(Hll::from_redis_bytes(bytes).is_ok(), "{}", entry.key);
+        }
+        if let EntryValue::Set {
+            members,
+            overflowed,
+        } = &entry.value
+        {
+            assert_eq!((members.len(), *overflowed), (50, false), "{}", entry.key);
         }
         if entry.key.as_str().contains(":sess:") {
             assert!(entry.expire_at.is_some(), "visit markers expire");
@@ -566,6 +881,11 @@ macro_rules! store_conformance {
                 counting_end_to_end,
                 scan_and_restore_round_trip,
                 compare_and_swap_is_atomic,
+                bounded_sets_add_up_and_dedupe,
+                bounded_sets_overflow_at_the_cap,
+                bounded_sets_expire,
+                bounded_sets_scan_and_restore,
+                online_is_exact_while_small,
             );
         }
     };

@@ -29,18 +29,22 @@
 //!
 //! # Layout
 //!
-//! - `entries`: key → record. A record is a one-byte kind (counter, sketch, bytes), the
-//!   deadline (a flag and, when set, the instant in nanoseconds since the Unix epoch, so
-//!   deadlines round-trip exactly) and the value: counters as 8 little-endian bytes,
+//! - `entries`: key → record. A record is a one-byte kind (counter, sketch, bytes, set),
+//!   the deadline (a flag and, when set, the instant in nanoseconds since the Unix epoch,
+//!   so deadlines round-trip exactly) and the value: counters as 8 little-endian bytes,
 //!   sketches as Redis HyperLogLog bytes (so they move bit for bit to and from Redis),
-//!   bytes as given.
+//!   bytes as given, bounded sets as an overflow flag byte (0 or 1) followed by the
+//!   members, 16 bytes each, sorted and distinct (so a set has one encoding).
 //! - `expiry`: (deadline, key) → (). Every record with a deadline has exactly one row
 //!   here, so [`EmbeddedStore::purge_expired`] is a range walk from the oldest deadline up
 //!   to `now`, not a scan of the whole table. Each [`Store::apply`] also purges a bounded
 //!   number of expired entries in its own transaction, so visit markers and minute
 //!   buckets do not make the file grow without bound even if nobody calls the purge.
 //!   Freed pages are reused by redb; the file itself does not shrink.
-//! - `meta`: the layout version, checked on open.
+//! - `meta`: the layout version, checked on open. Version 2 added the set kind; a
+//!   version 1 file is a valid version 2 file, so opening one upgrades its version in
+//!   place, while a build that reads only version 1 refuses the upgraded file at open
+//!   rather than failing later on a record kind it does not know.
 //!
 //! Reads ignore expired entries whether or not they have been purged yet, exactly as the
 //! memory store does.
@@ -56,7 +60,8 @@ use redb::{
 };
 
 use super::{
-    ApplyReport, Entry, EntryValue, Read, ScanCursor, Store, StoreError, VisitGroup, WriteBatch,
+    ApplyReport, Entry, EntryValue, Read, SET_OVERFLOWED, ScanCursor, SetAdd, Store, StoreError,
+    VisitGroup, WriteBatch,
 };
 use crate::keys::Key;
 use crate::sketch::Hll;
@@ -64,9 +69,13 @@ use crate::sketch::Hll;
 /// The name of the database file inside the store's directory.
 pub const FILE_NAME: &str = "footfall.redb";
 
-/// The layout version written to `meta`; bumped on any incompatible change of the
-/// record encoding or tables.
-const LAYOUT_VERSION: u64 = 1;
+/// The layout version written to `meta`; bumped on any change of the record encoding or
+/// tables (2: the set record kind).
+const LAYOUT_VERSION: u64 = 2;
+
+/// Layout versions this build opens and upgrades to [`LAYOUT_VERSION`] in place, because
+/// their files are valid files of the current layout.
+const UPGRADABLE_LAYOUT_VERSIONS: &[u64] = &[1];
 
 const ENTRIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("entries");
 const EXPIRY: TableDefinition<'_, (i128, &str), ()> = TableDefinition::new("expiry");
@@ -202,6 +211,10 @@ fn initialise(database: &Database, path: &Path) -> Result<(), StoreError> {
                 meta.insert("layout", LAYOUT_VERSION).map_err(backend)?;
                 Ok(())
             }
+            Some(old) if UPGRADABLE_LAYOUT_VERSIONS.contains(&old) => {
+                meta.insert("layout", LAYOUT_VERSION).map_err(backend)?;
+                Ok(())
+            }
             Some(LAYOUT_VERSION) => Ok(()),
             Some(other) => Err(StoreError::Config(format!(
                 "{} has layout version {other}; this build reads version {LAYOUT_VERSION}",
@@ -232,6 +245,7 @@ fn wrong_type(key: &str, expected: &str) -> StoreError {
 const KIND_COUNTER: u8 = 1;
 const KIND_SKETCH: u8 = 2;
 const KIND_BYTES: u8 = 3;
+const KIND_SET: u8 = 4;
 
 /// A decoded record of the `entries` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -246,6 +260,11 @@ enum Value {
     Counter(u64),
     /// Redis HyperLogLog bytes, as stored.
     Sketch(Vec<u8>),
+    /// Members sorted and distinct.
+    Set {
+        members: Vec<[u8; 16]>,
+        overflowed: bool,
+    },
     Bytes(Vec<u8>),
 }
 
@@ -258,6 +277,7 @@ impl Record {
         let (kind, payload): (u8, &[u8]) = match &self.value {
             Value::Counter(_) => (KIND_COUNTER, &[]),
             Value::Sketch(bytes) => (KIND_SKETCH, bytes),
+            Value::Set { .. } => (KIND_SET, &[]),
             Value::Bytes(bytes) => (KIND_BYTES, bytes),
         };
         let mut out = Vec::with_capacity(2 + 16 + 8 + payload.len());
@@ -271,6 +291,16 @@ impl Record {
         }
         match &self.value {
             Value::Counter(n) => out.extend_from_slice(&n.to_le_bytes()),
+            Value::Set {
+                members,
+                overflowed,
+            } => {
+                out.reserve(1 + members.len() * 16);
+                out.push(u8::from(*overflowed));
+                for member in members {
+                    out.extend_from_slice(member);
+                }
+            }
             _ => out.extend_from_slice(payload),
         }
         out
@@ -292,18 +322,44 @@ impl Record {
             }
             KIND_SKETCH => Value::Sketch(payload.to_vec()),
             KIND_BYTES => Value::Bytes(payload.to_vec()),
+            KIND_SET => decode_set(payload).ok_or_else(|| corrupt("malformed set"))?,
             other => return Err(corrupt(&format!("unknown kind {other}"))),
         };
         Ok(Record { value, deadline })
     }
 
-    /// The value as Redis `GET` would return it.
-    fn get_bytes(self) -> Vec<u8> {
+    /// The value as Redis `GET` would return it; a set has no such form (Redis answers
+    /// `WRONGTYPE`).
+    fn get_bytes(self, key: &str) -> Result<Vec<u8>, StoreError> {
         match self.value {
-            Value::Counter(n) => n.to_string().into_bytes(),
-            Value::Sketch(bytes) | Value::Bytes(bytes) => bytes,
+            Value::Counter(n) => Ok(n.to_string().into_bytes()),
+            Value::Sketch(bytes) | Value::Bytes(bytes) => Ok(bytes),
+            Value::Set { .. } => Err(wrong_type(key, "string, not a set")),
         }
     }
+}
+
+/// A set record's payload: the overflow flag, then sorted distinct 16-byte members.
+/// Anything else (a bad flag, a ragged tail, members out of order) is `None`, so a
+/// damaged record is reported rather than half-read.
+fn decode_set(payload: &[u8]) -> Option<Value> {
+    let (flag, rest) = payload.split_first()?;
+    let overflowed = match flag {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    let (chunks, tail) = rest.as_chunks::<16>();
+    if !tail.is_empty() || chunks.is_empty() {
+        return None;
+    }
+    if chunks.windows(2).any(|pair| pair[0] >= pair[1]) {
+        return None;
+    }
+    Some(Value::Set {
+        members: chunks.to_vec(),
+        overflowed,
+    })
 }
 
 /// The deadline and payload of an encoded record, or `None` when the header is cut short.
@@ -488,8 +544,33 @@ fn counter_of(key: &str, record: Option<Record>) -> Result<u64, StoreError> {
             .ok()
             .and_then(|text| text.parse().ok())
             .ok_or_else(|| wrong_type(key, "counter")),
-        Some(Value::Sketch(_)) => Err(wrong_type(key, "counter")),
+        Some(Value::Sketch(_) | Value::Set { .. }) => Err(wrong_type(key, "counter")),
     }
+}
+
+/// Adds a [`SetAdd`]'s elements to sorted distinct `members` as its contract says;
+/// returns the new overflow mark and whether anything changed.
+fn add_to_set(members: &mut Vec<[u8; 16]>, mut overflowed: bool, add: &SetAdd) -> (bool, bool) {
+    if overflowed {
+        // Its count is already known to be inexact: growing it would only cost space.
+        return (true, false);
+    }
+    let cap = add.cap.max(1);
+    let mut changed = false;
+    for element in &add.elements {
+        match members.binary_search(element) {
+            Ok(_) => {}
+            Err(at) if members.len() < cap => {
+                members.insert(at, *element);
+                changed = true;
+            }
+            Err(_) => {
+                changed |= !overflowed;
+                overflowed = true;
+            }
+        }
+    }
+    (overflowed, changed)
 }
 
 fn decode_sketch(key: &str, bytes: &[u8]) -> Result<Hll, StoreError> {
@@ -563,12 +644,45 @@ fn apply_batch(tables: &mut Tables<'_>, batch: &WriteBatch) -> Result<ApplyRepor
             )?;
         }
     }
+    for add in &batch.sets {
+        let key = add.key.as_str();
+        let deadline = add.expire_at.map(nanos);
+        let (mut members, overflowed, old_deadline) = match tables.live(key, now)? {
+            None => (Vec::new(), false, None),
+            Some(Record {
+                value:
+                    Value::Set {
+                        members,
+                        overflowed,
+                    },
+                deadline,
+            }) => (members, overflowed, Some(deadline)),
+            Some(_) => return Err(wrong_type(key, "set")),
+        };
+        let (overflowed, changed) = add_to_set(&mut members, overflowed, add);
+        // An empty set cannot exist (as in Redis), so adding nothing creates nothing;
+        // an unchanged set with an unchanged deadline is not rewritten (copy-on-write).
+        if members.is_empty() || !(changed || old_deadline != Some(deadline)) {
+            continue;
+        }
+        tables.put(
+            key,
+            &Record {
+                value: Value::Set {
+                    members,
+                    overflowed,
+                },
+                deadline,
+            },
+        )?;
+    }
     let mut report = ApplyReport::default();
     for group in &batch.visits {
         report.visits_started += tables.apply_visit_group(group, now)?;
     }
     let touched = batch.counters.len()
         + batch.sketches.len()
+        + batch.sets.len()
         + batch
             .visits
             .iter()
@@ -614,6 +728,29 @@ fn read_all(database: &Database, reads: &[Read], now: Timestamp) -> Result<Vec<u
                 let refs: Vec<&Hll> = sketches.iter().collect();
                 Hll::count_union(&refs)
             }
+            Read::SetUnion(keys) => {
+                let mut union: std::collections::HashSet<[u8; 16]> =
+                    std::collections::HashSet::new();
+                let mut any_overflowed = false;
+                for key in keys {
+                    match live(key)?.map(|record| record.value) {
+                        None => {}
+                        Some(Value::Set {
+                            members,
+                            overflowed,
+                        }) => {
+                            any_overflowed |= overflowed;
+                            union.extend(members);
+                        }
+                        Some(_) => return Err(wrong_type(key.as_str(), "set")),
+                    }
+                }
+                if any_overflowed {
+                    SET_OVERFLOWED
+                } else {
+                    union.len() as u64
+                }
+            }
         };
         values.push(value);
     }
@@ -649,6 +786,13 @@ fn scan_page(
         let value = match record.value {
             Value::Counter(n) => EntryValue::Counter(n),
             Value::Sketch(bytes) => EntryValue::Sketch(bytes),
+            Value::Set {
+                members,
+                overflowed,
+            } => EntryValue::Set {
+                members,
+                overflowed,
+            },
             Value::Bytes(bytes) => EntryValue::from_stored_bytes(&key, bytes),
         };
         page.push(Entry {
@@ -698,7 +842,10 @@ impl Store for EmbeddedStore {
                 return Ok(None);
             };
             let record = Record::decode(key.as_str(), guard.value())?;
-            Ok(record.is_live(nanos(now)).then(|| record.get_bytes()))
+            if !record.is_live(nanos(now)) {
+                return Ok(None);
+            }
+            record.get_bytes(key.as_str()).map(Some)
         })
         .await
     }
@@ -735,10 +882,10 @@ impl Store for EmbeddedStore {
         self.run(move |database| {
             write(database, |tables| {
                 if let Some(existing) = tables.live(key.as_str(), nanos(now))? {
-                    return Ok(existing.get_bytes());
+                    return existing.get_bytes(key.as_str());
                 }
                 tables.put(key.as_str(), &record)?;
-                Ok(record.get_bytes())
+                record.get_bytes(key.as_str())
             })
         })
         .await
@@ -763,7 +910,8 @@ impl Store for EmbeddedStore {
             write(database, |tables| {
                 let current = tables
                     .live(key.as_str(), nanos(now))?
-                    .map(|r| r.get_bytes());
+                    .map(|r| r.get_bytes(key.as_str()))
+                    .transpose()?;
                 if current != expected {
                     return Ok(false);
                 }
@@ -795,10 +943,28 @@ impl Store for EmbeddedStore {
     }
 
     async fn restore(&self, entries: &[Entry]) -> Result<(), StoreError> {
-        let mut records = Vec::with_capacity(entries.len());
+        // `None`: remove the key (an empty set cannot exist).
+        let mut records: Vec<(Key, Option<Record>)> = Vec::with_capacity(entries.len());
         for entry in entries {
             let value = match &entry.value {
                 EntryValue::Counter(n) => Value::Counter(*n),
+                EntryValue::Set { members, .. } if members.is_empty() => {
+                    records.push((entry.key.clone(), None));
+                    continue;
+                }
+                EntryValue::Set {
+                    members,
+                    overflowed,
+                } => {
+                    // Sorted and distinct whatever the caller gave: one encoding per set.
+                    let mut members = members.clone();
+                    members.sort_unstable();
+                    members.dedup();
+                    Value::Set {
+                        members,
+                        overflowed: *overflowed,
+                    }
+                }
                 EntryValue::Sketch(bytes) => {
                     // Refuse what could not be read back, but keep the bytes as given so
                     // sketches move bit for bit.
@@ -809,16 +975,19 @@ impl Store for EmbeddedStore {
             };
             records.push((
                 entry.key.clone(),
-                Record {
+                Some(Record {
                     value,
                     deadline: entry.expire_at.map(nanos),
-                },
+                }),
             ));
         }
         self.run(move |database| {
             write(database, |tables| {
                 for (key, record) in &records {
-                    tables.put(key.as_str(), record)?;
+                    match record {
+                        Some(record) => tables.put(key.as_str(), record)?,
+                        None => tables.remove(key.as_str())?,
+                    }
                 }
                 Ok(())
             })

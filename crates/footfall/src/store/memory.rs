@@ -1,12 +1,13 @@
 //! The in-memory store: for tests, benchmarks and single-process experiments.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
 
 use super::{
-    ApplyReport, Entry as StoreEntry, EntryValue, Read, ScanCursor, Store, StoreError, WriteBatch,
+    ApplyReport, Entry as StoreEntry, EntryValue, Read, SET_OVERFLOWED, ScanCursor, SetAdd, Store,
+    StoreError, WriteBatch,
 };
 use crate::keys::Key;
 use crate::sketch::Hll;
@@ -30,6 +31,10 @@ struct Entry {
 enum Value {
     Counter(u64),
     Sketch(Box<Hll>),
+    Set {
+        members: HashSet<[u8; 16]>,
+        overflowed: bool,
+    },
     Bytes(Vec<u8>),
 }
 
@@ -99,8 +104,26 @@ fn counter_value(
             .ok()
             .and_then(|text| text.parse().ok())
             .ok_or_else(|| wrong_type(key, "counter")),
-        Some(Value::Sketch(_)) => Err(wrong_type(key, "counter")),
+        Some(Value::Sketch(_) | Value::Set { .. }) => Err(wrong_type(key, "counter")),
     }
+}
+
+/// Adds a [`SetAdd`]'s elements to `members` as its contract says; returns the new
+/// overflow mark.
+fn add_to_set(members: &mut HashSet<[u8; 16]>, mut overflowed: bool, add: &SetAdd) -> bool {
+    if overflowed {
+        // Its count is already known to be inexact: growing it would only cost memory.
+        return true;
+    }
+    let cap = add.cap.max(1);
+    for element in &add.elements {
+        if members.len() < cap {
+            members.insert(*element);
+        } else if !members.contains(element) {
+            overflowed = true;
+        }
+    }
+    overflowed
 }
 
 impl Store for MemoryStore {
@@ -117,6 +140,13 @@ impl Store for MemoryStore {
                 && !matches!(entry.value, Value::Sketch(_))
             {
                 return Err(wrong_type(&add.key, "sketch"));
+            }
+        }
+        for add in &batch.sets {
+            if let Some(entry) = live(&mut map, &add.key, now)
+                && !matches!(entry.value, Value::Set { .. })
+            {
+                return Err(wrong_type(&add.key, "set"));
             }
         }
         for add in &batch.counters {
@@ -138,6 +168,35 @@ impl Store for MemoryStore {
                 for element in &add.elements {
                     sketch.add(element);
                 }
+            }
+            entry.expire_at = add.expire_at;
+        }
+        for add in &batch.sets {
+            // An empty set cannot exist (as in Redis), so adding nothing creates nothing.
+            let Some(entry) = live(&mut map, &add.key, now) else {
+                if add.elements.is_empty() {
+                    continue;
+                }
+                let mut members = HashSet::new();
+                let overflowed = add_to_set(&mut members, false, add);
+                map.insert(
+                    add.key.clone(),
+                    Entry {
+                        value: Value::Set {
+                            members,
+                            overflowed,
+                        },
+                        expire_at: add.expire_at,
+                    },
+                );
+                continue;
+            };
+            if let Value::Set {
+                members,
+                overflowed,
+            } = &mut entry.value
+            {
+                *overflowed = add_to_set(members, *overflowed, add);
             }
             entry.expire_at = add.expire_at;
         }
@@ -203,6 +262,28 @@ impl Store for MemoryStore {
                     let refs: Vec<&Hll> = sketches.iter().collect();
                     Hll::count_union(&refs)
                 }
+                Read::SetUnion(keys) => {
+                    let mut union: HashSet<[u8; 16]> = HashSet::new();
+                    let mut any_overflowed = false;
+                    for key in keys {
+                        match live(&mut map, key, now).map(|e| &e.value) {
+                            None => {}
+                            Some(Value::Set {
+                                members,
+                                overflowed,
+                            }) => {
+                                any_overflowed |= *overflowed;
+                                union.extend(members);
+                            }
+                            Some(_) => return Err(wrong_type(key, "set")),
+                        }
+                    }
+                    if any_overflowed {
+                        SET_OVERFLOWED
+                    } else {
+                        union.len() as u64
+                    }
+                }
             };
             values.push(value);
         }
@@ -211,7 +292,9 @@ impl Store for MemoryStore {
 
     async fn get(&self, key: &Key, now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
         let mut map = self.lock();
-        Ok(live(&mut map, key, now).map(|entry| encode(&entry.value)))
+        live(&mut map, key, now)
+            .map(|entry| encode(key, &entry.value))
+            .transpose()
     }
 
     async fn set(
@@ -239,7 +322,7 @@ impl Store for MemoryStore {
     ) -> Result<Vec<u8>, StoreError> {
         let mut map = self.lock();
         if let Some(entry) = live(&mut map, key, now) {
-            return Ok(encode(&entry.value));
+            return encode(key, &entry.value);
         }
         map.insert(
             key.clone(),
@@ -259,7 +342,9 @@ impl Store for MemoryStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut map = self.lock();
-        let current = live(&mut map, key, now).map(|entry| encode(&entry.value));
+        let current = live(&mut map, key, now)
+            .map(|entry| encode(key, &entry.value))
+            .transpose()?;
         if current.as_deref() != expected {
             return Ok(false);
         }
@@ -309,6 +394,17 @@ impl Store for MemoryStore {
                     value: match &entry.value {
                         Value::Counter(n) => EntryValue::Counter(*n),
                         Value::Sketch(sketch) => EntryValue::Sketch(sketch.to_redis_bytes()),
+                        Value::Set {
+                            members,
+                            overflowed,
+                        } => {
+                            let mut members: Vec<[u8; 16]> = members.iter().copied().collect();
+                            members.sort_unstable();
+                            EntryValue::Set {
+                                members,
+                                overflowed: *overflowed,
+                            }
+                        }
                         Value::Bytes(bytes) => EntryValue::from_stored_bytes(key, bytes.clone()),
                     },
                     expire_at: entry.expire_at,
@@ -328,9 +424,21 @@ impl Store for MemoryStore {
 
     async fn restore(&self, entries: &[StoreEntry]) -> Result<(), StoreError> {
         let mut decoded = Vec::with_capacity(entries.len());
+        let mut removed = Vec::new();
         for entry in entries {
             let value = match &entry.value {
                 EntryValue::Counter(n) => Value::Counter(*n),
+                EntryValue::Set { members, .. } if members.is_empty() => {
+                    removed.push(entry.key.clone());
+                    continue;
+                }
+                EntryValue::Set {
+                    members,
+                    overflowed,
+                } => Value::Set {
+                    members: members.iter().copied().collect(),
+                    overflowed: *overflowed,
+                },
                 EntryValue::Sketch(bytes) => {
                     Value::Sketch(Box::new(Hll::from_redis_bytes(bytes).map_err(|error| {
                         StoreError::Corrupt {
@@ -349,7 +457,11 @@ impl Store for MemoryStore {
                 },
             ));
         }
-        self.lock().extend(decoded);
+        let mut map = self.lock();
+        for key in &removed {
+            map.remove(key);
+        }
+        map.extend(decoded);
         Ok(())
     }
 
@@ -359,11 +471,12 @@ impl Store for MemoryStore {
 }
 
 /// A value as Redis `GET` would return it: counters as decimal text, sketches as HYLL
-/// bytes.
-fn encode(value: &Value) -> Vec<u8> {
+/// bytes; a set has no such form (Redis answers `WRONGTYPE`).
+fn encode(key: &Key, value: &Value) -> Result<Vec<u8>, StoreError> {
     match value {
-        Value::Counter(n) => n.to_string().into_bytes(),
-        Value::Sketch(sketch) => sketch.to_redis_bytes(),
-        Value::Bytes(bytes) => bytes.clone(),
+        Value::Counter(n) => Ok(n.to_string().into_bytes()),
+        Value::Sketch(sketch) => Ok(sketch.to_redis_bytes()),
+        Value::Set { .. } => Err(wrong_type(key, "string, not a set")),
+        Value::Bytes(bytes) => Ok(bytes.clone()),
     }
 }

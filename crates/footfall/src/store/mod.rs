@@ -1,7 +1,7 @@
 //! Storage: one narrow trait and its backends.
 //!
-//! A [`Store`] knows counters, HyperLogLog sketches, expiring markers and small values
-//! under [`Key`]s. It knows nothing of visits, windows or calendars: the
+//! A [`Store`] knows counters, HyperLogLog sketches, bounded sets of ids, expiring markers
+//! and small values under [`Key`]s. It knows nothing of visits, windows or calendars: the
 //! [`counter`](crate::counter) module turns hits into a [`WriteBatch`] and figures into
 //! [`Read`]s, so each backend stays small and every backend counts the same way.
 //!
@@ -117,6 +117,38 @@ pub struct SketchAdd {
     pub expire_at: Option<Timestamp>,
 }
 
+/// Elements added to a bounded set of 16-byte ids.
+///
+/// Each element not yet a member is added while the set holds fewer than `cap` members.
+/// An element that is not a member and finds the set full is *not* added; the set is
+/// marked overflowed instead, and stays so until it expires. So the set never grows past
+/// `cap` (memory stays bounded), and a set that is not overflowed holds every distinct
+/// element ever added to it: its size is exact. An element already a member never
+/// overflows a full set. An overflowed set takes no more elements, whatever later caps
+/// say.
+///
+/// A set exists only while it has a member (as in Redis): adding no elements to an
+/// absent set creates nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetAdd {
+    /// The set.
+    pub key: Key,
+    /// The elements (visitor ids).
+    pub elements: Vec<[u8; 16]>,
+    /// The most members the set may hold; 0 is taken as 1.
+    pub cap: usize,
+    /// When the set expires (set or moved on every write); `None` keeps it forever.
+    pub expire_at: Option<Timestamp>,
+}
+
+/// What [`Read::SetUnion`] yields when one of its sets overflowed: the exact union is
+/// then unknown. No exact union comes near this value (every set holds at most its cap
+/// of 16-byte ids, which must fit in memory), so it is unambiguous.
+///
+/// A sentinel rather than a richer return type keeps [`Store::read`] one flat `Vec<u64>`
+/// for every backend and every wrapper of the trait; only `SetUnion` can yield it.
+pub const SET_OVERFLOWED: u64 = u64::MAX;
+
 /// One hit's touch of its visit marker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionTouch {
@@ -145,7 +177,7 @@ pub struct VisitGroup {
 
 /// A batch of writes, applied by one call (one round trip where the backend is remote).
 ///
-/// Order of application: counters, sketches, then visit groups. The batch as a whole is
+/// Order of application: counters, sketches, sets, then visit groups. The batch as a whole is
 /// not atomic; each part is applied at most once per call.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteBatch {
@@ -155,6 +187,8 @@ pub struct WriteBatch {
     pub counters: Vec<CounterAdd>,
     /// Sketch additions, one per key.
     pub sketches: Vec<SketchAdd>,
+    /// Bounded set additions, one per key.
+    pub sets: Vec<SetAdd>,
     /// Visit groups, one per distinct set of visits counters.
     pub visits: Vec<VisitGroup>,
 }
@@ -162,7 +196,10 @@ pub struct WriteBatch {
 impl WriteBatch {
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.counters.is_empty() && self.sketches.is_empty() && self.visits.is_empty()
+        self.counters.is_empty()
+            && self.sketches.is_empty()
+            && self.sets.is_empty()
+            && self.visits.is_empty()
     }
 }
 
@@ -183,6 +220,10 @@ pub enum Read {
     /// The estimated cardinality of the union of these sketches (`PFCOUNT k1 k2 …`);
     /// absent sketches count as empty.
     Cardinality(Vec<Key>),
+    /// The exact number of distinct members of the union of these bounded sets (see
+    /// [`SetAdd`]), or [`SET_OVERFLOWED`] when any of them overflowed. Absent sets count
+    /// as empty.
+    SetUnion(Vec<Key>),
 }
 
 /// One stored entry, as copied between stores by [`Store::scan`] and [`Store::restore`].
@@ -203,6 +244,14 @@ pub enum EntryValue {
     Counter(u64),
     /// A HyperLogLog sketch, as Redis bytes (so it moves bit for bit).
     Sketch(Vec<u8>),
+    /// A bounded set (see [`SetAdd`]).
+    Set {
+        /// The members, sorted ascending and distinct, so that equal sets compare equal
+        /// whatever order a backend keeps them in.
+        members: Vec<[u8; 16]>,
+        /// Whether an element was refused because the set was full.
+        overflowed: bool,
+    },
     /// Opaque bytes.
     Bytes(Vec<u8>),
 }
@@ -303,7 +352,9 @@ pub trait Store: fmt::Debug + Send + Sync {
     ) -> impl Future<Output = Result<(Vec<Entry>, Option<ScanCursor>), StoreError>> + Send;
 
     /// Writes entries exactly as given, replacing what is there (sketches byte for byte,
-    /// counters as values, deadlines as given). Idempotent.
+    /// counters as values, sets with their members and overflow mark, deadlines as given).
+    /// A set with no members is removed instead, since an empty set cannot exist.
+    /// Idempotent.
     fn restore(&self, entries: &[Entry]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Checks that the store answers.

@@ -87,6 +87,20 @@ fn records_round_trip() {
             value: Value::Bytes(Vec::new()),
             deadline: Some(nanos(at("2026-11-30T03:00:00.123456789Z"))),
         },
+        Record {
+            value: Value::Set {
+                members: vec![[0; 16], [1; 16], [0xff; 16]],
+                overflowed: true,
+            },
+            deadline: Some(7),
+        },
+        Record {
+            value: Value::Set {
+                members: vec![[3; 16]],
+                overflowed: false,
+            },
+            deadline: None,
+        },
     ];
     for record in cases {
         assert_eq!(Record::decode("k", &record.encode()).unwrap(), record);
@@ -102,6 +116,22 @@ fn corrupt_records_are_reported_not_panicked_on() {
         &[KIND_COUNTER, 2, 0, 0, 0, 0, 0, 0, 0, 0],
         &[KIND_BYTES, 1, 0, 0],
         &[9, 0],
+        // Sets: no flag, a bad flag, no members, a ragged member, members out of order or
+        // repeated.
+        &[KIND_SET, 0],
+        &[
+            KIND_SET, 0, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        ],
+        &[KIND_SET, 0, 0],
+        &[KIND_SET, 0, 0, 1, 2, 3],
+        &[
+            KIND_SET, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1,
+            1, 1, 1, 1, 1, 1, 1, 1,
+        ],
+        &[
+            KIND_SET, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+            1, 1, 1, 1, 1, 1, 1, 1,
+        ],
     ] {
         let error = Record::decode("ff:{caukee}:pv:t", bytes).unwrap_err();
         assert!(
@@ -238,6 +268,7 @@ async fn purge_removes_expired_entries_and_their_index_rows() {
             elements: vec![[1; 16]],
             expire_at: Some(minutes(10)),
         }],
+        sets: vec![],
         visits: vec![VisitGroup {
             counters: vec![],
             sessions: vec![touch(1, minutes(30)), touch(2, minutes(30))],
@@ -364,8 +395,38 @@ async fn an_unknown_layout_version_is_refused() {
     }
     let error = EmbeddedStore::open(dir.path()).unwrap_err();
     assert!(
-        matches!(&error, StoreError::Config(message) if message.contains("layout version 2")),
+        matches!(&error, StoreError::Config(message) if message.contains("layout version 3")),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_version_1_file_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keys::metric(&site(), Metric::Pageviews, &Scope::Total);
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        store.set(&key, b"41", None).await.unwrap();
+        write(&store.database, |tables| {
+            let mut meta = tables.transaction.open_table(META).map_err(backend)?;
+            meta.insert("layout", 1).map_err(backend)?;
+            Ok(())
+        })
+        .unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let transaction = store.database.begin_read().unwrap();
+    let meta = transaction.open_table(META).unwrap();
+    assert_eq!(
+        meta.get("layout").unwrap().map(|v| v.value()),
+        Some(LAYOUT_VERSION)
+    );
+    assert_eq!(
+        store
+            .read(&[Read::Counter(key)], at("2026-11-30T03:00:00Z"))
+            .await
+            .unwrap(),
+        vec![41]
     );
 }
 

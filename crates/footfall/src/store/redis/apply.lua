@@ -6,10 +6,11 @@
 --
 --   ARGV: n_counters, then per counter: by, deadline
 --         n_sketches, then per sketch: n_elements, deadline, element...
+--         n_sets,     then per set:    n_elements, cap, deadline, element...
 --         n_groups,   then per group:  n_counters, n_touches,
 --                                      per counter: deadline,
 --                                      per touch: has_previous ('1'/'0'), deadline
---   KEYS: counter keys, sketch keys, then per group: its counter keys, then per touch
+--   KEYS: counter keys, sketch keys, set keys, then per group: its counter keys, then per touch
 --         the marker key and, when has_previous, the previous marker key.
 --
 -- A deadline is absolute Unix milliseconds, or '' for "never expires".
@@ -47,6 +48,38 @@ for _ = 1, tonumber(next_arg()) do
     redis.call('PFADD', name, unpack(ARGV, from, math.min(from + 999, last)))
   end
   a = last
+  set_deadline(name, deadline)
+end
+
+-- Bounded sets: SADD while the set holds fewer than `cap` ids. An id that is not a member
+-- and finds the set full is refused, and the empty string is added as the overflow mark:
+-- no 16-byte id can equal it, and kept inside the set it shares the set's slot and TTL
+-- and is copied with it. Once marked, a set takes nothing more.
+for _ = 1, tonumber(next_arg()) do
+  local name, n = next_key(), tonumber(next_arg())
+  local cap = math.max(1, tonumber(next_arg()))
+  local deadline = next_arg()
+  local first, last = a + 1, a + n
+  a = last
+  if redis.call('SISMEMBER', name, '') == 0 then
+    local size = redis.call('SCARD', name)
+    if size + n <= cap then
+      -- Everything fits (the usual case): plain SADD in chunks, as for PFADD.
+      for from = first, last, 1000 do
+        redis.call('SADD', name, unpack(ARGV, from, math.min(from + 999, last)))
+      end
+    else
+      for i = first, last do
+        if size < cap then
+          size = size + redis.call('SADD', name, ARGV[i])
+        elseif redis.call('SISMEMBER', name, ARGV[i]) == 0 then
+          redis.call('SADD', name, '')
+          break
+        end
+      end
+    end
+  end
+  -- On an absent key (nothing was added) this does nothing, like the other stores.
   set_deadline(name, deadline)
 end
 

@@ -21,6 +21,7 @@ pub(super) const APPLY_LUA: &str = include_str!("apply.lua");
 struct SiteShare<'b> {
     counters: Vec<&'b crate::store::CounterAdd>,
     sketches: Vec<&'b crate::store::SketchAdd>,
+    sets: Vec<&'b crate::store::SetAdd>,
     visits: Vec<&'b crate::store::VisitGroup>,
 }
 
@@ -47,6 +48,9 @@ pub(super) fn encode_batch<'b>(
             .or_default()
             .sketches
             .push(add);
+    }
+    for add in &batch.sets {
+        shares.entry(hash_tag(&add.key)).or_default().sets.push(add);
     }
     for group in &batch.visits {
         let mut keys = group
@@ -100,6 +104,14 @@ fn encode_share(share: &SiteShare<'_>, script_sha: &str) -> Result<Cmd, StoreErr
     for add in &share.sketches {
         keys.push(&add.key);
         args.push(Arg::Text(add.elements.len().to_string()));
+        args.push(Arg::Text(deadline(add.expire_at)));
+        args.extend(add.elements.iter().map(|element| Arg::Bytes(element)));
+    }
+    args.push(Arg::Text(share.sets.len().to_string()));
+    for add in &share.sets {
+        keys.push(&add.key);
+        args.push(Arg::Text(add.elements.len().to_string()));
+        args.push(Arg::Text(add.cap.to_string()));
         args.push(Arg::Text(deadline(add.expire_at)));
         args.extend(add.elements.iter().map(|element| Arg::Bytes(element)));
     }

@@ -7,8 +7,15 @@
 //!   trip. On a Cluster a script may only touch one slot, and every key of a site shares
 //!   the `{site}` hash tag, so the batch is split by site and the per-site calls are sent
 //!   concurrently: one round trip per site-slot group, in parallel.
-//! - [`Store::read`]: one pipeline of `MGET` (counters) and `PFCOUNT` (sketches); on a
-//!   Cluster one pipeline per site, in parallel.
+//! - [`Store::read`]: one pipeline of `MGET` (counters), `PFCOUNT` (sketches) and a
+//!   small read-only script counting a union of bounded sets (`SUNION`); on a Cluster one
+//!   pipeline per site, in parallel.
+//!
+//! # Bounded sets
+//!
+//! A bounded set is a Redis set of 16-byte ids. The overflow mark is the empty string as
+//! a member: no id can equal it, and inside the set it shares the set's slot and TTL and
+//! is scanned and restored with it, so no second key has to be kept in step.
 //!
 //! # Retries
 //!
@@ -32,12 +39,28 @@ use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::io::tcp::TcpSettings;
 use redis::{Cmd, ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind, Value};
 
-use super::{ApplyReport, Entry, EntryValue, Read, ScanCursor, Store, StoreError, WriteBatch};
+use super::{
+    ApplyReport, Entry, EntryValue, Read, SET_OVERFLOWED, ScanCursor, Store, StoreError, WriteBatch,
+};
 use crate::keys::{Key, KeyKind};
 
 /// The pause before retrying an idempotent request, long enough for the connection
 /// manager to start reconnecting, short enough not to matter to a reader.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Counts the union of the bounded sets in KEYS: -1 when one carries the overflow mark
+/// (checked first, so an overflowed union is never built), else the number of members.
+/// Read-only, so it is retried like any read. `SUNION` runs next to the data: only one
+/// integer crosses the network, however many ids the sets hold.
+const SET_UNION_LUA: &str = r"
+for _, name in ipairs(KEYS) do
+  if redis.call('SISMEMBER', name, '') == 1 then return -1 end
+end
+return #redis.call('SUNION', unpack(KEYS))
+";
+
+/// The overflow mark inside a bounded set (see the module docs).
+const OVERFLOW_MARK: &[u8] = b"";
 
 /// A store in Redis or a Redis Cluster.
 ///
@@ -492,7 +515,11 @@ impl RedisStore {
     async fn fetch_entries(&self, keys: Vec<Key>) -> Result<Vec<Entry>, StoreError> {
         let mut commands = Vec::with_capacity(keys.len() * 2);
         for key in &keys {
-            let mut get = redis::cmd("GET");
+            let mut get = redis::cmd(if key.kind() == KeyKind::Set {
+                "SMEMBERS"
+            } else {
+                "GET"
+            });
             get.arg(key.as_bytes());
             // PEXPIRETIME (Redis 7) gives the absolute deadline, so an entry copied twice
             // carries the same deadline to the millisecond.
@@ -504,10 +531,17 @@ impl RedisStore {
         let values = self.run_grouped(&commands, Retry::Idempotent).await?;
         let mut entries = Vec::with_capacity(keys.len());
         for (key, pair) in keys.iter().zip(values.chunks_exact(2)) {
-            let bytes = match server_error_to_store(pair[0].clone())? {
+            let set = key.kind() == KeyKind::Set;
+            let (bytes, members) = match server_error_to_store(pair[0].clone())? {
                 Value::Nil => continue,
-                Value::BulkString(bytes) => bytes,
-                other => return Err(unexpected("GET", &other)),
+                Value::BulkString(bytes) if !set => (bytes, Vec::new()),
+                Value::Array(members) | Value::Set(members) if set => {
+                    if members.is_empty() {
+                        continue;
+                    }
+                    (Vec::new(), members)
+                }
+                other => return Err(unexpected("GET or SMEMBERS", &other)),
             };
             let expire_at = match server_error_to_store(pair[1].clone())? {
                 Value::Int(-2) => continue,
@@ -523,6 +557,7 @@ impl RedisStore {
             let value = match key.kind() {
                 KeyKind::Counter => EntryValue::Counter(parse_counter(key, &bytes)?),
                 KeyKind::Sketch => EntryValue::Sketch(check_sketch(key, bytes)?),
+                KeyKind::Set => set_entry(key, members)?,
                 KeyKind::Bytes => EntryValue::Bytes(bytes),
             };
             entries.push(Entry {
@@ -632,6 +667,22 @@ impl Store for RedisStore {
                     }
                     commands.push((hash_tag(&keys[0]), cmd));
                 }
+                Read::SetUnion(keys) if keys.is_empty() => {}
+                Read::SetUnion(keys) => {
+                    if self.is_cluster() && by_tag(keys).len() > 1 {
+                        return Err(StoreError::Config(
+                            "a union of sets of several sites cannot be counted on a Redis \
+                             Cluster (SUNION needs one slot)"
+                                .to_owned(),
+                        ));
+                    }
+                    let mut cmd = redis::cmd("EVAL");
+                    cmd.arg(SET_UNION_LUA).arg(keys.len());
+                    for key in keys {
+                        cmd.arg(key.as_bytes());
+                    }
+                    commands.push((hash_tag(&keys[0]), cmd));
+                }
             }
             spans.push(start..commands.len());
         }
@@ -645,6 +696,10 @@ impl Store for RedisStore {
                     (Read::Cardinality(_), Value::Int(count)) => {
                         total = u64::try_from(count).unwrap_or_default();
                     }
+                    (Read::SetUnion(_), Value::Int(-1)) => total = SET_OVERFLOWED,
+                    (Read::SetUnion(_), Value::Int(count)) if count >= 0 => {
+                        total = u64::try_from(count).unwrap_or_default();
+                    }
                     (Read::Counter(_) | Read::CounterSum(_), Value::Array(items)) => {
                         let keys: Vec<&Key> = match read {
                             Read::Counter(key) => vec![key],
@@ -653,7 +708,7 @@ impl Store for RedisStore {
                                 .find(|(tag, _)| *tag == commands[index].0)
                                 .map(|(_, keys)| keys)
                                 .unwrap_or_default(),
-                            Read::Cardinality(_) => Vec::new(),
+                            Read::Cardinality(_) | Read::SetUnion(_) => Vec::new(),
                         };
                         for (key, item) in keys.iter().zip(items) {
                             let value = match item {
@@ -826,6 +881,34 @@ return 1
         for entry in entries {
             let value = match &entry.value {
                 EntryValue::Counter(n) => n.to_string().into_bytes(),
+                EntryValue::Set {
+                    members,
+                    overflowed,
+                } => {
+                    // Replace, not merge: DEL first. An empty set is just the DEL.
+                    let tag = hash_tag(&entry.key);
+                    let mut del = redis::cmd("DEL");
+                    del.arg(entry.key.as_bytes());
+                    commands.push((tag, del));
+                    if members.is_empty() {
+                        continue;
+                    }
+                    let mut add = redis::cmd("SADD");
+                    add.arg(entry.key.as_bytes());
+                    for member in members {
+                        add.arg(&member[..]);
+                    }
+                    if *overflowed {
+                        add.arg(OVERFLOW_MARK);
+                    }
+                    commands.push((tag, add));
+                    if let Some(at) = entry.expire_at {
+                        let mut expire = redis::cmd("PEXPIREAT");
+                        expire.arg(entry.key.as_bytes()).arg(at.as_millisecond());
+                        commands.push((tag, expire));
+                    }
+                    continue;
+                }
                 // Written byte for byte; only the header is checked, so that nothing but
                 // a HyperLogLog lands under a sketch key.
                 EntryValue::Sketch(bytes) => check_sketch(&entry.key, bytes.clone())?,
@@ -888,6 +971,35 @@ fn parse_counter(key: &Key, bytes: &[u8]) -> Result<u64, StoreError> {
             key: key.to_string(),
             message: "expected a decimal counter".to_owned(),
         })
+}
+
+/// A bounded set's entry from its `SMEMBERS` reply: 16-byte ids and maybe the overflow
+/// mark; any other member means the key holds something footfall did not write.
+fn set_entry(key: &Key, members: Vec<Value>) -> Result<EntryValue, StoreError> {
+    let corrupt = |message: &str| StoreError::Corrupt {
+        key: key.to_string(),
+        message: message.to_owned(),
+    };
+    let mut ids = Vec::with_capacity(members.len());
+    let mut overflowed = false;
+    for member in members {
+        let Value::BulkString(bytes) = member else {
+            return Err(corrupt("a set member is not a string"));
+        };
+        if bytes == OVERFLOW_MARK {
+            overflowed = true;
+            continue;
+        }
+        let id: [u8; 16] = bytes
+            .try_into()
+            .map_err(|_| corrupt("a set member is not a 16-byte id"))?;
+        ids.push(id);
+    }
+    ids.sort_unstable();
+    Ok(EntryValue::Set {
+        members: ids,
+        overflowed,
+    })
 }
 
 fn check_sketch(key: &Key, bytes: Vec<u8>) -> Result<Vec<u8>, StoreError> {
