@@ -95,9 +95,10 @@ pub async fn run(
 /// The one-line summary printed at the end.
 pub fn summary(report: &MigrationReport) -> String {
     format!(
-        "copied {} counters, {} sketches and {} other values of {} sites in {} pages ({} expired entries skipped)",
+        "copied {} counters, {} sketches, {} sets and {} other values of {} sites in {} pages ({} expired entries skipped)",
         report.counters,
         report.sketches,
+        report.sets,
         report.bytes,
         report.sites.len(),
         report.pages,
