@@ -178,7 +178,11 @@ impl FootfallServer {
             .arg(self.child.id().to_string())
             .status()
             .expect("running kill -TERM");
-        assert!(status.success(), "kill -TERM {} failed: {status}", self.child.id());
+        assert!(
+            status.success(),
+            "kill -TERM {} failed: {status}",
+            self.child.id()
+        );
     }
 
     /// Kills the service with SIGKILL, as a crash would: no flush, no cleanup.
@@ -234,7 +238,12 @@ impl FootfallServer {
             Ok(child) => child,
             Err(error) => panic!("{error:#}"),
         };
-        if let Err(error) = wait_live(&mut self.child, self.internal, &self.log_path, self.builder.startup_timeout) {
+        if let Err(error) = wait_live(
+            &mut self.child,
+            self.internal,
+            &self.log_path,
+            self.builder.startup_timeout,
+        ) {
             panic!("footfall serve did not restart: {error:#}");
         }
     }
@@ -395,9 +404,8 @@ fn wait_live(
     log_path: &Path,
     timeout: Duration,
 ) -> Result<(), StartError> {
-    let log = || {
-        std::fs::read_to_string(log_path).unwrap_or_else(|error| format!("(no log: {error})"))
-    };
+    let log =
+        || std::fs::read_to_string(log_path).unwrap_or_else(|error| format!("(no log: {error})"));
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -63,9 +63,7 @@ pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
 /// `GET /metrics`, with the buffer's depth sampled now. The flusher also sets it after each
 /// flush, but while a flush waits on a slow or failing store it sets nothing, and the gauge
 /// would show the depth from before the outage while the buffer fills to its bound.
-async fn metrics_with_buffer_depth(
-    State(state): State<AppState>,
-) -> impl IntoResponse {
+async fn metrics_with_buffer_depth(State(state): State<AppState>) -> impl IntoResponse {
     crate::metrics::buffer_depth(state.buffer.depth());
     crate::metrics::metrics_endpoint().await
 }

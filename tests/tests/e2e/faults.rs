@@ -86,14 +86,25 @@ fn redis_killed_under_load_then_restarted_buffered_hits_are_written() {
     while killed_at.elapsed() < Duration::from_secs(10) {
         let probe = Instant::now();
         let live = server.internal_get("/livez");
-        assert_eq!(live.status, 200, "/livez during the outage: {}", live.text());
+        assert_eq!(
+            live.status,
+            200,
+            "/livez during the outage: {}",
+            live.text()
+        );
         let (pageviews, stale) = read_counts(&server);
         slowest_probe = slowest_probe.max(probe.elapsed());
-        assert!(pageviews >= before, "counts never go back: {pageviews} < {before}");
+        assert!(
+            pageviews >= before,
+            "counts never go back: {pageviews} < {before}"
+        );
         saw_stale |= stale;
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert!(saw_stale, "counts were never marked stale during a 10 s outage");
+    assert!(
+        saw_stale,
+        "counts were never marked stale during a 10 s outage"
+    );
     assert!(
         slowest_probe < REQUEST_BOUND,
         "/livez + counts took {slowest_probe:?} during the outage"
@@ -173,7 +184,10 @@ fn watch_buffer_bound(server: &FootfallServer, until: impl Fn() -> bool) -> u64 
     while !until() {
         let m = metrics(server);
         let gauge = m.value("footfall_buffer_hits");
-        assert!(gauge <= SMALL_BUFFER, "footfall_buffer_hits {gauge} > capacity: {m:?}");
+        assert!(
+            gauge <= SMALL_BUFFER,
+            "footfall_buffer_hits {gauge} > capacity: {m:?}"
+        );
         // Hits accepted and neither written nor dropped are in memory: the queue plus the
         // one batch the flusher holds.
         assert!(
@@ -204,8 +218,10 @@ fn redis_slow_buffer_stays_bounded_and_recovers() {
     let sleeper = {
         let sleep_done = Arc::clone(&sleep_done);
         std::thread::spawn(move || {
-            let reply: redis::RedisResult<String> =
-                redis::cmd("DEBUG").arg("SLEEP").arg(3).query(&mut connection);
+            let reply: redis::RedisResult<String> = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(3)
+                .query(&mut connection);
             sleep_done.store(true, Ordering::SeqCst);
             reply.expect("DEBUG SLEEP 3");
         })
@@ -267,7 +283,10 @@ fn redis_full_buffer_stays_bounded_drops_are_counted_and_it_recovers() {
     // on, deterministically (a limit just above the usage would wait for the hits to grow
     // the keys past it, which one visitor's hits barely do).
     let mut connection = redis.connection();
-    let info: String = redis::cmd("INFO").arg("memory").query(&mut connection).expect("INFO");
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(&mut connection)
+        .expect("INFO");
     let used: u64 = info
         .lines()
         .find_map(|line| line.strip_prefix("used_memory:"))
@@ -289,9 +308,7 @@ fn redis_full_buffer_stays_bounded_drops_are_counted_and_it_recovers() {
 
     // Full for a while: writes fail, the buffer fills and overflows, counted.
     let full_since = Instant::now();
-    let fullest = watch_buffer_bound(&server, || {
-        full_since.elapsed() > Duration::from_secs(3)
-    });
+    let fullest = watch_buffer_bound(&server, || full_since.elapsed() > Duration::from_secs(3));
     assert!(
         fullest >= SMALL_BUFFER / 2,
         "footfall_buffer_hits never showed the buffer filling while Redis was full (at most {fullest})"
@@ -348,7 +365,12 @@ fn sigterm_under_load_finishes_requests_flushes_and_exits_within_grace() {
     let mut server = FootfallServer::builder()
         .store(data.path().display().to_string())
         // Nothing is written before the shutdown flush: no time or size trigger fires.
-        .args(["--rate-limit", NO_RATE_LIMIT, "--flush-interval-ms", "60000"])
+        .args([
+            "--rate-limit",
+            NO_RATE_LIMIT,
+            "--flush-interval-ms",
+            "60000",
+        ])
         .args(["--flush-batch", "100000", "--buffer-capacity", "100000"])
         .args(["--shutdown-grace", &grace.as_secs().to_string()])
         .start();
@@ -357,7 +379,10 @@ fn sigterm_under_load_finishes_requests_flushes_and_exits_within_grace() {
     let before = metrics(&server);
     assert_eq!(before.value("footfall_hits_written_total"), 0, "{before:?}");
     assert_eq!(before.dropped_total(), 0, "{before:?}");
-    assert!(before.value("footfall_hits_accepted_total") > 0, "{before:?}");
+    assert!(
+        before.value("footfall_hits_accepted_total") > 0,
+        "{before:?}"
+    );
 
     // A request in flight at SIGTERM: its head and half its body are in, the rest comes
     // after the signal. It must still be answered, and counted.
@@ -406,7 +431,10 @@ fn sigterm_under_load_finishes_requests_flushes_and_exits_within_grace() {
     // Refused or reset connections after the listener closed are fine (not acknowledged);
     // every answer that came was a 204.
     assert!(
-        report.samples.iter().all(|s| s.status.is_none_or(|c| c == 204)),
+        report
+            .samples
+            .iter()
+            .all(|s| s.status.is_none_or(|c| c == 204)),
         "answers other than 204 during shutdown"
     );
     let acked = report.acked() + 1;
@@ -418,7 +446,10 @@ fn sigterm_under_load_finishes_requests_flushes_and_exits_within_grace() {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no `stopped written=…` line in the log:\n{log}"));
-    assert_eq!(written, acked, "the shutdown flush wrote every acknowledged hit");
+    assert_eq!(
+        written, acked,
+        "the shutdown flush wrote every acknowledged hit"
+    );
     let stored = block_on(async {
         let store = EmbeddedStore::open(data.path()).expect("reopen the store");
         pageviews(&store).await
@@ -438,7 +469,10 @@ fn sigkill_under_load_loses_at_most_the_flush_interval() {
     let mut server = FootfallServer::builder()
         .store(data.path().display().to_string())
         .args(["--rate-limit", NO_RATE_LIMIT])
-        .args(["--flush-interval-ms", &flush_interval.as_millis().to_string()])
+        .args([
+            "--flush-interval-ms",
+            &flush_interval.as_millis().to_string(),
+        ])
         .start();
     let load = Load::start(server.public(), 2, Duration::from_millis(2));
     std::thread::sleep(Duration::from_secs(3));
@@ -463,7 +497,10 @@ fn sigkill_under_load_loses_at_most_the_flush_interval() {
         .iter()
         .filter(|s| s.status == Some(204) && s.sent + s.latency < window_start)
         .count() as u64;
-    assert!(safe > 0, "the load ran long enough to have hits outside the window");
+    assert!(
+        safe > 0,
+        "the load ran long enough to have hits outside the window"
+    );
     assert!(
         stored >= safe,
         "{stored} pageviews after restart, but {safe} hits were acknowledged more than \
@@ -543,7 +580,10 @@ fn cluster_master_killed_replica_promoted_service_recovers_by_itself() {
     });
     let deadline = Instant::now() + CATCH_UP;
     while server.internal_get("/readyz").status != 200 {
-        assert!(Instant::now() < deadline, "/readyz not 200 after the failover");
+        assert!(
+            Instant::now() < deadline,
+            "/readyz not 200 after the failover"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let recovered_took = killed_at.elapsed();
@@ -575,7 +615,10 @@ fn cluster_master_killed_replica_promoted_service_recovers_by_itself() {
     let acked = report.acked();
     let stored = read();
     let ceiling = acked - settled.dropped_total() + settled.dropped("store_ambiguous");
-    assert!(stored <= ceiling, "{stored} stored > {ceiling}: {settled:?}");
+    assert!(
+        stored <= ceiling,
+        "{stored} stored > {ceiling}: {settled:?}"
+    );
     // …and after the failover the books are exact again: every new hit is written.
     let mut client = HttpClient::connect(server.public()).expect("connect");
     let n_after = 200;
@@ -584,7 +627,11 @@ fn cluster_master_killed_replica_promoted_service_recovers_by_itself() {
     }
     let after = wait_until(&server, "the new hits are written", |m| m.in_memory() == 0);
     assert_eq!(after.dropped_total(), settled.dropped_total(), "{after:?}");
-    assert_eq!(read(), stored + n_after, "hits after the failover all counted");
+    assert_eq!(
+        read(),
+        stored + n_after,
+        "hits after the failover all counted"
+    );
     eprintln!(
         "cluster failover: slot {slot} moved {owner_port} → {new_owner} in {failover_took:?}, \
          service recovered in {recovered_took:?}; acked {acked}, stored {stored}, {settled:?}; \
@@ -646,11 +693,9 @@ fn strip_ansi(text: &str) -> String {
 
 /// The demo site's all-time pageviews and whether the API marks them stale.
 fn read_counts(server: &FootfallServer) -> (u64, bool) {
-    let response = footfall_tests::footfall_server::http_get(
-        server.public(),
-        "/api/v1/sites/demo/counts",
-    )
-    .expect("GET counts");
+    let response =
+        footfall_tests::footfall_server::http_get(server.public(), "/api/v1/sites/demo/counts")
+            .expect("GET counts");
     assert_eq!(response.status, 200, "counts: {}", response.text());
     let json: serde_json::Value = serde_json::from_slice(&response.body).expect("counts JSON");
     let pageviews = json["total"]["pageviews"]
@@ -714,7 +759,9 @@ impl Metrics {
     }
 
     fn dropped(&self, reason: &str) -> u64 {
-        self.value(&format!(r#"footfall_hits_dropped_total{{reason="{reason}"}}"#))
+        self.value(&format!(
+            r#"footfall_hits_dropped_total{{reason="{reason}"}}"#
+        ))
     }
 
     fn dropped_total(&self) -> u64 {
@@ -834,7 +881,10 @@ struct LoadReport {
 
 impl LoadReport {
     fn acked(&self) -> u64 {
-        self.samples.iter().filter(|s| s.status == Some(204)).count() as u64
+        self.samples
+            .iter()
+            .filter(|s| s.status == Some(204))
+            .count() as u64
     }
 
     fn slowest(&self) -> Duration {
@@ -867,6 +917,10 @@ impl LoadReport {
             self.samples.len(),
             failed.first()
         );
-        assert!(self.acked() > 100, "the load sent too little: {}", self.acked());
+        assert!(
+            self.acked() > 100,
+            "the load sent too little: {}",
+            self.acked()
+        );
     }
 }
