@@ -97,7 +97,9 @@ pub struct FootfallServer {
     public: SocketAddr,
     internal: SocketAddr,
     log_path: PathBuf,
-    _scratch: tempfile::TempDir,
+    // Kept to start the same service again after it stopped (see `restart`).
+    builder: FootfallServerBuilder,
+    scratch: tempfile::TempDir,
 }
 
 /// Options for [`FootfallServer`]; start with [`FootfallServer::builder`].
@@ -161,6 +163,89 @@ impl FootfallServer {
     #[must_use]
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends SIGTERM, as an orchestrator stopping the service would: it stops accepting,
+    /// finishes requests in flight and flushes its buffer. See [`wait_exit`](Self::wait_exit).
+    ///
+    /// # Panics
+    ///
+    /// When the signal cannot be sent.
+    pub fn terminate(&self) {
+        // `kill(1)` rather than a libc binding: the tests crate has no unsafe code.
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("running kill -TERM");
+        assert!(
+            status.success(),
+            "kill -TERM {} failed: {status}",
+            self.child.id()
+        );
+    }
+
+    /// Kills the service with SIGKILL, as a crash would: no flush, no cleanup.
+    ///
+    /// # Panics
+    ///
+    /// When the process cannot be reaped.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        self.child.wait().expect("reaping the killed footfall");
+    }
+
+    /// Waits at most `timeout` for the process to exit; its status, or `None` if it is
+    /// still running then.
+    ///
+    /// # Panics
+    ///
+    /// When the process cannot be waited for.
+    #[must_use]
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for footfall") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            // Polling: std has no wait with a timeout on a child.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts the service again after it stopped ([`kill`](Self::kill), or an exit), with
+    /// the same arguments, store and listener ports, and waits until `/livez` answers 200.
+    /// The log goes on in the same file.
+    ///
+    /// # Panics
+    ///
+    /// When the service is still running, or does not start again.
+    pub fn restart(&mut self) {
+        assert!(
+            !matches!(self.child.try_wait(), Ok(None)),
+            "restart() needs a stopped service; call kill() or terminate() first"
+        );
+        let result = self.builder.spawn_on(
+            self.public,
+            self.internal,
+            self.scratch.path(),
+            &self.log_path,
+        );
+        self.child = match result {
+            Ok(child) => child,
+            Err(error) => panic!("{error:#}"),
+        };
+        if let Err(error) = wait_live(
+            &mut self.child,
+            self.internal,
+            &self.log_path,
+            self.builder.startup_timeout,
+        ) {
+            panic!("footfall serve did not restart: {error:#}");
+        }
     }
 }
 
@@ -237,7 +322,40 @@ impl FootfallServerBuilder {
         let public: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let internal: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let log_path = scratch.path().join("footfall.log");
-        let log = File::create(&log_path).context("creating the footfall log file")?;
+        File::create(&log_path).context("creating the footfall log file")?;
+        let child = self.spawn_on(public, internal, scratch.path(), &log_path)?;
+        let mut server = FootfallServer {
+            child,
+            public,
+            internal,
+            log_path,
+            builder: self.clone(),
+            scratch,
+        };
+        match wait_live(
+            &mut server.child,
+            internal,
+            &server.log_path,
+            self.startup_timeout,
+        ) {
+            Ok(()) => Ok(Ok(server)),
+            Err(StartError::PortTaken(error)) => Ok(Err(error)),
+            Err(StartError::Failed(error)) => Err(error),
+        }
+    }
+
+    /// Spawns `footfall serve` on the given listeners, appending its output to `log_path`.
+    fn spawn_on(
+        &self,
+        public: SocketAddr,
+        internal: SocketAddr,
+        scratch: &Path,
+        log_path: &Path,
+    ) -> anyhow::Result<Child> {
+        let log = File::options()
+            .append(true)
+            .open(log_path)
+            .context("opening the footfall log file")?;
         let log_for_stderr = log.try_clone().context("sharing the footfall log file")?;
         let mut command = Command::new(footfall_binary());
         for (key, _) in std::env::vars_os() {
@@ -255,45 +373,72 @@ impl FootfallServerBuilder {
             .arg(&self.store)
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
-            .current_dir(scratch.path())
+            .current_dir(scratch)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_for_stderr);
-        let child = command.spawn().context("spawning footfall serve")?;
-        let mut server = FootfallServer {
-            child,
-            public,
-            internal,
-            log_path,
-            _scratch: scratch,
-        };
-        let deadline = Instant::now() + self.startup_timeout;
-        loop {
-            if let Some(status) = server.child.try_wait().context("checking on footfall")? {
-                let log = server.log();
+        command.spawn().context("spawning footfall serve")
+    }
+}
+
+/// Why a start did not work: a port taken between choosing it and the service binding it
+/// (another pair may work), or anything else (final).
+#[derive(Debug)]
+enum StartError {
+    PortTaken(anyhow::Error),
+    Failed(anyhow::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::PortTaken(error) | StartError::Failed(error) => write!(f, "{error:#}"),
+        }
+    }
+}
+
+/// Waits until the service answers `/livez` with 200.
+fn wait_live(
+    child: &mut Child,
+    internal: SocketAddr,
+    log_path: &Path,
+    timeout: Duration,
+) -> Result<(), StartError> {
+    let log =
+        || std::fs::read_to_string(log_path).unwrap_or_else(|error| format!("(no log: {error})"));
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let log = log();
                 let error =
                     anyhow::anyhow!("footfall serve exited at startup ({status}); its log:\n{log}");
-                return if log.contains("Address already in use") {
-                    Ok(Err(error))
+                return Err(if log.contains("Address already in use") {
+                    StartError::PortTaken(error)
                 } else {
-                    Err(error)
-                };
+                    StartError::Failed(error)
+                });
             }
-            let live = HttpClient::connect_timeout(internal, Duration::from_millis(500))
-                .and_then(|mut client| client.get("/livez"));
-            if live.is_ok_and(|response| response.status == 200) {
-                return Ok(Ok(server));
+            Ok(None) => {}
+            Err(error) => {
+                return Err(StartError::Failed(
+                    anyhow::Error::new(error).context("checking on footfall"),
+                ));
             }
-            if Instant::now() >= deadline {
-                bail!(
-                    "footfall serve did not answer /livez on {internal} within {:?}; its log:\n{}",
-                    self.startup_timeout,
-                    server.log()
-                );
-            }
-            // Polling for readiness: the service gives no other signal once it listens.
-            std::thread::sleep(Duration::from_millis(20));
         }
+        let live = HttpClient::connect_timeout(internal, Duration::from_millis(500))
+            .and_then(|mut client| client.get("/livez"));
+        if live.is_ok_and(|response| response.status == 200) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(StartError::Failed(anyhow::anyhow!(
+                "footfall serve did not answer /livez on {internal} within {timeout:?}; its log:\n{}",
+                log()
+            )));
+        }
+        // Polling for readiness: the service gives no other signal once it listens.
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

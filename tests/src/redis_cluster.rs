@@ -56,6 +56,12 @@ impl RedisCluster {
                         // Short, so a test that kills a node sees the failure quickly.
                         "--cluster-node-timeout",
                         "2000",
+                        // A replica may always be promoted. With the default (10), a
+                        // replica whose first sync had not finished, or whose master was
+                        // quiet, refuses ("disconnected from master for longer than
+                        // allowed") and a killed master is never replaced.
+                        "--cluster-replica-validity-factor",
+                        "0",
                     ])
                     .start()
             })
@@ -70,6 +76,12 @@ impl RedisCluster {
     #[must_use]
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
+    }
+
+    /// One node, to kill or restart it.
+    #[must_use]
+    pub fn node_mut(&mut self, index: usize) -> &mut RedisServer {
+        &mut self.nodes[index]
     }
 
     /// The store URL naming every node as a seed:

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -60,6 +61,14 @@ pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
     with_common_layers(router, limits)
 }
 
+/// `GET /metrics`, with the buffer's depth sampled now. The flusher also sets it after each
+/// flush, but while a flush waits on a slow or failing store it sets nothing, and the gauge
+/// would show the depth from before the outage while the buffer fills to its bound.
+async fn metrics_with_buffer_depth(State(state): State<AppState>) -> impl IntoResponse {
+    crate::metrics::buffer_depth(state.buffer.depth());
+    crate::metrics::metrics_endpoint().await
+}
+
 /// The internal listener's router: health, metrics and the admin API.
 pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
     let admin_routes = admin::routes().route_layer(axum::middleware::from_fn_with_state(
@@ -69,7 +78,7 @@ pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
     let router = Router::new()
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(crate::metrics::metrics_endpoint))
+        .route("/metrics", get(metrics_with_buffer_depth))
         .route("/openapi.json", get(crate::openapi::openapi_endpoint))
         .nest("/admin/v1", admin_routes)
         .fallback(not_found)

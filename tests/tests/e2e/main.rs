@@ -2,6 +2,7 @@
 
 mod deploy;
 mod embedded_store;
+mod faults;
 mod metrics;
 mod migration;
 mod redis_store;
