@@ -259,8 +259,18 @@ impl Flusher {
     }
 }
 
+/// True unless the store certainly applied nothing. Only an unavailable store that never
+/// received the batch is safe to retry; a rejected or partly applied batch (a script
+/// error on one site of a cluster batch, say) may have counted some hits already, so it
+/// is treated like an ambiguous failure: dropped and counted, never retried.
 fn error_is_ambiguous(error: &footfall::Error) -> bool {
-    matches!(error, footfall::Error::Store(store) if store.is_ambiguous())
+    !matches!(
+        error,
+        footfall::Error::Store(footfall::store::StoreError::Unavailable {
+            ambiguous: false,
+            ..
+        })
+    )
 }
 
 /// Plans and applies one batch; returns how many hits had no site.

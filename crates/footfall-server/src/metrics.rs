@@ -20,7 +20,8 @@ pub enum DropReason {
     BufferFull,
     /// The service is shutting down.
     ShuttingDown,
-    /// The store failed in a way that may or may not have written the hits.
+    /// The store failed in a way that may or may not have written the hits (a timeout, or
+    /// a batch rejected after part of it was applied).
     StoreAmbiguous,
     /// The site was removed between acceptance and flush.
     UnknownSite,

@@ -270,6 +270,57 @@ fn redis_slow_buffer_stays_bounded_and_recovers() {
 }
 
 #[test]
+fn a_batch_the_store_rejects_is_dropped_and_counted_not_retried_forever() {
+    // A key of the demo site holding the wrong type makes Redis reject the site's batch
+    // script part-way (WRONGTYPE), after earlier commands of it may have run: retrying
+    // would count those twice, so the flusher drops the batch as `store_ambiguous`, and
+    // the buffer keeps flowing instead of filling behind a batch retried forever.
+    let redis = RedisServer::start();
+    let server = small_buffer_server(&redis);
+    let mut client = HttpClient::connect(server.public()).expect("public listener");
+    let total = "ff:{demo}:uv:t";
+    let mut connection = redis.connection();
+    redis::cmd("SET")
+        .arg(total)
+        .arg("not a sketch")
+        .exec(&mut connection)
+        .expect("SET");
+
+    let mut acked = 0;
+    for _ in 0..100 {
+        if post_hit(&mut client).status == 204 {
+            acked += 1;
+        }
+    }
+    let settled = wait_until(&server, "every hit written or dropped", |m| {
+        m.value("footfall_hits_accepted_total") == acked && m.in_memory() == 0
+    });
+    assert!(settled.dropped("store_ambiguous") > 0, "{settled:?}");
+    assert!(
+        settled.value(r#"footfall_store_errors_total{operation="apply"}"#) > 0,
+        "{settled:?}"
+    );
+    assert_eq!(
+        settled.value("footfall_buffer_hits"),
+        0,
+        "nothing is stuck in the buffer: {settled:?}"
+    );
+
+    // Repaired, the site counts again, exactly.
+    redis::cmd("DEL")
+        .arg(total)
+        .exec(&mut connection)
+        .expect("DEL");
+    let before = settled.value("footfall_hits_written_total");
+    for _ in 0..20 {
+        assert_eq!(post_hit(&mut client).status, 204);
+    }
+    wait_until(&server, "the next hits written", |m| {
+        m.value("footfall_hits_written_total") == before + 20
+    });
+}
+
+#[test]
 fn redis_full_buffer_stays_bounded_drops_are_counted_and_it_recovers() {
     let started = Instant::now();
     let redis = RedisServer::start();
