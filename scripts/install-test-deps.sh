@@ -6,6 +6,15 @@ set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+# The deploy and metrics checks: promtool and a real Prometheus, nginx -t, and
+# systemd-analyze (verify, security --offline).
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+
+# Each package once, even when several of its commands are missing.
+mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u | sed '/^$/d')
 
 if ((${#need[@]} == 0)); then
   exit 0

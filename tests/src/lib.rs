@@ -2,5 +2,6 @@
 //! `tests/tests/` talk to.
 #![deny(missing_docs)]
 
+pub mod footfall_server;
 pub mod redis_cluster;
 pub mod redis_server;

@@ -20,6 +20,7 @@ pub mod config;
 pub mod describe;
 pub mod error;
 pub mod health;
+pub mod healthcheck;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

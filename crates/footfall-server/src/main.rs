@@ -5,6 +5,7 @@ use std::io;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use footfall_server::config::ServeArgs;
+use footfall_server::healthcheck::HealthcheckArgs;
 use footfall_server::migrate_cli::{self, MigrateArgs};
 use footfall_server::sketch_cli::{self, SketchCommand};
 use footfall_server::trust_cli::{self, TrustCommand};
@@ -32,6 +33,10 @@ enum Command {
     /// offline against the published keys.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Ask a running service's internal listener whether it is ready (`/readyz`) or alive
+    /// (`--live`, `/livez`): exit 0 on 200, else 1 with a one-line reason. For container
+    /// health checks, without curl.
+    Healthcheck(HealthcheckArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,6 +55,20 @@ fn main() -> anyhow::Result<()> {
                 footfall::clock::SystemClock.now(),
                 &mut io::stdout().lock(),
             )
+        }
+        Command::Healthcheck(args) => healthcheck(&args),
+    }
+}
+
+fn healthcheck(args: &HealthcheckArgs) -> anyhow::Result<()> {
+    match args.run() {
+        Ok(summary) => {
+            println!("{summary}");
+            Ok(())
+        }
+        Err(reason) => {
+            eprintln!("footfall healthcheck: {reason}");
+            std::process::exit(1);
         }
     }
 }
