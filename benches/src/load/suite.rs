@@ -710,18 +710,23 @@ fn full(
 
 fn redis_benchmark(port: u16, redis_pid: u32, pipeline: u32) -> anyhow::Result<RedisBenchmark> {
     let requests = if pipeline > 1 { 2_000_000 } else { 200_000 };
+    // redis-benchmark 7 has no built-in PFADD test (`-t pfadd` runs nothing): give the
+    // command, with a random element out of a million (`-r`) so the key turns dense.
     let args = [
         "-h".to_owned(),
         "127.0.0.1".to_owned(),
         "-p".to_owned(),
         port.to_string(),
-        "-t".to_owned(),
-        "pfadd".to_owned(),
         "-n".to_owned(),
         requests.to_string(),
+        "-r".to_owned(),
+        "1000000".to_owned(),
         "-P".to_owned(),
         pipeline.to_string(),
         "-q".to_owned(),
+        "pfadd".to_owned(),
+        "bench:hll".to_owned(),
+        "__rand_int__".to_owned(),
     ];
     let meter = CpuMeter::start(&[redis_pid]);
     let output = Command::new("redis-benchmark")
@@ -730,18 +735,20 @@ fn redis_benchmark(port: u16, redis_pid: u32, pipeline: u32) -> anyhow::Result<R
         .context("running redis-benchmark (apt-get install redis-tools)")?;
     let cpu = meter.read()[0];
     let text = String::from_utf8_lossy(&output.stdout);
-    // "PFADD: 91324.20 requests per second, p50=0.279 msec" (after \r progress lines).
+    // "pfadd bench:hll __rand_int__: 91324.20 requests per second, p50=0.279 msec"
+    // (after \r progress lines).
     let ops: f64 = text
-        .rsplit('\r')
-        .flat_map(str::lines)
+        .split(['\r', '\n'])
         .find_map(|line| {
-            line.strip_prefix("PFADD: ")
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|n| n.parse().ok())
+            let (_, rest) = line.rsplit_once(": ")?;
+            let (number, _) = rest.split_once(" requests per second")?;
+            number.trim().parse().ok()
         })
-        .with_context(|| format!("no PFADD rate in redis-benchmark output: {text}"))?;
+        .with_context(|| format!("no rate in redis-benchmark output: {text}"))?;
     Ok(RedisBenchmark {
-        command: format!("redis-benchmark -t pfadd -n {requests} -P {pipeline}"),
+        command: format!(
+            "redis-benchmark -n {requests} -r 1000000 -P {pipeline} pfadd bench:hll __rand_int__"
+        ),
         ops_per_second: ops,
         redis_cpu_us: cpu * 1e6 / f64::from(requests),
     })
