@@ -20,6 +20,9 @@ pub struct LadderPoint {
     pub errors: u64,
 }
 
+/// A latency series: name, colour, and how to read it from a point.
+type Series = (&'static str, &'static str, fn(&LadderPoint) -> f64);
+
 const WIDTH: f64 = 920.0;
 const HEIGHT: f64 = 380.0;
 const PANEL_WIDTH: f64 = 370.0;
@@ -98,7 +101,7 @@ pub fn render(title: &str, points: &[LadderPoint]) -> String {
             TOP + PANEL_HEIGHT - (v - low) / (decades_top - low) * PANEL_HEIGHT,
         )
     };
-    let series: [(&str, &str, fn(&LadderPoint) -> f64); 3] = [
+    let series: [Series; 3] = [
         ("p50", "#2ca02c", |p| p.p50_ms),
         ("p90", "#ff7f0e", |p| p.p90_ms),
         ("p99", "#d62728", |p| p.p99_ms),

@@ -259,13 +259,14 @@ fn quick(
             .notes
             .push("No --admin: counts not checked against metrics.".to_owned());
     }
-    if let Some(local) = &local {
-        if let Some(rss) = procstat::rss_bytes(local.server.pid()) {
-            report.memory.push(Memory {
-                name: format!("footfall ({} sites)", options.sites),
-                rss_bytes: rss,
-            });
-        }
+    if let Some(rss) = local
+        .as_ref()
+        .and_then(|local| procstat::rss_bytes(local.server.pid()))
+    {
+        report.memory.push(Memory {
+            name: format!("footfall ({} sites)", options.sites),
+            rss_bytes: rss,
+        });
     }
     Ok(())
 }
