@@ -1,0 +1,121 @@
+//! The servers footfall is measured against, on the same machine and in the same run.
+//!
+//! - **bare**: an axum handler that answers `POST /api/v1/hit` with 204 and
+//!   `GET /api/v1/sites/{site}/counts` with a fixed JSON body of the size footfall
+//!   serves. It does no work, so its CPU per request is the cost of the HTTP stack and the
+//!   loopback syscalls: the floor any handler on this machine shares.
+//! - **naive**: the same routes, but each hit decodes its JSON body and makes one Redis
+//!   round trip (`PFADD` of the visitor and `INCR` of the pageviews, pipelined). This is
+//!   the design footfall's write-behind buffer replaces.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use redis::aio::MultiplexedConnection;
+use serde::Deserialize;
+
+/// A counts body of the size footfall renders for one site (about 3 KiB), so that the
+/// read baseline moves as many bytes as the real answer.
+const COUNTS_BODY_LEN: usize = 3_000;
+
+/// Which baseline to run.
+#[derive(Debug, Clone)]
+pub enum Baseline {
+    /// 204 and nothing else.
+    Bare,
+    /// One Redis round trip per hit, to the server at this URL.
+    Naive {
+        /// `redis://host:port`.
+        redis_url: String,
+    },
+}
+
+#[derive(Clone)]
+struct NaiveState {
+    redis: MultiplexedConnection,
+}
+
+#[derive(Deserialize)]
+struct HitBody {
+    site: String,
+}
+
+/// Serves `baseline` on `address` until the process ends.
+///
+/// # Errors
+///
+/// When the address cannot be bound or Redis cannot be reached.
+pub async fn serve(baseline: Baseline, address: SocketAddr) -> anyhow::Result<()> {
+    let counts_body = Bytes::from(format!(
+        "{{\"site\":\"bare\",\"padding\":\"{}\"}}",
+        "x".repeat(COUNTS_BODY_LEN)
+    ));
+    let counts = move || {
+        let body = counts_body.clone();
+        async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+    };
+    let router: Router = match baseline {
+        Baseline::Bare => Router::new()
+            .route("/api/v1/hit", post(bare_hit))
+            .route("/api/v1/sites/{site}/counts", get(counts)),
+        Baseline::Naive { redis_url } => {
+            let info = redis::IntoConnectionInfo::into_connection_info(redis_url.as_str())?
+                .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+            let client = redis::Client::open(info)?;
+            let redis = client.get_multiplexed_async_connection().await?;
+            Router::new()
+                .route("/api/v1/hit", post(naive_hit))
+                .route("/api/v1/sites/{site}/counts", get(counts))
+                .with_state(NaiveState { redis })
+        }
+    };
+    // TCP_NODELAY as footfall sets it (NOTES.md: 40 ms stalls without it).
+    let listener = tokio::net::TcpListener::bind(address).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router).await?;
+    Ok(())
+}
+
+async fn bare_hit(_body: Bytes) -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn naive_hit(
+    State(state): State<NaiveState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let Ok(hit) = serde_json::from_slice::<HitBody>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let visitor = format!("{}|{}", text("x-forwarded-for"), text("user-agent"));
+    let mut redis = state.redis.clone();
+    let result: redis::RedisResult<()> = redis::pipe()
+        .cmd("PFADD")
+        .arg(format!("naive:{{{}}}:visitors", hit.site))
+        .arg(visitor)
+        .ignore()
+        .cmd("INCR")
+        .arg(format!("naive:{{{}}}:pageviews", hit.site))
+        .ignore()
+        .query_async(&mut redis)
+        .await;
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
