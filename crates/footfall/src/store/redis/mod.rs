@@ -599,6 +599,17 @@ impl Store for RedisStore {
                 values[index] = value;
             }
         }
+        // Redis refuses a script's first write when it is out of memory (maxmemory with
+        // noeviction), and every site's script starts with writes: when every site was
+        // refused that way, nothing was written and the whole batch may be retried.
+        let refused_for_memory =
+            |value: &Value| matches!(value, Value::ServerError(error) if error.code() == "OOM");
+        if !values.is_empty() && values.iter().all(refused_for_memory) {
+            return Err(StoreError::unavailable(
+                "Redis is out of memory (maxmemory reached with noeviction): nothing was written",
+                false,
+            ));
+        }
         let mut report = ApplyReport::default();
         let mut failure = None;
         for ((tag, _), value) in commands.iter().zip(values) {
