@@ -32,6 +32,7 @@ fn batch(now: Timestamp) -> Vec<Hit> {
                 site,
                 at: now - SignedDuration::from_millis(i64::from(n)),
                 previous_visitor: None,
+                kind: footfall::counter::HitKind::Pageview,
             }
         })
         .collect()

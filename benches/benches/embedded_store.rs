@@ -120,6 +120,7 @@ async fn throughput(batch_size: usize, n_batches: usize) {
                     at: start() + SignedDuration::from_millis(hit_idx * 5),
                     visitor: visitor(visitor_n),
                     previous_visitor: None,
+                    kind: footfall::counter::HitKind::Pageview,
                 }
             })
             .collect();
@@ -182,6 +183,7 @@ async fn bytes_per_day(daily_visitors: u64) {
                     at: day_start + SignedDuration::from_secs(second),
                     visitor: visitor(visitor_n),
                     previous_visitor: None,
+                    kind: footfall::counter::HitKind::Pageview,
                 })
                 .collect();
             let now = hits.last().map_or(day_start, |hit| hit.at);

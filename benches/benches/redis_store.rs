@@ -132,6 +132,7 @@ fn make_hits(sites: &[SiteId], n_hits: usize, visitors_per_site: u32, now: Times
                 at: now - SignedDuration::from_millis(i64::from(n % 50_000)),
                 visitor: VisitorId::derive(&salt, site.as_str(), ip, "UA", IpTruncation::None),
                 previous_visitor: None,
+                kind: footfall::counter::HitKind::Pageview,
             }
         })
         .collect()

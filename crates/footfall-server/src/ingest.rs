@@ -13,7 +13,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use footfall::SiteId;
-use footfall::counter::Hit;
+use footfall::counter::{Hit, HitKind};
 use serde::Deserialize;
 
 use crate::bots;
@@ -39,10 +39,9 @@ pub struct HitBody {
     /// The page's referrer (validated for size, not stored).
     #[serde(default)]
     pub referrer: Option<String>,
-    /// A "still here" signal from a visible page (`widget.js` `data-heartbeat`). The
-    /// library has no heartbeat yet (it would refresh "online" without adding a page
-    /// view or a visit), so heartbeats are accepted and not counted at all: counting one
-    /// as a hit would inflate pageviews.
+    /// A "still here" signal from a visible page (`widget.js` `data-heartbeat`): it keeps
+    /// the visitor in the online window and adds no page view, visit or visitor
+    /// elsewhere. It passes the same filters as a page view.
     #[serde(default)]
     pub heartbeat: bool,
 }
@@ -109,19 +108,21 @@ pub async fn post_hit(
     check_url("referrer", body.referrer.as_deref())?;
     let site = registered_site(&state, &body.site)?;
     let origin = origin_host(&headers, OriginPreference::OriginFirst);
-    if body.heartbeat {
-        metrics::counter!("footfall_heartbeats_ignored_total").increment(1);
+    let kind = if body.heartbeat {
+        HitKind::Heartbeat
     } else {
-        count(
-            &state,
-            &site,
-            peer,
-            &headers,
-            origin.as_deref(),
-            &Method::POST,
-        )
-        .await;
-    }
+        HitKind::Pageview
+    };
+    count(
+        &state,
+        &site,
+        peer,
+        &headers,
+        origin.as_deref(),
+        &Method::POST,
+        kind,
+    )
+    .await;
     if query.is_ok_and(|Query(q)| q.counts.as_deref() == Some("1")) {
         return Ok(crate::widget::counts_reply(&state, &site, &headers).await);
     }
@@ -141,7 +142,16 @@ pub async fn get_pixel(
     check_url("referrer", query.referrer.as_deref())?;
     let site = registered_site(&state, &query.site)?;
     let origin = origin_host(&headers, OriginPreference::RefererFirst);
-    count(&state, &site, peer, &headers, origin.as_deref(), &method).await;
+    count(
+        &state,
+        &site,
+        peer,
+        &headers,
+        origin.as_deref(),
+        &method,
+        HitKind::Pageview,
+    )
+    .await;
     Ok((
         [
             (header::CONTENT_TYPE, "image/gif"),
@@ -208,8 +218,9 @@ async fn count(
     headers: &HeaderMap,
     origin: Option<&str>,
     method: &Method,
+    kind: HitKind,
 ) {
-    let verdict = judge(state, site, peer, headers, origin, method).await;
+    let verdict = judge(state, site, peer, headers, origin, method, kind).await;
     match verdict {
         Ok(hit) => match state.buffer.push(hit) {
             Ok(()) => m::hit_accepted(),
@@ -226,6 +237,7 @@ async fn judge(
     headers: &HeaderMap,
     origin: Option<&str>,
     method: &Method,
+    kind: HitKind,
 ) -> Result<Hit, DropReason> {
     if method == Method::HEAD {
         return Err(DropReason::Head);
@@ -260,6 +272,7 @@ async fn judge(
         at: now,
         visitor: identity.visitor,
         previous_visitor: identity.previous_visitor,
+        kind,
     })
 }
 

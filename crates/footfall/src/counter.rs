@@ -33,6 +33,19 @@ pub struct Hit {
     /// visit that spans the rotation goes on (see
     /// [`SiteSalts::identify`](crate::salts::SiteSalts::identify)).
     pub previous_visitor: Option<VisitorId>,
+    /// A page view, or a heartbeat from a page still visible.
+    pub kind: HitKind,
+}
+
+/// What a hit reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum HitKind {
+    /// A page view: counts in every window and metric.
+    #[default]
+    Pageview,
+    /// "Still here" from a page left open and visible: keeps its visitor in the online
+    /// window, and adds no page view, no visit and no visitor to the other windows.
+    Heartbeat,
 }
 
 /// A [`WriteBatch`] and what could not be planned.
@@ -160,6 +173,16 @@ impl Builder {
                 .insert(minute, slot);
         }
         let slot = &self.slots[&hit.site][&minute];
+        if hit.kind == HitKind::Heartbeat {
+            // The online minute's sketch is the slot's last sketch.
+            if let Some(&online) = slot.visitors.last() {
+                self.sketches[online].elements.push(*hit.visitor.as_bytes());
+            }
+            self.sets[slot.online_set]
+                .elements
+                .push(*hit.visitor.as_bytes());
+            return;
+        }
         for &index in &slot.pageviews {
             self.counters[index].by += 1;
         }
@@ -271,6 +294,12 @@ impl Builder {
             set.elements.sort_unstable();
             set.elements.dedup();
         }
+        // A minute that only saw heartbeats made window keys it never wrote to: leave them
+        // out rather than send empty writes.
+        self.counters.retain(|counter| counter.by > 0);
+        self.sketches.retain(|sketch| !sketch.elements.is_empty());
+        self.sets.retain(|set| !set.elements.is_empty());
+        self.groups.retain(|group| !group.sessions.is_empty());
         WriteBatch {
             now,
             counters: self.counters,

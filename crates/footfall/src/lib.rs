@@ -14,7 +14,7 @@
 //! held by the caller, and only [`store`] backends talk to the outside world.
 //!
 //! ```
-//! use footfall::counter::{self, Hit};
+//! use footfall::counter::{self, Hit, HitKind};
 //! use footfall::identity::{IpTruncation, Salt, VisitorId};
 //! use footfall::store::MemoryStore;
 //! use footfall::{CountingRules, Metric, SiteId, Window};
@@ -26,7 +26,7 @@
 //! let now: jiff::Timestamp = "2026-11-30T03:00:00Z".parse()?;
 //! let salt = Salt::generate()?;
 //! let visitor = VisitorId::derive(&salt, site.as_str(), "203.0.113.7".parse()?, "Mozilla/5.0", IpTruncation::None);
-//! let hit = Hit { site: site.clone(), at: now, visitor, previous_visitor: None };
+//! let hit = Hit { site: site.clone(), at: now, visitor, previous_visitor: None, kind: HitKind::Pageview };
 //!
 //! counter::record(&store, &[hit.clone(), hit], |_| Some(&rules), now).await?;
 //! let snapshot = counter::snapshot(&store, &site, &rules, now).await?;

@@ -196,6 +196,7 @@ mod tests {
                         at: now() - SignedDuration::from_mins(i64::from(n) * 47),
                         visitor: VisitorId::from_bytes(id),
                         previous_visitor: None,
+                        kind: crate::counter::HitKind::Pageview,
                     }
                 })
                 .collect();

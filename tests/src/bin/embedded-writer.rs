@@ -71,6 +71,7 @@ async fn write_batches(
                     at,
                     visitor: VisitorId::from_bytes(id),
                     previous_visitor: None,
+                    kind: footfall::counter::HitKind::Pageview,
                 }
             })
             .collect();

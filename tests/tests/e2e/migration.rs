@@ -102,6 +102,7 @@ async fn embedded_to_redis_to_embedded_is_lossless() {
                     // (visit markers live 30 minutes, minute buckets 31).
                     at: now - SignedDuration::from_secs(i64::from(n % 1200)),
                     previous_visitor: None,
+                    kind: footfall::counter::HitKind::Pageview,
                 }
             })
             .collect();

@@ -161,6 +161,7 @@ fn hits(site: &SiteId, n_visitors: u32, hits_each: u32, at: Timestamp) -> Vec<Hi
                 at: at - SignedDuration::from_secs(i64::from(hits_each - round)),
                 visitor: VisitorId::derive(&salt, site.as_str(), ip, "UA", IpTruncation::None),
                 previous_visitor: None,
+                kind: footfall::counter::HitKind::Pageview,
             });
         }
     }

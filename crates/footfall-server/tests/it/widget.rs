@@ -125,13 +125,17 @@ fn a_counted_hit_answers_with_the_counts_and_drops_stay_secret() {
             "{json}"
         );
 
-        // A heartbeat is accepted and counts nothing (no heartbeat support yet).
+        // A heartbeat from a page left open (another visitor: another User-Agent) keeps
+        // its visitor online and adds no page view, visit or visitor of the day.
         let heartbeat = send(
             &app,
             request("POST", "/api/v1/hit")
                 .header(header::CONTENT_TYPE, "text/plain")
                 .header(header::ORIGIN, "http://localhost:8080")
-                .header(header::USER_AGENT, BROWSER)
+                .header(
+                    header::USER_AGENT,
+                    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) Safari/605.1.15",
+                )
                 .body(Body::from(r#"{"site":"demo","path":"/","heartbeat":true}"#))
                 .unwrap(),
         )
@@ -142,11 +146,13 @@ fn a_counted_hit_answers_with_the_counts_and_drops_stay_secret() {
         let snapshot = harness.snapshot("demo").await;
         assert_eq!(snapshot.value(Window::Today, Metric::Pageviews), 1);
         assert_eq!(snapshot.value(Window::Today, Metric::Visits), 1);
+        assert_eq!(snapshot.value(Window::Today, Metric::Visitors), 1);
+        assert_eq!(snapshot.value(Window::Online, Metric::Visitors), 2);
     });
-    assert_eq!(counters.accepted(), 1);
+    // The page view and the heartbeat.
+    assert_eq!(counters.accepted(), 2);
     assert_eq!(counters.dropped("bot"), 1);
     assert_eq!(counters.dropped("foreign_origin"), 1);
-    assert_eq!(counters.get("footfall_heartbeats_ignored_total", &[]), 1);
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ impl Scenario {
             at: ts(at),
             visitor: self.visitor(n),
             previous_visitor: None,
+            kind: crate::counter::HitKind::Pageview,
         }
     }
 
@@ -281,6 +282,7 @@ async fn previous_salt_keeps_a_visit_open_across_rotation() {
         at: ts("2026-11-30T17:05:00Z"), // 00:05 local, new salt
         visitor: after_id,
         previous_visitor: Some(before.visitor),
+        kind: crate::counter::HitKind::Pageview,
     };
     assert_eq!(s.play(&[before, after.clone()]).await, 1);
     // Without the previous id the same hit would have started a second visit.
@@ -443,4 +445,41 @@ fn plan_aggregates_a_batch() {
     assert_eq!(total.expire_at, None);
     let marker = &plan.batch.visits[0].sessions[0];
     assert_eq!(marker.expire_at, ts("2026-11-30T03:30:00Z"));
+}
+
+#[tokio::test]
+async fn heartbeats_keep_visitors_online_and_count_nothing_else() {
+    let s = Scenario::new(CountingRules::default());
+    s.play(&[s.hit(1, "2026-11-30T02:00:00Z")]).await;
+    // Visitor 1 keeps the page open: a heartbeat 20 minutes later; visitor 2 only ever
+    // sends a heartbeat (its page view was before a restart of the counting, say).
+    let heartbeat = |n: u32, at: &str| Hit {
+        kind: HitKind::Heartbeat,
+        ..s.hit(n, at)
+    };
+    s.play(&[
+        heartbeat(1, "2026-11-30T02:20:00Z"),
+        heartbeat(2, "2026-11-30T02:20:30Z"),
+    ])
+    .await;
+    let snap = s.at("2026-11-30T02:21:00Z").await;
+    assert_eq!(snap.value(Window::Online, Metric::Visitors), 2);
+    assert_eq!(snap.value(Window::Today, Metric::Pageviews), 1);
+    assert_eq!(snap.value(Window::Today, Metric::Visits), 1);
+    assert_eq!(snap.value(Window::Today, Metric::Visitors), 1);
+    assert_eq!(snap.value(Window::Total, Metric::Pageviews), 1);
+    // A minute with heartbeats only writes nothing but the online keys.
+    let plan = plan(
+        &[heartbeat(3, "2026-11-30T03:00:00Z")],
+        |_| Some(&s.rules),
+        ts("2026-11-30T03:00:00Z"),
+    );
+    assert!(
+        plan.batch.counters.is_empty() && plan.batch.visits.is_empty(),
+        "{:?}",
+        plan.batch
+    );
+    assert_eq!(plan.batch.sketches.len(), 1);
+    assert!(plan.batch.sketches[0].key.as_str().contains(":on:"));
+    assert_eq!(plan.batch.sets.len(), 1);
 }

@@ -415,6 +415,7 @@ pub async fn online_is_exact_while_small<S: Store>(store: &S, site: &SiteId) {
                 at: now - SignedDuration::from_mins(minutes_ago),
                 visitor: VisitorId::from_bytes(element(n)),
                 previous_visitor: None,
+                kind: crate::counter::HitKind::Pageview,
             })
             .collect()
     };
@@ -681,6 +682,7 @@ pub async fn counting_end_to_end<S: Store>(store: &S, site: &SiteId) {
         at: now - SignedDuration::from_mins(minutes_ago),
         visitor: visitor(n),
         previous_visitor: None,
+        kind: crate::counter::HitKind::Pageview,
     };
     // Visitor 1: two hits 40 minutes apart (two visits); visitor 2: three hits within
     // 10 minutes (one visit); visitor 3: one hit 20 minutes ago (not online).
@@ -755,6 +757,7 @@ pub async fn scan_and_restore_round_trip<S: Store>(store: &S, site: &SiteId) {
                 IpTruncation::None,
             ),
             previous_visitor: None,
+            kind: crate::counter::HitKind::Pageview,
         })
         .collect();
     counter::record(store, &hits, |_| Some(&rules), now)

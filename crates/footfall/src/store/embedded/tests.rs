@@ -210,6 +210,7 @@ async fn everything_survives_a_restart() {
             at: now - SignedDuration::from_secs(i64::from(n)),
             visitor: visitor(n % 7),
             previous_visitor: None,
+            kind: crate::counter::HitKind::Pageview,
         })
         .collect();
     let (before_scan, before_snapshot) = {
