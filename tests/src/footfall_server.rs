@@ -19,13 +19,15 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+pub use crate::free_port;
 
 /// How many fresh port pairs to try when one is taken between choosing it and the
 /// service binding it.
@@ -304,14 +306,7 @@ impl FootfallServerBuilder {
     /// When the binary is missing and cannot be built, the service exits at startup
     /// (the message includes its log), or it does not answer in time.
     pub fn try_start(self) -> anyhow::Result<FootfallServer> {
-        let mut last_error = None;
-        for _ in 0..PORT_ATTEMPTS {
-            match self.start_once()? {
-                Ok(server) => return Ok(server),
-                Err(port_taken) => last_error = Some(port_taken),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("footfall serve did not start")))
+        crate::on_a_free_port("footfall serve", PORT_ATTEMPTS, || self.start_once())
     }
 
     fn start_once(&self) -> anyhow::Result<Result<FootfallServer, anyhow::Error>> {
@@ -440,16 +435,6 @@ fn wait_live(
         // Polling for readiness: the service gives no other signal once it listens.
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// A loopback port nobody listens on right now.
-///
-/// # Errors
-///
-/// When no port can be bound.
-pub fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// An HTTP answer.

@@ -17,12 +17,13 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+use crate::free_port;
 
 /// What to tell someone whose machine has no `redis-server`.
 const INSTALL_HINT: &str = "redis-server was not found on PATH. The end-to-end tests start their own \
@@ -264,15 +265,7 @@ impl RedisServerBuilder {
     /// When `redis-server` is missing (the message says how to install it), exits
     /// at startup (the message includes its log), or does not answer in time.
     pub fn try_start(self) -> anyhow::Result<RedisServer> {
-        let mut last_error = None;
-        for _ in 0..PORT_ATTEMPTS {
-            match self.start_once()? {
-                Ok(server) => return Ok(server),
-                // Someone took the port between our probe and the server's bind.
-                Err(port_taken) => last_error = Some(port_taken),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("redis-server did not start")))
+        crate::on_a_free_port("redis-server", PORT_ATTEMPTS, || self.start_once())
     }
 
     /// One attempt on one free port. The outer error is final; the inner one means
@@ -375,15 +368,6 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
-    Ok(listener
-        .local_addr()
-        .context("reading the free port")?
-        .port())
 }
 
 /// True when a server on `port` answers `PING` with `PONG`.
