@@ -78,6 +78,42 @@ pub async fn counters_add_up<S: Store>(store: &S, site: &SiteId) {
     assert_eq!(store.get(&b, now()).await.unwrap(), Some(b"84".to_vec()));
 }
 
+/// A counter's deadline is set by the write that creates it and kept by later writes.
+pub async fn counter_deadline_is_set_at_creation<S: Store>(store: &S, site: &SiteId) {
+    let key = day_key(site, Metric::Pageviews, "2026-11-28");
+    let first = later(60);
+    for (by, expire_at) in [(1, first), (2, later(120)), (3, None)] {
+        let batch = WriteBatch {
+            now: now(),
+            counters: vec![CounterAdd {
+                key: key.clone(),
+                by,
+                expire_at,
+            }],
+            ..WriteBatch::default()
+        };
+        store.apply(&batch).await.unwrap();
+    }
+    let mut cursor = ScanCursor::default();
+    let mut found = None;
+    loop {
+        let (page, next) = store.scan(&cursor, 100, now()).await.unwrap();
+        found = found.or_else(|| page.into_iter().find(|entry| entry.key == key));
+        match next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    let entry = found.expect("the counter is stored");
+    assert_eq!(entry.value, EntryValue::Counter(6));
+    let ms = |t: Option<Timestamp>| t.map(|t| t.as_millisecond());
+    assert_eq!(
+        ms(entry.expire_at),
+        ms(first),
+        "the first write's deadline stays"
+    );
+}
+
 /// An entry whose deadline has passed reads as absent, for every kind of entry.
 pub async fn expired_entries_are_absent<S: Store>(store: &S, site: &SiteId) {
     let past = Some(now() - SignedDuration::from_mins(1));
@@ -876,6 +912,7 @@ macro_rules! store_conformance {
             use super::*;
             $crate::store_conformance!(@checks $make;
                 counters_add_up,
+                counter_deadline_is_set_at_creation,
                 expired_entries_are_absent,
                 sketches_count_like_the_library,
                 visits_start_without_an_open_session,

@@ -498,7 +498,10 @@ impl Tables<'_> {
         deadline: Option<i128>,
         now: i128,
     ) -> Result<(), StoreError> {
-        let current = self.counter(key, now)?;
+        // A live counter keeps its deadline (set when the write created it).
+        let existing = self.live(key, now)?;
+        let deadline = existing.as_ref().map_or(deadline, |record| record.deadline);
+        let current = counter_of(key, existing)?;
         self.put(
             key,
             &Record {

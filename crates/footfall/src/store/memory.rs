@@ -126,6 +126,26 @@ fn add_to_set(members: &mut HashSet<[u8; 16]>, mut overflowed: bool, add: &SetAd
     overflowed
 }
 
+/// Adds to a counter; a live counter keeps its deadline, a new one gets `expire_at`.
+fn add_to_counter(
+    map: &mut HashMap<Key, Entry>,
+    key: &Key,
+    by: u64,
+    expire_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let current = counter_value(map, key, now)?;
+    let expire_at = map.get(key).map_or(expire_at, |entry| entry.expire_at);
+    map.insert(
+        key.clone(),
+        Entry {
+            value: Value::Counter(current.saturating_add(by)),
+            expire_at,
+        },
+    );
+    Ok(())
+}
+
 impl Store for MemoryStore {
     async fn apply(&self, batch: &WriteBatch) -> Result<ApplyReport, StoreError> {
         let now = batch.now;
@@ -150,14 +170,7 @@ impl Store for MemoryStore {
             }
         }
         for add in &batch.counters {
-            let current = counter_value(&mut map, &add.key, now)?;
-            map.insert(
-                add.key.clone(),
-                Entry {
-                    value: Value::Counter(current.saturating_add(add.by)),
-                    expire_at: add.expire_at,
-                },
-            );
+            add_to_counter(&mut map, &add.key, add.by, add.expire_at, now)?;
         }
         for add in &batch.sketches {
             let entry = map.entry(add.key.clone()).or_insert_with(|| Entry {
@@ -222,14 +235,7 @@ impl Store for MemoryStore {
             }
             if started > 0 {
                 for (key, expire_at) in &group.counters {
-                    let current = counter_value(&mut map, key, now)?;
-                    map.insert(
-                        key.clone(),
-                        Entry {
-                            value: Value::Counter(current.saturating_add(started)),
-                            expire_at: *expire_at,
-                        },
-                    );
+                    add_to_counter(&mut map, key, started, *expire_at, now)?;
                 }
             }
             report.visits_started += started;

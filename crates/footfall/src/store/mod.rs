@@ -102,7 +102,9 @@ pub struct CounterAdd {
     pub key: Key,
     /// How much to add.
     pub by: u64,
-    /// When the counter expires (set or moved on every write); `None` keeps it forever.
+    /// When the counter expires, set by the write that creates it; writes to a live
+    /// counter keep its deadline (a period's deadline never moves, and not resetting it
+    /// saves a command per counter). `None` creates a counter that never expires.
     pub expire_at: Option<Timestamp>,
 }
 
@@ -169,7 +171,8 @@ pub struct SessionTouch {
 /// same batch see the earlier touch, so one visitor's burst starts one visit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VisitGroup {
-    /// The visits counters of the window the hits fall in.
+    /// The visits counters of the window the hits fall in, with the deadline a counter
+    /// gets when this group creates it (as for [`CounterAdd::expire_at`]).
     pub counters: Vec<(Key, Option<Timestamp>)>,
     /// The touches, in hit order.
     pub sessions: Vec<SessionTouch>,
