@@ -487,10 +487,6 @@ impl Tables<'_> {
 
     /// A counter's live value; a decimal string set with `set` counts too (baselines), as
     /// in Redis.
-    fn counter(&self, key: &str, now: i128) -> Result<u64, StoreError> {
-        counter_of(key, self.live(key, now)?)
-    }
-
     fn add_to_counter(
         &mut self,
         key: &str,
