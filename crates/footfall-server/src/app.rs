@@ -61,9 +61,9 @@ pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
     with_common_layers(router, limits)
 }
 
-/// `GET /metrics`, with the buffer's depth sampled now. The flusher also sets it after each
-/// flush, but while a flush waits on a slow or failing store it sets nothing, and the gauge
-/// would show the depth from before the outage while the buffer fills to its bound.
+/// `GET /metrics`, with the buffer's depth sampled now: the gauge is only ever read here,
+/// so sampling at scrape time is exact even while a flush waits on a slow or failing
+/// store, and costs nothing on the write path.
 async fn metrics_with_buffer_depth(State(state): State<AppState>) -> impl IntoResponse {
     crate::metrics::buffer_depth(state.buffer.depth());
     crate::metrics::metrics_endpoint().await

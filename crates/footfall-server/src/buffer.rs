@@ -160,18 +160,16 @@ impl Flusher {
                 m::hits_dropped(DropReason::ShuttingDown, totals.unflushed_at_shutdown);
                 return totals;
             }
-            m::buffer_depth(self.depth());
         }
     }
 
-    fn depth(&self) -> usize {
-        self.receiver.len()
-    }
-
+    /// Empties the queue, returning how many hits it held.
     fn drain_count(&mut self) -> u64 {
-        let mut rest = Vec::new();
-        while self.receiver.try_recv().map(|hit| rest.push(hit)).is_ok() {}
-        rest.len() as u64
+        let mut count = 0;
+        while self.receiver.try_recv().is_ok() {
+            count += 1;
+        }
+        count
     }
 
     /// Waits for hits until the batch is full or the flush interval after the first hit

@@ -152,10 +152,8 @@ impl CountsCache {
                 tracing::warn!(site = %site.id, error = %error, "counts refresh failed");
                 match previous {
                     Some(previous) => {
-                        let stale = Arc::new(Counts {
-                            fetched_at: Instant::now(),
-                            ..render(site, previous.snapshot.clone(), true)
-                        });
+                        // Rendered now, so the next refresh is tried after `fresh_for`.
+                        let stale = Arc::new(render(site, previous.snapshot.clone(), true));
                         slot.set(Arc::clone(&stale));
                         Ok(stale)
                     }

@@ -174,7 +174,6 @@ impl AppState {
                 }
                 state.limiter.retain_recent();
                 state.limiter.shrink_to_fit();
-                crate::metrics::buffer_depth(state.buffer.depth());
                 crate::metrics::service_gauges(
                     state.sites.len(),
                     state.buffer.capacity(),
