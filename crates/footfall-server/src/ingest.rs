@@ -180,14 +180,17 @@ pub fn registered_site(state: &AppState, id: &str) -> Result<Arc<Site>, AppError
         .ok_or_else(|| AppError::NotFound(format!("no site {id} is registered")))
 }
 
+/// Which header names the requesting page first.
 #[derive(Clone, Copy)]
-enum OriginPreference {
+pub(crate) enum OriginPreference {
+    /// `Origin`, else `Referer` (beacons: a POST always carries `Origin`).
     OriginFirst,
+    /// `Referer`, else `Origin` (images and pages: a GET carries `Referer`).
     RefererFirst,
 }
 
 /// The hostname of the page that sent the request, from `Origin` or `Referer`.
-fn origin_host(headers: &HeaderMap, preference: OriginPreference) -> Option<String> {
+pub(crate) fn origin_host(headers: &HeaderMap, preference: OriginPreference) -> Option<String> {
     let from = |name: header::HeaderName| {
         headers
             .get(name)
@@ -293,8 +296,9 @@ fn within_rate_limit(state: &AppState, client: IpAddr) -> bool {
         v4 => v4,
     };
     if state.limiter.len() >= state.options.rate_limit_max_clients {
-        // Past the bound, addresses already tracked keep their budget and new ones are
-        // refused until the next pruning: memory stays bounded under a flood of sources.
+        // Past the bound every hit is refused until the upkeep's pruning brings the count
+        // back below it. Each new address still adds one entry, so under a flood of
+        // sources the map grows by at most the request rate times the pruning interval.
         return state.limiter.check_key(&key).is_ok()
             && state.limiter.len() <= state.options.rate_limit_max_clients;
     }

@@ -18,7 +18,7 @@ use super::render::{self, PageInput, Verdict};
 use super::{TrustRecord, record_of};
 use crate::describe::Lang;
 use crate::error::AppError;
-use crate::ingest::{host_of_url, registered_site};
+use crate::ingest::{OriginPreference, origin_host, registered_site};
 use crate::sites::Site;
 use crate::state::AppState;
 
@@ -59,13 +59,7 @@ fn lang_of(query: Result<Query<LangQuery>, QueryRejection>) -> Lang {
 /// The hostname of the page that shows the badge or sent the visitor: `Referer`, else
 /// `Origin`.
 fn requesting_host(headers: &HeaderMap) -> Option<String> {
-    let from = |name: header::HeaderName| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(host_of_url)
-    };
-    from(header::REFERER).or_else(|| from(header::ORIGIN))
+    origin_host(headers, OriginPreference::RefererFirst)
 }
 
 fn site_and_record(
