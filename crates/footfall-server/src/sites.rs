@@ -367,19 +367,22 @@ fn check_label(setting: &str, text: &str) -> Result<(), SettingError> {
             format!("at most {MAX_LABEL_CHARS} characters"),
         ));
     }
-    // Control and bidirectional-override characters could disguise a label in a page;
-    // everything else is escaped where it is rendered.
-    if text.chars().any(|c| {
-        c.is_control()
-            || ('\u{202a}'..='\u{202e}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-    }) {
+    if text.chars().any(is_control_or_bidi_override) {
         return Err(setting_error(
             setting,
             "control and bidirectional-override characters are not allowed",
         ));
     }
     Ok(())
+}
+
+/// Control and bidirectional embedding, override and isolate characters, refused in
+/// labels: they could disguise a label in a page. Everything else is escaped where it is
+/// rendered.
+pub(crate) fn is_control_or_bidi_override(c: char) -> bool {
+    c.is_control()
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
 fn parse_weekday(name: &str) -> Option<jiff::civil::Weekday> {

@@ -437,11 +437,7 @@ fn badge_metric(site: &Site, window: Window, requested: Option<&str>) -> Result<
 /// A badge label from the query: short, and free of control and bidi-override
 /// characters (the same rule as configured labels); escaped where drawn.
 fn check_badge_label(label: String) -> Result<String, AppError> {
-    let bad = label.chars().any(|c| {
-        c.is_control()
-            || ('\u{202a}'..='\u{202e}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-    });
+    let bad = label.chars().any(crate::sites::is_control_or_bidi_override);
     if bad || label.chars().count() > MAX_BADGE_LABEL || label.trim().is_empty() {
         return Err(AppError::BadRequest(format!(
             "label: 1 to {MAX_BADGE_LABEL} characters, no control or bidirectional-override characters"
