@@ -645,9 +645,25 @@ fn any_instant() -> impl Strategy<Value = Timestamp> {
     })
 }
 
+/// The number of days from jiff's first date, -9999-01-01, to its last, 9999-12-31.
+const LAST_DATE_OFFSET: i32 = 7_304_483;
+
+#[test]
+fn the_date_strategy_spans_exactly_jiffs_range() {
+    assert_eq!(
+        Date::MIN.until(Date::MAX).unwrap().get_days(),
+        LAST_DATE_OFFSET
+    );
+    assert_eq!(
+        Date::MIN.checked_add(LAST_DATE_OFFSET.days()).unwrap(),
+        Date::MAX
+    );
+}
+
 fn any_date() -> impl Strategy<Value = Date> {
-    // Every date jiff supports, from -9999-01-01 to 9999-12-31.
-    (0_i32..7_304_850).prop_map(|days| Date::MIN.saturating_add(days.days()))
+    // Every date jiff supports. A span of more days than this is out of jiff's range
+    // and panics when built, which is why the bound is exact.
+    (0..=LAST_DATE_OFFSET).prop_map(|days| Date::MIN.saturating_add(days.days()))
 }
 
 fn assert_key_characters(text: &str) {
