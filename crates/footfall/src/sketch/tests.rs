@@ -508,9 +508,12 @@ proptest! {
         }
     }
 
+    /// Random seeds, so the bound is five standard errors: at four, one run in a few
+    /// hundred of these 32 cases would fail by chance alone. An estimator bug moves
+    /// estimates by far more than that.
     #[test]
-    fn estimates_stay_within_four_standard_errors(seed in any::<u64>(), n in 1_000u64..200_000) {
-        let bound = 4.0 * 1.04 / (REGISTERS as f64).sqrt();
+    fn estimates_stay_within_five_standard_errors(seed in any::<u64>(), n in 1_000u64..200_000) {
+        let bound = 5.0 * 1.04 / (REGISTERS as f64).sqrt();
         let estimate = random_sketch(seed, n).count() as f64;
         let error = (estimate - n as f64).abs() / n as f64;
         prop_assert!(error <= bound, "n = {}: estimate {}, error {}", n, estimate, error);
