@@ -3,7 +3,7 @@
 //! Each check is an `async fn` taking a store and a site of its own, so the checks can
 //! share one server. Backends instantiate the whole suite with [`store_conformance!`](crate::store_conformance):
 //!
-//! ```ignore
+//! ```no_run
 //! footfall::store_conformance!(memory, async { footfall::store::MemoryStore::new() });
 //! ```
 //!
