@@ -296,11 +296,10 @@ fn within_rate_limit(state: &AppState, client: IpAddr) -> bool {
         v4 => v4,
     };
     if state.limiter.len() >= state.options.rate_limit_max_clients {
-        // Past the bound every hit is refused until the upkeep's pruning brings the count
-        // back below it. Each new address still adds one entry, so under a flood of
-        // sources the map grows by at most the request rate times the pruning interval.
-        return state.limiter.check_key(&key).is_ok()
-            && state.limiter.len() <= state.options.rate_limit_max_clients;
+        // Full: refuse without looking the address up, because a lookup of a new address
+        // would insert it. The map stays at its bound (plus the requests in flight) until
+        // the upkeep's pruning drops addresses idle for a whole quota period.
+        return false;
     }
     state.limiter.check_key(&key).is_ok()
 }

@@ -291,6 +291,40 @@ fn over_the_rate_limit_hits_are_dropped_and_counted() {
 }
 
 #[test]
+fn past_the_client_bound_new_addresses_are_refused_and_not_tracked() {
+    let (_, counters) = recorded(|| async {
+        let mut harness = Harness::with_options(Options {
+            rate_limit_max_clients: 2,
+            ..test_options()
+        });
+        let app = harness.public();
+        let from = |peer: &str| {
+            request_from("POST", "/api/v1/hit", peer)
+                .header(header::CONTENT_TYPE, "text/plain")
+                .header(header::ORIGIN, "http://localhost")
+                .header(header::USER_AGENT, BROWSER)
+                .body(Body::from(r#"{"site":"demo"}"#))
+                .unwrap()
+        };
+        for index in 0..50 {
+            let reply = send(&app, from(&format!("198.51.100.{index}:4000"))).await;
+            // Every answer is the same: a refused hit is not revealed to its sender.
+            assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        }
+        assert_eq!(
+            harness.state.limiter.len(),
+            2,
+            "48 more addresses must not grow the limiter past its bound"
+        );
+        harness.flush().await;
+        let snapshot = harness.snapshot("demo").await;
+        assert_eq!(snapshot.value(Window::Today, Metric::Pageviews), 2);
+    });
+    assert_eq!(counters.accepted(), 2);
+    assert_eq!(counters.dropped("rate_limited"), 48, "{counters:?}");
+}
+
+#[test]
 fn a_full_buffer_drops_and_counts_without_blocking() {
     let (totals, counters) = recorded(|| async {
         let mut options = test_options();
