@@ -79,6 +79,22 @@ pub struct ServeArgs {
         default_value_t = 5
     )]
     pub header_read_timeout_secs: u64,
+    /// Seconds a connection may sit with no request in flight before it is closed.
+    #[arg(
+        long = "idle-timeout",
+        env = "FOOTFALL_IDLE_TIMEOUT",
+        default_value_t = 60
+    )]
+    pub idle_timeout_secs: u64,
+    /// The most client connections open at once on each listener; further connections
+    /// wait in the kernel's backlog until one closes. Keep it below the process's file
+    /// descriptor limit.
+    #[arg(
+        long = "max-connections",
+        env = "FOOTFALL_MAX_CONNECTIONS",
+        default_value_t = 10_000
+    )]
+    pub max_connections: usize,
     /// Seconds cached counts are served before a background refresh.
     #[arg(long = "counts-ttl", env = "FOOTFALL_COUNTS_TTL", default_value_t = 5)]
     pub counts_ttl_secs: u64,
@@ -229,6 +245,16 @@ impl ServeArgs {
             "--header-read-timeout / FOOTFALL_HEADER_READ_TIMEOUT",
             self.header_read_timeout_secs,
         )?;
+        let idle_timeout = positive(
+            "--idle-timeout / FOOTFALL_IDLE_TIMEOUT",
+            self.idle_timeout_secs,
+        )?;
+        if self.max_connections == 0 {
+            return Err(bad(
+                "--max-connections / FOOTFALL_MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
+        }
         let counts_fresh_for =
             positive("--counts-ttl / FOOTFALL_COUNTS_TTL", self.counts_ttl_secs)?;
         let shutdown_grace = positive(
@@ -295,6 +321,8 @@ impl ServeArgs {
             connection_limits: ConnectionLimits {
                 header_read_timeout,
                 drain_timeout: shutdown_grace,
+                idle_timeout,
+                max_connections: self.max_connections,
                 ..ConnectionLimits::default()
             },
             json_logs,
@@ -348,6 +376,8 @@ mod tests {
             (&["--rate-limit", "0"], "FOOTFALL_RATE_LIMIT"),
             (&["--log-format", "xml"], "FOOTFALL_LOG_FORMAT"),
             (&["--request-timeout", "0"], "FOOTFALL_REQUEST_TIMEOUT"),
+            (&["--idle-timeout", "0"], "FOOTFALL_IDLE_TIMEOUT"),
+            (&["--max-connections", "0"], "FOOTFALL_MAX_CONNECTIONS"),
             (
                 &["--sites-file", "/nonexistent/sites.toml"],
                 "FOOTFALL_SITES_FILE",

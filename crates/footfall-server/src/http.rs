@@ -6,10 +6,18 @@
 //! auto (HTTP/1 and HTTP/2) builder, a Tokio timer, a header-read timeout, bounded header
 //! sizes and `TCP_NODELAY`, inserts the peer address for `ConnectInfo`, and drains
 //! connections on shutdown.
+//!
+//! It also bounds what idle clients can hold: at most `max_connections` connections are
+//! open at once (past it the loop stops accepting, and new connections wait in the
+//! kernel's backlog), and a connection with no request in flight for `idle_timeout` is
+//! closed gracefully. hyper ends idle HTTP/1 connections itself (at the header-read
+//! timeout) but has no idle timeout for HTTP/2, whose clients answer keep-alive pings
+//! forever.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -18,9 +26,10 @@ use axum::extract::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 use tower::ServiceExt;
 
 /// Connection-level limits.
@@ -36,6 +45,13 @@ pub struct ConnectionLimits {
     pub max_headers: usize,
     /// How long shutdown waits for open connections to finish.
     pub drain_timeout: Duration,
+    /// A connection with no request in flight for this long is closed (gracefully: an
+    /// HTTP/2 client gets a GOAWAY). An idle HTTP/1 connection is closed sooner, after
+    /// `header_read_timeout`, because hyper times the wait for the next request head.
+    pub idle_timeout: Duration,
+    /// The most connections open at once on one listener; past it, new connections wait
+    /// to be accepted until another closes.
+    pub max_connections: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -48,6 +64,13 @@ impl Default for ConnectionLimits {
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             drain_timeout: Duration::from_secs(10),
+            // 60 s: longer than a browser keeps an unused connection to a third-party
+            // host, so real pages rarely reconnect; short enough that idle sockets do not
+            // pile up.
+            idle_timeout: Duration::from_secs(60),
+            // 10,000: each costs a file descriptor and tens of kilobytes of buffers; the
+            // systemd unit allows 65,536 descriptors.
+            max_connections: 10_000,
         }
     }
 }
@@ -74,6 +97,57 @@ async fn protocol_chosen(stream: &TcpStream) -> std::io::Result<bool> {
     }
 }
 
+/// When a connection last did something, and how many of its requests are in flight.
+#[derive(Debug)]
+struct Activity {
+    opened: Instant,
+    /// Milliseconds from `opened` to the last request's start or end.
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            opened: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let elapsed = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(elapsed, Ordering::Relaxed);
+    }
+
+    /// Marks a request in flight until the guard drops (its response is ready, or it was
+    /// cancelled).
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+        InFlight(Arc::clone(self))
+    }
+
+    /// When the connection becomes idle for `idle` if nothing happens before.
+    fn idle_at(&self, idle: Duration) -> Instant {
+        self.opened + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + idle
+    }
+
+    fn is_idle(&self, idle: Duration) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0 && Instant::now() >= self.idle_at(idle)
+    }
+}
+
+/// A request in flight on a connection.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and waits
 /// (at most `drain_timeout`) for open connections to finish their requests.
 pub async fn serve(
@@ -95,9 +169,17 @@ pub async fn serve(
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
+    // One permit per open connection: the bound while serving, and at shutdown, holding
+    // every permit means every connection has closed.
+    let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let (closing, closing_seen) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -113,45 +195,114 @@ pub async fn serve(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(error = %error, "could not set TCP_NODELAY");
         }
-        let service = app
-            .clone()
-            .map_request(move |mut request: Request<Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo::<SocketAddr>(peer));
-                request
-            });
+        let activity = Arc::new(Activity::new());
+        let service = {
+            let activity = Arc::clone(&activity);
+            app.clone()
+                .map_request(move |mut request: Request<Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(ConnectInfo::<SocketAddr>(peer));
+                    request
+                })
+                .map_future(move |response| {
+                    let in_flight = activity.begin();
+                    async move {
+                        let response = response.await;
+                        drop(in_flight);
+                        response
+                    }
+                })
+        };
         let builder = Arc::clone(&builder);
-        let watcher = graceful.watcher();
+        let closing = closing_seen.clone();
         tokio::spawn(async move {
+            let _slot = slot;
+            crate::metrics::connection_opened();
             // hyper's header-read timer starts only once the protocol is known, and the
             // auto builder waits for that without any timer: a client that sends nothing,
             // or part of the HTTP/2 preface, would hold the connection forever.
             match tokio::time::timeout(limits.header_read_timeout, protocol_chosen(&stream)).await {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false) | Err(_)) => return,
+                Ok(Ok(true)) => {
+                    let connection = builder.serve_connection_with_upgrades(
+                        TokioIo::new(stream),
+                        TowerToHyperService::new(service),
+                    );
+                    drive(connection, &activity, limits.idle_timeout, closing).await;
+                }
+                Ok(Ok(false) | Err(_)) => {}
                 Err(_) => {
                     tracing::debug!("no request within the header-read timeout; closing");
-                    return;
                 }
             }
-            let connection = builder
-                .serve_connection_with_upgrades(
-                    TokioIo::new(stream),
-                    TowerToHyperService::new(service),
-                )
-                .into_owned();
-            // Errors here are clients going away or breaking the protocol; not ours to act on.
-            if let Err(error) = watcher.watch(connection).await {
-                tracing::debug!(error = %error, "connection ended with an error");
-            }
+            crate::metrics::connection_closed();
         });
     }
     drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(limits.drain_timeout) => {
-            tracing::warn!("connections still open after the drain timeout; closing them");
+    let _ = closing.send(true);
+    let drained = tokio::time::timeout(
+        limits.drain_timeout,
+        slots.acquire_many(u32::try_from(max_connections).unwrap_or(u32::MAX)),
+    )
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still open after the drain timeout; closing them");
+    }
+}
+
+/// Runs one connection to its end, asking it to finish gracefully when the service shuts
+/// down or when it has been idle for `idle`.
+async fn drive<C, E>(
+    connection: C,
+    activity: &Activity,
+    idle: Duration,
+    mut closing: watch::Receiver<bool>,
+) where
+    C: Future<Output = Result<(), E>> + GracefulClose,
+    E: std::fmt::Display,
+{
+    tokio::pin!(connection);
+    let mut asked_to_close = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                // Errors here are clients going away or breaking the protocol; not ours
+                // to act on.
+                if let Err(error) = result {
+                    tracing::debug!(error = %error, "connection ended with an error");
+                }
+                return;
+            }
+            _ = closing.wait_for(|closing| *closing), if !asked_to_close => {
+                connection.as_mut().close_gracefully();
+                asked_to_close = true;
+            }
+            () = tokio::time::sleep_until(activity.idle_at(idle)), if !asked_to_close => {
+                if activity.is_idle(idle) {
+                    tracing::debug!("connection idle; closing");
+                    connection.as_mut().close_gracefully();
+                    asked_to_close = true;
+                }
+            }
         }
+    }
+}
+
+/// A connection that can be asked to finish its requests and close.
+trait GracefulClose {
+    fn close_gracefully(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S, E> GracefulClose for auto::UpgradeableConnection<'_, I, S, E>
+where
+    S: hyper::service::HttpService<Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: hyper::body::Body + Send + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
+{
+    fn close_gracefully(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
     }
 }

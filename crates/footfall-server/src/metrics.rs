@@ -96,6 +96,16 @@ pub fn flushed(hits: usize, took: Duration) {
     metrics::counter!("footfall_hits_written_total").increment(hits as u64);
 }
 
+/// A client connection was accepted.
+pub fn connection_opened() {
+    metrics::gauge!("footfall_http_connections").increment(1.0);
+}
+
+/// A client connection closed.
+pub fn connection_closed() {
+    metrics::gauge!("footfall_http_connections").decrement(1.0);
+}
+
 /// A counts read served from the cache (`hit`) or not.
 pub fn cache_lookup(hit: bool) {
     let outcome = if hit { "hit" } else { "miss" };
@@ -195,6 +205,10 @@ fn describe_and_touch() {
         "footfall_http_requests_in_flight",
         "HTTP requests being handled."
     );
+    describe_gauge!(
+        "footfall_http_connections",
+        "Open client connections, both listeners."
+    );
     describe_counter!(
         "footfall_http_shed_total",
         "Requests refused fast because the service was at its concurrency bound."
@@ -229,6 +243,7 @@ fn describe_and_touch() {
     metrics::counter!("footfall_http_shed_total").increment(0);
     metrics::counter!("footfall_panics_total").increment(0);
     metrics::gauge!("footfall_http_requests_in_flight").increment(0.0);
+    metrics::gauge!("footfall_http_connections").increment(0.0);
 }
 
 /// The Prometheus text of every metric, with process metrics sampled now.

@@ -544,6 +544,150 @@ async fn http2_prior_knowledge_is_served() {
     server.stop().await;
 }
 
+/// The public app of `harness` served with connection `limits`.
+async fn public_server_with(harness: &Harness, limits: ConnectionLimits) -> Server {
+    Server::start_with(public(harness, test_request_limits()), limits).await
+}
+
+/// An HTTP/2 connection to `server` that has answered one request; the task drives the
+/// client side of the connection and ends when the server closes it.
+async fn http2_connection_after_one_request(
+    server: &Server,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use http_body_util::Empty;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let stream = server.connect().await;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("an HTTP/2 handshake");
+    let connection = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = http::Request::get(format!("http://{}/nope", server.address))
+        .body(Empty::<bytes::Bytes>::new())
+        .expect("a request");
+    let response = timeout(PATIENCE, sender.send_request(request))
+        .await
+        .expect("an answer in time")
+        .expect("an answer");
+    assert_eq!(response.status(), 404);
+    (sender, connection)
+}
+
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
+    const IDLE: Duration = Duration::from_millis(400);
+    let harness = Harness::new();
+    let server = public_server_with(
+        &harness,
+        ConnectionLimits {
+            idle_timeout: IDLE,
+            ..test_connection_limits()
+        },
+    )
+    .await;
+    let started = Instant::now();
+    // The client answers the server's keep-alive pings, so only the idle timer ends it.
+    let (_sender, connection) = http2_connection_after_one_request(&server).await;
+    timeout(IDLE + MARGIN, connection)
+        .await
+        .expect("the server closes an idle HTTP/2 connection")
+        .expect("the client task ends cleanly");
+    let took = started.elapsed();
+    assert!(
+        took >= IDLE,
+        "closed after {took:?}, before the idle timeout"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_longer_than_the_idle_timeout_keeps_its_connection() {
+    const IDLE: Duration = Duration::from_millis(150);
+    let harness = Harness::new();
+    let server = public_server_with(
+        &harness,
+        ConnectionLimits {
+            idle_timeout: IDLE,
+            ..test_connection_limits()
+        },
+    )
+    .await;
+    let mut stream = server.connect().await;
+    // The body takes about 3 idle timeouts to arrive (and less than the request timeout).
+    stream
+        .write_all(hit_head(HIT.len(), "").as_bytes())
+        .await
+        .expect("write");
+    for chunk in HIT.as_bytes().chunks(HIT.len().div_ceil(5)) {
+        tokio::time::sleep(IDLE * 3 / 5).await;
+        stream.write_all(chunk).await.expect("write");
+    }
+    let mut buffer = Vec::new();
+    let reply = read_response(&mut stream, &mut buffer)
+        .await
+        .expect("the slow request is answered");
+    assert_eq!(reply.status, 204, "{reply:?}");
+    assert_ne!(
+        reply.header("connection"),
+        Some("close"),
+        "a busy connection was asked to close: {reply:?}"
+    );
+    // The same connection serves the next request.
+    stream
+        .write_all(get("/nope").as_bytes())
+        .await
+        .expect("write");
+    let reply = read_response(&mut stream, &mut buffer)
+        .await
+        .expect("a second answer on the same connection");
+    assert_eq!(reply.status, 404, "{reply:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn past_the_connection_bound_new_connections_wait_for_a_free_slot() {
+    let harness = Harness::new();
+    let server = public_server_with(
+        &harness,
+        ConnectionLimits {
+            max_connections: 2,
+            ..test_connection_limits()
+        },
+    )
+    .await;
+    let (first, first_connection) = http2_connection_after_one_request(&server).await;
+    let (_second, _second_connection) = http2_connection_after_one_request(&server).await;
+
+    // The kernel completes the third handshake, but the service does not take it up.
+    let mut third = server.connect().await;
+    third
+        .write_all(get("/nope").as_bytes())
+        .await
+        .expect("write");
+    let mut buffer = Vec::new();
+    let waited = timeout(Duration::from_millis(500), fill(&mut third, &mut buffer)).await;
+    assert!(
+        waited.is_err(),
+        "a third connection was served past the bound of two: {:?}",
+        String::from_utf8_lossy(&buffer)
+    );
+
+    // Closing one frees its slot, and the waiting connection is served.
+    drop(first);
+    let _ = timeout(PATIENCE, first_connection).await;
+    let reply = read_response(&mut third, &mut buffer)
+        .await
+        .expect("served once a slot is free");
+    assert_eq!(reply.status, 404, "{reply:?}");
+    server.stop().await;
+}
+
 #[derive(Parser)]
 struct Cli {
     #[command(flatten)]
@@ -654,4 +798,29 @@ async fn shutdown_finishes_requests_in_flight_and_writes_every_acknowledged_hit(
         .await
         .expect("the memory store answers");
     assert_eq!(snapshot.value(Window::Total, Metric::Pageviews), HITS + 1);
+}
+
+#[tokio::test]
+async fn an_idle_http1_keep_alive_connection_is_closed_after_the_header_read_timeout() {
+    // hyper times the wait for the next request head too, so an HTTP/1 client cannot
+    // hold an idle connection longer than the header-read timeout (well before the idle
+    // timeout, which is for HTTP/2).
+    let harness = Harness::new();
+    let server = Server::start(public(&harness, test_request_limits())).await;
+    let mut stream = server.connect().await;
+    let mut buffer = Vec::new();
+    stream
+        .write_all(get("/nope").as_bytes())
+        .await
+        .expect("write");
+    let reply = read_response(&mut stream, &mut buffer)
+        .await
+        .expect("a response");
+    assert_eq!(reply.status, 404, "{reply:?}");
+    let (took, _) = closed_within(&mut stream, HEADER_READ_TIMEOUT + MARGIN).await;
+    assert!(
+        took >= HEADER_READ_TIMEOUT - Duration::from_millis(50),
+        "closed after {took:?}"
+    );
+    server.stop().await;
 }
