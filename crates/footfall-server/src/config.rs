@@ -110,6 +110,11 @@ pub struct ServeArgs {
     /// a restart.
     #[arg(long, env = "FOOTFALL_TRUST_KEY_FILE")]
     pub trust_key_file: Option<PathBuf>,
+    /// Public keys this service signed with before, still published so their credentials
+    /// keep verifying: a keys document saved from `/.well-known/footfall-trust-keys`
+    /// before rotating the key file.
+    #[arg(long, env = "FOOTFALL_TRUST_RETIRED_KEYS")]
+    pub trust_retired_keys: Option<PathBuf>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "FOOTFALL_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -285,13 +290,30 @@ impl ServeArgs {
             .collect();
         crate::bots::BotFilter::new(&bot_patterns)
             .map_err(|m| bad("--bot-patterns / FOOTFALL_BOT_PATTERNS", m))?;
-        let trust_keyring =
-            match &self.trust_key_file {
-                Some(path) => Some(crate::trust::Keyring::load(path).map_err(|e| {
+        let trust_keyring = match (&self.trust_key_file, &self.trust_retired_keys) {
+            (Some(path), retired) => {
+                let keyring = crate::trust::Keyring::load(path).map_err(|e| {
                     bad("--trust-key-file / FOOTFALL_TRUST_KEY_FILE", e.to_string())
-                })?),
-                None => None,
-            };
+                })?;
+                match retired {
+                    Some(retired) => Some(keyring.with_retired_file(retired).map_err(|e| {
+                        bad(
+                            "--trust-retired-keys / FOOTFALL_TRUST_RETIRED_KEYS",
+                            e.to_string(),
+                        )
+                    })?),
+                    None => Some(keyring),
+                }
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "--trust-retired-keys / FOOTFALL_TRUST_RETIRED_KEYS",
+                    "retired keys are published beside a persistent signing key: set \
+                     --trust-key-file too",
+                ));
+            }
+            (None, None) => None,
+        };
         let options = Options {
             trust_keyring,
             buffer: BufferConfig {
@@ -389,6 +411,45 @@ mod tests {
             let error = parse(args).unwrap_err();
             assert!(error.setting.contains(setting), "{args:?}: {error}");
         }
+    }
+
+    #[test]
+    fn retired_trust_keys_are_published_beside_the_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("issuer.key");
+        let retired = dir.path().join("retired.json");
+        let current = crate::trust::Keyring::generate().unwrap();
+        let old = crate::trust::Keyring::generate().unwrap();
+        std::fs::write(&key, current.to_key_file()).unwrap();
+        std::fs::write(
+            &retired,
+            serde_json::to_string(&old.keys_document()).unwrap(),
+        )
+        .unwrap();
+        let (key, retired) = (key.to_str().unwrap(), retired.to_str().unwrap());
+
+        let config = parse(&["--trust-key-file", key, "--trust-retired-keys", retired]).unwrap();
+        let keyring = config.options.trust_keyring.expect("a keyring");
+        let ids: Vec<String> = keyring
+            .keys_document()
+            .keys
+            .into_iter()
+            .map(|entry| entry.key_id)
+            .collect();
+        assert_eq!(ids, [current.key_id(), old.key_id()]);
+
+        let error = parse(&["--trust-retired-keys", retired]).unwrap_err();
+        assert!(
+            error.setting.contains("FOOTFALL_TRUST_RETIRED_KEYS"),
+            "{error}"
+        );
+        std::fs::write(dir.path().join("retired.json"), "{\"keys\": 1}").unwrap();
+        let error = parse(&["--trust-key-file", key, "--trust-retired-keys", retired]).unwrap_err();
+        assert!(
+            error.setting.contains("FOOTFALL_TRUST_RETIRED_KEYS"),
+            "{error}"
+        );
+        assert!(error.message.contains("retired.json"), "{error}");
     }
 
     #[test]

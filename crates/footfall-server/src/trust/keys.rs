@@ -3,6 +3,11 @@
 //!
 //! A key id is the first 16 hex digits of SHA-256 of the 32-byte public key, so an id
 //! names exactly one key and nobody can give a second key the same id by configuration.
+//!
+//! Rotation: the service signs with one key, and publishes it together with the public
+//! keys it signed with before (retired keys, from a saved keys document), so credentials
+//! that verifiers fetched under an old key keep verifying. Only public halves of retired
+//! keys are ever needed.
 
 use std::fmt;
 use std::path::Path;
@@ -48,17 +53,22 @@ struct KeyFile {
     private_key: String,
 }
 
-/// The service's signing key. `Debug` shows the key id only, never the secret.
+/// The service's signing key and the retired public keys it still publishes. `Debug`
+/// shows key ids only, never the secret.
 #[derive(Clone)]
 pub struct Keyring {
     key_id: String,
     signing: SigningKey,
+    /// Checked entries of retired keys, without the signing key's own.
+    retired: Vec<PublicKeyEntry>,
 }
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let retired: Vec<&str> = self.retired.iter().map(|e| e.key_id.as_str()).collect();
         f.debug_struct("Keyring")
             .field("key_id", &self.key_id)
+            .field("retired", &retired)
             .finish_non_exhaustive()
     }
 }
@@ -93,7 +103,33 @@ impl Keyring {
         Keyring {
             key_id: key_id_of(&signing.verifying_key()),
             signing,
+            retired: Vec::new(),
         }
+    }
+
+    /// Also publishes every key of `retired` (a keys document saved before a rotation),
+    /// each checked like a verifier checks it. The signing key's own entry, and keys
+    /// already published, are skipped, so passing a document that lists the current
+    /// key, or the same document twice, is harmless.
+    pub fn with_retired(mut self, retired: &KeysDocument) -> Result<Keyring, KeyError> {
+        for entry in &retired.keys {
+            retired.public_key(&entry.key_id)?;
+            let known = entry.key_id == self.key_id
+                || self.retired.iter().any(|k| k.key_id == entry.key_id);
+            if !known {
+                self.retired.push(entry.clone());
+            }
+        }
+        Ok(self)
+    }
+
+    /// Reads a keys document file for [`Keyring::with_retired`].
+    pub fn with_retired_file(self, path: &Path) -> Result<Keyring, KeyError> {
+        let text = read_text(path)?;
+        let document = KeysDocument::from_json(&text)
+            .map_err(|e| KeyError::Invalid(format!("{}: {e}", path.display())))?;
+        self.with_retired(&document)
+            .map_err(|e| KeyError::Invalid(format!("{}: {e}", path.display())))
     }
 
     /// A new random key from the operating system's generator.
@@ -105,10 +141,7 @@ impl Keyring {
 
     /// Reads a key file written by [`Keyring::to_key_file`] (`footfall trust keygen`).
     pub fn load(path: &Path) -> Result<Keyring, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = read_text(path)?;
         Keyring::from_key_file(&text)
             .map_err(|e| KeyError::Invalid(format!("{}: {e}", path.display())))
     }
@@ -167,16 +200,26 @@ impl Keyring {
         URL_SAFE_NO_PAD.encode(self.signing.verifying_key().as_bytes())
     }
 
-    /// The document to publish.
+    /// The document to publish: the signing key first, then the retired keys.
     pub fn keys_document(&self) -> KeysDocument {
+        let current = PublicKeyEntry {
+            key_id: self.key_id.clone(),
+            algorithm: ALGORITHM.to_owned(),
+            public_key: self.public_key_base64(),
+        };
         KeysDocument {
-            keys: vec![PublicKeyEntry {
-                key_id: self.key_id.clone(),
-                algorithm: ALGORITHM.to_owned(),
-                public_key: self.public_key_base64(),
-            }],
+            keys: std::iter::once(current)
+                .chain(self.retired.iter().cloned())
+                .collect(),
         }
     }
+}
+
+fn read_text(path: &Path) -> Result<String, KeyError> {
+    std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 impl KeysDocument {
@@ -286,5 +329,36 @@ mod tests {
         let mut short = parsed;
         short.keys[0].public_key.pop();
         assert!(short.public_key(keyring.key_id()).is_err());
+    }
+
+    #[test]
+    fn retired_keys_are_published_after_the_signing_key_and_checked() {
+        let old = Keyring::generate().unwrap();
+        let older = Keyring::generate().unwrap();
+        let saved = KeysDocument {
+            keys: [old.keys_document().keys, older.keys_document().keys].concat(),
+        };
+        let current = fixed().with_retired(&saved).unwrap();
+        let ids: Vec<String> = current
+            .keys_document()
+            .keys
+            .into_iter()
+            .map(|entry| entry.key_id)
+            .collect();
+        assert_eq!(ids, [fixed().key_id(), old.key_id(), older.key_id()]);
+        // Again, and with the current key in the document: nothing listed twice.
+        let again = current
+            .clone()
+            .with_retired(&current.keys_document())
+            .unwrap();
+        assert_eq!(again.keys_document(), current.keys_document());
+        // A relabelled entry is refused, as a verifier would refuse it.
+        let mut relabelled = old.keys_document();
+        relabelled.keys[0].key_id = "0000000000000000".to_owned();
+        assert!(matches!(
+            fixed().with_retired(&relabelled),
+            Err(KeyError::Invalid(_))
+        ));
+        assert!(format!("{current:?}").contains(old.key_id()));
     }
 }

@@ -170,7 +170,11 @@ fn sites_file_carries_a_trust_table() {
 // ----- credentials -----
 
 fn payload_at(at: &str) -> CredentialPayload {
-    CredentialPayload::new("caukee", "Cầu Kè", &record(), ts(at), keyring().key_id())
+    payload_signed_by(at, &keyring())
+}
+
+fn payload_signed_by(at: &str, keyring: &Keyring) -> CredentialPayload {
+    CredentialPayload::new("caukee", "Cầu Kè", &record(), ts(at), keyring.key_id())
 }
 
 #[test]
@@ -280,6 +284,25 @@ fn every_tampered_credential_fails() {
     };
     assert!(credential::verify(&padded, &keys).is_err());
     assert!(credential::verify(&good, &keys).is_ok());
+}
+
+#[test]
+fn credentials_signed_before_a_rotation_verify_against_the_new_document() {
+    let old = Keyring::generate().unwrap();
+    let issued_before = credential::sign(&payload_signed_by("2026-03-01T08:00:00Z", &old), &old);
+    let new = Keyring::generate().unwrap();
+    // Without the retired key the old credential names an unknown key…
+    assert!(credential::verify(&issued_before, &new.keys_document()).is_err());
+    // …with it, both the old and the new credential verify.
+    let rotated = new.clone().with_retired(&old.keys_document()).unwrap();
+    let published = rotated.keys_document();
+    assert!(credential::verify(&issued_before, &published).is_ok());
+    let issued_after = credential::sign(
+        &payload_signed_by("2026-03-02T08:00:00Z", &rotated),
+        &rotated,
+    );
+    assert_eq!(issued_after.key_id, new.key_id());
+    assert!(credential::verify(&issued_after, &published).is_ok());
 }
 
 // ----- renderers -----
