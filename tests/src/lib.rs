@@ -5,6 +5,7 @@
 pub mod footfall_server;
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod tls;
 
 /// Runs `attempt` until it starts a server, at most `attempts` times. An attempt returns
 /// `Ok(Err(_))` when the free port it picked was taken by someone else between the probe

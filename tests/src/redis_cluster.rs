@@ -5,6 +5,9 @@
 //! slots, and [`RedisCluster::start`] waits until every node reports
 //! `cluster_state:ok`. Missing `redis-server` or `redis-cli` fails with an install hint.
 //!
+//! [`RedisCluster::start_tls`] starts one whose nodes speak only TLS, to clients and to
+//! each other (`tls-cluster`, `tls-replication`).
+//!
 //! ```no_run
 //! use footfall_tests::redis_cluster::RedisCluster;
 //!
@@ -16,6 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::redis_server::RedisServer;
+use crate::tls::{ClientCertificates, TestPki};
 
 /// What to tell someone whose machine has no `redis-cli`.
 const INSTALL_HINT: &str = "redis-cli was not found on PATH. The cluster tests create \
@@ -43,11 +47,40 @@ impl RedisCluster {
     /// `redis-server` or `redis-cli` is missing, with how to install it.
     #[must_use]
     pub fn start(masters: usize, replicas_per_master: usize) -> RedisCluster {
+        Self::start_with(masters, replicas_per_master, None)
+    }
+
+    /// [`start`](Self::start) with nodes that speak only TLS, with the server
+    /// certificate of `pki` (clients are not asked for certificates); the
+    /// [`url`](Self::url) is then `rediss+cluster://…`.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    #[must_use]
+    pub fn start_tls(masters: usize, replicas_per_master: usize, pki: &TestPki) -> RedisCluster {
+        Self::start_with(masters, replicas_per_master, Some(pki))
+    }
+
+    fn start_with(
+        masters: usize,
+        replicas_per_master: usize,
+        pki: Option<&TestPki>,
+    ) -> RedisCluster {
         assert!(masters >= 3, "a Redis Cluster needs at least 3 masters");
         let n_nodes = masters * (1 + replicas_per_master);
         let nodes: Vec<RedisServer> = (0..n_nodes)
             .map(|_| {
-                RedisServer::builder()
+                let mut builder = RedisServer::builder();
+                if let Some(pki) = pki {
+                    builder = builder.tls(pki, ClientCertificates::NotAsked).args([
+                        "--tls-cluster",
+                        "yes",
+                        "--tls-replication",
+                        "yes",
+                    ]);
+                }
+                builder
                     .args([
                         "--cluster-enabled",
                         "yes",
@@ -85,7 +118,7 @@ impl RedisCluster {
     }
 
     /// The store URL naming every node as a seed:
-    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,…`.
+    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,…` (`rediss+cluster://` over TLS).
     #[must_use]
     pub fn url(&self) -> String {
         let seeds: Vec<String> = self
@@ -93,7 +126,18 @@ impl RedisCluster {
             .iter()
             .map(|node| format!("127.0.0.1:{}", node.port()))
             .collect();
-        format!("redis+cluster://{}", seeds.join(","))
+        let scheme = if self.pki().is_some() {
+            "rediss+cluster"
+        } else {
+            "redis+cluster"
+        };
+        format!("{scheme}://{}", seeds.join(","))
+    }
+
+    /// The certificates of a TLS cluster.
+    #[must_use]
+    pub fn pki(&self) -> Option<&TestPki> {
+        self.nodes.first().and_then(RedisServer::pki)
     }
 
     /// The slot of `key` as the cluster computes it (`CLUSTER KEYSLOT`).
@@ -115,6 +159,16 @@ impl RedisCluster {
         command.arg("--cluster").arg("create");
         for node in &self.nodes {
             command.arg(format!("127.0.0.1:{}", node.port()));
+        }
+        if let Some(pki) = self.pki() {
+            command
+                .arg("--tls")
+                .arg("--cacert")
+                .arg(pki.ca_cert())
+                .arg("--cert")
+                .arg(pki.client_cert())
+                .arg("--key")
+                .arg(pki.client_key());
         }
         command
             .arg("--cluster-replicas")

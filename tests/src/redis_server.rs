@@ -6,6 +6,10 @@
 //! A missing `redis-server` is a test failure that says how to install it, never a
 //! silent skip.
 //!
+//! A server started with [`RedisServerBuilder::tls`] listens only for TLS (`--port 0
+//! --tls-port P`), with certificates of a [`TestPki`]; its [`url`](RedisServer::url) is
+//! `rediss://…` and its helper connections speak TLS.
+//!
 //! ```no_run
 //! use footfall_tests::redis_server::RedisServer;
 //!
@@ -24,6 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::free_port;
+use crate::tls::{ClientCertificates, TestPki};
 
 /// What to tell someone whose machine has no `redis-server`.
 const INSTALL_HINT: &str = "redis-server was not found on PATH. The end-to-end tests start their own \
@@ -47,6 +52,7 @@ pub struct RedisServer {
     log_path: PathBuf,
     // Kept to start the same server again after a kill (see `restart`).
     extra_args: Vec<OsString>,
+    tls: Option<ServerTls>,
     startup_timeout: Duration,
     // Holds the log file (and the data when the caller chose no directory) until
     // the server is gone.
@@ -58,7 +64,15 @@ pub struct RedisServer {
 pub struct RedisServerBuilder {
     extra_args: Vec<OsString>,
     data_dir: Option<PathBuf>,
+    tls: Option<ServerTls>,
     startup_timeout: Duration,
+}
+
+/// A server's TLS: its certificates, and whether it asks clients for theirs.
+#[derive(Debug, Clone)]
+struct ServerTls {
+    pki: TestPki,
+    client_certificates: ClientCertificates,
 }
 
 impl RedisServer {
@@ -79,20 +93,32 @@ impl RedisServer {
         RedisServerBuilder {
             extra_args: Vec::new(),
             data_dir: None,
+            tls: None,
             startup_timeout: Duration::from_secs(10),
         }
     }
 
-    /// The loopback port the server listens on.
+    /// The loopback port the server listens on (its TLS port for a TLS server).
     #[must_use]
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// The URL of the server, `redis://127.0.0.1:PORT/`.
+    /// The URL of the server, `redis://127.0.0.1:PORT/` (`rediss://` for a TLS server).
     #[must_use]
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
+    }
+
+    /// The certificates of a TLS server.
+    #[must_use]
+    pub fn pki(&self) -> Option<&TestPki> {
+        self.tls.as_ref().map(|tls| &tls.pki)
     }
 
     /// The server's working directory (`--dir`), where RDB and AOF files go.
@@ -101,14 +127,24 @@ impl RedisServer {
         &self.data_dir
     }
 
-    /// A client for the server.
+    /// A client for the server; for a TLS server it trusts the test CA and presents the
+    /// client certificate.
     ///
     /// # Panics
     ///
-    /// Never in practice: the URL is always well formed.
+    /// When the certificate files cannot be read (the URL is always well formed).
     #[must_use]
     pub fn client(&self) -> redis::Client {
-        redis::Client::open(self.url()).expect("a loopback redis:// URL is valid")
+        let Some(tls) = &self.tls else {
+            return redis::Client::open(self.url()).expect("a loopback redis:// URL is valid");
+        };
+        crate::tls::install_crypto_provider();
+        let certificates = tls
+            .pki
+            .redis_certificates()
+            .unwrap_or_else(|error| panic!("{error:#}"));
+        redis::Client::build_with_tls(self.url(), certificates)
+            .expect("a loopback rediss:// URL with the test certificates is valid")
     }
 
     /// A new synchronous connection with a generous command timeout.
@@ -171,7 +207,13 @@ impl RedisServer {
         if matches!(self.child.try_wait(), Ok(None)) {
             panic!("restart() needs a stopped server; call kill() first");
         }
-        let spawned = spawn(self.port, &self.data_dir, &self.log_path, &self.extra_args);
+        let spawned = spawn(
+            self.port,
+            &self.data_dir,
+            &self.log_path,
+            &self.extra_args,
+            self.tls.as_ref(),
+        );
         self.child = match spawned {
             Ok(child) => child,
             Err(error) => panic!("{error:#}"),
@@ -184,7 +226,7 @@ impl RedisServer {
                     self.log()
                 );
             }
-            if ping(self.port) {
+            if ping(&self.client()) {
                 return;
             }
             if Instant::now() >= deadline {
@@ -238,6 +280,17 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Listens for TLS only, with the server certificate of `pki`, asking clients for a
+    /// certificate of its CA or not.
+    #[must_use]
+    pub fn tls(mut self, pki: &TestPki, client_certificates: ClientCertificates) -> Self {
+        self.tls = Some(ServerTls {
+            pki: pki.clone(),
+            client_certificates,
+        });
+        self
+    }
+
     /// How long to wait for the server to answer `PING` (10 s by default).
     #[must_use]
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
@@ -282,13 +335,20 @@ impl RedisServerBuilder {
         let port = free_port()?;
         let log_path = scratch.path().join("redis-server.log");
         File::create(&log_path).context("creating the redis-server log file")?;
-        let child = spawn(port, &data_dir, &log_path, &self.extra_args)?;
+        let child = spawn(
+            port,
+            &data_dir,
+            &log_path,
+            &self.extra_args,
+            self.tls.as_ref(),
+        )?;
         let server = RedisServer {
             child,
             port,
             data_dir,
             log_path,
             extra_args: self.extra_args.clone(),
+            tls: self.tls.clone(),
             startup_timeout: self.startup_timeout,
             _scratch: scratch,
         };
@@ -296,13 +356,14 @@ impl RedisServerBuilder {
     }
 }
 
-/// Starts `redis-server` on `port` with the defaults, then `extra_args`, appending its
-/// output to the log at `log_path`.
+/// Starts `redis-server` on `port` (only for TLS when `tls` is given) with the defaults,
+/// then `extra_args`, appending its output to the log at `log_path`.
 fn spawn(
     port: u16,
     data_dir: &Path,
     log_path: &Path,
     extra_args: &[OsString],
+    tls: Option<&ServerTls>,
 ) -> anyhow::Result<Child> {
     let log = File::options()
         .append(true)
@@ -312,9 +373,27 @@ fn spawn(
         .try_clone()
         .context("sharing the redis-server log file")?;
     let mut command = Command::new("redis-server");
+    match tls {
+        None => command.arg("--port").arg(port.to_string()),
+        Some(ServerTls {
+            pki,
+            client_certificates,
+        }) => command
+            .args(["--port", "0", "--tls-port"])
+            .arg(port.to_string())
+            .arg("--tls-cert-file")
+            .arg(pki.server_cert())
+            .arg("--tls-key-file")
+            .arg(pki.server_key())
+            .arg("--tls-ca-cert-file")
+            .arg(pki.ca_cert())
+            .arg("--tls-auth-clients")
+            .arg(match client_certificates {
+                ClientCertificates::NotAsked => "no",
+                ClientCertificates::Required => "yes",
+            }),
+    };
     command
-        .arg("--port")
-        .arg(port.to_string())
         .arg("--bind")
         .arg("127.0.0.1")
         .arg("--save")
@@ -342,6 +421,7 @@ impl RedisServer {
     fn wait_ready(mut self) -> anyhow::Result<Result<RedisServer, anyhow::Error>> {
         let deadline = Instant::now() + self.startup_timeout;
         let port = self.port;
+        let client = self.client();
         loop {
             if let Some(status) = self.child.try_wait().context("checking on redis-server")? {
                 let log = self.log();
@@ -353,7 +433,7 @@ impl RedisServer {
                     Err(error)
                 };
             }
-            if ping(port) {
+            if ping(&client) {
                 return Ok(Ok(self));
             }
             if Instant::now() >= deadline {
@@ -370,11 +450,9 @@ impl RedisServer {
     }
 }
 
-/// True when a server on `port` answers `PING` with `PONG`.
-fn ping(port: u16) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
-        return false;
-    };
+/// True when the server of `client` answers `PING` with `PONG` (over TLS for a TLS
+/// server, so a server that cannot load its certificates is never taken as ready).
+fn ping(client: &redis::Client) -> bool {
     let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
         return false;
     };

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use footfall::store::{RedisTls, StoreOptions};
 
 use crate::app::RequestLimits;
 use crate::buffer::BufferConfig;
@@ -24,9 +25,13 @@ pub struct ServeArgs {
     #[arg(long, env = "FOOTFALL_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
     pub admin_listen: String,
     /// Store: a directory for the embedded store, `memory:` for a throw-away one, or a
-    /// Redis URL (`redis://host:6379`, `rediss://…`, `redis+cluster://h1:p1,h2:p2`).
+    /// Redis URL (`redis://host:6379/0`, `redis+cluster://h1:p1,h2:p2`; over TLS
+    /// `rediss://…`, `rediss+cluster://…`).
     #[arg(long, env = "FOOTFALL_STORE", default_value = "./footfall-data")]
     pub store: String,
+    /// Certificates for a Redis store over TLS.
+    #[command(flatten)]
+    pub redis_tls: RedisTlsArgs,
     /// Admin bearer tokens, comma-separated (several, to rotate without downtime). No
     /// token: the admin API refuses every request.
     #[arg(
@@ -120,6 +125,64 @@ pub struct ServeArgs {
     pub log_format: String,
 }
 
+/// Certificates for Redis over TLS (`rediss://`, `rediss+cluster://`), flags of both
+/// `footfall serve` and `footfall migrate`. Without them a TLS server is verified against
+/// the system's trust store and no client certificate is sent.
+#[derive(Clone, Debug, Default, Args)]
+pub struct RedisTlsArgs {
+    /// CA certificate (PEM) that signed the Redis server's certificate, trusted instead
+    /// of the system's CAs; for a `rediss://` or `rediss+cluster://` store.
+    #[arg(long, env = "FOOTFALL_REDIS_TLS_CA", value_name = "FILE")]
+    pub redis_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a Redis that requires one (mutual TLS,
+    /// `tls-auth-clients yes`); needs --redis-tls-key.
+    #[arg(long, env = "FOOTFALL_REDIS_TLS_CERT", value_name = "FILE")]
+    pub redis_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --redis-tls-cert.
+    #[arg(long, env = "FOOTFALL_REDIS_TLS_KEY", value_name = "FILE")]
+    pub redis_tls_key: Option<PathBuf>,
+}
+
+impl RedisTlsArgs {
+    /// The certificates as store options, checked against the store locations they are
+    /// for: given without a TLS store, or a certificate without its key, the error names
+    /// the flag. The files themselves are read when the store connects.
+    pub fn validate(&self, locations: &[&str]) -> Result<RedisTls, ConfigError> {
+        let tls = RedisTls {
+            ca_cert: self.redis_tls_ca.clone(),
+            client_cert: self.redis_tls_cert.clone(),
+            client_key: self.redis_tls_key.clone(),
+        };
+        let setting = match (&tls.ca_cert, &tls.client_cert, &tls.client_key) {
+            (Some(_), _, _) => CA_SETTING,
+            (None, Some(_), _) => CERT_SETTING,
+            (None, None, Some(_)) => KEY_SETTING,
+            (None, None, None) => return Ok(tls),
+        };
+        if !locations.iter().any(|location| uses_tls(location)) {
+            return Err(bad(
+                setting,
+                "applies only to a Redis store over TLS (rediss://… or rediss+cluster://…)",
+            ));
+        }
+        match (&tls.client_cert, &tls.client_key) {
+            (Some(_), None) => Err(bad(KEY_SETTING, "--redis-tls-cert needs its key")),
+            (None, Some(_)) => Err(bad(CERT_SETTING, "--redis-tls-key needs its certificate")),
+            _ => Ok(tls),
+        }
+    }
+}
+
+const CA_SETTING: &str = "--redis-tls-ca / FOOTFALL_REDIS_TLS_CA";
+const CERT_SETTING: &str = "--redis-tls-cert / FOOTFALL_REDIS_TLS_CERT";
+const KEY_SETTING: &str = "--redis-tls-key / FOOTFALL_REDIS_TLS_KEY";
+
+/// True when `location` names a Redis store over TLS.
+pub fn uses_tls(location: &str) -> bool {
+    let location = location.trim_start();
+    location.starts_with("rediss://") || location.starts_with("rediss+cluster://")
+}
+
 /// A validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -129,6 +192,8 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     /// Store location.
     pub store: String,
+    /// How to open the store beyond its location (TLS certificates).
+    pub store_options: StoreOptions,
     /// Sites registered at start-up.
     pub sites: Vec<Site>,
     /// Request-path options.
@@ -186,6 +251,9 @@ impl ServeArgs {
                 "must name a directory, memory: or a Redis URL",
             ));
         }
+        let store_options = StoreOptions {
+            redis_tls: self.redis_tls.validate(&[&self.store])?,
+        };
         let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|m| bad("--trusted-proxies / FOOTFALL_TRUSTED_PROXIES", m))?;
         if let Some(short) = self
@@ -333,6 +401,7 @@ impl ServeArgs {
             listen,
             admin_listen,
             store: self.store,
+            store_options,
             sites,
             options,
             request_limits: RequestLimits {
@@ -406,6 +475,24 @@ mod tests {
             ),
             (&["--bot-patterns", "ab"], "FOOTFALL_BOT_PATTERNS"),
             (&["--store", " "], "FOOTFALL_STORE"),
+            (&["--redis-tls-ca", "ca.pem"], "FOOTFALL_REDIS_TLS_CA"),
+            (
+                &["--store", "redis://r:6379", "--redis-tls-cert", "c.pem"],
+                "FOOTFALL_REDIS_TLS_CERT",
+            ),
+            (
+                &["--store", "rediss://r:6379", "--redis-tls-cert", "c.pem"],
+                "FOOTFALL_REDIS_TLS_KEY",
+            ),
+            (
+                &[
+                    "--store",
+                    "rediss+cluster://r:7000",
+                    "--redis-tls-key",
+                    "k.pem",
+                ],
+                "FOOTFALL_REDIS_TLS_CERT",
+            ),
         ];
         for (args, setting) in cases {
             let error = parse(args).unwrap_err();
@@ -450,6 +537,31 @@ mod tests {
             "{error}"
         );
         assert!(error.message.contains("retired.json"), "{error}");
+    }
+
+    #[test]
+    fn redis_tls_flags_become_store_options() {
+        let config = parse(&[
+            "--store",
+            "rediss://redis.internal:6380/0",
+            "--redis-tls-ca",
+            "/etc/footfall/ca.pem",
+            "--redis-tls-cert",
+            "/etc/footfall/client.pem",
+            "--redis-tls-key",
+            "/etc/footfall/client.key",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.store_options.redis_tls,
+            RedisTls {
+                ca_cert: Some("/etc/footfall/ca.pem".into()),
+                client_cert: Some("/etc/footfall/client.pem".into()),
+                client_key: Some("/etc/footfall/client.key".into()),
+            }
+        );
+        let config = parse(&["--store", "rediss+cluster://a:7000,b:7001"]).unwrap();
+        assert!(config.store_options.redis_tls.is_empty());
     }
 
     #[test]

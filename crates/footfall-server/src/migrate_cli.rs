@@ -3,7 +3,9 @@
 use clap::Args;
 use footfall::clock::{Clock, SystemClock};
 use footfall::migrate::{self, CopyOptions, MigrationReport};
-use footfall::store::{AnyStore, ScanCursor};
+use footfall::store::{AnyStore, ScanCursor, StoreOptions};
+
+use crate::config::{ConfigError, RedisTlsArgs, uses_tls};
 
 /// Flags of `footfall migrate`.
 #[derive(Clone, Debug, Args)]
@@ -21,6 +23,10 @@ pub struct MigrateArgs {
     /// Resume after this cursor (printed after every page of an interrupted run).
     #[arg(long)]
     pub start: Option<String>,
+    /// Certificates for whichever of the two stores is Redis over TLS (both, if both
+    /// are: a CA file may hold several CAs).
+    #[command(flatten)]
+    pub redis_tls: RedisTlsArgs,
 }
 
 /// Why a migration failed.
@@ -39,6 +45,9 @@ pub enum MigrateError {
     /// Source and target are the same.
     #[error("--from and --to name the same store")]
     SameStore,
+    /// A flag is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// Copying failed; the report says how far it got.
     #[error("copy failed after {pages} pages (resume with --start {cursor:?}): {source}")]
     Copy {
@@ -59,14 +68,25 @@ pub async fn run(
     if args.from.trim() == args.to.trim() {
         return Err(MigrateError::SameStore);
     }
-    let open = |which: &'static str, location: String| async move {
-        AnyStore::connect(&location)
-            .await
-            .map_err(|source| MigrateError::Open {
-                which,
-                location,
-                source,
-            })
+    let redis_tls = args.redis_tls.validate(&[&args.from, &args.to])?;
+    let open = |which: &'static str, location: String| {
+        // The certificates go to the stores over TLS only; another store would refuse them.
+        let options = StoreOptions {
+            redis_tls: if uses_tls(&location) {
+                redis_tls.clone()
+            } else {
+                Default::default()
+            },
+        };
+        async move {
+            AnyStore::connect_with(&location, &options)
+                .await
+                .map_err(|source| MigrateError::Open {
+                    which,
+                    location,
+                    source,
+                })
+        }
     };
     let from = open("source", args.from.clone()).await?;
     let to = open("target", args.to.clone()).await?;

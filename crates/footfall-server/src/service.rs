@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use footfall::clock::{Clock, SystemClock};
+use footfall::store::StoreOptions;
 use tokio::net::TcpListener;
 
 use crate::app::{internal_app, public_app};
@@ -42,9 +43,10 @@ pub enum RunError {
     Startup(String),
 }
 
-/// Opens the store named by `--store`, and warns about risky Redis settings.
-pub async fn open_store(location: &str) -> Result<AppStore, RunError> {
-    let store = AppStore::connect(location)
+/// Opens the store named by `--store` (with the `--redis-tls-*` certificates in
+/// `options`), and warns about risky Redis settings.
+pub async fn open_store(location: &str, options: &StoreOptions) -> Result<AppStore, RunError> {
+    let store = AppStore::connect_with(location, options)
         .await
         .map_err(|error| RunError::Store {
             location: location.to_owned(),
@@ -72,7 +74,7 @@ pub async fn run(
     on_bound: impl FnOnce(Bound),
 ) -> Result<FlushTotals, RunError> {
     crate::metrics::install();
-    let store = Arc::new(open_store(&config.store).await?);
+    let store = Arc::new(open_store(&config.store, &config.store_options).await?);
     run_with_store(config, store, shutdown, on_bound).await
 }
 

@@ -6,5 +6,6 @@ mod faults;
 mod metrics;
 mod migration;
 mod redis_store;
+mod redis_tls;
 mod service;
 mod sketch_parity;

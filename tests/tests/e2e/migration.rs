@@ -6,6 +6,7 @@ use footfall::counter::{self, Hit};
 use footfall::identity::{IpTruncation, Salt, VisitorId};
 use footfall::store::{AnyStore, EmbeddedStore, Entry, ScanCursor, Store};
 use footfall::{CountingRules, Metric, SiteId, keys};
+use footfall_server::config::RedisTlsArgs;
 use footfall_server::migrate_cli::{self, MigrateArgs};
 use footfall_tests::redis_server::RedisServer;
 use jiff::{SignedDuration, Timestamp};
@@ -63,6 +64,7 @@ async fn migrate(from: &str, to: &str) -> footfall::migrate::MigrationReport {
         to: to.to_owned(),
         page_size: 97,
         start: None,
+        redis_tls: RedisTlsArgs::default(),
     };
     migrate_cli::run(&args, |_| {})
         .await
@@ -184,6 +186,7 @@ async fn migrate_refuses_the_same_store_and_bad_locations() {
         to: "memory:".into(),
         page_size: 10,
         start: None,
+        redis_tls: RedisTlsArgs::default(),
     };
     assert!(matches!(
         migrate_cli::run(&same, |_| {}).await,
@@ -194,6 +197,7 @@ async fn migrate_refuses_the_same_store_and_bad_locations() {
         to: "memory:".into(),
         page_size: 10,
         start: None,
+        redis_tls: RedisTlsArgs::default(),
     };
     let error = migrate_cli::run(&bad, |_| {})
         .await

@@ -24,14 +24,14 @@ use jiff::{SignedDuration, Timestamp};
 
 /// One value shared by whoever holds it at the moment, started again when nobody does, so
 /// that every process it owns is killed (on the last drop) before the test binary exits.
-struct Shared<T>(Mutex<Weak<T>>);
+pub(crate) struct Shared<T>(Mutex<Weak<T>>);
 
 impl<T> Shared<T> {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Shared(Mutex::new(Weak::new()))
     }
 
-    fn get(&self, start: impl FnOnce() -> T) -> Arc<T> {
+    pub(crate) fn get(&self, start: impl FnOnce() -> T) -> Arc<T> {
         let mut slot = self
             .0
             .lock()
@@ -50,9 +50,9 @@ static CLUSTER: Shared<RedisCluster> = Shared::new();
 
 /// A [`RedisStore`] that keeps the server (or cluster) it talks to alive.
 #[derive(Debug)]
-struct ServedStore<Server: std::fmt::Debug + Send + Sync> {
-    store: RedisStore,
-    _server: Arc<Server>,
+pub(crate) struct ServedStore<Server: std::fmt::Debug + Send + Sync> {
+    pub(crate) store: RedisStore,
+    pub(crate) _server: Arc<Server>,
 }
 
 async fn single_node_store() -> ServedStore<RedisServer> {

@@ -1,32 +1,36 @@
 //! The real `footfall serve` over real stores: the public and admin API on the embedded
-//! store and on Redis, a restart of the embedded store, and two instances sharing one
-//! Redis that agree on every count.
+//! store and on Redis, a restart of the embedded store, two instances sharing one Redis
+//! that agree on every count, and a count through Redis over TLS.
 
 use std::time::{Duration, Instant};
 
-use footfall_tests::footfall_server::{FootfallServer, HttpClient, HttpResponse};
+use footfall_tests::footfall_server::{
+    FootfallServer, FootfallServerBuilder, HttpClient, HttpResponse,
+};
 use footfall_tests::redis_server::RedisServer;
+use footfall_tests::tls::{ClientCertificates, TestPki};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "e2e-admin-token-0123456789";
 const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 
 fn start(store: &str) -> FootfallServer {
-    FootfallServer::builder()
-        .store(store)
-        .args([
-            "--admin-tokens",
-            TOKEN,
-            "--trusted-proxies",
-            "127.0.0.1",
-            "--rate-limit",
-            "1000000",
-            "--flush-interval-ms",
-            "20",
-            "--counts-ttl",
-            "1",
-        ])
-        .start()
+    builder(store).start()
+}
+
+fn builder(store: &str) -> FootfallServerBuilder {
+    FootfallServer::builder().store(store).args([
+        "--admin-tokens",
+        TOKEN,
+        "--trusted-proxies",
+        "127.0.0.1",
+        "--rate-limit",
+        "1000000",
+        "--flush-interval-ms",
+        "20",
+        "--counts-ttl",
+        "1",
+    ])
 }
 
 fn json_of(response: &HttpResponse) -> Value {
@@ -292,6 +296,38 @@ fn the_api_on_redis() {
     let redis = RedisServer::start();
     let server = start(&redis.url());
     exercise_the_api(&server);
+}
+
+/// `footfall serve --store rediss://… --redis-tls-ca …` against a server that also asks
+/// for the client certificate (`--redis-tls-cert`, `--redis-tls-key`): a hit is counted and
+/// read back through the API.
+#[test]
+fn a_hit_is_counted_through_redis_over_tls() {
+    let pki = TestPki::generate();
+    let redis = RedisServer::builder()
+        .tls(&pki, ClientCertificates::Required)
+        .start();
+    let server = builder(&redis.url())
+        .args(["--redis-tls-ca".into(), pki.ca_cert()])
+        .env("FOOTFALL_REDIS_TLS_CERT", pki.client_cert())
+        .env("FOOTFALL_REDIS_TLS_KEY", pki.client_key())
+        .start();
+    let mut client = HttpClient::connect(server.public()).unwrap();
+    assert_eq!(
+        hit(&mut client, "demo", "http://localhost", "203.0.113.9"),
+        204
+    );
+    let c = eventually(
+        Duration::from_secs(20),
+        || counts(&server, "demo"),
+        |c| today(c).0 == 1,
+    );
+    assert_eq!(today(&c), (1, 1, 1), "{c}");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("ff:{demo}:*")
+        .query(&mut redis.connection())
+        .expect("KEYS over TLS");
+    assert!(!keys.is_empty(), "the service wrote to the TLS server");
 }
 
 #[test]

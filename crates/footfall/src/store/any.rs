@@ -6,7 +6,10 @@
 
 use jiff::Timestamp;
 
-use super::{ApplyReport, Entry, MemoryStore, Read, ScanCursor, Store, StoreError, WriteBatch};
+use super::{
+    ApplyReport, Entry, MemoryStore, Read, RedisTls, ScanCursor, Store, StoreError, StoreOptions,
+    WriteBatch,
+};
 use crate::keys::Key;
 
 #[cfg(feature = "embedded")]
@@ -23,7 +26,8 @@ pub enum AnyStore {
     /// One local redb file ([`EmbeddedStore`]); a path or `file:PATH`.
     #[cfg(feature = "embedded")]
     Embedded(EmbeddedStore),
-    /// Redis or Redis Cluster ([`RedisStore`]); `redis://…`, `redis+cluster://…`.
+    /// Redis or Redis Cluster ([`RedisStore`]); `redis://…`, `redis+cluster://…`, and
+    /// over TLS `rediss://…`, `rediss+cluster://…`.
     #[cfg(feature = "redis")]
     Redis(RedisStore),
 }
@@ -47,7 +51,8 @@ impl AnyStore {
     /// - `memory:` — a fresh [`MemoryStore`] (nothing survives the process);
     /// - `file:PATH`, `file://PATH` or a plain filesystem path — an `EmbeddedStore` in
     ///   the directory `PATH` (needs the `embedded` feature);
-    /// - `redis://`, `rediss://`, `redis+cluster://` — Redis (needs the `redis` feature).
+    /// - `redis://`, `redis+cluster://`, and over TLS `rediss://`, `rediss+cluster://` —
+    ///   Redis (needs the `redis` feature).
     ///
     /// Any other `scheme:` prefix is a [`StoreError::Config`] naming the scheme. A plain
     /// path containing a colon must be written as `file:PATH`.
@@ -69,7 +74,7 @@ impl AnyStore {
                 let path = rest.strip_prefix("//").unwrap_or(rest);
                 open_embedded(path)
             }
-            Some(("redis" | "rediss" | "redis+cluster", _)) => Err(StoreError::Config(format!(
+            Some((scheme, _)) if is_redis(scheme) => Err(StoreError::Config(format!(
                 "{url_or_path:?} is a Redis URL: connect with AnyStore::connect"
             ))),
             Some((scheme, _)) => Err(StoreError::Config(format!(
@@ -81,19 +86,50 @@ impl AnyStore {
     }
 
     /// Opens any store named by `url_or_path`, connecting to Redis for Redis URLs (the
-    /// forms of [`AnyStore::open`] plus `redis://`, `rediss://`, `redis+cluster://`).
-    /// Embedded stores are opened on the blocking pool when called inside a Tokio
-    /// runtime.
+    /// forms of [`AnyStore::open`], Redis URLs included). Embedded stores are opened on
+    /// the blocking pool when called inside a Tokio runtime. The same as
+    /// [`connect_with`](Self::connect_with) and `StoreOptions::default()`: a `rediss://`
+    /// server is verified against the system's trust store.
     pub async fn connect(url_or_path: &str) -> Result<AnyStore, StoreError> {
+        Self::connect_with(url_or_path, &StoreOptions::default()).await
+    }
+
+    /// [`connect`](Self::connect) with options: certificates for Redis over TLS (a
+    /// private CA, a client certificate). Options that the store would not use are a
+    /// [`StoreError::Config`] rather than ignored, e.g. TLS certificates with `redis://`
+    /// or an embedded store.
+    ///
+    /// ```no_run
+    /// use footfall::store::{AnyStore, RedisTls, StoreOptions};
+    ///
+    /// # async fn example() -> Result<(), footfall::store::StoreError> {
+    /// let options = StoreOptions {
+    ///     redis_tls: RedisTls {
+    ///         ca_cert: Some("/etc/footfall/redis-ca.pem".into()),
+    ///         ..RedisTls::default()
+    ///     },
+    /// };
+    /// let _store = AnyStore::connect_with("rediss://redis.internal:6380/0", &options).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect_with(
+        url_or_path: &str,
+        options: &StoreOptions,
+    ) -> Result<AnyStore, StoreError> {
+        let StoreOptions { redis_tls } = options;
         match split_scheme(url_or_path) {
             #[cfg(feature = "redis")]
-            Some(("redis" | "rediss" | "redis+cluster", _)) => {
-                RedisStore::connect(url_or_path).await.map(AnyStore::Redis)
+            Some((scheme, _)) if is_redis(scheme) => {
+                RedisStore::connect_with(url_or_path, redis_tls)
+                    .await
+                    .map(AnyStore::Redis)
             }
             #[cfg(not(feature = "redis"))]
-            Some(("redis" | "rediss" | "redis+cluster", _)) => Err(StoreError::Config(format!(
+            Some((scheme, _)) if is_redis(scheme) => Err(StoreError::Config(format!(
                 "{url_or_path:?} is a Redis URL, but this build lacks the `redis` feature"
             ))),
+            _ if !redis_tls.is_empty() => Err(RedisTls::unused(url_or_path)),
             _ => open_blocking(url_or_path.to_owned()).await,
         }
     }
@@ -163,6 +199,14 @@ fn open_embedded(path: &str) -> Result<AnyStore, StoreError> {
     Err(StoreError::Config(format!(
         "{path:?} names an embedded store, but this build lacks the `embedded` feature"
     )))
+}
+
+/// True for the schemes of Redis URLs ([`RedisStore`]).
+fn is_redis(scheme: &str) -> bool {
+    matches!(
+        scheme,
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster"
+    )
 }
 
 /// Splits `scheme:rest` when the text starts with a URL scheme (RFC 3986: a letter, then
@@ -269,6 +313,44 @@ mod tests {
             "{error}"
         );
         assert!(matches!(AnyStore::open(" "), Err(StoreError::Config(_))));
+        let error = AnyStore::open("rediss+cluster://a:1,b:2").unwrap_err();
+        assert!(error.to_string().contains("AnyStore::connect"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn tls_options_with_a_store_that_is_not_redis_are_refused() {
+        let options = StoreOptions {
+            redis_tls: RedisTls {
+                ca_cert: Some("/etc/footfall/ca.pem".into()),
+                ..RedisTls::default()
+            },
+        };
+        let error = AnyStore::connect_with("memory:", &options)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, StoreError::Config(message) if message.contains("rediss://")),
+            "{error}"
+        );
+        assert!(matches!(
+            AnyStore::connect_with("memory:", &StoreOptions::default()).await,
+            Ok(AnyStore::Memory(_))
+        ));
+        // Refused before connecting: nothing listens on port 1, and the password stays
+        // out of the message.
+        #[cfg(feature = "redis")]
+        for url in [
+            "redis://:secret@127.0.0.1:1/0",
+            "redis+cluster://127.0.0.1:1",
+        ] {
+            let error = AnyStore::connect_with(url, &options).await.unwrap_err();
+            let message = error.to_string();
+            assert!(
+                matches!(error, StoreError::Config(_)) && message.contains("rediss://"),
+                "{url}: {message}"
+            );
+            assert!(!message.contains("secret"), "{message}");
+        }
     }
 
     #[cfg(feature = "embedded")]

@@ -20,6 +20,7 @@ mod any;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 mod memory;
+mod options;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -27,6 +28,7 @@ pub use any::AnyStore;
 #[cfg(feature = "embedded")]
 pub use embedded::EmbeddedStore;
 pub use memory::MemoryStore;
+pub use options::{RedisTls, StoreOptions};
 #[cfg(feature = "redis")]
 pub use redis::RedisStore;
 

@@ -25,6 +25,7 @@
 //! decides. A failure to connect at all is not ambiguous.
 
 mod apply;
+mod tls;
 mod url;
 
 use std::collections::BTreeMap;
@@ -40,7 +41,8 @@ use redis::io::tcp::TcpSettings;
 use redis::{Cmd, ErrorKind, IntoConnectionInfo, RedisError, ServerErrorKind, Value};
 
 use super::{
-    ApplyReport, Entry, EntryValue, Read, SET_OVERFLOWED, ScanCursor, Store, StoreError, WriteBatch,
+    ApplyReport, Entry, EntryValue, Read, RedisTls, SET_OVERFLOWED, ScanCursor, Store, StoreError,
+    WriteBatch,
 };
 use crate::keys::{Key, KeyKind};
 
@@ -126,21 +128,43 @@ impl RedisStore {
 
     /// Connects to `url`: `redis://host:port/db` for one server, or
     /// `redis+cluster://[user:password@]host1:port1,host2:port2,…` for the seed nodes of
-    /// a Redis Cluster. Loads the batch script and checks the server's configuration
-    /// (see [`server_warnings`](Self::server_warnings)).
+    /// a Redis Cluster; `rediss://…` and `rediss+cluster://…` are the same over TLS,
+    /// verified against the system's trust store. Loads the batch script and checks the
+    /// server's configuration (see [`server_warnings`](Self::server_warnings)).
     pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
+        Self::connect_with(url, &RedisTls::default()).await
+    }
+
+    /// [`connect`](Self::connect) with certificates for TLS: a private CA, a client
+    /// certificate for mutual TLS. Giving any with a URL that is not `rediss://` or
+    /// `rediss+cluster://` is a [`StoreError::Config`]; so are unreadable or invalid
+    /// files (the error names the file) and a server whose certificate fails verification.
+    pub async fn connect_with(url: &str, tls: &RedisTls) -> Result<RedisStore, StoreError> {
         let target = url::parse(url)?;
+        if !target.tls() && !tls.is_empty() {
+            return Err(RedisTls::unused(&url::redact(url)));
+        }
+        let certificates = if target.tls() {
+            tls::install_crypto_provider();
+            tls::certificates(tls)?
+        } else {
+            None
+        };
         let tcp = TcpSettings::default().set_nodelay(true);
         let bad_url = |error: RedisError| {
             StoreError::Config(format!("Redis URL {:?}: {error}", url::redact(url)))
         };
         let connection = match target {
-            url::Target::Single(url) => {
+            url::Target::Single { url, .. } => {
                 let info = url.as_str().into_connection_info().map_err(bad_url)?;
                 // redis-rs leaves Nagle's algorithm on: with pipelined requests that
                 // adds 40 ms stalls (NOTES.md).
                 let info = info.set_tcp_settings(tcp);
-                let client = redis::Client::open(info).map_err(bad_url)?;
+                let client = match certificates {
+                    Some(certificates) => redis::Client::build_with_tls(info, certificates),
+                    None => redis::Client::open(info),
+                }
+                .map_err(bad_url)?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(Self::CONNECT_TIMEOUT))
                     .set_response_timeout(Some(Self::RESPONSE_TIMEOUT))
@@ -160,8 +184,10 @@ impl RedisStore {
                 seeds,
                 username,
                 password,
+                ..
             } => {
                 let builder = |retries: u32| {
+                    // The seeds' scheme (`rediss://`) turns TLS on for every node.
                     let mut builder = ClusterClientBuilder::new(seeds.clone())
                         .connection_timeout(Self::CONNECT_TIMEOUT)
                         .response_timeout(Self::RESPONSE_TIMEOUT)
@@ -172,6 +198,9 @@ impl RedisStore {
                     }
                     if let Some(password) = &password {
                         builder = builder.password(password);
+                    }
+                    if let Some(certificates) = &certificates {
+                        builder = builder.certs(certificates.clone());
                     }
                     builder.build().map_err(bad_url)
                 };
@@ -1096,6 +1125,9 @@ fn backend(message: &str, source: Option<Box<dyn std::error::Error + Send + Sync
 }
 
 fn connect_error(url: &str, error: RedisError) -> StoreError {
+    if let Some(failure) = tls::failure(&error) {
+        return StoreError::Config(format!("Redis at {:?}: {failure}", url::redact(url)));
+    }
     match error.kind() {
         ErrorKind::AuthenticationFailed | ErrorKind::InvalidClientConfig => {
             StoreError::Config(format!(
@@ -1104,9 +1136,16 @@ fn connect_error(url: &str, error: RedisError) -> StoreError {
             ))
         }
         _ => {
+            // `rediss://` to a port without TLS: Redis reads the TLS hello as the start of
+            // an inline command and waits for its end, so the handshake only times out.
+            let hint = if error.is_timeout() && url.starts_with("rediss") {
+                " (is the server speaking TLS on this port?)"
+            } else {
+                ""
+            };
             let mut error = map_error(error, Retry::Idempotent);
             if let StoreError::Unavailable { message, .. } = &mut error {
-                *message = format!("cannot connect to {}: {message}", url::redact(url));
+                *message = format!("cannot connect to {}: {message}{hint}", url::redact(url));
             }
             error
         }

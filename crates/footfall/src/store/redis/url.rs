@@ -5,20 +5,39 @@ use crate::store::StoreError;
 /// Where the store connects, parsed from its URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Target {
-    /// One server (`redis://host:port/db`); the URL is handed to redis-rs as given.
-    Single(String),
-    /// Seed nodes of a Redis Cluster (`redis+cluster://[user:password@]h1:p1,h2:p2`).
+    /// One server (`redis://host:port/db`, or `rediss://…` over TLS); the URL is handed to
+    /// redis-rs as given.
+    Single {
+        /// The URL.
+        url: String,
+        /// True for `rediss://`.
+        tls: bool,
+    },
+    /// Seed nodes of a Redis Cluster (`redis+cluster://[user:password@]h1:p1,h2:p2`, or
+    /// `rediss+cluster://…` over TLS).
     Cluster {
-        /// `redis://host:port` of each seed node.
+        /// `redis://host:port` (`rediss://` over TLS) of each seed node.
         seeds: Vec<String>,
         /// Credentials shared by every node.
         username: Option<String>,
         /// Password shared by every node.
         password: Option<String>,
+        /// True for `rediss+cluster://`: every node, seeds and discovered ones, over TLS.
+        tls: bool,
     },
 }
 
-const FORMS: &str = "expected redis://host:port/db, or redis+cluster://host1:port1,host2:port2";
+impl Target {
+    /// True when the connections use TLS.
+    pub(super) fn tls(&self) -> bool {
+        match self {
+            Target::Single { tls, .. } | Target::Cluster { tls, .. } => *tls,
+        }
+    }
+}
+
+const FORMS: &str = "expected redis://host:port/db, redis+cluster://host1:port1,host2:port2, \
+     or the same over TLS: rediss://…, rediss+cluster://…";
 
 /// Parses a store URL, naming what is wrong with it.
 pub(super) fn parse(url: &str) -> Result<Target, StoreError> {
@@ -27,25 +46,22 @@ pub(super) fn parse(url: &str) -> Result<Target, StoreError> {
         return Err(bad(format!("no scheme; {FORMS}")));
     };
     match scheme {
-        "redis" => {
+        "redis" | "rediss" => {
             if rest.is_empty() || rest.starts_with('/') {
                 return Err(bad("no host".to_owned()));
             }
-            Ok(Target::Single(url.to_owned()))
+            Ok(Target::Single {
+                url: url.to_owned(),
+                tls: scheme == "rediss",
+            })
         }
-        // TLS would add a TLS stack (rustls and a crypto provider) to every build; this
-        // build leaves it out, so say so rather than fail obscurely inside redis-rs.
-        "rediss" => Err(bad(
-            "TLS (rediss://) is not supported by this build; connect through a TLS \
-             tunnel (e.g. stunnel) with redis://, or build footfall with redis-rs TLS"
-                .to_owned(),
-        )),
-        "redis+cluster" => parse_cluster(rest).map_err(bad),
+        "redis+cluster" => parse_cluster(rest, false).map_err(bad),
+        "rediss+cluster" => parse_cluster(rest, true).map_err(bad),
         other => Err(bad(format!("unknown scheme {other:?}; {FORMS}"))),
     }
 }
 
-fn parse_cluster(rest: &str) -> Result<Target, String> {
+fn parse_cluster(rest: &str, tls: bool) -> Result<Target, String> {
     let (userinfo, hosts) = match rest.rsplit_once('@') {
         Some((userinfo, hosts)) => (Some(userinfo), hosts),
         None => (None, rest),
@@ -79,12 +95,14 @@ fn parse_cluster(rest: &str) -> Result<Target, String> {
             .ok()
             .filter(|&port| port != 0)
             .ok_or_else(|| format!("seed node {node:?}: port {port:?} is not 1-65535"))?;
-        seeds.push(format!("redis://{host}:{port}"));
+        let scheme = if tls { "rediss" } else { "redis" };
+        seeds.push(format!("{scheme}://{host}:{port}"));
     }
     Ok(Target::Cluster {
         seeds,
         username,
         password,
+        tls,
     })
 }
 
@@ -110,7 +128,10 @@ mod tests {
     fn single_and_cluster_urls_parse() {
         assert_eq!(
             parse("redis://127.0.0.1:6379/2").unwrap(),
-            Target::Single("redis://127.0.0.1:6379/2".to_owned())
+            Target::Single {
+                url: "redis://127.0.0.1:6379/2".to_owned(),
+                tls: false,
+            }
         );
         assert_eq!(
             parse("redis+cluster://u:p@a:7000,b:7001/").unwrap(),
@@ -118,8 +139,53 @@ mod tests {
                 seeds: vec!["redis://a:7000".to_owned(), "redis://b:7001".to_owned()],
                 username: Some("u".to_owned()),
                 password: Some("p".to_owned()),
+                tls: false,
             }
         );
+    }
+
+    #[test]
+    fn tls_urls_parse() {
+        let single = parse("rediss://redis.example.vn:6380/1").unwrap();
+        assert_eq!(
+            single,
+            Target::Single {
+                url: "rediss://redis.example.vn:6380/1".to_owned(),
+                tls: true,
+            }
+        );
+        assert!(single.tls());
+        let cluster = parse("rediss+cluster://:p@a:7000,b:7001").unwrap();
+        assert_eq!(
+            cluster,
+            Target::Cluster {
+                seeds: vec!["rediss://a:7000".to_owned(), "rediss://b:7001".to_owned()],
+                username: None,
+                password: Some("p".to_owned()),
+                tls: true,
+            }
+        );
+        assert!(cluster.tls());
+        assert!(!parse("redis://a:1").unwrap().tls());
+    }
+
+    #[test]
+    fn redact_hides_passwords_in_every_scheme() {
+        for (url, expected) in [
+            ("redis://u:secret@a:1/0", "redis://u:***@a:1/0"),
+            ("rediss://:secret@a:1/0", "rediss://:***@a:1/0"),
+            (
+                "redis+cluster://u:secret@a:1,b:2",
+                "redis+cluster://u:***@a:1,b:2",
+            ),
+            (
+                "rediss+cluster://u:secret@a:1,b:2",
+                "rediss+cluster://u:***@a:1,b:2",
+            ),
+            ("rediss://a:1", "rediss://a:1"),
+        ] {
+            assert_eq!(redact(url), expected);
+        }
     }
 
     #[test]
@@ -128,7 +194,9 @@ mod tests {
             ("localhost:6379", "no scheme"),
             ("http://x:1", "unknown scheme"),
             ("redis://", "no host"),
-            ("rediss://x:1", "TLS"),
+            ("rediss://", "no host"),
+            ("rediss+cluster://a:7000,b", "has no port"),
+            ("redis+tls://a:1", "unknown scheme"),
             ("redis+cluster://a:7000,b", "has no port"),
             ("redis+cluster://a:70000", "not 1-65535"),
             ("redis+cluster://:7000", "has no host"),
@@ -137,7 +205,9 @@ mod tests {
             let message = parse(url).unwrap_err().to_string();
             assert!(message.contains(expected), "{url}: {message}");
         }
-        let message = parse("redis+cluster://u:secret@a").unwrap_err().to_string();
-        assert!(!message.contains("secret"), "{message}");
+        for url in ["redis+cluster://u:secret@a", "rediss+cluster://u:secret@a"] {
+            let message = parse(url).unwrap_err().to_string();
+            assert!(!message.contains("secret"), "{message}");
+        }
     }
 }
