@@ -37,7 +37,7 @@ pub enum MigrateError {
     Open {
         /// `source` or `target`.
         which: &'static str,
-        /// Where.
+        /// Where (a URL's password replaced).
         location: String,
         /// Why.
         source: footfall::store::StoreError,
@@ -83,7 +83,7 @@ pub async fn run(
                 .await
                 .map_err(|source| MigrateError::Open {
                     which,
-                    location,
+                    location: footfall::store::printable_location(&location),
                     source,
                 })
         }

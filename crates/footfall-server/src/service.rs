@@ -33,7 +33,7 @@ pub enum RunError {
     /// The store could not be opened.
     #[error("cannot open the store {location:?} (--store / FOOTFALL_STORE): {message}")]
     Store {
-        /// Where.
+        /// Where (a URL's password replaced).
         location: String,
         /// Why.
         message: String,
@@ -49,7 +49,7 @@ pub async fn open_store(location: &str, options: &StoreOptions) -> Result<AppSto
     let store = AppStore::connect_with(location, options)
         .await
         .map_err(|error| RunError::Store {
-            location: location.to_owned(),
+            location: footfall::store::printable_location(location),
             message: error.to_string(),
         })?;
     for warning in store.warnings() {
@@ -133,7 +133,7 @@ pub async fn run_with_store(
             .local_addr()
             .map_err(|e| RunError::Startup(e.to_string()))?,
     };
-    tracing::info!(public = %bound.public, internal = %bound.internal, store = %config.store, sites = state.sites.len(), "footfall listening");
+    tracing::info!(public = %bound.public, internal = %bound.internal, store = %footfall::store::printable_location(&config.store), sites = state.sites.len(), "footfall listening");
     on_bound(bound);
 
     let flusher = tokio::spawn(flusher.run());

@@ -112,3 +112,39 @@ fn corrupt_input_fails_with_a_message_and_nonzero_status() {
     let output = footfall(&["sketch".as_ref(), "count".as_ref()], b"");
     assert!(!output.status.success());
 }
+
+#[test]
+fn a_store_password_never_reaches_the_output() {
+    // Port 1 on loopback refuses at once, so both commands fail fast, naming the store.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let target = dir.path().join("target-data");
+    let runs: [&[&std::ffi::OsStr]; 2] = [
+        &[
+            "serve".as_ref(),
+            "--store".as_ref(),
+            "redis://user:s3cret-pass@127.0.0.1:1/0".as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--admin-listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+        ],
+        &[
+            "migrate".as_ref(),
+            "--from".as_ref(),
+            "redis://:s3cret-pass@127.0.0.1:1".as_ref(),
+            "--to".as_ref(),
+            target.as_os_str(),
+        ],
+    ];
+    for args in runs {
+        let output = footfall(args, b"");
+        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+        assert!(!output.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains("127.0.0.1:1"), "{args:?}: {stderr}");
+        assert!(stderr.contains(":***@"), "{args:?}: {stderr}");
+        assert!(
+            !stdout.contains("s3cret") && !stderr.contains("s3cret"),
+            "{args:?}: the password was printed: {stdout}{stderr}"
+        );
+    }
+}

@@ -368,3 +368,18 @@ pub trait Store: fmt::Debug + Send + Sync {
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+
+/// A store location (`--store`) fit for logs and error messages: any password in a URL's
+/// user information is replaced with `***`. Paths and URLs without one are unchanged.
+pub fn printable_location(location: &str) -> String {
+    let Some((scheme, rest)) = location.split_once("://") else {
+        return location.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, hosts)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{hosts}")
+        }
+        None => location.to_owned(),
+    }
+}

@@ -107,18 +107,7 @@ fn parse_cluster(rest: &str, tls: bool) -> Result<Target, String> {
 }
 
 /// The URL with any password replaced, for messages and `Debug`.
-pub(super) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{scheme}://{user}:***@{hosts}")
-        }
-        None => url.to_owned(),
-    }
-}
+pub(super) use crate::store::printable_location as redact;
 
 #[cfg(test)]
 mod tests {
