@@ -12,7 +12,6 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::error::AppError;
@@ -43,22 +42,21 @@ impl Default for RequestLimits {
 }
 
 /// The public listener's router: ingestion, the read API, widgets.
+///
+/// Its only route with a body is the hit beacon, so the whole listener takes bodies of
+/// at most [`ingest::MAX_HIT_BODY`] bytes (`max_body_bytes` applies to the internal one).
 pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
-    let hits = Router::new()
-        .route("/api/v1/hit", post(ingest::post_hit))
-        .layer(RequestBodyLimitLayer::new(ingest::MAX_HIT_BODY));
     let router = Router::new()
         .route("/hit.gif", get(ingest::get_pixel))
+        .route("/api/v1/hit", post(ingest::post_hit))
         .route("/api/v1/sites/{site}/counts", get(api::get_counts))
         .route("/api/v1/sites/{site}/history", get(api::get_history))
-        .merge(hits)
         .merge(crate::trust::routes())
         .merge(widget::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
-        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
-    with_common_layers(router, limits)
+        .with_state(state);
+    with_common_layers(router, limits, ingest::MAX_HIT_BODY)
 }
 
 /// `GET /metrics`, with the buffer's depth sampled now: the gauge is only ever read here,
@@ -83,44 +81,57 @@ pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
         .nest("/admin/v1", admin_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
-        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
-    with_common_layers(router, limits)
+        .with_state(state);
+    with_common_layers(router, limits, limits.max_body_bytes)
 }
 
-/// Panic catching, load shedding, the request timeout and security headers, shared by
-/// both listeners.
-fn with_common_layers(router: Router, limits: RequestLimits) -> Router {
-    // A router-wide layer wraps every route and the fallback, so requests that match no
-    // route are counted too (as `route="unmatched"`); matched ones carry `MatchedPath`.
-    let router = router.layer(axum::middleware::from_fn(crate::metrics::track_http));
+/// Panic catching, security headers, load shedding, the request timeout, request metrics
+/// and the body limit, shared by both listeners.
+///
+/// One `Router::layer` call: it wraps every route and the fallback separately (so
+/// requests that match no route are counted too, as `route="unmatched"`, and matched
+/// ones carry `MatchedPath`), and each call adds a boxed service per route, so stacking
+/// them in one `ServiceBuilder` costs one box instead of one per layer.
+fn with_common_layers(router: Router, limits: RequestLimits, max_body_bytes: usize) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(CatchPanicLayer::custom(panic_response))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("strict-origin-when-cross-origin"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-            ))
+            .map_response(security_headers)
             .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
                 overloaded()
             }))
             .load_shed()
-            // Global: `Router::layer` applies a layer to each route separately, and a plain
+            // Global: the stack is applied to each route separately, and a plain
             // concurrency limit would then give every route a bound of its own.
             .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrency))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 limits.request_timeout,
-            )),
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                crate::metrics::HttpMetrics::default(),
+                crate::metrics::track_http,
+            ))
+            .layer(RequestBodyLimitLayer::new(max_body_bytes)),
     )
+}
+
+/// Headers every answer carries unless its handler set them.
+fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ] {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    }
+    response
 }
 
 fn overloaded() -> Response {

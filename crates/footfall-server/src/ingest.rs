@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use footfall::SiteId;
@@ -76,13 +76,18 @@ const PIXEL_GIF: &[u8] = &[
 
 /// `POST /api/v1/hit` (`?counts=1`: answer with the counts, see
 /// [`crate::widget::counts_reply`]).
+///
+/// It takes the request whole rather than through `HeaderMap` and `Bytes` extractors,
+/// which would copy the headers of every hit.
 pub async fn post_hit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    query: Result<Query<HitQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, AppError> {
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let wants_counts = Query::<HitQuery>::try_from_uri(&parts.uri)
+        .is_ok_and(|Query(q)| q.counts.as_deref() == Some("1"));
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -102,6 +107,11 @@ pub async fn post_hit(
             )));
         }
     }
+    // The body limit layer bounds it; its rejection (413, or 400) is answered as is.
+    let body = match Bytes::from_request(Request::from_parts(parts, body), &()).await {
+        Ok(body) => body,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
     let body: HitBody = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("hit body: {e}")))?;
     check_url("path", body.path.as_deref())?;
@@ -123,32 +133,32 @@ pub async fn post_hit(
         kind,
     )
     .await;
-    if query.is_ok_and(|Query(q)| q.counts.as_deref() == Some("1")) {
+    if wants_counts {
         return Ok(crate::widget::counts_reply(&state, &site, &headers).await);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /hit.gif?site=…&path=…`.
+/// `GET /hit.gif?site=…&path=…` (taking the request whole, like [`post_hit`]).
 pub async fn get_pixel(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    query: Result<Query<PixelQuery>, axum::extract::rejection::QueryRejection>,
+    request: Request,
 ) -> Result<Response, AppError> {
-    let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let (parts, _) = request.into_parts();
+    let Query(query) = Query::<PixelQuery>::try_from_uri(&parts.uri)
+        .map_err(|e| AppError::BadRequest(e.body_text()))?;
     check_url("path", query.path.as_deref())?;
     check_url("referrer", query.referrer.as_deref())?;
     let site = registered_site(&state, &query.site)?;
-    let origin = origin_host(&headers, OriginPreference::RefererFirst);
+    let origin = origin_host(&parts.headers, OriginPreference::RefererFirst);
     count(
         &state,
         &site,
         peer,
-        &headers,
+        &parts.headers,
         origin.as_deref(),
-        &method,
+        &parts.method,
         HitKind::Pageview,
     )
     .await;

@@ -112,10 +112,11 @@ pub fn cache_lookup(hit: bool) {
     metrics::counter!("footfall_cache_lookups_total", "outcome" => outcome).increment(1);
 }
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -279,44 +280,110 @@ pub fn service_gauges(
     }
 }
 
-fn method_label(method: &http::Method) -> &'static str {
+/// The method label values; anything else is `other`, so clients cannot create series.
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "other"];
+/// The status class label values.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn method_index(method: &http::Method) -> usize {
     match *method {
-        http::Method::GET => "GET",
-        http::Method::HEAD => "HEAD",
-        http::Method::POST => "POST",
-        http::Method::PUT => "PUT",
-        http::Method::DELETE => "DELETE",
-        http::Method::OPTIONS => "OPTIONS",
-        // Anything else is one label value, so clients cannot create series.
-        _ => "other",
+        http::Method::GET => 0,
+        http::Method::HEAD => 1,
+        http::Method::POST => 2,
+        http::Method::PUT => 3,
+        http::Method::DELETE => 4,
+        http::Method::OPTIONS => 5,
+        _ => 6,
     }
 }
 
-fn status_class(status: http::StatusCode) -> &'static str {
+fn status_class_index(status: http::StatusCode) -> usize {
     match status.as_u16() {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
+    }
+}
+
+/// One route's request metrics, created on first use (a series exists only once a request
+/// had its labels) and reused after, so a request does not build and look up label sets.
+#[derive(Debug)]
+struct RouteMetrics {
+    /// The route template, the `route` label.
+    name: String,
+    requests: [[OnceLock<metrics::Counter>; STATUS_CLASSES.len()]; METHODS.len()],
+    durations: [OnceLock<metrics::Histogram>; METHODS.len()],
+}
+
+/// The request metrics of one router, by route template. Handles belong to the recorder
+/// that was current when they were made, so each router keeps its own (tests give each
+/// service a recorder of its own).
+#[derive(Clone, Debug, Default)]
+pub struct HttpMetrics {
+    routes: Arc<RwLock<HashMap<Arc<str>, Arc<RouteMetrics>>>>,
+    in_flight: Arc<OnceLock<metrics::Gauge>>,
+}
+
+impl HttpMetrics {
+    fn route(&self, route: &str) -> Arc<RouteMetrics> {
+        if let Some(found) = self
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(route)
+        {
+            return Arc::clone(found);
+        }
+        // Routes are templates from `MatchedPath` or "unmatched": a fixed set.
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        let metrics = routes.entry(Arc::from(route)).or_insert_with(|| {
+            Arc::new(RouteMetrics {
+                name: route.to_owned(),
+                requests: Default::default(),
+                durations: Default::default(),
+            })
+        });
+        Arc::clone(metrics)
     }
 }
 
 /// Middleware: counts and times requests by route template (never the raw path).
-pub async fn track_http(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = method_label(request.method());
+pub async fn track_http(State(http): State<HttpMetrics>, request: Request, next: Next) -> Response {
+    let route = http.route(
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str),
+    );
+    let method = method_index(request.method());
     let started = Instant::now();
-    let in_flight = metrics::gauge!("footfall_http_requests_in_flight");
+    let in_flight = http
+        .in_flight
+        .get_or_init(|| metrics::gauge!("footfall_http_requests_in_flight"));
     in_flight.increment(1.0);
     let response = next.run(request).await;
     in_flight.decrement(1.0);
-    let status = status_class(response.status());
-    metrics::counter!("footfall_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
-    metrics::histogram!("footfall_http_request_duration_seconds", "route" => route, "method" => method)
+    let status = status_class_index(response.status());
+    route.requests[method][status]
+        .get_or_init(|| {
+            metrics::counter!(
+                "footfall_http_requests_total",
+                "route" => route.name.clone(),
+                "method" => METHODS[method],
+                "status" => STATUS_CLASSES[status]
+            )
+        })
+        .increment(1);
+    route.durations[method]
+        .get_or_init(|| {
+            metrics::histogram!(
+                "footfall_http_request_duration_seconds",
+                "route" => route.name.clone(),
+                "method" => METHODS[method]
+            )
+        })
         .record(started.elapsed().as_secs_f64());
     response
 }

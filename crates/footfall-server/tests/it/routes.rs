@@ -601,3 +601,49 @@ async fn the_internal_listener_answers_health_and_guards_the_admin_api() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert!(reply.error_message().contains("no such route"));
 }
+
+#[test]
+fn requests_are_counted_by_route_template_method_and_status_class() {
+    let (_, counters) = recorded(|| async {
+        let harness = Harness::new();
+        let app = harness.public();
+        for site in ["demo", "caukee", "demo"] {
+            let uri = format!("/api/v1/sites/{site}/counts");
+            let reply = send(&app, request("GET", &uri).body(Body::empty()).unwrap()).await;
+            assert_eq!(reply.status, StatusCode::OK);
+        }
+        let reply = send(&app, request("GET", "/nope/1").body(Body::empty()).unwrap()).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        let reply = send(
+            &app,
+            request("BREW", "/nope/2").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    });
+    let requests = |labels: &[(&str, &str)]| counters.get("footfall_http_requests_total", labels);
+    let counts = "/api/v1/sites/{site}/counts";
+    assert_eq!(
+        requests(&[("route", counts), ("method", "GET"), ("status", "2xx")]),
+        3,
+        "{counters:?}"
+    );
+    assert_eq!(
+        requests(&[("route", "unmatched"), ("method", "GET"), ("status", "4xx")]),
+        1
+    );
+    assert_eq!(
+        requests(&[
+            ("route", "unmatched"),
+            ("method", "other"),
+            ("status", "4xx")
+        ]),
+        1
+    );
+    assert_eq!(requests(&[]), 5, "no request uncounted or counted twice");
+    assert_eq!(
+        requests(&[("route", "/nope/1")]) + requests(&[("site", "demo")]),
+        0,
+        "raw paths and sites never become labels"
+    );
+}
