@@ -610,16 +610,18 @@ async fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
 async fn a_request_longer_than_the_idle_timeout_keeps_its_connection() {
     const IDLE: Duration = Duration::from_millis(150);
     let harness = Harness::new();
-    let server = public_server_with(
-        &harness,
-        ConnectionLimits {
-            idle_timeout: IDLE,
-            ..test_connection_limits()
-        },
-    )
-    .await;
+    // A request timeout far above the trickle, so only the idle timer could end it.
+    let requests = RequestLimits {
+        request_timeout: PATIENCE,
+        ..test_request_limits()
+    };
+    let connections = ConnectionLimits {
+        idle_timeout: IDLE,
+        ..test_connection_limits()
+    };
+    let server = Server::start_with(public(&harness, requests), connections).await;
     let mut stream = server.connect().await;
-    // The body takes about 3 idle timeouts to arrive (and less than the request timeout).
+    // The body takes about 3 idle timeouts to arrive.
     stream
         .write_all(hit_head(HIT.len(), "").as_bytes())
         .await
@@ -818,9 +820,8 @@ async fn an_idle_http1_keep_alive_connection_is_closed_after_the_header_read_tim
         .expect("a response");
     assert_eq!(reply.status, 404, "{reply:?}");
     let (took, _) = closed_within(&mut stream, HEADER_READ_TIMEOUT + MARGIN).await;
-    assert!(
-        took >= HEADER_READ_TIMEOUT - Duration::from_millis(50),
-        "closed after {took:?}"
-    );
+    // The server's timer started before this side read the answer, so only a loose
+    // lower bound holds on a busy machine: kept open, not closed with the answer.
+    assert!(took >= HEADER_READ_TIMEOUT / 2, "closed after {took:?}");
     server.stop().await;
 }
