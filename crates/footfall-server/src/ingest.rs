@@ -305,11 +305,7 @@ fn within_rate_limit(state: &AppState, client: IpAddr) -> bool {
         }
         v4 => v4,
     };
-    if state.limiter.len() >= state.options.rate_limit_max_clients {
-        // Full: refuse without looking the address up, because a lookup of a new address
-        // would insert it. The map stays at its bound (plus the requests in flight) until
-        // the upkeep's pruning drops addresses idle for a whole quota period.
-        return false;
-    }
+    // Past its bound of clients the limiter refuses new addresses without tracking them
+    // (see `rate_limit`), while the ones it tracks keep their budgets.
     state.limiter.check_key(&key).is_ok()
 }

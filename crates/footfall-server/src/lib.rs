@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod migrate_cli;
 pub mod openapi;
+pub mod rate_limit;
 pub mod registry;
 pub mod salt_cache;
 pub mod service;

@@ -1,12 +1,11 @@
 //! The state every handler shares.
 
-use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use footfall::clock::Clock;
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::Quota;
 use tokio::sync::watch;
 
 use crate::admin::AdminTokens;
@@ -14,6 +13,7 @@ use crate::bots::BotFilter;
 use crate::buffer::{self, BufferConfig, Flusher, HitBuffer};
 use crate::cache::CountsCache;
 use crate::client_ip::TrustedProxies;
+use crate::rate_limit::{ClientRateLimiter, client_rate_limiter};
 use crate::salt_cache::SaltCache;
 use crate::sites::Sites;
 
@@ -83,7 +83,7 @@ pub struct Inner {
     /// Cached salts.
     pub salts: Arc<SaltCache>,
     /// Per-client rate limiter.
-    pub limiter: DefaultKeyedRateLimiter<IpAddr>,
+    pub limiter: ClientRateLimiter,
     /// Forwarding-header policy.
     pub proxies: TrustedProxies,
     /// Robot detection.
@@ -139,7 +139,10 @@ impl AppState {
                 options.store_timeout,
             )),
             salts: Arc::new(SaltCache::new(Arc::clone(&store), options.store_timeout)),
-            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
+            limiter: client_rate_limiter(
+                Quota::per_minute(per_minute),
+                options.rate_limit_max_clients,
+            ),
             proxies: options.trusted_proxies.clone(),
             bots: BotFilter::new(&options.extra_bot_patterns)?,
             admin: AdminTokens::new(&options.admin_tokens),

@@ -291,7 +291,7 @@ fn over_the_rate_limit_hits_are_dropped_and_counted() {
 }
 
 #[test]
-fn past_the_client_bound_new_addresses_are_refused_and_not_tracked() {
+fn past_the_client_bound_new_addresses_are_refused_untracked_and_known_ones_still_count() {
     let (_, counters) = recorded(|| async {
         let mut harness = Harness::with_options(Options {
             rate_limit_max_clients: 2,
@@ -316,11 +316,14 @@ fn past_the_client_bound_new_addresses_are_refused_and_not_tracked() {
             2,
             "48 more addresses must not grow the limiter past its bound"
         );
+        // A client it already tracks keeps its budget while the limiter is full.
+        let reply = send(&app, from("198.51.100.0:4001")).await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT);
         harness.flush().await;
         let snapshot = harness.snapshot("demo").await;
-        assert_eq!(snapshot.value(Window::Today, Metric::Pageviews), 2);
+        assert_eq!(snapshot.value(Window::Today, Metric::Pageviews), 3);
     });
-    assert_eq!(counters.accepted(), 2);
+    assert_eq!(counters.accepted(), 3);
     assert_eq!(counters.dropped("rate_limited"), 48, "{counters:?}");
 }
 
