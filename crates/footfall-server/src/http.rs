@@ -171,7 +171,9 @@ pub async fn serve(
     let builder = Arc::new(builder);
     // One permit per open connection: the bound while serving, and at shutdown, holding
     // every permit means every connection has closed.
-    let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let max_connections = limits
+        .max_connections
+        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     let slots = Arc::new(Semaphore::new(max_connections));
     let (closing, closing_seen) = watch::channel(false);
     tokio::pin!(shutdown);
