@@ -149,9 +149,11 @@ impl Drop for InFlight {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and waits
-/// (at most `drain_timeout`) for open connections to finish their requests.
+/// (at most `drain_timeout`) for open connections to finish their requests. `name`
+/// (`public`, `internal`) labels the listener's connection gauge.
 pub async fn serve(
     listener: TcpListener,
+    name: &'static str,
     app: Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
@@ -220,7 +222,7 @@ pub async fn serve(
         let closing = closing_seen.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            crate::metrics::connection_opened();
+            crate::metrics::connection_opened(name);
             // hyper's header-read timer starts only once the protocol is known, and the
             // auto builder waits for that without any timer: a client that sends nothing,
             // or part of the HTTP/2 preface, would hold the connection forever.
@@ -237,7 +239,7 @@ pub async fn serve(
                     tracing::debug!("no request within the header-read timeout; closing");
                 }
             }
-            crate::metrics::connection_closed();
+            crate::metrics::connection_closed(name);
         });
     }
     drop(listener);

@@ -96,14 +96,17 @@ pub fn flushed(hits: usize, took: Duration) {
     metrics::counter!("footfall_hits_written_total").increment(hits as u64);
 }
 
-/// A client connection was accepted.
-pub fn connection_opened() {
-    metrics::gauge!("footfall_http_connections").increment(1.0);
+/// The listeners, as the `listener` label of the connection gauge.
+pub const LISTENERS: [&str; 2] = ["public", "internal"];
+
+/// A client connection was accepted on `listener` (one of [`LISTENERS`]).
+pub fn connection_opened(listener: &'static str) {
+    metrics::gauge!("footfall_http_connections", "listener" => listener).increment(1.0);
 }
 
-/// A client connection closed.
-pub fn connection_closed() {
-    metrics::gauge!("footfall_http_connections").decrement(1.0);
+/// A client connection on `listener` closed.
+pub fn connection_closed(listener: &'static str) {
+    metrics::gauge!("footfall_http_connections", "listener" => listener).decrement(1.0);
 }
 
 /// A counts read served from the cache (`hit`) or not.
@@ -208,7 +211,7 @@ fn describe_and_touch() {
     );
     describe_gauge!(
         "footfall_http_connections",
-        "Open client connections, both listeners."
+        "Open client connections, by listener."
     );
     describe_counter!(
         "footfall_http_shed_total",
@@ -244,7 +247,9 @@ fn describe_and_touch() {
     metrics::counter!("footfall_http_shed_total").increment(0);
     metrics::counter!("footfall_panics_total").increment(0);
     metrics::gauge!("footfall_http_requests_in_flight").increment(0.0);
-    metrics::gauge!("footfall_http_connections").increment(0.0);
+    for listener in LISTENERS {
+        metrics::gauge!("footfall_http_connections", "listener" => listener).increment(0.0);
+    }
 }
 
 /// The Prometheus text of every metric, with process metrics sampled now.

@@ -145,12 +145,14 @@ pub async fn run_with_store(
     };
     let public_server = tokio::spawn(http::serve(
         public,
+        "public",
         public_app(state.clone(), config.request_limits),
         config.connection_limits,
         stopped(stop_rx.clone()),
     ));
     let internal_server = tokio::spawn(http::serve(
         internal,
+        "internal",
         internal_app(state.clone(), config.request_limits),
         config.connection_limits,
         stopped(stop_rx),

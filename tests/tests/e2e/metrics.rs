@@ -465,3 +465,39 @@ fn a_real_prometheus_scrapes_and_stores_the_series() {
         .unwrap_or_else(|| panic!("no quantile: {quantile:?}"));
     assert!(p99 > 0.0 && p99 <= 10.0, "p99 {p99}");
 }
+
+#[test]
+fn open_connections_are_gauged_by_listener() {
+    let server = start_service();
+    let public = r#"footfall_http_connections{listener="public"}"#;
+    let internal = r#"footfall_http_connections{listener="internal"}"#;
+    // Three keep-alive connections, each having had an answer, so each was accepted.
+    let held: Vec<HttpClient> = (0..3)
+        .map(|_| {
+            let mut client = HttpClient::connect(server.public()).expect("connecting");
+            assert_eq!(
+                get_status(&mut client, "/api/v1/sites/demo/counts", &[]),
+                200
+            );
+            client
+        })
+        .collect();
+    let metrics = metrics_when(
+        &server,
+        Duration::from_secs(10),
+        "three public connections",
+        |m| sample(m, public) == Some(3.0),
+    );
+    // The scrape's own connection is open while it is answered.
+    assert!(
+        sample(&metrics, internal).is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+    drop(held);
+    metrics_when(
+        &server,
+        Duration::from_secs(10),
+        "the public connections closed",
+        |m| sample(m, public) == Some(0.0),
+    );
+}

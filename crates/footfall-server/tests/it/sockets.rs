@@ -54,7 +54,7 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("bound");
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, app, limits, async {
+        let task = tokio::spawn(serve(listener, "public", app, limits, async {
             let _ = stopped.await;
         }));
         Server {
