@@ -137,6 +137,19 @@
       } else if (script.parentNode) {
         script.parentNode.insertBefore(box, script.nextSibling);
       }
+      // theme=auto follows the reader's colour scheme when it changes (dark mode at
+      // sunset): the same numbers are drawn again, with no new request.
+      var scheme = opt.theme === 'auto' && win.matchMedia &&
+        win.matchMedia('(prefers-color-scheme: dark)');
+      var redraw = function () {
+        try {
+          var next = draw(data, opt);
+          if (box.parentNode) box.parentNode.replaceChild(next, box);
+          box = next;
+        } catch (e) { /* never reaches the host page */ }
+      };
+      if (scheme && scheme.addEventListener) scheme.addEventListener('change', redraw);
+      else if (scheme && scheme.addListener) scheme.addListener(redraw);
     })['catch'](function () {});
     if (d.heartbeat != null) {
       win.setInterval(function () {

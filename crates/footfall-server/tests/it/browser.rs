@@ -205,6 +205,19 @@ async fn scenario() {
     }
     wait_for_counts(svc, hits, 1).await;
 
+    // theme=auto follows the system's colour scheme, also when it changes after loading.
+    a.emulate_color_scheme("light").await;
+    a.goto(&page("theme=auto")).await;
+    hits += 1;
+    a.wait_for_box().await;
+    a.wait_for_box_background(LIGHT_BACKGROUND).await;
+    a.emulate_color_scheme("dark").await;
+    a.wait_for_box_background(DARK_BACKGROUND).await;
+    a.emulate_color_scheme("light").await;
+    a.wait_for_box_background(LIGHT_BACKGROUND).await;
+    a.assert_no_errors().await;
+    wait_for_counts(svc, hits, 1).await;
+
     // The same page under a hostname the site does not list: no numbers, the notice.
     a.goto(&format!("http://127.0.0.1:{}/", host.port())).await;
     let foreign = a.wait_for_box().await;
@@ -263,6 +276,10 @@ async fn scenario() {
         started.elapsed()
     );
 }
+
+/// The box's computed background in the light and dark themes (widget.js `THEMES`).
+const LIGHT_BACKGROUND: &str = "rgb(255, 255, 255)";
+const DARK_BACKGROUND: &str = "rgb(22, 27, 34)";
 
 /// Chromium and chromedriver, or a failure that says how to install them.
 struct BrowserTools {
@@ -447,6 +464,38 @@ impl Session {
             Some(&json!({ "script": script, "args": [] })),
         )
         .await
+    }
+
+    /// Makes the page see `scheme` (`light`, `dark`) as the system's colour scheme,
+    /// through chromedriver's DevTools passthrough.
+    async fn emulate_color_scheme(&self, scheme: &str) {
+        let params = json!({
+            "cmd": "Emulation.setEmulatedMedia",
+            "params": { "features": [{ "name": "prefers-color-scheme", "value": scheme }] },
+        });
+        self.command("POST", "/goog/cdp/execute", Some(&params))
+            .await;
+    }
+
+    /// Waits (at most 10 s) until the widget's box has the computed `background`.
+    async fn wait_for_box_background(&self, background: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let shown = self
+                .execute(
+                    "var b = document.querySelector('[data-footfall]'); \
+                     return b ? getComputedStyle(b).backgroundColor : null;",
+                )
+                .await;
+            if shown == background {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the box's background is {shown}, not {background}, after 10 s"
+            );
+            sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits (at most 10 s) for the widget to draw its box, and reads it.
