@@ -674,6 +674,19 @@ mod tests {
         serde_json::to_string(&SiteSettings::new(id, &[hostname])).unwrap()
     }
 
+    /// `PUT /admin/v1/sites/{id}` of a site with one `hostname`, as `token`.
+    async fn put_site(app: &Router, token: &str, id: &str, hostname: &str) -> (StatusCode, Value) {
+        let uri = format!("/admin/v1/sites/{id}");
+        send(
+            app,
+            "PUT",
+            &uri,
+            Some(token),
+            Some(&settings_json(id, hostname)),
+        )
+        .await
+    }
+
     async fn stored_bytes(store: &AnyStore, key: &footfall::keys::Key) -> Option<Vec<u8>> {
         store
             .get(key, "2026-11-30T17:00:00Z".parse().unwrap())
@@ -1160,30 +1173,9 @@ mod tests {
     async fn audit_names_the_token_by_fingerprint_only() {
         let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
         let (_state, app) = instance(&store);
-        send(
-            &app,
-            "PUT",
-            "/admin/v1/sites/a",
-            Some(TOKEN),
-            Some(&settings_json("a", "a.vn")),
-        )
-        .await;
-        send(
-            &app,
-            "PUT",
-            "/admin/v1/sites/b",
-            Some(ROTATED),
-            Some(&settings_json("b", "b.vn")),
-        )
-        .await;
-        send(
-            &app,
-            "PUT",
-            "/admin/v1/sites/a",
-            Some(ROTATED),
-            Some(&settings_json("a", "a2.vn")),
-        )
-        .await;
+        put_site(&app, TOKEN, "a", "a.vn").await;
+        put_site(&app, ROTATED, "b", "b.vn").await;
+        put_site(&app, ROTATED, "a", "a2.vn").await;
 
         let (status, audit) = send(&app, "GET", "/admin/v1/audit", Some(TOKEN), None).await;
         assert_eq!(status, StatusCode::OK);
@@ -1255,14 +1247,7 @@ mod tests {
         registry::import_at_startup(&b, vec![SiteSettings::demo()]).await;
         assert_eq!((a.registry.version(), b.registry.version()), (1, 1));
 
-        send(
-            &app_a,
-            "PUT",
-            "/admin/v1/sites/caukee",
-            Some(TOKEN),
-            Some(&settings_json("caukee", "caukee.vn")),
-        )
-        .await;
+        put_site(&app_a, TOKEN, "caukee", "caukee.vn").await;
         assert_eq!(
             send(&app_b, "GET", "/admin/v1/sites/caukee", Some(TOKEN), None)
                 .await
@@ -1279,14 +1264,7 @@ mod tests {
         assert_eq!(body["site"]["hostnames"], json!(["caukee.vn"]));
 
         // B edits, A follows; A deletes, B follows.
-        send(
-            &app_b,
-            "PUT",
-            "/admin/v1/sites/caukee",
-            Some(TOKEN),
-            Some(&settings_json("caukee", "caukee.travinh.gov.vn")),
-        )
-        .await;
+        put_site(&app_b, TOKEN, "caukee", "caukee.travinh.gov.vn").await;
         registry::sync(&a).await.unwrap();
         let id = SiteId::new("caukee").unwrap();
         assert_eq!(
@@ -1422,15 +1400,7 @@ mod tests {
             };
             tasks.push(tokio::spawn(async move {
                 let id = format!("site-{n}");
-                send(
-                    &app,
-                    "PUT",
-                    &format!("/admin/v1/sites/{id}"),
-                    Some(TOKEN),
-                    Some(&settings_json(&id, "x.vn")),
-                )
-                .await
-                .0
+                put_site(&app, TOKEN, &id, "x.vn").await.0
             }));
         }
         for task in tasks {
@@ -1450,14 +1420,7 @@ mod tests {
         let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
         let (state, app) = instance(&store);
         registry::import_at_startup(&state, vec![SiteSettings::demo()]).await;
-        send(
-            &app,
-            "PUT",
-            "/admin/v1/sites/caukee",
-            Some(TOKEN),
-            Some(&settings_json("caukee", "caukee.vn")),
-        )
-        .await;
+        put_site(&app, TOKEN, "caukee", "caukee.vn").await;
 
         for garbage in [
             &b"{not json"[..],
@@ -1479,14 +1442,7 @@ mod tests {
             let (status, body) = send(&app, "GET", "/admin/v1/sites", Some(TOKEN), None).await;
             assert_eq!(status, StatusCode::OK);
             assert_eq!(body["sites"].as_array().unwrap().len(), 2, "{body}");
-            let (status, body) = send(
-                &app,
-                "PUT",
-                "/admin/v1/sites/x",
-                Some(TOKEN),
-                Some(&settings_json("x", "x.vn")),
-            )
-            .await;
+            let (status, body) = put_site(&app, TOKEN, "x", "x.vn").await;
             assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
             assert_eq!(
                 stored_bytes(&store, &keys::registry()).await.as_deref(),
@@ -1498,14 +1454,7 @@ mod tests {
         store.delete(&keys::registry()).await.unwrap();
         assert_eq!(registry::sync(&state).await.unwrap(), SyncOutcome::Missing);
         assert_eq!(state.sites.len(), 2);
-        let (status, _) = send(
-            &app,
-            "PUT",
-            "/admin/v1/sites/x",
-            Some(TOKEN),
-            Some(&settings_json("x", "x.vn")),
-        )
-        .await;
+        let (status, _) = put_site(&app, TOKEN, "x", "x.vn").await;
         assert_eq!(status, StatusCode::CREATED);
         let stored = registry::RegistryDocument::parse(
             &stored_bytes(&store, &keys::registry()).await.unwrap(),
@@ -1570,22 +1519,8 @@ mod tests {
         ];
         let (first, app) = instance(&store);
         registry::import_at_startup(&first, file.clone()).await;
-        send(
-            &app,
-            "PUT",
-            "/admin/v1/sites/extra",
-            Some(TOKEN),
-            Some(&settings_json("extra", "extra.vn")),
-        )
-        .await;
-        send(
-            &app,
-            "PUT",
-            "/admin/v1/sites/caukee",
-            Some(TOKEN),
-            Some(&settings_json("caukee", "edited.vn")),
-        )
-        .await;
+        put_site(&app, TOKEN, "extra", "extra.vn").await;
+        put_site(&app, TOKEN, "caukee", "edited.vn").await;
         let (status, body) = send(&app, "DELETE", "/admin/v1/sites/demo", Some(TOKEN), None).await;
         assert_eq!(status, StatusCode::OK);
         assert!(
