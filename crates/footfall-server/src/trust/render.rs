@@ -44,19 +44,7 @@ pub fn is_disallowed_char(c: char) -> bool {
 /// U+FFFD, so nothing in `text` can end an element, an attribute or a comment, open a
 /// tag, or reorder what is displayed.
 pub fn escape_markup(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if is_disallowed_char(c) => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::widget::render::escape_html_replacing(text, is_disallowed_char)
 }
 
 /// The status in words, lowercase as on shields-style badges.

@@ -237,7 +237,13 @@ pub fn footer_json(site: &Site) -> serde_json::Value {
 
 /// Escapes text for HTML and SVG (XML) text and double- or single-quoted attributes.
 pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    escape_html_replacing(text, |_| false)
+}
+
+/// [`escape_html`], also replacing every character for which `replace` holds with
+/// U+FFFD (the trust renderers' stricter rule, `trust::render::escape_markup`).
+pub fn escape_html_replacing(text: &str, replace: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -245,6 +251,7 @@ pub fn escape_html(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            c if replace(c) => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
