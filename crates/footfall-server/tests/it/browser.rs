@@ -25,15 +25,15 @@ use clap::Parser;
 use footfall::store::{AnyStore, MemoryStore};
 use footfall_server::client_ip::TrustedProxies;
 use footfall_server::config::ServeArgs;
-use footfall_server::service::{self, Bound};
 use footfall_server::sites::{Site, SiteSettings};
 use http::{Request, header};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 use tokio::time::{sleep, timeout};
+
+use crate::support::{InProcessService, spawn_service};
 
 /// The longest any single wait may take.
 const WAIT: Duration = Duration::from_secs(10);
@@ -101,22 +101,11 @@ async fn scenario() {
     )
     .await
     .expect("the memory store takes a baseline");
-    let (bound_tx, bound_rx) = oneshot::channel::<Bound>();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let service = tokio::spawn(service::run_with_store(
-        config,
-        store,
-        async {
-            let _ = stop_rx.await;
-        },
-        move |bound| {
-            let _ = bound_tx.send(bound);
-        },
-    ));
-    let bound = timeout(WAIT, bound_rx)
-        .await
-        .expect("bound in time")
-        .expect("the service binds");
+    let InProcessService {
+        bound,
+        stop: stop_tx,
+        task: service,
+    } = spawn_service(config, store, WAIT).await;
     let svc = bound.public;
 
     // A proxy in front of the service that says its client is OTHER_IP, as nginx would.

@@ -18,14 +18,13 @@ use footfall::{Metric, SiteId, Window};
 use footfall_server::app::{RequestLimits, public_app};
 use footfall_server::config::ServeArgs;
 use footfall_server::http::{ConnectionLimits, serve};
-use footfall_server::service::{self, Bound};
 use footfall_server::sites::{Site, SiteSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::timeout;
 
-use crate::support::Harness;
+use crate::support::{Harness, InProcessService, spawn_service};
 
 /// The header-read timeout of the test servers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_millis(300);
@@ -715,22 +714,11 @@ async fn shutdown_finishes_requests_in_flight_and_writes_every_acknowledged_hit(
     .expect("flags parse");
     let config = args.serve.validate().expect("a valid configuration");
     let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
-    let (bound_tx, bound_rx) = oneshot::channel::<Bound>();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let service = tokio::spawn(service::run_with_store(
-        config,
-        Arc::clone(&store),
-        async {
-            let _ = stop_rx.await;
-        },
-        move |bound| {
-            let _ = bound_tx.send(bound);
-        },
-    ));
-    let bound = timeout(PATIENCE, bound_rx)
-        .await
-        .expect("bound in time")
-        .expect("the service binds");
+    let InProcessService {
+        bound,
+        stop: stop_tx,
+        task: service,
+    } = spawn_service(config, Arc::clone(&store), PATIENCE).await;
 
     // Hits on one keep-alive connection, each acknowledged.
     const HITS: u64 = 25;

@@ -284,3 +284,40 @@ pub(crate) fn recorded<F: Future>(test: impl FnOnce() -> F) -> (F::Output, Count
         .collect();
     (output, Counters(counters))
 }
+
+/// `footfall serve` in process: `service::run_with_store` on a task, after it has bound.
+pub(crate) struct InProcessService {
+    /// Where it listens.
+    pub(crate) bound: footfall_server::service::Bound,
+    /// Send to begin shutdown.
+    pub(crate) stop: tokio::sync::oneshot::Sender<()>,
+    /// The service's task; its output is the final flush's totals.
+    pub(crate) task:
+        tokio::task::JoinHandle<Result<FlushTotals, footfall_server::service::RunError>>,
+}
+
+/// Runs `config` on `store` until [`InProcessService::stop`] is sent, once it has bound
+/// its listeners (at most `within`).
+pub(crate) async fn spawn_service(
+    config: footfall_server::config::Config,
+    store: Arc<AnyStore>,
+    within: std::time::Duration,
+) -> InProcessService {
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(footfall_server::service::run_with_store(
+        config,
+        store,
+        async {
+            let _ = stopped.await;
+        },
+        move |bound| {
+            let _ = bound_tx.send(bound);
+        },
+    ));
+    let bound = tokio::time::timeout(within, bound_rx)
+        .await
+        .expect("bound in time")
+        .expect("the service binds");
+    InProcessService { bound, stop, task }
+}
