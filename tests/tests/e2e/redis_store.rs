@@ -14,8 +14,7 @@ use footfall::identity::{IpTruncation, Salt, VisitorId};
 use footfall::keys::{self, Key, Scope};
 use footfall::sketch::Hll;
 use footfall::store::{
-    ApplyReport, CounterAdd, Entry, MemoryStore, Read, RedisStore, ScanCursor, Store, StoreError,
-    WriteBatch,
+    CounterAdd, MemoryStore, Read, RedisStore, ScanCursor, Store, StoreError, WriteBatch,
 };
 use footfall::{CountingRules, Metric, SiteId, Window};
 use footfall_tests::redis_cluster::RedisCluster;
@@ -48,91 +47,23 @@ impl<T> Shared<T> {
 static SERVER: Shared<RedisServer> = Shared::new();
 static CLUSTER: Shared<RedisCluster> = Shared::new();
 
-/// A [`RedisStore`] that keeps the server (or cluster) it talks to alive.
-#[derive(Debug)]
-pub(crate) struct ServedStore<Server: std::fmt::Debug + Send + Sync> {
-    pub(crate) store: RedisStore,
-    pub(crate) _server: Arc<Server>,
-}
-
-async fn single_node_store() -> ServedStore<RedisServer> {
+/// The store, and the server it talks to, kept alive as long as the store.
+async fn single_node_store() -> (RedisStore, Arc<RedisServer>) {
     let server = SERVER.get(RedisServer::start);
-    let store = connect(&server.url()).await;
-    ServedStore {
-        store,
-        _server: server,
-    }
+    (connect(&server.url()).await, server)
 }
 
-async fn cluster_store() -> ServedStore<RedisCluster> {
+async fn cluster_store() -> (RedisStore, Arc<RedisCluster>) {
     let cluster = CLUSTER.get(|| RedisCluster::start(3, 0));
     let store = connect(&cluster.url()).await;
     assert!(store.is_cluster());
-    ServedStore {
-        store,
-        _server: cluster,
-    }
+    (store, cluster)
 }
 
 async fn connect(url: &str) -> RedisStore {
     match RedisStore::connect(url).await {
         Ok(store) => store,
         Err(error) => panic!("connecting to {url}: {error:?}"),
-    }
-}
-
-impl<Server: std::fmt::Debug + Send + Sync> Store for ServedStore<Server> {
-    async fn apply(&self, batch: &WriteBatch) -> Result<ApplyReport, StoreError> {
-        self.store.apply(batch).await
-    }
-    async fn read(&self, reads: &[Read], now: Timestamp) -> Result<Vec<u64>, StoreError> {
-        self.store.read(reads, now).await
-    }
-    async fn get(&self, key: &Key, now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store.get(key, now).await
-    }
-    async fn set(
-        &self,
-        key: &Key,
-        value: &[u8],
-        expire_at: Option<Timestamp>,
-    ) -> Result<(), StoreError> {
-        self.store.set(key, value, expire_at).await
-    }
-    async fn set_if_absent(
-        &self,
-        key: &Key,
-        value: &[u8],
-        expire_at: Option<Timestamp>,
-        now: Timestamp,
-    ) -> Result<Vec<u8>, StoreError> {
-        self.store.set_if_absent(key, value, expire_at, now).await
-    }
-    async fn compare_and_swap(
-        &self,
-        key: &Key,
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.store.compare_and_swap(key, expected, new, now).await
-    }
-    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
-        self.store.delete(key).await
-    }
-    async fn scan(
-        &self,
-        cursor: &ScanCursor,
-        limit: usize,
-        now: Timestamp,
-    ) -> Result<(Vec<Entry>, Option<ScanCursor>), StoreError> {
-        self.store.scan(cursor, limit, now).await
-    }
-    async fn restore(&self, entries: &[Entry]) -> Result<(), StoreError> {
-        self.store.restore(entries).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.store.ping().await
     }
 }
 
@@ -184,7 +115,7 @@ fn raw<T: redis::FromRedisValue>(server: &RedisServer, cmd: &mut redis::Cmd) -> 
 /// scan that lists them walks every master.
 #[tokio::test]
 async fn every_key_a_batch_writes_is_in_its_sites_slot() {
-    let store = cluster_store().await;
+    let (store, _cluster) = cluster_store().await;
     let cluster = CLUSTER.get(|| unreachable!("held by the store"));
     let rules = CountingRules::default();
     let sites: Vec<SiteId> = ["slot-a", "slot-b", "slot-c", "slot-d"]

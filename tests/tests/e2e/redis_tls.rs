@@ -12,7 +12,7 @@ use footfall_tests::redis_cluster::RedisCluster;
 use footfall_tests::redis_server::RedisServer;
 use footfall_tests::tls::{ClientCertificates, TestPki};
 
-use crate::redis_store::{ServedStore, Shared};
+use crate::redis_store::Shared;
 
 static TLS_SERVER: Shared<RedisServer> = Shared::new();
 
@@ -29,16 +29,13 @@ fn pki(server: &RedisServer) -> &TestPki {
     server.pki().expect("a TLS server has certificates")
 }
 
-async fn tls_store() -> ServedStore<RedisServer> {
+async fn tls_store() -> (RedisStore, Arc<RedisServer>) {
     let server = tls_server();
     let store = match RedisStore::connect_with(&server.url(), &pki(&server).trust()).await {
         Ok(store) => store,
         Err(error) => panic!("connecting to {} over TLS: {error:?}", server.url()),
     };
-    ServedStore {
-        store,
-        _server: server,
-    }
+    (store, server)
 }
 
 footfall::store_conformance!(conformance_tls, tls_store());

@@ -902,8 +902,33 @@ async fn futures_join<A: std::future::Future, B: std::future::Future>(
     )
 }
 
+/// What a [`store_conformance!`](crate::store_conformance) factory gives: a store, or a
+/// store with a guard that must outlive it (e.g. the server it talks to), as a pair.
+pub trait UnderTest {
+    /// The store the checks run on.
+    type Store: Store;
+    /// The store.
+    fn store(&self) -> &Self::Store;
+}
+
+impl<S: Store> UnderTest for S {
+    type Store = S;
+    fn store(&self) -> &S {
+        self
+    }
+}
+
+impl<S: Store, Guard> UnderTest for (S, Guard) {
+    type Store = S;
+    fn store(&self) -> &S {
+        &self.0
+    }
+}
+
 /// Instantiates every conformance check as a `#[tokio::test]` in a module named `$name`.
-/// `$make` is an expression evaluating to a future of the store (called once per check).
+/// `$make` is an expression evaluating to a future of the store, or of a pair of the
+/// store and a guard kept alive while the check runs (see [`UnderTest`]); it is called
+/// once per check.
 #[macro_export]
 macro_rules! store_conformance {
     ($name:ident, $make:expr) => {
@@ -933,7 +958,7 @@ macro_rules! store_conformance {
         $(
             #[tokio::test]
             async fn $check() {
-                let store = $make.await;
+                let under_test = $make.await;
                 // Each check writes under a site of its own, so checks may share a server
                 // and run concurrently. The run id keeps reruns against a persistent
                 // server apart.
@@ -943,7 +968,8 @@ macro_rules! store_conformance {
                     std::process::id()
                 ))
                 .expect("valid site id");
-                $crate::store::conformance::$check(&store, &site).await;
+                let store = $crate::store::conformance::UnderTest::store(&under_test);
+                $crate::store::conformance::$check(store, &site).await;
             }
         )*
     };
