@@ -108,7 +108,13 @@ struct DropCase {
 }
 
 fn beacon_with(site: &str, headers: &[(&str, &str)]) -> http::Request<Body> {
-    let mut builder = request("POST", "/api/v1/hit").header(header::CONTENT_TYPE, "text/plain");
+    beacon_from(PEER, site, headers)
+}
+
+/// [`beacon_with`], from `peer`.
+fn beacon_from(peer: &str, site: &str, headers: &[(&str, &str)]) -> http::Request<Body> {
+    let mut builder =
+        request_from("POST", "/api/v1/hit", peer).header(header::CONTENT_TYPE, "text/plain");
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
@@ -273,12 +279,7 @@ fn over_the_rate_limit_hits_are_dropped_and_counted() {
             assert_eq!(reply.status, StatusCode::NO_CONTENT);
         }
         // Another address has its own budget.
-        let other = request_from("POST", "/api/v1/hit", "198.51.100.20:4000")
-            .header(header::CONTENT_TYPE, "text/plain")
-            .header(header::ORIGIN, "http://localhost")
-            .header(header::USER_AGENT, BROWSER)
-            .body(Body::from(r#"{"site":"demo"}"#))
-            .unwrap();
+        let other = beacon_from("198.51.100.20:4000", "demo", &[LOCAL, UA]);
         assert_eq!(send(&app, other).await.status, StatusCode::NO_CONTENT);
         let totals = harness.flush().await;
         let snapshot = harness.snapshot("demo").await;
@@ -298,14 +299,7 @@ fn past_the_client_bound_new_addresses_are_refused_untracked_and_known_ones_stil
             ..test_options()
         });
         let app = harness.public();
-        let from = |peer: &str| {
-            request_from("POST", "/api/v1/hit", peer)
-                .header(header::CONTENT_TYPE, "text/plain")
-                .header(header::ORIGIN, "http://localhost")
-                .header(header::USER_AGENT, BROWSER)
-                .body(Body::from(r#"{"site":"demo"}"#))
-                .unwrap()
-        };
+        let from = |peer: &str| beacon_from(peer, "demo", &[LOCAL, UA]);
         for index in 0..50 {
             let reply = send(&app, from(&format!("198.51.100.{index}:4000"))).await;
             // Every answer is the same: a refused hit is not revealed to its sender.
@@ -537,13 +531,15 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let mut harness = Harness::new();
     let app = harness.public();
     let hit = |peer: &str, forwarded_for: &str| {
-        request_from("POST", "/api/v1/hit", peer)
-            .header(header::CONTENT_TYPE, "text/plain")
-            .header(header::ORIGIN, "https://caukee.travinh.gov.vn")
-            .header(header::USER_AGENT, BROWSER)
-            .header("x-forwarded-for", forwarded_for)
-            .body(Body::from(r#"{"site":"caukee"}"#))
-            .unwrap()
+        beacon_from(
+            peer,
+            "caukee",
+            &[
+                ("origin", "https://caukee.travinh.gov.vn"),
+                UA,
+                ("x-forwarded-for", forwarded_for),
+            ],
+        )
     };
     // Behind the trusted proxy (10.0.0.0/8): two clients, two visitors on caukee.
     send(&app, hit("10.0.0.5:40000", "198.51.100.1")).await;
@@ -552,13 +548,11 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     for forwarded in ["198.51.100.1", "198.51.100.2"] {
         let reply = send(
             &app,
-            request_from("POST", "/api/v1/hit", "203.0.113.50:1234")
-                .header(header::CONTENT_TYPE, "text/plain")
-                .header(header::ORIGIN, "http://localhost")
-                .header(header::USER_AGENT, BROWSER)
-                .header("x-forwarded-for", forwarded)
-                .body(Body::from(r#"{"site":"demo"}"#))
-                .unwrap(),
+            beacon_from(
+                "203.0.113.50:1234",
+                "demo",
+                &[LOCAL, UA, ("x-forwarded-for", forwarded)],
+            ),
         )
         .await;
         assert_eq!(reply.status, StatusCode::NO_CONTENT);
