@@ -1451,7 +1451,7 @@ mod tests {
         }
 
         // A wiped key is written back whole by the next change.
-        store.delete(&keys::registry()).await.unwrap();
+        store.delete(&[keys::registry()]).await.unwrap();
         assert_eq!(registry::sync(&state).await.unwrap(), SyncOutcome::Missing);
         assert_eq!(state.sites.len(), 2);
         let (status, _) = put_site(&app, TOKEN, "x", "x.vn").await;

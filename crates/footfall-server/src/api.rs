@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use footfall::Window;
-use footfall::counter::{self, Snapshot};
+use footfall::counter::Snapshot;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -197,7 +197,10 @@ pub async fn get_history(
     let now = state.clock.now();
     let history = tokio::time::timeout(
         state.options.store_timeout,
-        counter::history(state.store.as_ref(), &site.id, &site.rules, days, now),
+        state
+            .counts
+            .settled()
+            .history(state.store.as_ref(), &site.id, &site.rules, days, now),
     )
     .await
     .map_err(|_| AppError::Unavailable(None))??;

@@ -64,6 +64,7 @@ pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
 /// store, and costs nothing on the write path.
 async fn metrics_with_buffer_depth(State(state): State<AppState>) -> impl IntoResponse {
     crate::metrics::buffer_depth(state.buffer.depth());
+    crate::metrics::flush_lag(state.buffer.lag(state.clock.now()));
     crate::metrics::metrics_endpoint().await
 }
 

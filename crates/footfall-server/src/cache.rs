@@ -1,7 +1,9 @@
 //! Counts served from memory, refreshed in the background.
 //!
 //! Each site has one slot holding its last snapshot, already rendered to JSON with its
-//! ETag, so a cached read costs no store access and no serialisation. A read of a slot
+//! ETag, so a cached read costs no store access and no serialisation. Refreshes go
+//! through one [`Settled`] memory, so they read only the days still open from the store
+//! (settled days and the all-time fold are kept for good). A read of a slot
 //! older than `fresh_for` returns it at once and starts one refresh (single-flight: a
 //! second reader does not start another). Only the first read of a site waits for the
 //! store. When the store fails, the last numbers keep being served, marked stale.
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use footfall::clock::Clock;
-use footfall::counter::{self, Snapshot};
+use footfall::counter::{Settled, Snapshot};
 use footfall::{SiteId, Window};
 use tokio::time::Instant;
 
@@ -59,6 +61,7 @@ impl Slot {
 #[derive(Debug)]
 pub struct CountsCache {
     slots: Mutex<HashMap<SiteId, Arc<Slot>>>,
+    settled: Settled,
     store: Arc<AppStore>,
     clock: Arc<dyn Clock>,
     fresh_for: Duration,
@@ -75,6 +78,7 @@ impl CountsCache {
     ) -> Self {
         CountsCache {
             slots: Mutex::new(HashMap::new()),
+            settled: Settled::new(),
             store,
             clock,
             fresh_for,
@@ -93,6 +97,13 @@ impl CountsCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
+        self.settled.forget(id);
+    }
+
+    /// The memory of settled days and folds these counts are read through, shared with
+    /// history reads and the daily fold.
+    pub fn settled(&self) -> &Settled {
+        &self.settled
     }
 
     /// The counts of `site`: cached, refreshed in the background when old, or read now
@@ -129,7 +140,8 @@ impl CountsCache {
         let started = Instant::now();
         let read = tokio::time::timeout(
             self.read_timeout,
-            counter::snapshot(self.store.as_ref(), &site.id, &site.rules, now),
+            self.settled
+                .snapshot(self.store.as_ref(), &site.id, &site.rules, now),
         )
         .await;
         let result = match read {

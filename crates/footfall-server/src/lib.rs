@@ -23,6 +23,7 @@ pub mod health;
 pub mod healthcheck;
 pub mod http;
 pub mod ingest;
+pub mod layout;
 pub mod metrics;
 pub mod migrate_cli;
 pub mod openapi;

@@ -92,6 +92,14 @@ fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    if args.upgrade_layout.is_some() {
+        let done = runtime.block_on(migrate_cli::upgrade_layout(args))?;
+        println!(
+            "upgraded {} sites to one record per site and day ({} first-layout keys removed where present)",
+            done.sites, done.legacy_keys
+        );
+        return Ok(());
+    }
     let report = runtime.block_on(migrate_cli::run(args, |report| {
         if let Some(cursor) = &report.last_cursor {
             tracing::info!(pages = report.pages, entries = report.entries(), resume_with = %cursor.0, "page copied");

@@ -29,11 +29,13 @@ pub enum DropReason {
     SaltUnavailable,
     /// A `HEAD` request.
     Head,
+    /// Held back so long (the store down for more than a day) that its day had closed.
+    TooOld,
 }
 
 impl DropReason {
     /// Every reason, for touching the series at start-up.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::Bot,
         DropReason::Prefetch,
         DropReason::ForeignOrigin,
@@ -45,6 +47,7 @@ impl DropReason {
         DropReason::UnknownSite,
         DropReason::SaltUnavailable,
         DropReason::Head,
+        DropReason::TooOld,
     ];
 
     /// The label value.
@@ -61,6 +64,7 @@ impl DropReason {
             DropReason::UnknownSite => "unknown_site",
             DropReason::SaltUnavailable => "salt_unavailable",
             DropReason::Head => "head",
+            DropReason::TooOld => "too_old",
         }
     }
 }
@@ -78,6 +82,12 @@ pub fn hits_dropped(reason: DropReason, count: u64) {
 /// The buffer's current depth.
 pub fn buffer_depth(depth: usize) {
     metrics::gauge!("footfall_buffer_hits").set(depth as f64);
+}
+
+/// The flusher's lag: the age of the oldest hit taken from the buffer and not yet
+/// written.
+pub fn flush_lag(lag: Duration) {
+    metrics::gauge!("footfall_flush_lag_seconds").set(lag.as_secs_f64());
 }
 
 /// A store operation's outcome and latency.
@@ -178,6 +188,11 @@ fn describe_and_touch() {
     describe_gauge!("footfall_buffer_hits", "Hits waiting in the write buffer.");
     describe_gauge!("footfall_buffer_capacity_hits", "The write buffer's bound.");
     describe_histogram!("footfall_flush_batch_hits", "Hits per store batch.");
+    describe_gauge!(
+        "footfall_flush_lag_seconds",
+        Unit::Seconds,
+        "Age of the oldest hit taken from the write buffer and not yet written (0 when none)."
+    );
     describe_histogram!(
         "footfall_flush_duration_seconds",
         Unit::Seconds,
@@ -247,6 +262,7 @@ fn describe_and_touch() {
     metrics::counter!("footfall_http_shed_total").increment(0);
     metrics::counter!("footfall_panics_total").increment(0);
     metrics::gauge!("footfall_http_requests_in_flight").increment(0.0);
+    metrics::gauge!("footfall_flush_lag_seconds").set(0.0);
     for listener in LISTENERS {
         metrics::gauge!("footfall_http_connections", "listener" => listener).increment(0.0);
     }

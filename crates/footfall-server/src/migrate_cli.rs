@@ -1,4 +1,5 @@
-//! `footfall migrate`: copies every site, setting, salt and counter between two stores.
+//! `footfall migrate`: copies every site, setting, salt and counter between two stores;
+//! with `--upgrade-layout`, brings one store to the current layout in place.
 
 use clap::Args;
 use footfall::clock::{Clock, SystemClock};
@@ -11,12 +12,18 @@ use crate::config::{ConfigError, RedisTlsArgs, uses_tls};
 #[derive(Clone, Debug, Args)]
 pub struct MigrateArgs {
     /// Source store: a directory (embedded), `file:PATH`, `memory:`, or a Redis URL.
-    #[arg(long)]
+    #[arg(long, required_unless_present = "upgrade_layout", default_value = "")]
     pub from: String,
     /// Target store, in the same forms. Entries are written as they are in the source,
     /// replacing what the target has under the same keys.
-    #[arg(long)]
+    #[arg(long, required_unless_present = "upgrade_layout", default_value = "")]
     pub to: String,
+    /// Instead of copying: bring the registered sites of this store (same forms) to the
+    /// current layout, one record per site and day, carrying every all-time total over
+    /// and deleting the week, month and all-time keys of the first layout. Idempotent;
+    /// `footfall serve` also does it once at start-up.
+    #[arg(long, conflicts_with_all = ["from", "to", "start"], value_name = "STORE")]
+    pub upgrade_layout: Option<String>,
     /// Entries per page; each page is one commit or pipeline on the target.
     #[arg(long, default_value_t = 1000)]
     pub page_size: usize,
@@ -45,6 +52,15 @@ pub enum MigrateError {
     /// Source and target are the same.
     #[error("--from and --to name the same store")]
     SameStore,
+    /// The store's site registry could not be read.
+    #[error("the store's site registry ({key}): {0}", key = footfall::keys::registry())]
+    Registry(String),
+    /// The layout upgrade failed (it is safe to run again).
+    #[error("layout upgrade failed (run it again when the store is back): {source}")]
+    Upgrade {
+        /// Why.
+        source: footfall::Error,
+    },
     /// A flag is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -110,6 +126,39 @@ pub async fn run(
         cursor: last_cursor,
         source,
     })
+}
+
+/// `footfall migrate --upgrade-layout STORE`: upgrades every site of the store's
+/// registry (see [`crate::layout`]), whether or not the store says it was done before.
+pub async fn upgrade_layout(args: &MigrateArgs) -> Result<crate::layout::Upgraded, MigrateError> {
+    let location = args.upgrade_layout.clone().unwrap_or_default();
+    let redis_tls = args.redis_tls.validate(&[&location])?;
+    let store = AnyStore::connect_with(&location, &StoreOptions { redis_tls })
+        .await
+        .map_err(|source| MigrateError::Open {
+            which: "upgraded",
+            location: footfall::store::printable_location(&location),
+            source,
+        })?;
+    let now = SystemClock.now();
+    let registry = footfall::store::Store::get(&store, &footfall::keys::registry(), now)
+        .await
+        .map_err(|source| MigrateError::Upgrade {
+            source: source.into(),
+        })?;
+    let mut sites = Vec::new();
+    if let Some(bytes) = registry {
+        let document =
+            crate::registry::RegistryDocument::parse(&bytes).map_err(MigrateError::Registry)?;
+        for (id, settings) in document.sites {
+            let site = crate::sites::Site::from_settings(settings, &format!("sites.{id}"))
+                .map_err(|error| MigrateError::Registry(error.to_string()))?;
+            sites.push(std::sync::Arc::new(site));
+        }
+    }
+    crate::layout::upgrade(&store, &sites, true, now)
+        .await
+        .map_err(|source| MigrateError::Upgrade { source })
 }
 
 /// The one-line summary printed at the end.

@@ -678,8 +678,8 @@ mod tests {
             }
             Ok(swapped)
         }
-        async fn delete(&self, key: &Key) -> Result<(), StoreError> {
-            self.inner.delete(key).await
+        async fn delete(&self, keys: &[Key]) -> Result<(), StoreError> {
+            self.inner.delete(keys).await
         }
         async fn scan(
             &self,

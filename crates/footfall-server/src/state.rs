@@ -157,21 +157,54 @@ impl AppState {
         Ok((state, flusher))
     }
 
-    /// Starts the background upkeep: salt preloading and rate-limiter pruning, every
-    /// `every`, until shutdown.
+    /// Starts the background upkeep, every `every` until shutdown: the layout upgrade
+    /// (until it has succeeded once), salt preloading, each site's all-time fold over
+    /// newly settled days, purging, rate-limiter pruning and gauges.
     pub fn spawn_upkeep(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let state = self.clone();
         let mut stop = self.shutdown.subscribe();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut layout_upgraded = false;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
                 let now = state.clock.now();
-                state.salts.preload(&state.sites.all(), now).await;
+                let sites = state.sites.all();
+                if !layout_upgraded {
+                    match crate::layout::upgrade(state.store.as_ref(), &sites, false, now).await {
+                        Ok(done) => {
+                            layout_upgraded = true;
+                            if done.sites > 0 {
+                                tracing::info!(
+                                    sites = done.sites,
+                                    "store layout upgraded: one record per site and day"
+                                );
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(error = %error, "store layout upgrade failed; retrying at the next upkeep");
+                        }
+                    }
+                }
+                state.salts.preload(&sites, now).await;
+                // Once a day per site (a memory check otherwise): the settled days go
+                // into the all-time fold, which no reader might otherwise ask for before
+                // the days expire.
+                for site in &sites {
+                    let fold = state
+                        .counts
+                        .settled()
+                        .fold(state.store.as_ref(), &site.id, &site.rules, now)
+                        .await;
+                    if let Err(error) = fold {
+                        tracing::warn!(site = %site.id, error = %error, "advancing the all-time totals failed; retrying at the next upkeep");
+                        break;
+                    }
+                }
                 if let Err(error) = state.store.purge_expired(now).await {
                     tracing::warn!(error = %error, "purging expired entries failed");
                 }

@@ -3,22 +3,51 @@
 //! This is where the meaning of "visit", "visitor", "today" and "week" lives; the store
 //! below only adds, touches and reads. Everything here is a pure function of its inputs
 //! except the few `async fn`s that hand a batch to a [`Store`].
+//!
+//! # One record per day
+//!
+//! A hit writes only what cannot be derived: its local day's pageviews, visits and
+//! visitor sketch, its minute's online set and sketch, and its visitor's open-visit
+//! marker. Longer windows are sums of days, read when asked for:
+//!
+//! - **week** and **month**: the sum of their days' counters and of their days' visitor
+//!   counts. Salts rotate at least daily and a rotation period never crosses midnight,
+//!   so a visitor id never repeats across days: the union of day sketches has the
+//!   cardinality of their sum, and the figure is what its definition already says
+//!   ([`Accuracy::EstimatePerSaltPeriod`]).
+//! - **all time**: a *fold* of the settled days (stored once per site under
+//!   [`keys::fold`]) plus the days since, plus the imported baseline.
+//!
+//! A day is **settled** once no write can reach it any more: [`plan`] refuses hits
+//! older than yesterday ([`Plan::too_old`]), and readers treat a day as settled only
+//! from an hour ([`SETTLE_MARGIN`]) after that cut-off, which covers clocks a little
+//! apart and batches still in flight. Settled days never change, so [`Settled`] keeps
+//! their figures in memory for good, and the fold advances over them exactly once: its
+//! new value is a pure function of the old one and of immutable days, so instances that
+//! race to advance it compute the same bytes, and a compare-and-swap lets one of them
+//! write it.
 
 use std::collections::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
 
 use crate::Error;
-use crate::calendar::{Minute, WeekDefinition, online_minutes};
+use crate::calendar::Minute;
 use crate::identity::{SaltRotation, VisitorId};
 use crate::keys::{self, Key, Scope};
 use crate::rules::CountingRules;
 use crate::site::SiteId;
 use crate::store::{
-    CounterAdd, Read, SET_OVERFLOWED, SessionTouch, SetAdd, SketchAdd, Store, VisitGroup,
-    WriteBatch,
+    CounterAdd, Read, SessionTouch, SetAdd, SketchAdd, Store, VisitGroup, WriteBatch,
 };
-use crate::window::{Accuracy, Definition, Figure, Metric, Window};
+use crate::window::{Accuracy, Metric, Window};
+
+mod settled;
+
+pub use settled::{
+    DayFigures, Fold, LayoutUpgrade, SETTLE_MARGIN, Settled, Snapshot, history, settled_through,
+    snapshot, upgrade_layout,
+};
 
 /// One accepted page view, after identity was derived. Carries nothing personal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +84,11 @@ pub struct Plan {
     pub batch: WriteBatch,
     /// Hits whose site had no rules (e.g. deleted since the hit was accepted).
     pub unknown_site: usize,
+    /// Hits older than yesterday in their site's calendar at planning time: their day
+    /// may already be settled (see the module docs), so writing them could change a
+    /// figure already folded into the all-time total. Only a hit held back for more than
+    /// a day (a store down that long) is this old.
+    pub too_old: usize,
 }
 
 /// Turns hits into one batch of writes.
@@ -68,17 +102,31 @@ pub fn plan<'r>(
 ) -> Plan {
     let mut builder = Builder::default();
     let mut unknown_site = 0;
+    let mut too_old = 0;
     for hit in hits {
         let Some(site_rules) = rules(&hit.site) else {
             unknown_site += 1;
             continue;
         };
+        if !writable(site_rules, hit.at, now) {
+            too_old += 1;
+            continue;
+        }
         builder.add(hit, site_rules);
     }
     Plan {
         batch: builder.finish(now),
         unknown_site,
+        too_old,
     }
+}
+
+/// True when a hit at `at` may still be written at `now`: its local day is today or
+/// yesterday. Hits from the future (a clock ahead) are written.
+fn writable(rules: &CountingRules, at: Timestamp, now: Timestamp) -> bool {
+    let calendar = rules.calendar();
+    let oldest = calendar.day(now).saturating_sub(jiff::Span::new().days(1));
+    calendar.day(at) >= oldest
 }
 
 /// The most visitors one minute's bounded set keeps for the online window's exact count
@@ -96,8 +144,9 @@ pub const ONLINE_SET_CAP: usize = 2_000;
 /// The keys a hit writes, shared by all hits of one site in one minute.
 #[derive(Debug)]
 struct Slot {
-    pageviews: Vec<usize>,
-    visitors: Vec<usize>,
+    pageviews: usize,
+    day_visitors: usize,
+    online_visitors: usize,
     online_set: usize,
     group: usize,
     visit_timeout: SignedDuration,
@@ -111,51 +160,27 @@ struct Builder {
     sketch_index: HashMap<Key, usize>,
     sets: Vec<SetAdd>,
     groups: Vec<VisitGroup>,
-    group_index: HashMap<Vec<Key>, usize>,
+    group_index: HashMap<Key, usize>,
     /// Slots by site, then minute: looked up by reference, so no per-hit allocation.
     slots: HashMap<SiteId, HashMap<Minute, Slot>>,
 }
 
 const DAY: SignedDuration = SignedDuration::from_hours(24);
 
-/// Expiry deadlines: a period's keys live for the retention after the period ends.
-fn retention_end(period_end: Timestamp, rules: &CountingRules) -> Timestamp {
-    let retention = DAY * i32::try_from(rules.retention_days()).unwrap_or(i32::MAX);
-    period_end
-        .saturating_add(retention)
-        .unwrap_or(Timestamp::MAX)
-}
+/// The shortest a day's keys are kept, whatever the retention: a month's figure sums its
+/// days (up to 31 of them) and the all-time fold reads days until they settle.
+pub const MIN_DAY_LIFETIME_DAYS: u32 = 35;
 
-/// The scopes a hit at `at` counts in, with each scope's expiry.
-fn scopes(rules: &CountingRules, at: Timestamp) -> Vec<(Scope, Option<Timestamp>)> {
-    let calendar = rules.calendar();
-    let mut scopes = Vec::with_capacity(4);
-    scopes.push((
-        Scope::Day(calendar.day(at)),
-        Some(retention_end(calendar.next_day_start(at), rules)),
-    ));
-    if let WeekDefinition::StartsOn(_) = calendar.week_definition() {
-        // Weeks and months expire a little late rather than computing their exact
-        // ends: 8 and 32 days after their start cover every calendar and DST shift.
-        let week_end = calendar
-            .week_start(at)
-            .saturating_add(DAY * 8)
-            .unwrap_or(Timestamp::MAX);
-        scopes.push((
-            Scope::Week(calendar.week(at)),
-            Some(retention_end(week_end, rules)),
-        ));
-    }
-    let month_end = calendar
-        .month_start(at)
-        .saturating_add(DAY * 32)
-        .unwrap_or(Timestamp::MAX);
-    scopes.push((
-        Scope::Month(calendar.month(at)),
-        Some(retention_end(month_end, rules)),
-    ));
-    scopes.push((Scope::Total, None));
-    scopes
+/// When the keys of the local day containing `at` expire: the retention (at least
+/// [`MIN_DAY_LIFETIME_DAYS`]) after the day ends.
+pub fn day_expiry(rules: &CountingRules, at: Timestamp) -> Timestamp {
+    let days = rules.retention_days().max(MIN_DAY_LIFETIME_DAYS);
+    let lifetime = DAY * i32::try_from(days).unwrap_or(i32::MAX);
+    rules
+        .calendar()
+        .next_day_start(at)
+        .saturating_add(lifetime)
+        .unwrap_or(Timestamp::MAX)
 }
 
 impl Builder {
@@ -173,25 +198,14 @@ impl Builder {
                 .insert(minute, slot);
         }
         let slot = &self.slots[&hit.site][&minute];
+        let visitor = *hit.visitor.as_bytes();
+        self.sketches[slot.online_visitors].elements.push(visitor);
+        self.sets[slot.online_set].elements.push(visitor);
         if hit.kind == HitKind::Heartbeat {
-            // The online minute's sketch is the slot's last sketch.
-            if let Some(&online) = slot.visitors.last() {
-                self.sketches[online].elements.push(*hit.visitor.as_bytes());
-            }
-            self.sets[slot.online_set]
-                .elements
-                .push(*hit.visitor.as_bytes());
             return;
         }
-        for &index in &slot.pageviews {
-            self.counters[index].by += 1;
-        }
-        for &index in &slot.visitors {
-            self.sketches[index].elements.push(*hit.visitor.as_bytes());
-        }
-        self.sets[slot.online_set]
-            .elements
-            .push(*hit.visitor.as_bytes());
+        self.counters[slot.pageviews].by += 1;
+        self.sketches[slot.day_visitors].elements.push(visitor);
         let expire_at = hit
             .at
             .saturating_add(slot.visit_timeout)
@@ -212,21 +226,17 @@ impl Builder {
         at: Timestamp,
         rules: &CountingRules,
     ) -> Slot {
-        let mut pageviews = Vec::new();
-        let mut visitors = Vec::new();
-        let mut visit_counters = Vec::new();
-        for (scope, expire_at) in scopes(rules, at) {
-            pageviews.push(self.counter(keys::metric(site, Metric::Pageviews, &scope), expire_at));
-            visitors.push(self.sketch(keys::metric(site, Metric::Visitors, &scope), expire_at));
-            visit_counters.push((keys::metric(site, Metric::Visits, &scope), expire_at));
-        }
+        let day = Scope::Day(rules.calendar().day(at));
+        let day_expiry = Some(day_expiry(rules, at));
+        let pageviews = self.counter(keys::metric(site, Metric::Pageviews, &day), day_expiry);
+        let day_visitors = self.sketch(keys::metric(site, Metric::Visitors, &day), day_expiry);
         // Minute buckets outlive the longest allowed online window, so a site whose
         // window grows still finds its recent buckets.
         let online_expiry = minute
             .start()
             .saturating_add(SignedDuration::from_mins(1) + CountingRules::MAX_ONLINE_WINDOW)
             .unwrap_or(Timestamp::MAX);
-        visitors.push(self.sketch(keys::online_minute(site, minute), Some(online_expiry)));
+        let online_visitors = self.sketch(keys::online_minute(site, minute), Some(online_expiry));
         // The same visitors, exactly while few; a slot is made once per site and minute
         // per batch, so each set key appears once.
         self.sets.push(SetAdd {
@@ -237,21 +247,22 @@ impl Builder {
         });
         let online_set = self.sets.len() - 1;
 
-        let group_key: Vec<Key> = visit_counters.iter().map(|(key, _)| key.clone()).collect();
-        let group = match self.group_index.get(&group_key) {
+        let visits = keys::metric(site, Metric::Visits, &day);
+        let group = match self.group_index.get(&visits) {
             Some(&index) => index,
             None => {
                 self.groups.push(VisitGroup {
-                    counters: visit_counters,
+                    counters: vec![(visits.clone(), day_expiry)],
                     sessions: Vec::new(),
                 });
-                self.group_index.insert(group_key, self.groups.len() - 1);
+                self.group_index.insert(visits, self.groups.len() - 1);
                 self.groups.len() - 1
             }
         };
         Slot {
             pageviews,
-            visitors,
+            day_visitors,
+            online_visitors,
             online_set,
             group,
             visit_timeout: rules.visit_timeout(),
@@ -294,7 +305,7 @@ impl Builder {
             set.elements.sort_unstable();
             set.elements.dedup();
         }
-        // A minute that only saw heartbeats made window keys it never wrote to: leave them
+        // A minute that only saw heartbeats made day keys it never wrote to: leave them
         // out rather than send empty writes.
         self.counters.retain(|counter| counter.by > 0);
         self.sketches.retain(|sketch| !sketch.elements.is_empty());
@@ -324,183 +335,8 @@ pub async fn record<'r, S: Store>(
     Ok(store.apply(&plan.batch).await?.visits_started)
 }
 
-/// A site's figures at one instant: online visitors, and visits, visitors and pageviews
-/// for today, this week, this month and all time.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Snapshot {
-    /// The site.
-    pub site: SiteId,
-    /// When it was read.
-    pub as_of: Timestamp,
-    /// Every figure, online first, then each window's visits, visitors, pageviews.
-    pub figures: Vec<Figure>,
-}
-
-impl Snapshot {
-    /// The figure of `metric` over `window`, when there is one (online has visitors only).
-    pub fn get(&self, window: Window, metric: Metric) -> Option<&Figure> {
-        self.figures
-            .iter()
-            .find(|f| f.definition.window == window && f.definition.metric == metric)
-    }
-
-    /// The value of `metric` over `window`, or 0 when there is no such figure.
-    pub fn value(&self, window: Window, metric: Metric) -> u64 {
-        self.get(window, metric).map_or(0, |f| f.value)
-    }
-}
-
-/// How one figure is read, before the store answers.
-struct PlannedRead {
-    metric: Metric,
-    window: Window,
-    since: Option<Timestamp>,
-}
-
-fn day_keys(site: &SiteId, metric: Metric, days: &[jiff::civil::Date]) -> Vec<Key> {
-    days.iter()
-        .map(|&day| keys::metric(site, metric, &Scope::Day(day)))
-        .collect()
-}
-
-fn read_for(metric: Metric, keys: Vec<Key>) -> Read {
-    match (metric, keys.len()) {
-        (Metric::Visitors, _) => Read::Cardinality(keys),
-        (_, 1) => Read::Counter(keys.into_iter().next().expect("one key")),
-        _ => Read::CounterSum(keys),
-    }
-}
-
-/// Reads every figure of a site in one store call.
-///
-/// Online visitors are read twice in that call: exactly, as the union of the window's
-/// minute sets, and as the union of its minute sketches. The exact count is used unless a
-/// minute's set overflowed ([`ONLINE_SET_CAP`]), and the figure's accuracy says which was
-/// used. Minute sets exist only from the release that writes them: for one online window
-/// after an upgrade the older minutes have only sketches, so the exact count may miss
-/// visitors seen just before the upgrade.
-pub async fn snapshot<S: Store>(
-    store: &S,
-    site: &SiteId,
-    rules: &CountingRules,
-    now: Timestamp,
-) -> Result<Snapshot, Error> {
-    let calendar = rules.calendar();
-    let mut planned = Vec::new();
-    let mut reads = Vec::new();
-
-    let minutes: Vec<Minute> = online_minutes(now, rules.online_window()).collect();
-    let online: Vec<Key> = minutes
-        .iter()
-        .map(|&minute| keys::online_minute(site, minute))
-        .collect();
-    let online_exact = Read::SetUnion(
-        minutes
-            .iter()
-            .map(|&minute| keys::online_minute_set(site, minute))
-            .collect(),
-    );
-    planned.push(PlannedRead {
-        metric: Metric::Visitors,
-        window: Window::Online,
-        since: now.checked_sub(rules.online_window()).ok(),
-    });
-    reads.push(Read::Cardinality(online));
-
-    let week_days = calendar.week_days(now);
-    for window in [Window::Today, Window::Week, Window::Month, Window::Total] {
-        for metric in Metric::ALL {
-            let (keys, since) = match window {
-                Window::Today => (
-                    vec![keys::metric(site, metric, &Scope::Day(calendar.day(now)))],
-                    Some(calendar.day_start(calendar.day(now))),
-                ),
-                Window::Week => match calendar.week_definition() {
-                    WeekDefinition::Rolling7Days => (
-                        day_keys(site, metric, &week_days),
-                        Some(calendar.week_start(now)),
-                    ),
-                    WeekDefinition::StartsOn(_) => (
-                        vec![keys::metric(site, metric, &Scope::Week(calendar.week(now)))],
-                        Some(calendar.week_start(now)),
-                    ),
-                },
-                Window::Month => (
-                    vec![keys::metric(
-                        site,
-                        metric,
-                        &Scope::Month(calendar.month(now)),
-                    )],
-                    Some(calendar.month_start(now)),
-                ),
-                Window::Total | Window::Online => {
-                    (vec![keys::metric(site, metric, &Scope::Total)], None)
-                }
-            };
-            planned.push(PlannedRead {
-                metric,
-                window,
-                since,
-            });
-            reads.push(read_for(metric, keys));
-        }
-    }
-    for metric in Metric::ALL {
-        reads.push(Read::Counter(keys::baseline(site, metric)));
-    }
-    // Last, so the figures and baselines keep their places; still the same store call.
-    reads.push(online_exact);
-
-    let values = store.read(&reads, now).await?;
-    let (values, rest) = values.split_at(planned.len());
-    let (baselines, online_exact) = rest.split_at(Metric::ALL.len());
-    // The exact count unless a minute's set overflowed (or the store answered nothing).
-    let online_exact = online_exact
-        .first()
-        .copied()
-        .filter(|&count| count != SET_OVERFLOWED);
-    let figures = planned
-        .into_iter()
-        .zip(values)
-        .map(|(read, &value)| {
-            let (value, accuracy) = match (read.window, online_exact) {
-                (Window::Online, Some(exact)) => (exact, Accuracy::Exact),
-                _ => (value, accuracy(read.metric, read.window, rules)),
-            };
-            let baseline = if read.window == Window::Total {
-                let index = Metric::ALL
-                    .iter()
-                    .position(|&m| m == read.metric)
-                    .expect("every metric has a baseline read");
-                baselines[index]
-            } else {
-                0
-            };
-            Figure {
-                value: value.saturating_add(baseline),
-                definition: Definition {
-                    metric: read.metric,
-                    window: read.window,
-                    time_zone: calendar.time_zone_name().to_owned(),
-                    accuracy,
-                    since: read.since,
-                    window_minutes: (read.window == Window::Online).then(|| {
-                        u32::try_from(rules.online_window().as_mins()).unwrap_or(u32::MAX)
-                    }),
-                    baseline,
-                    as_of: now,
-                },
-            }
-        })
-        .collect();
-    Ok(Snapshot {
-        site: site.clone(),
-        as_of: now,
-        figures,
-    })
-}
-
-fn accuracy(metric: Metric, window: Window, rules: &CountingRules) -> Accuracy {
+/// How far a figure of `metric` over `window` can be trusted under `rules`.
+pub(crate) fn accuracy(metric: Metric, window: Window, rules: &CountingRules) -> Accuracy {
     if metric != Metric::Visitors {
         return Accuracy::Exact;
     }
@@ -515,58 +351,6 @@ fn accuracy(metric: Metric, window: Window, rules: &CountingRules) -> Accuracy {
     } else {
         Accuracy::EstimatePerSaltPeriod
     }
-}
-
-/// One local day's figures, for charts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DayFigures {
-    /// The local date.
-    pub date: jiff::civil::Date,
-    /// Visits started that day.
-    pub visits: u64,
-    /// Distinct visitors that day (estimate).
-    pub visitors: u64,
-    /// Pageviews that day.
-    pub pageviews: u64,
-}
-
-/// Reads the last `days` local days (today included, oldest first), at most the site's
-/// retention.
-pub async fn history<S: Store>(
-    store: &S,
-    site: &SiteId,
-    rules: &CountingRules,
-    days: u32,
-    now: Timestamp,
-) -> Result<Vec<DayFigures>, Error> {
-    let days = days.clamp(1, rules.retention_days());
-    let today = rules.calendar().day(now);
-    let dates: Vec<jiff::civil::Date> = (0..i64::from(days))
-        .rev()
-        .filter_map(|back| today.checked_sub(jiff::Span::new().days(back)).ok())
-        .collect();
-    let mut reads = Vec::with_capacity(dates.len() * 3);
-    for &date in &dates {
-        let scope = Scope::Day(date);
-        reads.push(Read::Counter(keys::metric(site, Metric::Visits, &scope)));
-        reads.push(Read::Cardinality(vec![keys::metric(
-            site,
-            Metric::Visitors,
-            &scope,
-        )]));
-        reads.push(Read::Counter(keys::metric(site, Metric::Pageviews, &scope)));
-    }
-    let values = store.read(&reads, now).await?;
-    Ok(dates
-        .into_iter()
-        .zip(values.chunks_exact(3))
-        .map(|(date, v)| DayFigures {
-            date,
-            visits: v[0],
-            visitors: v[1],
-            pageviews: v[2],
-        })
-        .collect())
 }
 
 /// What [`set_baseline`] changed.

@@ -8,17 +8,26 @@
 //!
 //! | key | value | expires |
 //! |---|---|---|
-//! | `ff:{site}:pv:<scope>` | pageviews counter | retention (none for `t`) |
-//! | `ff:{site}:vs:<scope>` | visits counter | retention (none for `t`) |
-//! | `ff:{site}:uv:<scope>` | visitors HyperLogLog | retention (none for `t`) |
+//! | `ff:{site}:pv:d:<date>` | pageviews of one local day | day end + the longer of the retention and 35 days |
+//! | `ff:{site}:vs:d:<date>` | visits started that day | as above |
+//! | `ff:{site}:uv:d:<date>` | visitors that day, HyperLogLog | as above |
+//! | `ff:{site}:fold` | all-time totals of the settled days (see [`counter`](crate::counter)) | never |
 //! | `ff:{site}:on:<minute>` | visitors active in that UTC minute, HyperLogLog | minute end + longest online window |
 //! | `ff:{site}:onx:<minute>` | the same visitors as a bounded set of ids (exact while small) | minute end + longest online window |
-//! | `ff:{site}:sess:<visitor>` | open visit marker | last hit + visit timeout |
+//! | `ff:{site}:sess:<visitor>` | open visit marker (its deadline, Unix ms) | last hit + visit timeout |
 //! | `ff:{site}:salt:<period>` | 32-byte salt | period start + 48 h |
 //! | `ff:{site}:base:<metric>` | imported baseline for totals | never |
+//! | `ff:registry`, `ff:audit` | the site registry and the audit log (the server's documents) | never |
+//! | `ff:layout` | the layout the registered sites were brought to (`2`) | never |
 //!
-//! `<scope>` is `d:2026-11-30` (local day), `w:2026-W49` or `w:w2026-11-29` (week),
-//! `m:2026-11` (month) or `t` (all time).
+//! A hit writes one day's three keys, its minute's two and its visitor's marker, whatever
+//! the windows: weeks, months and all time are derived from days when read.
+//!
+//! The first layout ("layout 1") also kept week, month and all-time keys,
+//! `ff:{site}:<pv|vs|uv>:w:2026-W49` (or `w:w2026-11-29` for other week starts),
+//! `…:m:2026-11` and `…:t`. Only the layout upgrade
+//! ([`counter::upgrade_layout`](crate::counter::upgrade_layout)) reads them, to carry the
+//! all-time totals over, and then deletes them.
 
 use std::fmt;
 
@@ -45,7 +54,7 @@ impl Key {
     /// Parses a stored key back, accepting only keys this schema could have built (used
     /// when copying a store, so foreign keys are never carried along).
     pub fn parse(raw: &str) -> Option<Key> {
-        if raw == REGISTRY || raw == AUDIT {
+        if raw == REGISTRY || raw == AUDIT || raw == LAYOUT {
             return Some(Key(raw.to_owned()));
         }
         let rest = raw.strip_prefix("ff:{")?;
@@ -70,7 +79,7 @@ impl Key {
     }
 
     /// The site whose key this is; `None` for the service-wide keys ([`registry`],
-    /// [`audit`]).
+    /// [`audit`], [`layout`]).
     pub fn site(&self) -> Option<SiteId> {
         let rest = self.0.strip_prefix("ff:{")?;
         let end = rest.find('}')?;
@@ -86,6 +95,7 @@ impl fmt::Display for Key {
 
 const REGISTRY: &str = "ff:registry";
 const AUDIT: &str = "ff:audit";
+const LAYOUT: &str = "ff:layout";
 
 /// The registry of sites (service-wide, so it has no hash tag: it is one key, and single-key
 /// commands work on any cluster node).
@@ -96,6 +106,12 @@ pub fn registry() -> Key {
 /// The audit log of admin changes (service-wide, one key).
 pub fn audit() -> Key {
     Key(AUDIT.to_owned())
+}
+
+/// The layout the store's registered sites were last brought to (service-wide, one key;
+/// see [`counter::upgrade_layout`](crate::counter::upgrade_layout)).
+pub fn layout() -> Key {
+    Key(LAYOUT.to_owned())
 }
 
 /// The kind of value under a key.
@@ -114,13 +130,13 @@ pub enum KeyKind {
 /// The period a counter or sketch covers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
-    /// One local day.
+    /// One local day: the only period written.
     Day(jiff::civil::Date),
-    /// One calendar week (not used for rolling weeks, which sum days).
+    /// One calendar week (layout 1 only).
     Week(WeekKey),
-    /// One local month.
+    /// One local month (layout 1 only).
     Month(MonthKey),
-    /// All time.
+    /// All time (layout 1 only).
     Total,
 }
 
@@ -187,6 +203,12 @@ pub fn salt(site: &SiteId, period: &str) -> Key {
     Key(format!("ff:{{{site}}}:salt:{period}"))
 }
 
+/// The all-time totals of a site's settled days, folded once per day (see
+/// [`counter`](crate::counter)).
+pub fn fold(site: &SiteId) -> Key {
+    Key(format!("ff:{{{site}}}:fold"))
+}
+
 /// The imported baseline added to the all-time figure of `metric`.
 pub fn baseline(site: &SiteId, metric: Metric) -> Key {
     Key(format!("ff:{{{site}}}:base:{}", metric_tag(metric)))
@@ -221,6 +243,7 @@ mod tests {
                 "ff:{caukee}:onx:29412345",
                 KeyKind::Set,
             ),
+            (fold(&site), "ff:{caukee}:fold", KeyKind::Bytes),
             (
                 baseline(&site, Metric::Visits),
                 "ff:{caukee}:base:vs",
@@ -247,7 +270,7 @@ mod tests {
 
     #[test]
     fn service_wide_keys() {
-        for key in [registry(), audit()] {
+        for key in [registry(), audit(), layout()] {
             assert_eq!(key.site(), None);
             assert_eq!(key.kind(), KeyKind::Bytes);
             assert_eq!(Key::parse(key.as_str()), Some(key));

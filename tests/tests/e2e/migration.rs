@@ -64,6 +64,7 @@ async fn migrate(from: &str, to: &str) -> footfall::migrate::MigrationReport {
         to: to.to_owned(),
         page_size: 97,
         start: None,
+        upgrade_layout: None,
         redis_tls: RedisTlsArgs::default(),
     };
     migrate_cli::run(&args, |_| {})
@@ -186,6 +187,7 @@ async fn migrate_refuses_the_same_store_and_bad_locations() {
         to: "memory:".into(),
         page_size: 10,
         start: None,
+        upgrade_layout: None,
         redis_tls: RedisTlsArgs::default(),
     };
     assert!(matches!(
@@ -197,6 +199,7 @@ async fn migrate_refuses_the_same_store_and_bad_locations() {
         to: "memory:".into(),
         page_size: 10,
         start: None,
+        upgrade_layout: None,
         redis_tls: RedisTlsArgs::default(),
     };
     let error = migrate_cli::run(&bad, |_| {})

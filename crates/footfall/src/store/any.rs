@@ -157,6 +157,22 @@ impl AnyStore {
         }
     }
 
+    /// How many write batches are worth keeping in flight at once: several on Redis,
+    /// whose connections pipeline requests (the next batch travels while the last one
+    /// runs); one on the in-process stores, which apply one batch at a time anyway
+    /// (the embedded store's write transactions are serialised).
+    pub fn concurrent_batches(&self) -> usize {
+        match self {
+            AnyStore::Memory(_) => 1,
+            #[cfg(feature = "embedded")]
+            AnyStore::Embedded(_) => 1,
+            // Four: enough to keep a pipeline busy while one batch is planned and one
+            // answered; more only queues on the same connection.
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(_) => 4,
+        }
+    }
+
     /// Removes expired entries where the backend keeps them until purged (memory,
     /// embedded); returns how many were removed when the backend knows. Backends that
     /// expire by themselves (Redis) do nothing.
@@ -264,8 +280,8 @@ impl Store for AnyStore {
         delegate!(self, store => store.set_if_absent(key, value, expire_at, now).await)
     }
 
-    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
-        delegate!(self, store => store.delete(key).await)
+    async fn delete(&self, keys: &[Key]) -> Result<(), StoreError> {
+        delegate!(self, store => store.delete(keys).await)
     }
 
     async fn scan(

@@ -59,12 +59,9 @@ use redb::{
     WriteTransaction,
 };
 
-use super::{
-    ApplyReport, Entry, EntryValue, Read, SET_OVERFLOWED, ScanCursor, SetAdd, Store, StoreError,
-    VisitGroup, WriteBatch,
-};
+use super::engine::{self, Record, Value, View};
+use super::{ApplyReport, Entry, Read, ScanCursor, Store, StoreError, WriteBatch};
 use crate::keys::Key;
-use crate::sketch::Hll;
 
 /// The name of the database file inside the store's directory.
 pub const FILE_NAME: &str = "footfall.redb";
@@ -232,13 +229,6 @@ fn backend(error: impl Into<redb::Error>) -> StoreError {
     }
 }
 
-fn wrong_type(key: &str, expected: &str) -> StoreError {
-    StoreError::Corrupt {
-        key: key.to_owned(),
-        message: format!("expected a {expected}"),
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Records.
 
@@ -247,96 +237,66 @@ const KIND_SKETCH: u8 = 2;
 const KIND_BYTES: u8 = 3;
 const KIND_SET: u8 = 4;
 
-/// A decoded record of the `entries` table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Record {
-    value: Value,
-    /// Nanoseconds since the Unix epoch.
-    deadline: Option<i128>,
+/// A record as stored: kind, deadline, payload (see the module docs).
+fn encode(record: &Record) -> Vec<u8> {
+    let sketch_bytes = match &record.value {
+        Value::Sketch(sketch) => sketch.to_redis_bytes(),
+        _ => Vec::new(),
+    };
+    let (kind, payload_len) = match &record.value {
+        Value::Counter(_) => (KIND_COUNTER, 8),
+        Value::Sketch(_) => (KIND_SKETCH, sketch_bytes.len()),
+        Value::Set { members, .. } => (KIND_SET, 1 + members.len() * 16),
+        Value::Bytes(bytes) => (KIND_BYTES, bytes.len()),
+    };
+    let mut out = Vec::with_capacity(2 + 16 + payload_len);
+    out.push(kind);
+    match record.expire_at {
+        None => out.push(0),
+        Some(at) => {
+            out.push(1);
+            out.extend_from_slice(&nanos(at).to_le_bytes());
+        }
+    }
+    match &record.value {
+        Value::Counter(n) => out.extend_from_slice(&n.to_le_bytes()),
+        Value::Sketch(_) => out.extend_from_slice(&sketch_bytes),
+        Value::Set {
+            members,
+            overflowed,
+        } => {
+            out.push(u8::from(*overflowed));
+            for member in members {
+                out.extend_from_slice(member);
+            }
+        }
+        Value::Bytes(bytes) => out.extend_from_slice(bytes),
+    }
+    out
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Value {
-    Counter(u64),
-    /// Redis HyperLogLog bytes, as stored.
-    Sketch(Vec<u8>),
-    /// Members sorted and distinct.
-    Set {
-        members: Vec<[u8; 16]>,
-        overflowed: bool,
-    },
-    Bytes(Vec<u8>),
-}
-
-impl Record {
-    fn is_live(&self, now: i128) -> bool {
-        self.deadline.is_none_or(|deadline| deadline > now)
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let (kind, payload): (u8, &[u8]) = match &self.value {
-            Value::Counter(_) => (KIND_COUNTER, &[]),
-            Value::Sketch(bytes) => (KIND_SKETCH, bytes),
-            Value::Set { .. } => (KIND_SET, &[]),
-            Value::Bytes(bytes) => (KIND_BYTES, bytes),
-        };
-        let mut out = Vec::with_capacity(2 + 16 + 8 + payload.len());
-        out.push(kind);
-        match self.deadline {
-            None => out.push(0),
-            Some(deadline) => {
-                out.push(1);
-                out.extend_from_slice(&deadline.to_le_bytes());
-            }
+fn decode(key: &Key, bytes: &[u8]) -> Result<Record, StoreError> {
+    let corrupt = |message: &str| StoreError::Corrupt {
+        key: key.to_string(),
+        message: format!("embedded record: {message}"),
+    };
+    let (deadline, payload) = decode_header(bytes).ok_or_else(|| corrupt("truncated header"))?;
+    let value = match bytes[0] {
+        KIND_COUNTER => {
+            let raw: [u8; 8] = payload
+                .try_into()
+                .map_err(|_| corrupt("counter is not 8 bytes"))?;
+            Value::Counter(u64::from_le_bytes(raw))
         }
-        match &self.value {
-            Value::Counter(n) => out.extend_from_slice(&n.to_le_bytes()),
-            Value::Set {
-                members,
-                overflowed,
-            } => {
-                out.reserve(1 + members.len() * 16);
-                out.push(u8::from(*overflowed));
-                for member in members {
-                    out.extend_from_slice(member);
-                }
-            }
-            _ => out.extend_from_slice(payload),
-        }
-        out
-    }
-
-    fn decode(key: &str, bytes: &[u8]) -> Result<Record, StoreError> {
-        let corrupt = |message: &str| StoreError::Corrupt {
-            key: key.to_owned(),
-            message: format!("embedded record: {message}"),
-        };
-        let (deadline, payload) =
-            decode_header(bytes).ok_or_else(|| corrupt("truncated header"))?;
-        let value = match bytes[0] {
-            KIND_COUNTER => {
-                let raw: [u8; 8] = payload
-                    .try_into()
-                    .map_err(|_| corrupt("counter is not 8 bytes"))?;
-                Value::Counter(u64::from_le_bytes(raw))
-            }
-            KIND_SKETCH => Value::Sketch(payload.to_vec()),
-            KIND_BYTES => Value::Bytes(payload.to_vec()),
-            KIND_SET => decode_set(payload).ok_or_else(|| corrupt("malformed set"))?,
-            other => return Err(corrupt(&format!("unknown kind {other}"))),
-        };
-        Ok(Record { value, deadline })
-    }
-
-    /// The value as Redis `GET` would return it; a set has no such form (Redis answers
-    /// `WRONGTYPE`).
-    fn get_bytes(self, key: &str) -> Result<Vec<u8>, StoreError> {
-        match self.value {
-            Value::Counter(n) => Ok(n.to_string().into_bytes()),
-            Value::Sketch(bytes) | Value::Bytes(bytes) => Ok(bytes),
-            Value::Set { .. } => Err(wrong_type(key, "string, not a set")),
-        }
-    }
+        KIND_SKETCH => Value::Sketch(Box::new(engine::decode_sketch(key, payload)?)),
+        KIND_BYTES => Value::Bytes(payload.to_vec()),
+        KIND_SET => decode_set(payload).ok_or_else(|| corrupt("malformed set"))?,
+        other => return Err(corrupt(&format!("unknown kind {other}"))),
+    };
+    Ok(Record {
+        value,
+        expire_at: timestamp(key, deadline)?,
+    })
 }
 
 /// A set record's payload: the overflow flag, then sorted distinct 16-byte members.
@@ -376,15 +336,21 @@ fn decode_header(bytes: &[u8]) -> Option<(Option<i128>, &[u8])> {
     }
 }
 
+/// The deadline of an encoded record (`None` also for a damaged header, which `decode`
+/// reports when the record is read).
+fn deadline_of(bytes: &[u8]) -> Option<i128> {
+    decode_header(bytes).and_then(|(deadline, _)| deadline)
+}
+
 fn nanos(at: Timestamp) -> i128 {
     at.as_nanosecond()
 }
 
-fn timestamp(key: &str, deadline: Option<i128>) -> Result<Option<Timestamp>, StoreError> {
+fn timestamp(key: &Key, deadline: Option<i128>) -> Result<Option<Timestamp>, StoreError> {
     deadline
         .map(|nanos| {
             Timestamp::from_nanosecond(nanos).map_err(|error| StoreError::Corrupt {
-                key: key.to_owned(),
+                key: key.to_string(),
                 message: format!("deadline out of range: {error}"),
             })
         })
@@ -394,7 +360,7 @@ fn timestamp(key: &str, deadline: Option<i128>) -> Result<Option<Timestamp>, Sto
 // ---------------------------------------------------------------------------------------
 // Transactions.
 
-/// The tables of one write transaction.
+/// The tables of one write transaction: the engine's seam onto redb.
 struct Tables<'t> {
     transaction: &'t WriteTransaction,
     entries: Table<'t, &'static str, &'static [u8]>,
@@ -425,158 +391,79 @@ fn write<T>(
     Ok(result)
 }
 
-impl Tables<'_> {
-    /// The record at `key`, expired or not.
-    fn any(&self, key: &str) -> Result<Option<Record>, StoreError> {
-        match self.entries.get(key).map_err(backend)? {
-            None => Ok(None),
-            Some(guard) => Record::decode(key, guard.value()).map(Some),
-        }
+impl View for Tables<'_> {
+    fn visit<R>(&self, key: &Key, f: impl FnOnce(Option<&Record>) -> R) -> Result<R, StoreError> {
+        visit_table(&self.entries, key, f)
     }
+}
 
-    /// The record at `key` when live at `now`.
-    fn live(&self, key: &str, now: i128) -> Result<Option<Record>, StoreError> {
-        Ok(self.any(key)?.filter(|record| record.is_live(now)))
-    }
-
-    fn exists_live(&self, key: &str, now: i128) -> Result<bool, StoreError> {
-        // Only the header is needed to know whether a marker is open.
-        match self.entries.get(key).map_err(backend)? {
-            None => Ok(false),
-            Some(guard) => {
-                let (deadline, _) =
-                    decode_header(guard.value()).ok_or_else(|| StoreError::Corrupt {
-                        key: key.to_owned(),
-                        message: "embedded record: truncated header".to_owned(),
-                    })?;
-                Ok(deadline.is_none_or(|deadline| deadline > now))
-            }
-        }
-    }
-
-    /// Writes `record` at `key` and keeps the expiry index in step.
-    fn put(&mut self, key: &str, record: &Record) -> Result<(), StoreError> {
-        let encoded = record.encode();
+impl engine::Tables for Tables<'_> {
+    /// Writes the record and keeps the expiry index in step.
+    fn put(&mut self, key: &Key, record: Record) -> Result<(), StoreError> {
+        let encoded = encode(&record);
+        let new_deadline = record.expire_at.map(nanos);
         let old_deadline = self
             .entries
-            .insert(key, encoded.as_slice())
+            .insert(key.as_str(), encoded.as_slice())
             .map_err(backend)?
-            .and_then(|old| decode_header(old.value()).and_then(|(deadline, _)| deadline));
-        if old_deadline != record.deadline {
+            .and_then(|old| deadline_of(old.value()));
+        if old_deadline != new_deadline {
             if let Some(old) = old_deadline {
-                self.expiry.remove((old, key)).map_err(backend)?;
+                self.expiry.remove((old, key.as_str())).map_err(backend)?;
             }
-            if let Some(new) = record.deadline {
-                self.expiry.insert((new, key), ()).map_err(backend)?;
+            if let Some(new) = new_deadline {
+                self.expiry
+                    .insert((new, key.as_str()), ())
+                    .map_err(backend)?;
             }
         }
         Ok(())
     }
 
-    fn remove(&mut self, key: &str) -> Result<(), StoreError> {
+    fn remove(&mut self, key: &Key) -> Result<(), StoreError> {
         let old_deadline = self
             .entries
-            .remove(key)
+            .remove(key.as_str())
             .map_err(backend)?
-            .and_then(|old| decode_header(old.value()).and_then(|(deadline, _)| deadline));
+            .and_then(|old| deadline_of(old.value()));
         if let Some(old) = old_deadline {
-            self.expiry.remove((old, key)).map_err(backend)?;
+            self.expiry.remove((old, key.as_str())).map_err(backend)?;
         }
         Ok(())
     }
+}
 
-    /// A counter's live value; a decimal string set with `set` counts too (baselines), as
-    /// in Redis.
-    fn add_to_counter(
-        &mut self,
-        key: &str,
-        by: u64,
-        deadline: Option<i128>,
-        now: i128,
-    ) -> Result<(), StoreError> {
-        // A live counter keeps its deadline (set when the write created it).
-        let existing = self.live(key, now)?;
-        let deadline = existing.as_ref().map_or(deadline, |record| record.deadline);
-        let current = counter_of(key, existing)?;
-        self.put(
-            key,
-            &Record {
-                value: Value::Counter(current.saturating_add(by)),
-                deadline,
-            },
-        )
-    }
+/// The engine's view of a read transaction.
+struct ReadTables(redb::ReadOnlyTable<&'static str, &'static [u8]>);
 
-    fn apply_visit_group(&mut self, group: &VisitGroup, now: i128) -> Result<u64, StoreError> {
-        let mut started = 0u64;
-        for touch in &group.sessions {
-            let open = self.exists_live(touch.key.as_str(), now)?
-                || match &touch.previous_key {
-                    Some(previous) => self.exists_live(previous.as_str(), now)?,
-                    None => false,
-                };
-            if !open {
-                started += 1;
-            }
-            self.put(
-                touch.key.as_str(),
-                &Record {
-                    value: Value::Bytes(Vec::new()),
-                    deadline: Some(nanos(touch.expire_at)),
-                },
-            )?;
-        }
-        if started > 0 {
-            for (key, expire_at) in &group.counters {
-                self.add_to_counter(key.as_str(), started, expire_at.map(nanos), now)?;
-            }
-        }
-        Ok(started)
+impl View for ReadTables {
+    fn visit<R>(&self, key: &Key, f: impl FnOnce(Option<&Record>) -> R) -> Result<R, StoreError> {
+        visit_table(&self.0, key, f)
     }
 }
 
-fn counter_of(key: &str, record: Option<Record>) -> Result<u64, StoreError> {
-    match record.map(|record| record.value) {
-        None => Ok(0),
-        Some(Value::Counter(n)) => Ok(n),
-        Some(Value::Bytes(bytes)) => std::str::from_utf8(&bytes)
-            .ok()
-            .and_then(|text| text.parse().ok())
-            .ok_or_else(|| wrong_type(key, "counter")),
-        Some(Value::Sketch(_) | Value::Set { .. }) => Err(wrong_type(key, "counter")),
-    }
-}
-
-/// Adds a [`SetAdd`]'s elements to sorted distinct `members` as its contract says;
-/// returns the new overflow mark and whether anything changed.
-fn add_to_set(members: &mut Vec<[u8; 16]>, mut overflowed: bool, add: &SetAdd) -> (bool, bool) {
-    if overflowed {
-        // Its count is already known to be inexact: growing it would only cost space.
-        return (true, false);
-    }
-    let cap = add.cap.max(1);
-    let mut changed = false;
-    for element in &add.elements {
-        match members.binary_search(element) {
-            Ok(_) => {}
-            Err(at) if members.len() < cap => {
-                members.insert(at, *element);
-                changed = true;
-            }
-            Err(_) => {
-                changed |= !overflowed;
-                overflowed = true;
-            }
+fn visit_table<R>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &Key,
+    f: impl FnOnce(Option<&Record>) -> R,
+) -> Result<R, StoreError> {
+    match table.get(key.as_str()).map_err(backend)? {
+        None => Ok(f(None)),
+        Some(guard) => {
+            let record = decode(key, guard.value())?;
+            Ok(f(Some(&record)))
         }
     }
-    (overflowed, changed)
 }
 
-fn decode_sketch(key: &str, bytes: &[u8]) -> Result<Hll, StoreError> {
-    Hll::from_redis_bytes(bytes).map_err(|error| StoreError::Corrupt {
-        key: key.to_owned(),
-        message: error.to_string(),
-    })
+/// Runs `job` over a read transaction.
+fn read_only<T>(
+    database: &Database,
+    job: impl FnOnce(&ReadTables) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let transaction = database.begin_read().map_err(backend)?;
+    let entries = transaction.open_table(ENTRIES).map_err(backend)?;
+    job(&ReadTables(entries))
 }
 
 /// Removes up to `budget` entries whose deadline is at or before `now`; returns how many
@@ -602,7 +489,7 @@ fn purge(tables: &mut Tables<'_>, now: Timestamp, budget: usize) -> Result<usize
         // record safe anyway.
         let record_deadline = match tables.entries.get(key.as_str()).map_err(backend)? {
             None => continue,
-            Some(guard) => decode_header(guard.value()).and_then(|(deadline, _)| deadline),
+            Some(guard) => deadline_of(guard.value()),
         };
         if record_deadline == Some(*deadline) {
             tables.entries.remove(key.as_str()).map_err(backend)?;
@@ -612,73 +499,7 @@ fn purge(tables: &mut Tables<'_>, now: Timestamp, budget: usize) -> Result<usize
 }
 
 fn apply_batch(tables: &mut Tables<'_>, batch: &WriteBatch) -> Result<ApplyReport, StoreError> {
-    let now = nanos(batch.now);
-    for add in &batch.counters {
-        tables.add_to_counter(add.key.as_str(), add.by, add.expire_at.map(nanos), now)?;
-    }
-    for add in &batch.sketches {
-        let key = add.key.as_str();
-        let deadline = add.expire_at.map(nanos);
-        let (mut sketch, old_deadline) = match tables.live(key, now)? {
-            None => (Hll::new(), None),
-            Some(Record {
-                value: Value::Sketch(bytes),
-                deadline,
-            }) => (decode_sketch(key, &bytes)?, Some(deadline)),
-            Some(_) => return Err(wrong_type(key, "sketch")),
-        };
-        let mut changed = old_deadline.is_none();
-        for element in &add.elements {
-            changed |= sketch.add(element);
-        }
-        // An unchanged sketch with an unchanged deadline is not rewritten: copy-on-write
-        // makes every rewrite of a 12 KiB dense sketch cost pages.
-        if changed || old_deadline != Some(deadline) {
-            tables.put(
-                key,
-                &Record {
-                    value: Value::Sketch(sketch.to_redis_bytes()),
-                    deadline,
-                },
-            )?;
-        }
-    }
-    for add in &batch.sets {
-        let key = add.key.as_str();
-        let deadline = add.expire_at.map(nanos);
-        let (mut members, overflowed, old_deadline) = match tables.live(key, now)? {
-            None => (Vec::new(), false, None),
-            Some(Record {
-                value:
-                    Value::Set {
-                        members,
-                        overflowed,
-                    },
-                deadline,
-            }) => (members, overflowed, Some(deadline)),
-            Some(_) => return Err(wrong_type(key, "set")),
-        };
-        let (overflowed, changed) = add_to_set(&mut members, overflowed, add);
-        // An empty set cannot exist (as in Redis), so adding nothing creates nothing;
-        // an unchanged set with an unchanged deadline is not rewritten (copy-on-write).
-        if members.is_empty() || !(changed || old_deadline != Some(deadline)) {
-            continue;
-        }
-        tables.put(
-            key,
-            &Record {
-                value: Value::Set {
-                    members,
-                    overflowed,
-                },
-                deadline,
-            },
-        )?;
-    }
-    let mut report = ApplyReport::default();
-    for group in &batch.visits {
-        report.visits_started += tables.apply_visit_group(group, now)?;
-    }
+    let report = engine::apply(tables, batch)?;
     let touched = batch.counters.len()
         + batch.sketches.len()
         + batch.sets.len()
@@ -691,71 +512,6 @@ fn apply_batch(tables: &mut Tables<'_>, batch: &WriteBatch) -> Result<ApplyRepor
     Ok(report)
 }
 
-fn read_all(database: &Database, reads: &[Read], now: Timestamp) -> Result<Vec<u64>, StoreError> {
-    let transaction = database.begin_read().map_err(backend)?;
-    let entries = transaction.open_table(ENTRIES).map_err(backend)?;
-    let now = nanos(now);
-    let live = |key: &Key| -> Result<Option<Record>, StoreError> {
-        match entries.get(key.as_str()).map_err(backend)? {
-            None => Ok(None),
-            Some(guard) => Ok(Some(Record::decode(key.as_str(), guard.value())?)
-                .filter(|record| record.is_live(now))),
-        }
-    };
-    let mut values = Vec::with_capacity(reads.len());
-    for read in reads {
-        let value = match read {
-            Read::Counter(key) => counter_of(key.as_str(), live(key)?)?,
-            Read::CounterSum(keys) => {
-                let mut sum = 0u64;
-                for key in keys {
-                    sum = sum.saturating_add(counter_of(key.as_str(), live(key)?)?);
-                }
-                sum
-            }
-            Read::Cardinality(keys) => {
-                let mut sketches = Vec::with_capacity(keys.len());
-                for key in keys {
-                    match live(key)?.map(|record| record.value) {
-                        None => {}
-                        Some(Value::Sketch(bytes)) => {
-                            sketches.push(decode_sketch(key.as_str(), &bytes)?);
-                        }
-                        Some(_) => return Err(wrong_type(key.as_str(), "sketch")),
-                    }
-                }
-                let refs: Vec<&Hll> = sketches.iter().collect();
-                Hll::count_union(&refs)
-            }
-            Read::SetUnion(keys) => {
-                let mut union: std::collections::HashSet<[u8; 16]> =
-                    std::collections::HashSet::new();
-                let mut any_overflowed = false;
-                for key in keys {
-                    match live(key)?.map(|record| record.value) {
-                        None => {}
-                        Some(Value::Set {
-                            members,
-                            overflowed,
-                        }) => {
-                            any_overflowed |= overflowed;
-                            union.extend(members);
-                        }
-                        Some(_) => return Err(wrong_type(key.as_str(), "set")),
-                    }
-                }
-                if any_overflowed {
-                    SET_OVERFLOWED
-                } else {
-                    union.len() as u64
-                }
-            }
-        };
-        values.push(value);
-    }
-    Ok(values)
-}
-
 fn scan_page(
     database: &Database,
     after: &str,
@@ -765,40 +521,21 @@ fn scan_page(
     let limit = limit.max(1);
     let transaction = database.begin_read().map_err(backend)?;
     let entries = transaction.open_table(ENTRIES).map_err(backend)?;
-    let now = nanos(now);
     let mut page = Vec::with_capacity(limit.min(4096));
     let range = entries
         .range::<&str>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
         .map_err(backend)?;
     for row in range {
         let (raw_key, raw_value) = row.map_err(backend)?;
-        let raw_key = raw_key.value();
         // Keys outside the schema are never copied.
-        let Some(key) = Key::parse(raw_key) else {
+        let Some(key) = Key::parse(raw_key.value()) else {
             continue;
         };
-        let record = Record::decode(raw_key, raw_value.value())?;
+        let record = decode(&key, raw_value.value())?;
         if !record.is_live(now) {
             continue;
         }
-        let expire_at = timestamp(raw_key, record.deadline)?;
-        let value = match record.value {
-            Value::Counter(n) => EntryValue::Counter(n),
-            Value::Sketch(bytes) => EntryValue::Sketch(bytes),
-            Value::Set {
-                members,
-                overflowed,
-            } => EntryValue::Set {
-                members,
-                overflowed,
-            },
-            Value::Bytes(bytes) => EntryValue::from_stored_bytes(&key, bytes),
-        };
-        page.push(Entry {
-            key,
-            value,
-            expire_at,
-        });
+        page.push(engine::entry(&key, &record));
         if page.len() >= limit {
             break;
         }
@@ -828,25 +565,14 @@ impl Store for EmbeddedStore {
 
     async fn read(&self, reads: &[Read], now: Timestamp) -> Result<Vec<u64>, StoreError> {
         let reads = reads.to_vec();
-        self.run(move |database| read_all(database, &reads, now))
+        self.run(move |database| read_only(database, |view| engine::read(view, &reads, now)))
             .await
     }
 
     async fn get(&self, key: &Key, now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
         let key = key.clone();
-        self.run(move |database| {
-            let transaction = database.begin_read().map_err(backend)?;
-            let entries = transaction.open_table(ENTRIES).map_err(backend)?;
-            let Some(guard) = entries.get(key.as_str()).map_err(backend)? else {
-                return Ok(None);
-            };
-            let record = Record::decode(key.as_str(), guard.value())?;
-            if !record.is_live(nanos(now)) {
-                return Ok(None);
-            }
-            record.get_bytes(key.as_str()).map(Some)
-        })
-        .await
+        self.run(move |database| read_only(database, |view| engine::get(view, &key, now)))
+            .await
     }
 
     async fn set(
@@ -856,12 +582,13 @@ impl Store for EmbeddedStore {
         expire_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let key = key.clone();
-        let record = Record {
-            value: Value::Bytes(value.to_vec()),
-            deadline: expire_at.map(nanos),
-        };
-        self.run(move |database| write(database, |tables| tables.put(key.as_str(), &record)))
-            .await
+        let value = value.to_vec();
+        self.run(move |database| {
+            write(database, |tables| {
+                engine::set(tables, &key, &value, expire_at)
+            })
+        })
+        .await
     }
 
     async fn set_if_absent(
@@ -872,19 +599,12 @@ impl Store for EmbeddedStore {
         now: Timestamp,
     ) -> Result<Vec<u8>, StoreError> {
         let key = key.clone();
-        let record = Record {
-            value: Value::Bytes(value.to_vec()),
-            deadline: expire_at.map(nanos),
-        };
+        let value = value.to_vec();
         // One write transaction at a time: the check and the insert cannot interleave with
         // another caller's, so racing callers agree.
         self.run(move |database| {
             write(database, |tables| {
-                if let Some(existing) = tables.live(key.as_str(), nanos(now))? {
-                    return existing.get_bytes(key.as_str());
-                }
-                tables.put(key.as_str(), &record)?;
-                record.get_bytes(key.as_str())
+                engine::set_if_absent(tables, &key, &value, expire_at, now)
             })
         })
         .await
@@ -899,35 +619,26 @@ impl Store for EmbeddedStore {
     ) -> Result<bool, StoreError> {
         let key = key.clone();
         let expected = expected.map(<[u8]>::to_vec);
-        let record = new.map(|value| Record {
-            value: Value::Bytes(value.to_vec()),
-            deadline: None,
-        });
+        let new = new.map(<[u8]>::to_vec);
         // The read and the write share one write transaction, which redb serialises with
         // every other writer: nothing can change the value in between.
         self.run(move |database| {
             write(database, |tables| {
-                let current = tables
-                    .live(key.as_str(), nanos(now))?
-                    .map(|r| r.get_bytes(key.as_str()))
-                    .transpose()?;
-                if current != expected {
-                    return Ok(false);
-                }
-                match &record {
-                    Some(record) => tables.put(key.as_str(), record)?,
-                    None => tables.remove(key.as_str())?,
-                }
-                Ok(true)
+                engine::compare_and_swap(tables, &key, expected.as_deref(), new.as_deref(), now)
             })
         })
         .await
     }
 
-    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
-        let key = key.clone();
-        self.run(move |database| write(database, |tables| tables.remove(key.as_str())))
-            .await
+    async fn delete(&self, keys: &[Key]) -> Result<(), StoreError> {
+        let keys = keys.to_vec();
+        self.run(move |database| {
+            write(database, |tables| {
+                keys.iter()
+                    .try_for_each(|key| engine::Tables::remove(tables, key))
+            })
+        })
+        .await
     }
 
     async fn scan(
@@ -942,56 +653,9 @@ impl Store for EmbeddedStore {
     }
 
     async fn restore(&self, entries: &[Entry]) -> Result<(), StoreError> {
-        // `None`: remove the key (an empty set cannot exist).
-        let mut records: Vec<(Key, Option<Record>)> = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let value = match &entry.value {
-                EntryValue::Counter(n) => Value::Counter(*n),
-                EntryValue::Set { members, .. } if members.is_empty() => {
-                    records.push((entry.key.clone(), None));
-                    continue;
-                }
-                EntryValue::Set {
-                    members,
-                    overflowed,
-                } => {
-                    // Sorted and distinct whatever the caller gave: one encoding per set.
-                    let mut members = members.clone();
-                    members.sort_unstable();
-                    members.dedup();
-                    Value::Set {
-                        members,
-                        overflowed: *overflowed,
-                    }
-                }
-                EntryValue::Sketch(bytes) => {
-                    // Refuse what could not be read back, but keep the bytes as given so
-                    // sketches move bit for bit.
-                    decode_sketch(entry.key.as_str(), bytes)?;
-                    Value::Sketch(bytes.clone())
-                }
-                EntryValue::Bytes(bytes) => Value::Bytes(bytes.clone()),
-            };
-            records.push((
-                entry.key.clone(),
-                Some(Record {
-                    value,
-                    deadline: entry.expire_at.map(nanos),
-                }),
-            ));
-        }
-        self.run(move |database| {
-            write(database, |tables| {
-                for (key, record) in &records {
-                    match record {
-                        Some(record) => tables.put(key.as_str(), record)?,
-                        None => tables.remove(key.as_str())?,
-                    }
-                }
-                Ok(())
-            })
-        })
-        .await
+        let entries = entries.to_vec();
+        self.run(move |database| write(database, |tables| engine::restore(tables, &entries)))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,16 +1,16 @@
 //! The in-memory store: for tests, benchmarks and single-process experiments.
+//!
+//! Its semantics are the shared [`engine`](super::engine)'s; this file only keeps
+//! records in a map and makes each call all-or-nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
 
-use super::{
-    ApplyReport, Entry as StoreEntry, EntryValue, Read, SET_OVERFLOWED, ScanCursor, SetAdd, Store,
-    StoreError, WriteBatch,
-};
+use super::engine::{self, Record, Tables, View};
+use super::{ApplyReport, Entry, Read, ScanCursor, Store, StoreError, WriteBatch};
 use crate::keys::Key;
-use crate::sketch::Hll;
 
 /// A store held in process memory. Nothing survives the process.
 ///
@@ -18,24 +18,7 @@ use crate::sketch::Hll;
 /// the lock is never held across an `.await` (clippy's `await_holding_lock` checks it).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    entries: Mutex<HashMap<Key, Entry>>,
-}
-
-#[derive(Clone, Debug)]
-struct Entry {
-    value: Value,
-    expire_at: Option<Timestamp>,
-}
-
-#[derive(Clone, Debug)]
-enum Value {
-    Counter(u64),
-    Sketch(Box<Hll>),
-    Set {
-        members: HashSet<[u8; 16]>,
-        overflowed: bool,
-    },
-    Bytes(Vec<u8>),
+    records: Mutex<HashMap<Key, Record>>,
 }
 
 impl MemoryStore {
@@ -46,7 +29,7 @@ impl MemoryStore {
 
     /// How many entries are live at `now`.
     pub fn len(&self, now: Timestamp) -> usize {
-        self.lock().values().filter(|e| e.is_live(now)).count()
+        self.lock().values().filter(|r| r.is_live(now)).count()
     }
 
     /// True when no entry is live at `now`.
@@ -57,250 +40,85 @@ impl MemoryStore {
     /// Drops every expired entry. Reads and writes ignore expired entries anyway; this
     /// bounds memory for long-running users.
     pub fn purge_expired(&self, now: Timestamp) {
-        self.lock().retain(|_, entry| entry.is_live(now));
+        self.lock().retain(|_, record| record.is_live(now));
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {
-        // Every mutation below completes or leaves the map as it was before the panic, so
-        // a poisoned map is still consistent.
-        self.entries
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, Record>> {
+        // A call's writes reach the map only after it succeeded (see `Transaction`), so a
+        // panic never leaves a half-applied call behind and a poisoned map is consistent.
+        self.records
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
 
-impl Entry {
-    fn is_live(&self, now: Timestamp) -> bool {
-        self.expire_at.is_none_or(|at| at > now)
-    }
-}
-
-fn wrong_type(key: &Key, expected: &str) -> StoreError {
-    StoreError::Corrupt {
-        key: key.to_string(),
-        message: format!("expected a {expected}"),
-    }
-}
-
-/// The live entry at `key`, with expired entries treated as absent and removed.
-fn live<'m>(map: &'m mut HashMap<Key, Entry>, key: &Key, now: Timestamp) -> Option<&'m mut Entry> {
-    if map.get(key).is_some_and(|e| !e.is_live(now)) {
-        map.remove(key);
-    }
-    map.get_mut(key)
-}
-
-fn counter_value(
-    map: &mut HashMap<Key, Entry>,
-    key: &Key,
-    now: Timestamp,
-) -> Result<u64, StoreError> {
-    match live(map, key, now).map(|e| &e.value) {
-        None => Ok(0),
-        Some(Value::Counter(n)) => Ok(*n),
-        // Like Redis, a string holding a decimal integer is a counter (baselines are set
-        // that way).
-        Some(Value::Bytes(bytes)) => std::str::from_utf8(bytes)
-            .ok()
-            .and_then(|text| text.parse().ok())
-            .ok_or_else(|| wrong_type(key, "counter")),
-        Some(Value::Sketch(_) | Value::Set { .. }) => Err(wrong_type(key, "counter")),
-    }
-}
-
-/// Adds a [`SetAdd`]'s elements to `members` as its contract says; returns the new
-/// overflow mark.
-fn add_to_set(members: &mut HashSet<[u8; 16]>, mut overflowed: bool, add: &SetAdd) -> bool {
-    if overflowed {
-        // Its count is already known to be inexact: growing it would only cost memory.
-        return true;
-    }
-    let cap = add.cap.max(1);
-    for element in &add.elements {
-        if members.len() < cap {
-            members.insert(*element);
-        } else if !members.contains(element) {
-            overflowed = true;
+    /// Runs `job` as one all-or-nothing transaction over the map.
+    fn transaction<T>(
+        &self,
+        job: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut map = self.lock();
+        let mut transaction = Transaction {
+            map: &map,
+            staged: HashMap::new(),
+        };
+        let result = job(&mut transaction)?;
+        let staged = transaction.staged;
+        for (key, record) in staged {
+            match record {
+                Some(record) => map.insert(key, record),
+                None => map.remove(&key),
+            };
         }
+        Ok(result)
     }
-    overflowed
 }
 
-/// Adds to a counter; a live counter keeps its deadline, a new one gets `expire_at`.
-fn add_to_counter(
-    map: &mut HashMap<Key, Entry>,
-    key: &Key,
-    by: u64,
-    expire_at: Option<Timestamp>,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let current = counter_value(map, key, now)?;
-    let expire_at = map.get(key).map_or(expire_at, |entry| entry.expire_at);
-    map.insert(
-        key.clone(),
-        Entry {
-            value: Value::Counter(current.saturating_add(by)),
-            expire_at,
-        },
-    );
-    Ok(())
+impl View for HashMap<Key, Record> {
+    fn visit<R>(&self, key: &Key, f: impl FnOnce(Option<&Record>) -> R) -> Result<R, StoreError> {
+        Ok(f(self.get(key)))
+    }
+}
+
+/// Writes staged over the map until the call succeeds: a call that fails half-way
+/// (a wrong-type key in a batch) leaves the map as it was, as a redb transaction would.
+struct Transaction<'m> {
+    map: &'m HashMap<Key, Record>,
+    /// `None`: removed.
+    staged: HashMap<Key, Option<Record>>,
+}
+
+impl View for Transaction<'_> {
+    fn visit<R>(&self, key: &Key, f: impl FnOnce(Option<&Record>) -> R) -> Result<R, StoreError> {
+        Ok(match self.staged.get(key) {
+            Some(staged) => f(staged.as_ref()),
+            None => f(self.map.get(key)),
+        })
+    }
+}
+
+impl Tables for Transaction<'_> {
+    fn put(&mut self, key: &Key, record: Record) -> Result<(), StoreError> {
+        self.staged.insert(key.clone(), Some(record));
+        Ok(())
+    }
+
+    fn remove(&mut self, key: &Key) -> Result<(), StoreError> {
+        self.staged.insert(key.clone(), None);
+        Ok(())
+    }
 }
 
 impl Store for MemoryStore {
     async fn apply(&self, batch: &WriteBatch) -> Result<ApplyReport, StoreError> {
-        let now = batch.now;
-        let mut map = self.lock();
-        // Check types first so a batch either applies whole or not at all here, as a
-        // Redis script would refuse on its first WRONGTYPE.
-        for add in &batch.counters {
-            counter_value(&mut map, &add.key, now)?;
-        }
-        for add in &batch.sketches {
-            if let Some(entry) = live(&mut map, &add.key, now)
-                && !matches!(entry.value, Value::Sketch(_))
-            {
-                return Err(wrong_type(&add.key, "sketch"));
-            }
-        }
-        for add in &batch.sets {
-            if let Some(entry) = live(&mut map, &add.key, now)
-                && !matches!(entry.value, Value::Set { .. })
-            {
-                return Err(wrong_type(&add.key, "set"));
-            }
-        }
-        for add in &batch.counters {
-            add_to_counter(&mut map, &add.key, add.by, add.expire_at, now)?;
-        }
-        for add in &batch.sketches {
-            let entry = map.entry(add.key.clone()).or_insert_with(|| Entry {
-                value: Value::Sketch(Box::default()),
-                expire_at: None,
-            });
-            if let Value::Sketch(sketch) = &mut entry.value {
-                for element in &add.elements {
-                    sketch.add(element);
-                }
-            }
-            entry.expire_at = add.expire_at;
-        }
-        for add in &batch.sets {
-            // An empty set cannot exist (as in Redis), so adding nothing creates nothing.
-            let Some(entry) = live(&mut map, &add.key, now) else {
-                if add.elements.is_empty() {
-                    continue;
-                }
-                let mut members = HashSet::new();
-                let overflowed = add_to_set(&mut members, false, add);
-                map.insert(
-                    add.key.clone(),
-                    Entry {
-                        value: Value::Set {
-                            members,
-                            overflowed,
-                        },
-                        expire_at: add.expire_at,
-                    },
-                );
-                continue;
-            };
-            if let Value::Set {
-                members,
-                overflowed,
-            } = &mut entry.value
-            {
-                *overflowed = add_to_set(members, *overflowed, add);
-            }
-            entry.expire_at = add.expire_at;
-        }
-        let mut report = ApplyReport::default();
-        for group in &batch.visits {
-            let mut started = 0u64;
-            for touch in &group.sessions {
-                let open = live(&mut map, &touch.key, now).is_some()
-                    || touch
-                        .previous_key
-                        .as_ref()
-                        .is_some_and(|previous| live(&mut map, previous, now).is_some());
-                if !open {
-                    started += 1;
-                }
-                map.insert(
-                    touch.key.clone(),
-                    Entry {
-                        value: Value::Bytes(Vec::new()),
-                        expire_at: Some(touch.expire_at),
-                    },
-                );
-            }
-            if started > 0 {
-                for (key, expire_at) in &group.counters {
-                    add_to_counter(&mut map, key, started, *expire_at, now)?;
-                }
-            }
-            report.visits_started += started;
-        }
-        Ok(report)
+        self.transaction(|tables| engine::apply(tables, batch))
     }
 
     async fn read(&self, reads: &[Read], now: Timestamp) -> Result<Vec<u64>, StoreError> {
-        let mut map = self.lock();
-        let mut values = Vec::with_capacity(reads.len());
-        for read in reads {
-            let value = match read {
-                Read::Counter(key) => counter_value(&mut map, key, now)?,
-                Read::CounterSum(keys) => {
-                    let mut sum = 0u64;
-                    for key in keys {
-                        sum = sum.saturating_add(counter_value(&mut map, key, now)?);
-                    }
-                    sum
-                }
-                Read::Cardinality(keys) => {
-                    let mut sketches = Vec::with_capacity(keys.len());
-                    for key in keys {
-                        match live(&mut map, key, now).map(|e| &e.value) {
-                            None => {}
-                            Some(Value::Sketch(sketch)) => sketches.push((**sketch).clone()),
-                            Some(_) => return Err(wrong_type(key, "sketch")),
-                        }
-                    }
-                    let refs: Vec<&Hll> = sketches.iter().collect();
-                    Hll::count_union(&refs)
-                }
-                Read::SetUnion(keys) => {
-                    let mut union: HashSet<[u8; 16]> = HashSet::new();
-                    let mut any_overflowed = false;
-                    for key in keys {
-                        match live(&mut map, key, now).map(|e| &e.value) {
-                            None => {}
-                            Some(Value::Set {
-                                members,
-                                overflowed,
-                            }) => {
-                                any_overflowed |= *overflowed;
-                                union.extend(members);
-                            }
-                            Some(_) => return Err(wrong_type(key, "set")),
-                        }
-                    }
-                    if any_overflowed {
-                        SET_OVERFLOWED
-                    } else {
-                        union.len() as u64
-                    }
-                }
-            };
-            values.push(value);
-        }
-        Ok(values)
+        engine::read(&*self.lock(), reads, now)
     }
 
     async fn get(&self, key: &Key, now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut map = self.lock();
-        live(&mut map, key, now)
-            .map(|entry| encode(key, &entry.value))
-            .transpose()
+        engine::get(&*self.lock(), key, now)
     }
 
     async fn set(
@@ -309,14 +127,7 @@ impl Store for MemoryStore {
         value: &[u8],
         expire_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        self.lock().insert(
-            key.clone(),
-            Entry {
-                value: Value::Bytes(value.to_vec()),
-                expire_at,
-            },
-        );
-        Ok(())
+        self.transaction(|tables| engine::set(tables, key, value, expire_at))
     }
 
     async fn set_if_absent(
@@ -326,18 +137,7 @@ impl Store for MemoryStore {
         expire_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<Vec<u8>, StoreError> {
-        let mut map = self.lock();
-        if let Some(entry) = live(&mut map, key, now) {
-            return encode(key, &entry.value);
-        }
-        map.insert(
-            key.clone(),
-            Entry {
-                value: Value::Bytes(value.to_vec()),
-                expire_at,
-            },
-        );
-        Ok(value.to_vec())
+        self.transaction(|tables| engine::set_if_absent(tables, key, value, expire_at, now))
     }
 
     async fn compare_and_swap(
@@ -347,33 +147,11 @@ impl Store for MemoryStore {
         new: Option<&[u8]>,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut map = self.lock();
-        let current = live(&mut map, key, now)
-            .map(|entry| encode(key, &entry.value))
-            .transpose()?;
-        if current.as_deref() != expected {
-            return Ok(false);
-        }
-        match new {
-            Some(value) => {
-                map.insert(
-                    key.clone(),
-                    Entry {
-                        value: Value::Bytes(value.to_vec()),
-                        expire_at: None,
-                    },
-                );
-            }
-            None => {
-                map.remove(key);
-            }
-        }
-        Ok(true)
+        self.transaction(|tables| engine::compare_and_swap(tables, key, expected, new, now))
     }
 
-    async fn delete(&self, key: &Key) -> Result<(), StoreError> {
-        self.lock().remove(key);
-        Ok(())
+    async fn delete(&self, keys: &[Key]) -> Result<(), StoreError> {
+        self.transaction(|tables| keys.iter().try_for_each(|key| tables.remove(key)))
     }
 
     async fn scan(
@@ -381,43 +159,24 @@ impl Store for MemoryStore {
         cursor: &ScanCursor,
         limit: usize,
         now: Timestamp,
-    ) -> Result<(Vec<StoreEntry>, Option<ScanCursor>), StoreError> {
+    ) -> Result<(Vec<Entry>, Option<ScanCursor>), StoreError> {
         // Keys in order, resuming after the cursor's key: stable while the map changes.
+        let limit = limit.max(1);
         let map = self.lock();
         let mut keys: Vec<&Key> = map
             .iter()
-            .filter(|(key, entry)| entry.is_live(now) && key.as_str() > cursor.0.as_str())
+            .filter(|(key, record)| record.is_live(now) && key.as_str() > cursor.0.as_str())
             .map(|(key, _)| key)
             .collect();
         keys.sort_unstable();
-        keys.truncate(limit.max(1));
-        let entries: Vec<StoreEntry> = keys
+        keys.truncate(limit);
+        let entries: Vec<Entry> = keys
             .iter()
-            .map(|&key| {
-                let entry = &map[key];
-                StoreEntry {
-                    key: key.clone(),
-                    value: match &entry.value {
-                        Value::Counter(n) => EntryValue::Counter(*n),
-                        Value::Sketch(sketch) => EntryValue::Sketch(sketch.to_redis_bytes()),
-                        Value::Set {
-                            members,
-                            overflowed,
-                        } => {
-                            let mut members: Vec<[u8; 16]> = members.iter().copied().collect();
-                            members.sort_unstable();
-                            EntryValue::Set {
-                                members,
-                                overflowed: *overflowed,
-                            }
-                        }
-                        Value::Bytes(bytes) => EntryValue::from_stored_bytes(key, bytes.clone()),
-                    },
-                    expire_at: entry.expire_at,
-                }
-            })
+            .map(|&key| engine::entry(key, &map[key]))
             .collect();
-        let next = (entries.len() >= limit.max(1)).then(|| {
+        // A full page always carries a cursor, so the caller learns that the scan is over
+        // from an empty or short page.
+        let next = (entries.len() >= limit).then(|| {
             ScanCursor(
                 entries
                     .last()
@@ -428,61 +187,11 @@ impl Store for MemoryStore {
         Ok((entries, next))
     }
 
-    async fn restore(&self, entries: &[StoreEntry]) -> Result<(), StoreError> {
-        let mut decoded = Vec::with_capacity(entries.len());
-        let mut removed = Vec::new();
-        for entry in entries {
-            let value = match &entry.value {
-                EntryValue::Counter(n) => Value::Counter(*n),
-                EntryValue::Set { members, .. } if members.is_empty() => {
-                    removed.push(entry.key.clone());
-                    continue;
-                }
-                EntryValue::Set {
-                    members,
-                    overflowed,
-                } => Value::Set {
-                    members: members.iter().copied().collect(),
-                    overflowed: *overflowed,
-                },
-                EntryValue::Sketch(bytes) => {
-                    Value::Sketch(Box::new(Hll::from_redis_bytes(bytes).map_err(|error| {
-                        StoreError::Corrupt {
-                            key: entry.key.to_string(),
-                            message: error.to_string(),
-                        }
-                    })?))
-                }
-                EntryValue::Bytes(bytes) => Value::Bytes(bytes.clone()),
-            };
-            decoded.push((
-                entry.key.clone(),
-                Entry {
-                    value,
-                    expire_at: entry.expire_at,
-                },
-            ));
-        }
-        let mut map = self.lock();
-        for key in &removed {
-            map.remove(key);
-        }
-        map.extend(decoded);
-        Ok(())
+    async fn restore(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        self.transaction(|tables| engine::restore(tables, entries))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
-    }
-}
-
-/// A value as Redis `GET` would return it: counters as decimal text, sketches as HYLL
-/// bytes; a set has no such form (Redis answers `WRONGTYPE`).
-fn encode(key: &Key, value: &Value) -> Result<Vec<u8>, StoreError> {
-    match value {
-        Value::Counter(n) => Ok(n.to_string().into_bytes()),
-        Value::Sketch(sketch) => Ok(sketch.to_redis_bytes()),
-        Value::Set { .. } => Err(wrong_type(key, "string, not a set")),
-        Value::Bytes(bytes) => Ok(bytes.clone()),
     }
 }

@@ -19,6 +19,7 @@ use crate::keys::Key;
 mod any;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+mod engine;
 mod memory;
 mod options;
 #[cfg(feature = "redis")]
@@ -117,19 +118,22 @@ pub struct SketchAdd {
     pub key: Key,
     /// The elements (visitor ids); each is hashed by the sketch.
     pub elements: Vec<[u8; 16]>,
-    /// When the sketch expires; `None` keeps it forever.
+    /// When the sketch expires, set by the write that creates it and kept by later
+    /// writes (as for [`CounterAdd::expire_at`]); `None` creates a sketch that never
+    /// expires.
     pub expire_at: Option<Timestamp>,
 }
 
 /// Elements added to a bounded set of 16-byte ids.
 ///
-/// Each element not yet a member is added while the set holds fewer than `cap` members.
+/// Each element not yet a member is added while the set holds fewer than `cap` entries.
 /// An element that is not a member and finds the set full is *not* added; the set is
-/// marked overflowed instead, and stays so until it expires. So the set never grows past
-/// `cap` (memory stays bounded), and a set that is not overflowed holds every distinct
-/// element ever added to it: its size is exact. An element already a member never
-/// overflows a full set. An overflowed set takes no more elements, whatever later caps
-/// say.
+/// marked overflowed instead, and stays so until it expires, the mark taking one of the
+/// `cap` places. So the set never grows past `cap` (memory stays bounded), and a set that
+/// is not overflowed holds every distinct element ever added to it: its size is exact.
+/// An element already a member never overflows a full set. (A later write with a larger
+/// cap lets an overflowed set take more ids up to that cap; it still reads as
+/// overflowed. Callers keep one cap per key, so this only settles what a change means.)
 ///
 /// A set exists only while it has a member (as in Redis): adding no elements to an
 /// absent set creates nothing.
@@ -141,7 +145,8 @@ pub struct SetAdd {
     pub elements: Vec<[u8; 16]>,
     /// The most members the set may hold; 0 is taken as 1.
     pub cap: usize,
-    /// When the set expires (set or moved on every write); `None` keeps it forever.
+    /// When the set expires, set by the write that creates it and kept by later writes
+    /// (as for [`CounterAdd::expire_at`]); `None` creates a set that never expires.
     pub expire_at: Option<Timestamp>,
 }
 
@@ -161,7 +166,10 @@ pub struct SessionTouch {
     /// A marker the same visitor may have under the previous salt, right after a salt
     /// rotation. It is only read: its presence means the visit goes on.
     pub previous_key: Option<Key>,
-    /// The marker's new deadline: the hit's time plus the visit timeout.
+    /// The marker's new deadline: the hit's time plus the visit timeout. A deadline
+    /// only moves forward: a touch with an earlier deadline than the marker's (a batch
+    /// applied after a later one) leaves it as it is. The marker's value is its deadline
+    /// in Unix milliseconds, as decimal text.
     pub expire_at: Timestamp,
 }
 
@@ -341,8 +349,9 @@ pub trait Store: fmt::Debug + Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Removes `key`; removing an absent key is not an error.
-    fn delete(&self, key: &Key) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes `keys`, in one round trip or transaction; removing an absent key is not an
+    /// error. Idempotent.
+    fn delete(&self, keys: &[Key]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Returns a page of live entries (at most about `limit`) and the cursor of the next
     /// page, `None` after the last. Starting from `ScanCursor::default()` and following the

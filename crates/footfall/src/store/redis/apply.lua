@@ -20,15 +20,6 @@ local k, a = 0, 0
 local function next_key() k = k + 1; return KEYS[k] end
 local function next_arg() a = a + 1; return ARGV[a] end
 
-local function set_deadline(name, deadline)
-  if deadline == '' then
-    redis.call('PERSIST', name)
-  else
-    -- A deadline already past deletes the key at once, as the contract wants.
-    redis.call('PEXPIREAT', name, deadline)
-  end
-end
-
 -- Counters: increments. A counter's deadline is set by the write that creates it (its
 -- value then equals the increment) and left alone after: a period's deadline does not
 -- move, and skipping the call halves the commands per counter.
@@ -43,7 +34,9 @@ for _ = 1, tonumber(next_arg()) do
   add_to_counter(name, by, next_arg())
 end
 
--- Sketches: PFADD in chunks, because unpack() is bounded by Lua's C stack (~8000).
+-- Sketches: PFADD in chunks, because unpack() is bounded by Lua's C stack (~8000). A
+-- sketch's deadline, like a counter's, is set by the write that creates it: `NX` leaves a
+-- deadline already there alone, so nothing needs to know whether the key existed.
 for _ = 1, tonumber(next_arg()) do
   local name, n = next_key(), tonumber(next_arg())
   local deadline = next_arg()
@@ -55,43 +48,49 @@ for _ = 1, tonumber(next_arg()) do
     redis.call('PFADD', name, unpack(ARGV, from, math.min(from + 999, last)))
   end
   a = last
-  set_deadline(name, deadline)
+  if deadline ~= '' then
+    redis.call('PEXPIREAT', name, deadline, 'NX')
+  end
 end
 
--- Bounded sets: SADD while the set holds fewer than `cap` ids. An id that is not a member
--- and finds the set full is refused, and the empty string is added as the overflow mark:
--- no 16-byte id can equal it, and kept inside the set it shares the set's slot and TTL
--- and is copied with it. Once marked, a set takes nothing more.
+-- Bounded sets: SADD while the set holds fewer than `cap` entries. An id that is not a
+-- member and finds the set full is refused, and the empty string is added as the overflow
+-- mark: no 16-byte id can equal it, and kept inside the set it shares the set's slot and
+-- TTL, is copied with it, and takes one of the `cap` places (so SCARD is all the check a
+-- write needs). Once marked, a set stays marked.
 for _ = 1, tonumber(next_arg()) do
   local name, n = next_key(), tonumber(next_arg())
   local cap = math.max(1, tonumber(next_arg()))
   local deadline = next_arg()
   local first, last = a + 1, a + n
   a = last
-  if redis.call('SISMEMBER', name, '') == 0 then
-    local size = redis.call('SCARD', name)
-    if size + n <= cap then
-      -- Everything fits (the usual case): plain SADD in chunks, as for PFADD.
-      for from = first, last, 1000 do
-        redis.call('SADD', name, unpack(ARGV, from, math.min(from + 999, last)))
-      end
-    else
-      for i = first, last do
-        if size < cap then
-          size = size + redis.call('SADD', name, ARGV[i])
-        elseif redis.call('SISMEMBER', name, ARGV[i]) == 0 then
-          redis.call('SADD', name, '')
-          break
-        end
+  local size = redis.call('SCARD', name)
+  local created = size == 0
+  if size + n <= cap then
+    -- Everything fits (the usual case): plain SADD in chunks, as for PFADD.
+    for from = first, last, 1000 do
+      redis.call('SADD', name, unpack(ARGV, from, math.min(from + 999, last)))
+    end
+  else
+    for i = first, last do
+      if size < cap then
+        size = size + redis.call('SADD', name, ARGV[i])
+      elseif redis.call('SISMEMBER', name, ARGV[i]) == 0 then
+        redis.call('SADD', name, '')
+        break
       end
     end
   end
-  -- On an absent key (nothing was added) this does nothing, like the other stores.
-  set_deadline(name, deadline)
+  -- The set did not exist, so this write created it: give it its deadline.
+  if created and n > 0 and deadline ~= '' then
+    redis.call('PEXPIREAT', name, deadline)
+  end
 end
 
 -- Visit groups: a touch starts a visit when neither its marker nor its previous marker
--- exists; touching the marker right away makes a later touch in this batch see it.
+-- exists; touching the marker right away makes a later touch in this batch see it. A
+-- marker holds its deadline (Unix ms), and the deadline only moves forward: a batch
+-- applied after a later one (two in flight) must not shorten the visit.
 local started_total = 0
 for _ = 1, tonumber(next_arg()) do
   local n_counters, n_touches = tonumber(next_arg()), tonumber(next_arg())
@@ -107,8 +106,13 @@ for _ = 1, tonumber(next_arg()) do
     local deadline = next_arg()
     -- One command refreshes the marker and says whether it was there (GET: false when
     -- the key was absent).
-    local was_open = redis.call('SET', marker, '', 'PXAT', deadline, 'GET')
-    if not was_open and (previous == nil or redis.call('EXISTS', previous) == 0) then
+    local was = redis.call('SET', marker, deadline, 'PXAT', deadline, 'GET')
+    if was then
+      local was_deadline = tonumber(was)
+      if was_deadline and was_deadline > tonumber(deadline) then
+        redis.call('SET', marker, was, 'PXAT', was)
+      end
+    elseif previous == nil or redis.call('EXISTS', previous) == 0 then
       started = started + 1
     end
   end
