@@ -4,13 +4,15 @@
 //! # Keeping up
 //!
 //! The flusher takes every hit waiting, up to [`BufferConfig::batch_max`], as one batch:
-//! after a quiet spell it waits one flush interval for company, and when it is behind it
-//! takes a full batch at once. A batch is aggregated per site and day before it reaches
-//! the store (one increment per counter, each visitor once per sketch), so the deeper
-//! the queue, the cheaper each hit. Up to [`BufferConfig::max_in_flight`] batches are
-//! written at a time (the store's own default: several on Redis, whose connection
-//! pipelines them; one on the embedded store, where the next batch is planned while the
-//! last one commits), so planning, the network and the store work side by side.
+//! when less than a batch is waiting it lets one flush interval gather more, and when it
+//! is behind it takes a full batch at once. A batch is aggregated per site and day before
+//! it reaches the store (one increment per counter, each visitor once per sketch), so the
+//! deeper the queue, the cheaper each hit. Up to [`BufferConfig::max_in_flight`] batches
+//! are written at a time (the store's own default: four on Redis, whose connections
+//! pipeline them; two on the embedded store, where the next batch is planned while the
+//! last one commits), so planning, the network and the store work side by side. A batch
+//! is taken only once a slot is free, so while the store lags the backlog gathers into
+//! the next batch instead of many small ones.
 //!
 //! # When the store cannot
 //!
@@ -162,18 +164,20 @@ pub struct Flusher {
     sites: Arc<Sites>,
     clock: Arc<dyn Clock>,
     config: BufferConfig,
-    shutdown: watch::Receiver<bool>,
+    /// The stop's deadline, once the stop begins.
+    shutdown: watch::Receiver<Option<Instant>>,
     progress: Arc<Progress>,
 }
 
 /// Creates a buffer and its flusher. Run the flusher with [`Flusher::run`]; it returns
-/// after `shutdown` turns true and the buffer is flushed (or the grace ran out).
+/// after `shutdown` gives the stop's deadline and the buffer is flushed (or the deadline
+/// passed).
 pub fn channel(
     store: Arc<AppStore>,
     sites: Arc<Sites>,
     clock: Arc<dyn Clock>,
     config: BufferConfig,
-    shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<Option<Instant>>,
 ) -> (HitBuffer, Flusher) {
     let (sender, receiver) = mpsc::channel(config.capacity.max(1));
     let progress = Arc::new(Progress::default());
@@ -211,6 +215,8 @@ pub struct FlushTotals {
     /// Hits held back so long (a store down for more than a day) that their day was
     /// closed.
     pub too_old: u64,
+    /// Batches taken from the buffer.
+    pub batches: u64,
 }
 
 impl FlushTotals {
@@ -220,6 +226,7 @@ impl FlushTotals {
         self.unflushed_at_shutdown += other.unflushed_at_shutdown;
         self.unknown_site += other.unknown_site;
         self.too_old += other.too_old;
+        self.batches += other.batches;
     }
 }
 
@@ -262,11 +269,19 @@ impl Flusher {
             in_flight_hits: Arc::new(AtomicU64::new(0)),
         };
         let mut tasks: JoinSet<FlushTotals> = JoinSet::new();
-        while let Some(batch) = self.next_batch().await {
+        loop {
             while let Some(done) = tasks.try_join_next() {
                 totals.add(done.unwrap_or_default());
             }
-            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            // A free slot first, then the batch: while every slot is busy (the store is
+            // slower than the traffic) hits gather in the channel, and the batch taken
+            // when a slot frees up is as large as the backlog allows.
+            let slot = tokio::select! {
+                slot = Arc::clone(&slots).acquire_owned() => slot,
+                _ = self.shutdown.wait_for(Option::is_some) => break,
+            };
+            let Ok(slot) = slot else { break };
+            let Some(batch) = self.next_batch().await else {
                 break;
             };
             let writer = writer.clone();
@@ -276,8 +291,11 @@ impl Flusher {
             });
         }
 
-        // Shutdown: refuse new hits, write what is queued, all within the grace.
-        let deadline = Instant::now() + self.config.shutdown_grace;
+        // Shutdown: refuse new hits, write what is queued, all by the stop's deadline.
+        let deadline = self
+            .shutdown
+            .borrow()
+            .unwrap_or_else(|| Instant::now() + self.config.shutdown_grace);
         deadline_tx.send_replace(Some(deadline));
         self.receiver.close();
         let mut left_behind = 0u64;
@@ -326,7 +344,7 @@ impl Flusher {
     }
 
     /// The next batch: every hit waiting, up to the batch bound, after waiting one flush
-    /// interval for company when the queue held less than a batch. `None` once shutdown
+    /// interval for company when less than a batch is waiting. `None` once shutdown
     /// begins (what is then queued is the stop's to write).
     async fn next_batch(&mut self) -> Option<Vec<Hit>> {
         let batch_max = self.config.batch_max.max(1);
@@ -337,14 +355,14 @@ impl Flusher {
                     return None;
                 }
             }
-            _ = self.shutdown.wait_for(|stop| *stop) => return None,
+            _ = self.shutdown.wait_for(Option::is_some) => return None,
         }
-        if batch.len() < batch_max && self.receiver.is_empty() {
-            // Not behind: let the interval gather more, with one timer rather than a
-            // wake-up per hit.
+        if batch.len() + self.receiver.len() < batch_max {
+            // Less than a batch waiting: let the interval gather more, with one timer
+            // rather than a wake-up per hit.
             tokio::select! {
                 () = tokio::time::sleep(self.config.flush_interval) => {}
-                _ = self.shutdown.wait_for(|stop| *stop) => {}
+                _ = self.shutdown.wait_for(Option::is_some) => {}
             }
             while batch.len() < batch_max {
                 match self.receiver.try_recv() {
@@ -384,7 +402,10 @@ impl Writer {
 
     async fn plan_and_apply(&self, hits: Vec<Hit>) -> FlushTotals {
         let n_hits = hits.len() as u64;
-        let mut totals = FlushTotals::default();
+        let mut totals = FlushTotals {
+            batches: 1,
+            ..FlushTotals::default()
+        };
         // Planning is CPU work proportional to the batch: off the async workers.
         let registry = self.sites.snapshot();
         let now = self.clock.now();
@@ -468,4 +489,134 @@ fn error_is_ambiguous(error: &footfall::store::StoreError) -> bool {
             ..
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use footfall::SiteId;
+    use footfall::clock::ManualClock;
+    use footfall::counter::HitKind;
+    use footfall::identity::VisitorId;
+    use footfall::store::{AnyStore, MemoryStore};
+
+    use super::*;
+    use crate::sites::{Site, SiteSettings};
+
+    fn at() -> Timestamp {
+        "2026-11-30T03:00:00Z".parse().expect("a timestamp")
+    }
+
+    fn setup(config: BufferConfig) -> (HitBuffer, Flusher, watch::Sender<Option<Instant>>) {
+        let sites = Sites::new(["caukee", "soyte"].map(|id| {
+            Site::from_settings(SiteSettings::new(id, &["example.vn"]), id).expect("a site")
+        }));
+        let (stop, stop_rx) = watch::channel(None);
+        let (buffer, flusher) = channel(
+            Arc::new(AnyStore::Memory(MemoryStore::new())),
+            Arc::new(sites),
+            Arc::new(ManualClock::new(at())),
+            config,
+            stop_rx,
+        );
+        (buffer, flusher, stop)
+    }
+
+    fn hit(n: u32) -> Hit {
+        let mut id = [0u8; 16];
+        id[..4].copy_from_slice(&n.to_le_bytes());
+        Hit {
+            site: SiteId::new(if n % 3 == 0 { "soyte" } else { "caukee" }).expect("a site id"),
+            at: at(),
+            visitor: VisitorId::from_bytes(id),
+            previous_visitor: None,
+            kind: HitKind::Pageview,
+        }
+    }
+
+    /// A backlog (hits queued while the flusher was not running, as while a store is
+    /// paused) is written in as few batches as the bound allows, not in interval-sized
+    /// sips.
+    #[tokio::test(start_paused = true)]
+    async fn a_backlog_drains_in_full_batches() {
+        let config = BufferConfig {
+            capacity: 100_000,
+            batch_max: 20_000,
+            ..BufferConfig::default()
+        };
+        let (buffer, flusher, stop) = setup(config);
+        for n in 0..45_000 {
+            buffer.push(hit(n)).expect("room in the buffer");
+        }
+        let running = tokio::spawn(flusher.run());
+        while buffer.depth() > 0 || buffer.lag(at()) > Duration::ZERO {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send_replace(Some(Instant::now() + Duration::from_secs(1)));
+        let totals = running.await.expect("the flusher ends");
+        assert_eq!(totals.written, 45_000);
+        assert_eq!(totals.batches, 3, "{totals:?}");
+        assert_eq!(totals.unflushed_at_shutdown, 0);
+    }
+
+    /// A trickle waits one flush interval for company: many hits, one batch.
+    #[tokio::test(start_paused = true)]
+    async fn a_trickle_is_gathered_for_one_interval() {
+        let (buffer, flusher, stop) = setup(BufferConfig::default());
+        let running = tokio::spawn(flusher.run());
+        for n in 0..50 {
+            buffer.push(hit(n)).expect("room in the buffer");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.send_replace(Some(Instant::now() + Duration::from_secs(1)));
+        let totals = running.await.expect("the flusher ends");
+        assert_eq!((totals.written, totals.batches), (50, 1), "{totals:?}");
+    }
+
+    /// Hits queued when the stop begins are written by the stop, and new ones are refused.
+    #[tokio::test(start_paused = true)]
+    async fn the_stop_writes_what_is_queued_and_refuses_the_rest() {
+        let (buffer, flusher, stop) = setup(BufferConfig {
+            flush_interval: Duration::from_secs(60),
+            ..BufferConfig::default()
+        });
+        let running = tokio::spawn(flusher.run());
+        for n in 0..100 {
+            buffer.push(hit(n)).expect("room in the buffer");
+        }
+        tokio::task::yield_now().await;
+        stop.send_replace(Some(Instant::now() + Duration::from_secs(1)));
+        let totals = running.await.expect("the flusher ends");
+        assert_eq!(totals.written, 100, "{totals:?}");
+        assert_eq!(buffer.push(hit(1)), Err(DropReason::ShuttingDown));
+    }
+
+    #[test]
+    fn lag_is_the_age_of_the_oldest_hit_in_hand() {
+        let (buffer, _flusher, _stop) = setup(BufferConfig::default());
+        assert_eq!(buffer.lag(at()), Duration::ZERO);
+        let first = buffer.progress.start(at());
+        let second = buffer
+            .progress
+            .start(at() + jiff::SignedDuration::from_secs(2));
+        let later = at() + jiff::SignedDuration::from_secs(5);
+        assert_eq!(buffer.lag(later), Duration::from_secs(5));
+        buffer.progress.finish(first);
+        assert_eq!(buffer.lag(later), Duration::from_secs(3));
+        buffer.progress.finish(second);
+        assert_eq!(buffer.lag(later), Duration::ZERO);
+    }
+
+    #[test]
+    fn backed_up_from_half_the_capacity() {
+        let (buffer, _flusher, _stop) = setup(BufferConfig {
+            capacity: 10,
+            ..BufferConfig::default()
+        });
+        for n in 0..5 {
+            assert!(!buffer.is_backed_up());
+            buffer.push(hit(n)).expect("room in the buffer");
+        }
+        assert!(buffer.is_backed_up());
+    }
 }

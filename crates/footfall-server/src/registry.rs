@@ -595,7 +595,7 @@ pub fn spawn_sync(state: &AppState, every: Duration) -> tokio::task::JoinHandle<
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
+                _ = stop.wait_for(Option::is_some) => return,
             }
             // A hung store must not stall the loop past the next tick.
             match tokio::time::timeout(every, sync(&state)).await {

@@ -159,11 +159,19 @@ pub async fn run_with_store(
     ));
 
     shutdown.await;
+    // The whole stop, the drain of requests and the last writes, ends by this instant,
+    // whatever the store does: past it a supervisor would kill the process anyway, and
+    // what is then unwritten is better counted than lost silently.
+    let deadline = tokio::time::Instant::now() + config.options.buffer.shutdown_grace;
     tracing::info!("shutting down: draining requests, then flushing");
     stop_tx.send_replace(true);
     let _ = public_server.await;
     let _ = internal_server.await;
-    state.begin_shutdown();
+    state.begin_shutdown_until(deadline);
+    // Upkeep and registry sync hold nothing that must be finished; one of them may be
+    // waiting on a store that does not answer.
+    upkeep.abort();
+    registry_sync.abort();
     let _ = upkeep.await;
     let _ = registry_sync.await;
     let totals = flusher

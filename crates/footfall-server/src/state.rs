@@ -96,8 +96,9 @@ pub struct Inner {
     pub keyring: crate::trust::Keyring,
     /// The options it was built with.
     pub options: Options,
-    /// Set once shutdown begins.
-    pub shutdown: watch::Sender<bool>,
+    /// Set once shutdown begins, to the instant by which the stop must be over (the
+    /// buffer's last writes give up then).
+    pub shutdown: watch::Sender<Option<tokio::time::Instant>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -116,7 +117,7 @@ impl AppState {
         options: Options,
     ) -> Result<(AppState, Flusher), String> {
         let sites = Arc::new(sites);
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (shutdown, shutdown_rx) = watch::channel(None);
         let (buffer, flusher) = buffer::channel(
             Arc::clone(&store),
             Arc::clone(&sites),
@@ -170,7 +171,7 @@ impl AppState {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
-                    _ = stop.wait_for(|s| *s) => return,
+                    _ = stop.wait_for(Option::is_some) => return,
                 }
                 let now = state.clock.now();
                 let sites = state.sites.all();
@@ -224,8 +225,20 @@ impl AppState {
         })
     }
 
-    /// Asks background tasks (the flusher, upkeep) to finish.
+    /// Asks background tasks (the flusher, upkeep) to finish, the flusher within the
+    /// buffer's shutdown grace from now.
     pub fn begin_shutdown(&self) {
-        self.shutdown.send_replace(true);
+        self.begin_shutdown_until(tokio::time::Instant::now() + self.options.buffer.shutdown_grace);
+    }
+
+    /// Asks background tasks to finish, the flusher's last writes by `deadline`.
+    pub fn begin_shutdown_until(&self, deadline: tokio::time::Instant) {
+        self.shutdown.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(deadline);
+            true
+        });
     }
 }

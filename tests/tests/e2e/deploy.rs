@@ -28,10 +28,11 @@ const REDIS_HINT: &str = "is part of Debian's `redis-server` package: run `apt-g
      redis-server` or `scripts/install-test-deps.sh`";
 
 /// The alerts the runbook documents; each needs a firing and a quiet unit test.
-const ALERTS: [&str; 6] = [
+const ALERTS: [&str; 7] = [
     "FootfallDown",
     "HitsDropped",
     "BufferNearFull",
+    "FlushLagging",
     "StoreErrors",
     "LatencySLOBurn",
     "SaltNotRotated",

@@ -412,6 +412,111 @@ fn redis_full_buffer_stays_bounded_drops_are_counted_and_it_recovers() {
 }
 
 // ---------------------------------------------------------------------------------------
+// SIGTERM while the store is down: the stop always ends.
+
+/// How the store is made unavailable before the service is stopped.
+#[derive(Clone, Copy, Debug)]
+enum Outage {
+    /// Redis killed: connections are refused, and the flusher retries.
+    Killed,
+    /// Redis stopped with SIGSTOP: connections hang, and a write waits for its timeout
+    /// (longer than the grace).
+    Frozen,
+}
+
+/// A SIGTERM while Redis is unavailable stops the service within the shutdown grace
+/// whatever the store does; the hits it could not write are logged and counted, not
+/// silently lost to a supervisor's SIGKILL.
+fn sigterm_with_the_store_unavailable_ends_within_the_grace(outage: Outage) {
+    let mut redis = RedisServer::start();
+    // Shorter than Redis's response timeout, so a frozen write is cut off by the stop.
+    let grace = Duration::from_secs(1);
+    let mut server = FootfallServer::builder()
+        .store(redis.url())
+        .args(["--rate-limit", NO_RATE_LIMIT, "--flush-interval-ms", "20"])
+        .args(["--shutdown-grace", &grace.as_secs().to_string()])
+        .start();
+    let mut client = HttpClient::connect(server.public()).expect("connect");
+    for _ in 0..5 {
+        assert_eq!(post_hit(&mut client).status, 204);
+    }
+    wait_until(&server, "the first hits are written", |m| {
+        m.value("footfall_hits_written_total") >= 5
+    });
+    match outage {
+        Outage::Killed => redis.kill(),
+        Outage::Frozen => {
+            let status = std::process::Command::new("kill")
+                .args(["-STOP", &redis.pid().to_string()])
+                .status()
+                .expect("kill -STOP");
+            assert!(status.success());
+        }
+    }
+    // Two waves: the first batch after a kill meets the dead connection, which may have
+    // taken it ("broken pipe", counted as possibly written); the second finds Redis
+    // refusing connections (or still frozen) and is held for retries.
+    let mut held = 0;
+    for wave in 0..2 {
+        for _ in 0..20 {
+            if post_hit(&mut client).status == 204 {
+                held += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(if wave == 0 { 300 } else { 500 }));
+    }
+    let before = metrics(&server);
+    assert!(before.in_memory() > 0, "hits are held: {before:?}");
+
+    let terminated_at = Instant::now();
+    server.terminate();
+    let status = server.wait_exit(grace + Duration::from_secs(20));
+    let exit_took = terminated_at.elapsed();
+    if let Outage::Frozen = outage {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &redis.pid().to_string()])
+            .status();
+    }
+    let status = status
+        .unwrap_or_else(|| panic!("{outage:?}: still running after SIGTERM\n{}", server.log()));
+    assert!(status.success(), "exit status {status}\n{}", server.log());
+    // The grace, plus the drain of the listeners and the process's exit.
+    assert!(
+        exit_took < grace + Duration::from_secs(2),
+        "{outage:?}: exited {exit_took:?} after SIGTERM, grace {grace:?}\n{}",
+        server.log()
+    );
+    let log = strip_ansi(&server.log());
+    let unwritten: u64 = log
+        .lines()
+        .rfind(|line| line.contains("stopped"))
+        .and_then(|line| line.split("unflushed=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `stopped … unflushed=…` line in the log:\n{log}"));
+    assert!(
+        unwritten >= before.in_memory(),
+        "{outage:?}: {unwritten} hits reported unwritten, {} were held of {held}\n{log}",
+        before.in_memory()
+    );
+    assert!(
+        log.contains("stopping with hits not written"),
+        "the stop says what it could not write:\n{log}"
+    );
+    eprintln!("{outage:?}: exited {exit_took:?} after SIGTERM with {unwritten} hits unwritten");
+}
+
+#[test]
+fn sigterm_while_redis_is_killed_ends_within_the_grace() {
+    sigterm_with_the_store_unavailable_ends_within_the_grace(Outage::Killed);
+}
+
+#[test]
+fn sigterm_while_redis_is_frozen_ends_within_the_grace() {
+    sigterm_with_the_store_unavailable_ends_within_the_grace(Outage::Frozen);
+}
+
+// ---------------------------------------------------------------------------------------
 // SIGTERM and SIGKILL of the service on the embedded store.
 
 #[test]

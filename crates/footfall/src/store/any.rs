@@ -159,13 +159,14 @@ impl AnyStore {
 
     /// How many write batches are worth keeping in flight at once: several on Redis,
     /// whose connections pipeline requests (the next batch travels while the last one
-    /// runs); one on the in-process stores, which apply one batch at a time anyway
-    /// (the embedded store's write transactions are serialised).
+    /// runs); two on the embedded store, whose write transactions are serialised (the
+    /// next batch is planned while the last one commits); one in memory, which applies
+    /// a batch under one lock.
     pub fn concurrent_batches(&self) -> usize {
         match self {
             AnyStore::Memory(_) => 1,
             #[cfg(feature = "embedded")]
-            AnyStore::Embedded(_) => 1,
+            AnyStore::Embedded(_) => 2,
             // Four: enough to keep a pipeline busy while one batch is planned and one
             // answered; more only queues on the same connection.
             #[cfg(feature = "redis")]
