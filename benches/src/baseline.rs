@@ -1,6 +1,7 @@
 //! The servers footfall is measured against, on the same machine and in the same run.
 //!
-//! - **bare**: an axum handler that answers `POST /api/v1/hit` with 204 and
+//! - **bare**: an axum handler that answers `POST /api/v1/hit` with 204 (with
+//!   `?counts=1`, the widget's request, a fixed JSON body of the reply's size) and
 //!   `GET /api/v1/sites/{site}/counts` with a fixed JSON body of the size footfall
 //!   serves. It does no work, so its CPU per request is the cost of the HTTP stack and the
 //!   loopback syscalls: the floor any handler on this machine shares.
@@ -12,7 +13,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -20,9 +21,13 @@ use axum::serve::ListenerExt;
 use redis::aio::MultiplexedConnection;
 use serde::Deserialize;
 
-/// A counts body of the size footfall renders for one site (about 3 KiB), so that the
-/// read baseline moves as many bytes as the real answer.
-const COUNTS_BODY_LEN: usize = 3_000;
+/// A counts body of the size footfall renders for one site with the default settings
+/// (5,412 bytes, measured with `curl` in December 2026), so that the read baseline moves
+/// as many bytes as the real answer.
+const COUNTS_BODY_LEN: usize = 5_400;
+/// The widget's reply is the counts plus the footer's labels (5,862 bytes, measured the
+/// same way).
+const WIDGET_BODY_LEN: usize = 5_850;
 
 /// Which baseline to run.
 #[derive(Debug, Clone)]
@@ -56,9 +61,25 @@ pub async fn serve(baseline: Baseline, address: SocketAddr) -> anyhow::Result<()
         "{{\"site\":\"bare\",\"padding\":\"{}\"}}",
         "x".repeat(COUNTS_BODY_LEN)
     ));
+    let widget_body = Bytes::from(format!(
+        "{{\"site\":\"bare\",\"padding\":\"{}\"}}",
+        "x".repeat(WIDGET_BODY_LEN)
+    ));
     let counts = move || {
         let body = counts_body.clone();
         async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+    };
+    // The widget's request (`?counts=1`) is answered with a body of the reply's size, so
+    // the widget baseline moves as many bytes as footfall's.
+    let bare_hit = move |RawQuery(query): RawQuery, _body: Bytes| {
+        let body = widget_body.clone();
+        async move {
+            if query.as_deref() == Some("counts=1") {
+                ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+            } else {
+                StatusCode::NO_CONTENT.into_response()
+            }
+        }
     };
     let router: Router = match baseline {
         Baseline::Bare => Router::new()
@@ -81,10 +102,6 @@ pub async fn serve(baseline: Baseline, address: SocketAddr) -> anyhow::Result<()
     });
     axum::serve(listener, router).await?;
     Ok(())
-}
-
-async fn bare_hit(_body: Bytes) -> StatusCode {
-    StatusCode::NO_CONTENT
 }
 
 async fn naive_hit(

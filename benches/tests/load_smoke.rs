@@ -13,9 +13,10 @@ fn a_three_second_run_counts_every_hit_it_should() {
         admin_token: None,
         store: "memory".to_owned(),
         suite: "quick".to_owned(),
+        requests: "hits".to_owned(),
         rate: 100.0,
-        duration: 3.0,
-        sites: 10,
+        duration: Some(3.0),
+        sites: Some(10),
         zipf: 1.0,
         returning: 0.3,
         bots: 0.05,
@@ -25,6 +26,8 @@ fn a_three_second_run_counts_every_hit_it_should() {
         ladder: Vec::new(),
         out: out.path().to_owned(),
         seed: 42,
+        drain_hits: 1_000,
+        sample_every: 10.0,
     };
     let report = load::run(&options).expect("the load run");
 
@@ -56,4 +59,33 @@ fn a_three_second_run_counts_every_hit_it_should() {
         accuracy.visits_counted, accuracy.visits_expected,
         "{accuracy:?}"
     );
+}
+
+/// The drain-capacity phase on the memory store: the flusher writes every queued hit,
+/// in as few batches as its bound allows.
+#[test]
+fn a_drain_writes_every_queued_hit() {
+    use footfall_benches::load::drain::{self, DrainSettings};
+    use footfall_benches::load::stores::{StoreKind, StoreTarget};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let target = StoreTarget::start(&StoreKind::Memory).expect("the memory store");
+    let settings = DrainSettings {
+        hits: 30_000,
+        sites: 50,
+        zipf: 1.0,
+        returning: 0.3,
+        seed: 7,
+    };
+    let report =
+        drain::measure(&runtime, &target, "memory", &settings, "smoke").expect("the drain");
+    assert_eq!(report.written, 30_000, "{report:?}");
+    assert_eq!(report.not_written, 0, "{report:?}");
+    // 20,000 per batch by default: a full batch and the rest.
+    assert_eq!(report.batches, 2, "{report:?}");
+    assert!(report.hits_per_second > 0.0, "{report:?}");
 }

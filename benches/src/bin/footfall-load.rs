@@ -3,7 +3,12 @@
 //!
 //! ```text
 //! cargo build --release -p footfall-server -p footfall-benches --bins
-//! target/release/footfall-load --suite full --sites 1000 --duration 5 --store redis
+//! # Every store against the baselines, drain capacity and the aims, in under 3 minutes:
+//! target/release/footfall-load --suite full --sites 1000 --out /tmp/load-full
+//! # Four minutes at saturation on one store (memory, embedded, redis, cluster or a URL):
+//! target/release/footfall-load --suite soak --store embedded --duration 240 --out /tmp/soak
+//! # One open-loop phase against a local store or a deployment:
+//! target/release/footfall-load --store cluster --rate 2000 --duration 10
 //! target/release/footfall-load --target http://host:8080 --admin http://host:9464 \
 //!     --admin-token … --rate 2000 --duration 30
 //! ```

@@ -59,6 +59,17 @@ pub enum RequestKind {
     Hits,
     /// `GET /api/v1/sites/{site}/counts`.
     Reads,
+    /// `POST /api/v1/hit?counts=1`: the widget's one request, a hit answered with the
+    /// site's counts.
+    Widget,
+}
+
+impl RequestKind {
+    /// True for the kinds that record a hit.
+    #[must_use]
+    pub fn is_hit(self) -> bool {
+        matches!(self, RequestKind::Hits | RequestKind::Widget)
+    }
 }
 
 /// How fast to send.
@@ -144,6 +155,39 @@ pub async fn run(
     Ok(result)
 }
 
+/// Sends one hit to every site of `workload`, one at a time over one connection, and
+/// returns the 2xx answers and what the service must count for them.
+///
+/// A site's first hit costs the service one-off work (its salt for the day, say); without
+/// this, that work would land in whichever measured phase came first and inflate its CPU
+/// per hit, although a real site pays it once a day.
+///
+/// # Errors
+///
+/// When no connection can be made.
+pub async fn touch_every_site(workload: &Workload) -> anyhow::Result<(u64, Truth)> {
+    let hits = Workload {
+        kind: RequestKind::Hits,
+        ..workload.clone()
+    };
+    let mut sender = Some(connect(hits.address).await?);
+    let mut truth = Truth::new(hits.sites.len());
+    let mut ok = 0;
+    for site in 0..hits.sites.len() {
+        let hit = PlannedHit {
+            site,
+            client: (site as u32) % hits.mix.clients.max(1),
+            bot: false,
+            page: 0,
+        };
+        if exchange(&mut sender, hits.address, build_request(&hits, &hit)).await {
+            ok += 1;
+            truth.record(&hit);
+        }
+    }
+    Ok((ok, truth))
+}
+
 struct ConnectionResult {
     sent: u64,
     ok: u64,
@@ -174,12 +218,17 @@ async fn connect(address: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>
 fn build_request(workload: &Workload, hit: &PlannedHit) -> http::Request<Full<Bytes>> {
     let site = &workload.sites[hit.site];
     match workload.kind {
-        RequestKind::Hits => {
+        RequestKind::Hits | RequestKind::Widget => {
             let body = format!(
                 r#"{{"site":"{site}","path":"/tin-tuc/bai-{}.html","referrer":"https://www.google.com/"}}"#,
                 hit.page
             );
-            http::Request::post("/api/v1/hit")
+            let uri = if workload.kind == RequestKind::Widget {
+                "/api/v1/hit?counts=1"
+            } else {
+                "/api/v1/hit"
+            };
+            http::Request::post(uri)
                 .header(http::header::HOST, &workload.host)
                 .header(http::header::CONTENT_TYPE, "text/plain;charset=UTF-8")
                 .header(
@@ -291,7 +340,7 @@ async fn connection_loop(
             result.ok += 1;
             let micros = answered.saturating_duration_since(from).as_micros() as u64;
             result.latency_us.saturating_record(micros.max(1));
-            if workload.kind == RequestKind::Hits {
+            if workload.kind.is_hit() {
                 result.truth.record(&hit);
             }
         } else {

@@ -1,23 +1,37 @@
 //! The load harness behind `footfall-load`: bounded load against a `footfall serve`, and a
-//! report (Markdown, JSON, SVG chart) of throughput, latency, CPU per hit and the accuracy
-//! of the counts, with baselines measured in the same run.
+//! report (Markdown, JSON, SVG chart) of throughput, latency, CPU per hit (user and kernel,
+//! service and Redis), Redis commands per hit, drain capacity and the accuracy of the
+//! counts, with baselines measured in the same run.
 //!
-//! Two suites:
+//! Three suites:
 //! - **quick**: one open-loop phase at `--rate` for `--duration` against a local service
-//!   or an operator's deployment (`--target`), then the counts read back and checked.
-//! - **full** (local only): the bare and naive baselines, footfall on the memory and Redis
-//!   stores, closed-loop ceilings, an open-loop ladder against offered load,
-//!   `redis-benchmark`, memory, and the ratios against the aims.
+//!   (`--store memory|embedded|redis|cluster|URL`) or an operator's deployment
+//!   (`--target`), then the counts read back and checked.
+//! - **full** (local only, under three minutes with the default 3 s phases): the bare and
+//!   naive baselines, footfall on the memory, embedded (1 and `--sites` sites), Redis and
+//!   Redis Cluster stores: closed-loop ceilings, 10 % of each ceiling next to bare at the
+//!   same offered rate, cached count reads, the widget's `?counts=1` reply, an open-loop
+//!   ladder on `--store`, drain capacity per store, `redis-benchmark`, memory, and the
+//!   aims of issues 10 and 16 as ratios.
+//! - **soak** (local only, issue 16): closed-loop saturation for `--duration` (default
+//!   240 s), sampling RSS, buffer depth, flush lag and `buffer_full` drops, then waiting
+//!   until every accepted hit is written.
 
 pub mod chart;
+pub mod drain;
 pub mod drive;
 pub mod procstat;
+pub mod redis_nodes;
 pub mod report;
 pub mod service;
+mod soak;
+pub mod stores;
 mod suite;
 pub mod traffic;
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Instant;
 
 pub use service::site_hostname;
 pub use suite::run;
@@ -39,22 +53,32 @@ pub struct Options {
     /// An admin bearer token of the deployment (also `FOOTFALL_LOAD_ADMIN_TOKEN`).
     #[arg(long, env = "FOOTFALL_LOAD_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Local service store: `memory`, `redis` (a redis-server the harness starts) or a
-    /// `redis://` URL.
+    /// Local service store: `memory`, `embedded` (a fresh temporary directory, the
+    /// product's default store), `redis` (a redis-server the harness starts), `cluster`
+    /// (a 3-master Redis Cluster the harness starts), or a `redis://` or
+    /// `redis+cluster://` URL. In the full suite every store runs, and this one gets the
+    /// open-loop ladder.
     #[arg(long, default_value = "memory")]
     pub store: String,
-    /// `quick` (one open-loop phase) or `full` (baselines, ceilings, ladder; local only).
+    /// `quick` (one open-loop phase), `full` (baselines, every store, ceilings, drain
+    /// capacity, aims; local only) or `soak` (saturation for `--duration`; local only).
     #[arg(long, default_value = "quick")]
     pub suite: String,
+    /// What the quick suite sends: `hits` (beacons), `widget` (`POST
+    /// /api/v1/hit?counts=1`, a hit answered with the counts) or `reads` (cached count
+    /// reads).
+    #[arg(long, default_value = "hits")]
+    pub requests: String,
     /// Offered hits per second of the quick suite's open loop.
     #[arg(long, default_value_t = 500.0)]
     pub rate: f64,
-    /// Seconds each phase lasts.
-    #[arg(long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Sites sharing the traffic.
-    #[arg(long, default_value_t = 100)]
-    pub sites: usize,
+    /// Seconds each phase lasts (the soak: its whole load). Default: quick 10, full 3,
+    /// soak 240.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Sites sharing the traffic. Default: quick 100, full and soak 1,000.
+    #[arg(long)]
+    pub sites: Option<usize>,
     /// Zipf exponent of site popularity.
     #[arg(long, default_value_t = 1.0)]
     pub zipf: f64,
@@ -86,18 +110,56 @@ pub struct Options {
     /// Random seed of the traffic.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Hits queued for each drain-capacity measurement of the full suite.
+    #[arg(long, default_value_t = 200_000)]
+    pub drain_hits: usize,
+    /// Seconds between the soak's readings of RSS, buffer depth, lag and drops.
+    #[arg(long, default_value_t = 10.0)]
+    pub sample_every: f64,
 }
 
 impl Options {
+    /// Seconds per phase (the soak: of load), with the suite's default.
+    #[must_use]
+    pub fn duration(&self) -> f64 {
+        self.duration.unwrap_or(match self.suite.as_str() {
+            "full" => 3.0,
+            "soak" => 240.0,
+            _ => 10.0,
+        })
+    }
+
+    /// Sites sharing the traffic, with the suite's default.
+    #[must_use]
+    pub fn sites(&self) -> usize {
+        self.sites.unwrap_or(match self.suite.as_str() {
+            "full" | "soak" => 1000,
+            _ => 100,
+        })
+    }
+
     /// The traffic mix.
     #[must_use]
     pub fn mix(&self) -> traffic::TrafficMix {
         traffic::TrafficMix {
-            sites: self.sites,
+            sites: self.sites(),
             zipf: self.zipf,
             returning: self.returning,
             bots: self.bots,
             clients: self.clients,
         }
     }
+}
+
+/// When the run began, for the progress lines.
+static RUN_START: OnceLock<Instant> = OnceLock::new();
+
+/// Prints a progress line to stderr with the seconds since the run began, so a slow step
+/// shows in the log.
+pub(crate) fn progress(message: std::fmt::Arguments<'_>) {
+    let start = RUN_START.get_or_init(Instant::now);
+    eprintln!(
+        "footfall-load [{:6.1} s]: {message}",
+        start.elapsed().as_secs_f64()
+    );
 }

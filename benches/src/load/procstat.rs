@@ -1,10 +1,14 @@
 //! CPU time and resident memory of a process, from `/proc` (Linux).
 //!
 //! CPU time per request is the figure that survives a noisy shared machine: wall-clock
-//! throughput depends on what else runs, the CPU a request costs much less.
+//! throughput depends on what else runs, the CPU a request costs much less. User and
+//! kernel time are kept apart because they answer different questions: kernel time on
+//! loopback is mostly the TCP stack every server pays alike, user time is the server's
+//! own work.
 
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Clock ticks per second of `/proc/PID/stat` times (`getconf CLK_TCK`, 100 when unknown).
 fn ticks_per_second() -> f64 {
@@ -20,10 +24,45 @@ fn ticks_per_second() -> f64 {
     })
 }
 
-/// User plus system CPU time of `pid` (all its threads) so far, in seconds; `None` when it
-/// cannot be read.
+/// User and kernel CPU time of a process, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct CpuTimes {
+    /// Time in user space (`utime`).
+    pub user: f64,
+    /// Time in the kernel on the process's behalf (`stime`).
+    pub system: f64,
+}
+
+impl CpuTimes {
+    /// User plus kernel time.
+    #[must_use]
+    pub fn total(&self) -> f64 {
+        self.user + self.system
+    }
+
+    /// What was used since `earlier`.
+    #[must_use]
+    pub fn since(&self, earlier: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+
+    /// The sum of both.
+    #[must_use]
+    pub fn plus(&self, other: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user + other.user,
+            system: self.system + other.system,
+        }
+    }
+}
+
+/// User and kernel CPU time of `pid` (all its threads) so far; `None` when it cannot be
+/// read.
 #[must_use]
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
+pub fn cpu_times(pid: u32) -> Option<CpuTimes> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields start after the last ')'.
     let after_name = &stat[stat.rfind(')')? + 2..];
@@ -31,7 +70,17 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     // Fields 14 and 15 of stat(5) (utime, stime) are 11 and 12 after the name and state.
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / ticks_per_second())
+    Some(CpuTimes {
+        user: utime / ticks_per_second(),
+        system: stime / ticks_per_second(),
+    })
+}
+
+/// User plus system CPU time of `pid` (all its threads) so far, in seconds; `None` when it
+/// cannot be read.
+#[must_use]
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_times(pid).map(|t| t.total())
 }
 
 /// Resident set size of `pid` in bytes (`VmRSS`).
@@ -43,11 +92,33 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// CPU seconds used by a set of processes between two readings.
+/// Waits until `pid` is close to idle: at most one clock tick of CPU over the last
+/// `window` (checked every `window`), or `limit` passed. Returns how long it waited.
+///
+/// A service just started does one-off work in the background (footfall's first upkeep
+/// pass reads every site's settled days), which would otherwise be charged to whichever
+/// phase came first.
+#[must_use]
+pub fn wait_until_quiet(pid: u32, window: Duration, limit: Duration) -> Duration {
+    let started = Instant::now();
+    let tick = 1.0 / ticks_per_second();
+    let mut last = cpu_times(pid).unwrap_or_default();
+    while started.elapsed() < limit {
+        std::thread::sleep(window);
+        let Some(now) = cpu_times(pid) else { break };
+        if now.since(&last).total() <= tick + 1e-9 {
+            break;
+        }
+        last = now;
+    }
+    started.elapsed()
+}
+
+/// CPU time used by a set of processes between two readings.
 #[derive(Debug, Clone)]
 pub struct CpuMeter {
     pids: Vec<u32>,
-    start: Vec<f64>,
+    start: Vec<CpuTimes>,
 }
 
 impl CpuMeter {
@@ -58,18 +129,19 @@ impl CpuMeter {
             pids: pids.to_vec(),
             start: pids
                 .iter()
-                .map(|&p| cpu_seconds(p).unwrap_or(0.0))
+                .map(|&p| cpu_times(p).unwrap_or_default())
                 .collect(),
         }
     }
 
-    /// CPU seconds each process used since [`CpuMeter::start`], in the order given.
+    /// CPU time each process used since [`CpuMeter::start`], in the order given (zero for
+    /// a process that is gone).
     #[must_use]
-    pub fn read(&self) -> Vec<f64> {
+    pub fn read(&self) -> Vec<CpuTimes> {
         self.pids
             .iter()
             .zip(&self.start)
-            .map(|(&p, &s)| cpu_seconds(p).unwrap_or(s) - s)
+            .map(|(&p, s)| cpu_times(p).unwrap_or(*s).since(s))
             .collect()
     }
 }
@@ -81,6 +153,8 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let pid = std::process::id();
+        let times = cpu_times(pid).expect("this process's stat");
+        assert!(times.user >= 0.0 && times.system >= 0.0);
         assert!(cpu_seconds(pid).is_some());
         assert!(rss_bytes(pid).unwrap_or(0) > 0);
     }

@@ -1,8 +1,10 @@
 //! The report: the same numbers as JSON (for machines) and Markdown (for people).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::chart::LadderPoint;
+use super::procstat::CpuTimes;
 use super::service::HitMetrics;
 use super::traffic::TrafficMix;
 
@@ -13,10 +15,20 @@ pub struct Report {
     pub command: String,
     /// `nproc`, CPU model, memory.
     pub machine: String,
+    /// Wall time of the whole run, seconds (start-up of every process included).
+    pub wall_seconds: f64,
     /// The traffic mix.
     pub mix: Option<TrafficMix>,
+    /// footfall against the baselines and the aims.
+    pub ratios: Vec<Ratio>,
     /// Each measured phase.
     pub phases: Vec<PhaseReport>,
+    /// Drain capacity per store (the flusher alone, in process).
+    pub drains: Vec<DrainReport>,
+    /// Redis CPU per hit on one server and spread over a cluster's masters.
+    pub scale_out: Vec<ScaleOut>,
+    /// The saturation soak, when run.
+    pub soak: Option<SoakReport>,
     /// Open-loop steps against offered load (the chart).
     pub ladder: Vec<LadderPoint>,
     /// Counts read back against the harness's own.
@@ -25,18 +37,16 @@ pub struct Report {
     pub redis_benchmark: Vec<RedisBenchmark>,
     /// Resident memory readings.
     pub memory: Vec<Memory>,
-    /// footfall against the baselines.
-    pub ratios: Vec<Ratio>,
     /// Free-form remarks (skipped steps, warnings).
     pub notes: Vec<String>,
 }
 
 /// One phase.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PhaseReport {
-    /// What was measured ("footfall memory, hits, closed").
+    /// What was measured ("footfall memory, hits").
     pub name: String,
-    /// "closed, 32 connections" or "open, 5000/s".
+    /// "closed, 32 conns" or "open 5000/s, 64 conns".
     pub pace: String,
     /// Offered rate, for open-loop phases.
     pub offered: Option<f64>,
@@ -56,12 +66,28 @@ pub struct PhaseReport {
     pub p99_ms: f64,
     /// Largest.
     pub max_ms: f64,
-    /// Server CPU per 2xx request, microseconds.
+    /// Server CPU (user + kernel) per 2xx request, microseconds.
     pub service_cpu_us: Option<f64>,
-    /// Redis CPU per 2xx request, microseconds.
+    /// Server user-space CPU per 2xx request, microseconds.
+    pub service_user_us: Option<f64>,
+    /// Server kernel CPU per 2xx request, microseconds.
+    pub service_system_us: Option<f64>,
+    /// Redis CPU (user + kernel, summed over the nodes) per 2xx request, microseconds.
     pub redis_cpu_us: Option<f64>,
+    /// Redis user-space CPU per 2xx request, microseconds.
+    pub redis_user_us: Option<f64>,
+    /// Redis kernel CPU per 2xx request, microseconds.
+    pub redis_system_us: Option<f64>,
+    /// Redis CPU per 2xx request of each node (a cluster's masters), microseconds.
+    pub redis_cpu_per_node_us: Vec<f64>,
+    /// Redis commands (`INFO commandstats` calls, scripts' inner calls included, summed
+    /// over the nodes) per 2xx request.
+    pub redis_commands_per_request: Option<f64>,
     /// The harness's own CPU per request, microseconds.
     pub harness_cpu_us: f64,
+    /// Seconds from the end of the load until the service had written what it accepted
+    /// (hits phases with metrics; the CPU readings include this time).
+    pub settle_seconds: f64,
     /// Metrics deltas over the phase, when the service has them.
     pub metrics: Option<HitMetrics>,
 }
@@ -140,10 +166,128 @@ pub struct Ratio {
     pub aim: String,
     /// Whether the aim is met.
     pub met: bool,
+    /// The figures the ratio is made of ("39.8 µs vs 10.1 µs").
+    pub detail: String,
+}
+
+/// Drain capacity of one store: the flusher writing a full buffer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DrainReport {
+    /// Which store.
+    pub store: String,
+    /// Hits queued before the flusher started.
+    pub hits: u64,
+    /// Hits written.
+    pub written: u64,
+    /// Hits not written (store errors, or the drain's time limit).
+    pub not_written: u64,
+    /// From the flusher's start until it had written everything, seconds.
+    pub seconds: f64,
+    /// Hits written per second.
+    pub hits_per_second: f64,
+    /// Batches the flusher took.
+    pub batches: u64,
+    /// Hits per batch.
+    pub mean_batch: f64,
+    /// The process's CPU over the drain (the flusher's planning and store client).
+    pub service_cpu: CpuTimes,
+    /// Redis CPU over the drain, summed over the nodes, when measured.
+    pub redis_cpu: Option<CpuTimes>,
+    /// Redis nodes written to.
+    pub redis_masters: usize,
+    /// Redis commands per hit written, summed over the nodes.
+    pub redis_commands_per_hit: Option<f64>,
+    /// Hits written per CPU-second (service + Redis).
+    pub hits_per_cpu_second: f64,
+    /// The HTTP ingest ceiling of the same store in the same run (closed loop, 2xx/s).
+    pub http_ceiling: Option<f64>,
+    /// `hits_per_second` ÷ `http_ceiling`.
+    pub capacity_over_ceiling: Option<f64>,
+}
+
+/// Redis CPU per hit at the ceiling, on one server or spread over a cluster.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScaleOut {
+    /// "redis, 1 server" or "cluster, 3 masters".
+    pub name: String,
+    /// Hits per second at the ceiling (closed loop).
+    pub throughput: f64,
+    /// Redis CPU per hit, summed over the nodes, microseconds.
+    pub redis_cpu_us: Option<f64>,
+    /// Redis CPU per hit of each node, microseconds.
+    pub per_node_us: Vec<f64>,
+    /// Redis commands per hit, summed over the nodes.
+    pub commands_per_hit: Option<f64>,
+    /// The drain capacity on the same store, hits per second.
+    pub drain_hits_per_second: Option<f64>,
+}
+
+/// The saturation soak (issue 16).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SoakReport {
+    /// Which store.
+    pub store: String,
+    /// Seconds of load.
+    pub duration_s: f64,
+    /// Closed-loop connections.
+    pub connections: usize,
+    /// Sites sharing the traffic.
+    pub sites: usize,
+    /// 2xx answers per second over the load.
+    pub throughput: f64,
+    /// The readings every sampling interval, and one after the writes caught up.
+    pub samples: Vec<SoakSample>,
+    /// `footfall_hits_accepted_total` at the end.
+    pub accepted: f64,
+    /// `footfall_hits_written_total` at the end.
+    pub written: f64,
+    /// `footfall_hits_dropped_total` by reason at the end.
+    pub dropped: BTreeMap<String, f64>,
+    /// Of which `buffer_full` (the aim: 0).
+    pub buffer_full: f64,
+    /// Whether every accepted hit was written (written = accepted − hits dropped after
+    /// acceptance, which the flusher counts: ambiguous store errors, deleted sites).
+    pub all_written: bool,
+    /// Seconds from the end of the load until the writes caught up.
+    pub catch_up_seconds: f64,
+    /// When the reference RSS was read, seconds into the load (after the first minute,
+    /// or halfway through a shorter soak).
+    pub rss_reference_at_s: f64,
+    /// RSS then, bytes.
+    pub rss_reference_bytes: u64,
+    /// RSS at the end of the load, bytes.
+    pub rss_end_bytes: u64,
+    /// (end − reference) ÷ reference.
+    pub rss_change: f64,
+    /// Whether |change| ≤ 15 %.
+    pub rss_steady: bool,
+}
+
+/// One reading of the soak.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SoakSample {
+    /// Seconds since the load began.
+    pub at_s: f64,
+    /// Service RSS, bytes.
+    pub rss_bytes: u64,
+    /// `footfall_buffer_hits`.
+    pub buffer_hits: f64,
+    /// `footfall_flush_lag_seconds`.
+    pub flush_lag_seconds: f64,
+    /// `footfall_hits_dropped_total{reason="buffer_full"}`, cumulative.
+    pub buffer_full: f64,
+    /// `footfall_hits_accepted_total`, cumulative.
+    pub accepted: f64,
+    /// `footfall_hits_written_total`, cumulative.
+    pub written: f64,
 }
 
 fn fmt_opt(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"))
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1048576.0
 }
 
 impl Report {
@@ -154,6 +298,12 @@ impl Report {
         let _ = writeln!(md, "# footfall load report\n");
         let _ = writeln!(md, "- command: `{}`", self.command);
         let _ = writeln!(md, "- machine: {}", self.machine);
+        let _ = writeln!(
+            md,
+            "- wall time of the whole run: {:.0} s ({:.1} min)",
+            self.wall_seconds,
+            self.wall_seconds / 60.0
+        );
         if let Some(mix) = &self.mix {
             let _ = writeln!(
                 md,
@@ -165,49 +315,11 @@ impl Report {
                 mix.clients
             );
         }
-        if !self.ratios.is_empty() {
-            let _ = writeln!(md, "\n## footfall against the baselines and the aims\n");
-            let _ = writeln!(md, "| measure | value | aim | met |\n|---|---:|---|---|");
-            for r in &self.ratios {
-                let _ = writeln!(
-                    md,
-                    "| {} | {:.3} {} | {} | {} |",
-                    r.name,
-                    r.value,
-                    r.unit,
-                    r.aim,
-                    if r.met { "yes" } else { "**no**" }
-                );
-            }
-        }
-        let _ = writeln!(md, "\n## Phases\n");
-        let _ = writeln!(
-            md,
-            "| phase | pace | sent | 2xx | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | service CPU µs/req | Redis CPU µs/req | harness CPU µs/req |"
-        );
-        let _ = writeln!(
-            md,
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        );
-        for p in &self.phases {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {:.1} |",
-                p.name,
-                p.pace,
-                p.sent,
-                p.ok,
-                p.errors,
-                p.throughput,
-                p.p50_ms,
-                p.p90_ms,
-                p.p99_ms,
-                p.max_ms,
-                fmt_opt(p.service_cpu_us),
-                fmt_opt(p.redis_cpu_us),
-                p.harness_cpu_us
-            );
-        }
+        self.ratios_md(&mut md);
+        self.soak_md(&mut md);
+        self.drains_md(&mut md);
+        self.scale_out_md(&mut md);
+        self.phases_md(&mut md);
         if !self.ladder.is_empty() {
             let _ = writeln!(
                 md,
@@ -225,33 +337,7 @@ impl Report {
                 );
             }
         }
-        if !self.accuracy.is_empty() {
-            let _ = writeln!(md, "\n## Accuracy of the counts\n");
-            let _ = writeln!(
-                md,
-                "| service | active sites | hits 2xx | drops (metrics) | pageviews expected / counted (sites off) | visits expected / counted (sites off) | visitors exact / HLL | visitors RMS / max rel. error |\n|---|---:|---:|---:|---|---|---|---|"
-            );
-            for a in &self.accuracy {
-                let _ = writeln!(
-                    md,
-                    "| {} | {} | {} | {} | {} / {} ({}) | {} / {} ({}) | {} / {} | {:.2} % / {:.2} % |",
-                    a.name,
-                    a.active_sites,
-                    a.hits_acknowledged,
-                    a.dropped_by_metrics,
-                    a.pageviews_expected,
-                    a.pageviews_counted,
-                    a.pageview_mismatches,
-                    a.visits_expected,
-                    a.visits_counted,
-                    a.visit_mismatches,
-                    a.visitors_expected,
-                    a.visitors_counted,
-                    a.visitors_rms_error * 100.0,
-                    a.visitors_max_error * 100.0
-                );
-            }
-        }
+        self.accuracy_md(&mut md);
         if !self.redis_benchmark.is_empty() {
             let _ = writeln!(
                 md,
@@ -268,7 +354,7 @@ impl Report {
         if !self.memory.is_empty() {
             let _ = writeln!(md, "\n## Memory\n\n| process | RSS MiB |\n|---|---:|");
             for m in &self.memory {
-                let _ = writeln!(md, "| {} | {:.1} |", m.name, m.rss_bytes as f64 / 1048576.0);
+                let _ = writeln!(md, "| {} | {:.1} |", m.name, mib(m.rss_bytes));
             }
         }
         if !self.notes.is_empty() {
@@ -278,5 +364,271 @@ impl Report {
             }
         }
         md
+    }
+
+    fn ratios_md(&self, md: &mut String) {
+        if self.ratios.is_empty() {
+            return;
+        }
+        let _ = writeln!(md, "\n## The aims\n");
+        let _ = writeln!(
+            md,
+            "| aim | measured | target | met | from |\n|---|---:|---|---|---|"
+        );
+        for r in &self.ratios {
+            let value = if r.value.is_finite() {
+                format!("{:.2} {}", r.value, r.unit)
+            } else {
+                "–".to_owned()
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                r.name,
+                value,
+                r.aim,
+                if r.met { "met" } else { "**not met**" },
+                r.detail
+            );
+        }
+        let met = self.ratios.iter().filter(|r| r.met).count();
+        let _ = writeln!(md, "\n{met} of {} aims met.", self.ratios.len());
+    }
+
+    fn phases_md(&self, md: &mut String) {
+        if self.phases.is_empty() {
+            return;
+        }
+        let _ = writeln!(md, "\n## Phases\n");
+        let _ = writeln!(
+            md,
+            "CPU columns are microseconds per 2xx answer: user + kernel (`/proc/PID/stat`). \
+             Redis is summed over every node; commands are `INFO commandstats` calls per 2xx.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| phase | pace | sent | 2xx | errors | req/s | p50 ms | p99 ms | max ms | service CPU | service user + kernel | Redis CPU | Redis user + kernel | Redis cmds/req | harness CPU |"
+        );
+        let _ = writeln!(
+            md,
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---:|"
+        );
+        for p in &self.phases {
+            let split = |user: Option<f64>, system: Option<f64>| match (user, system) {
+                (Some(u), Some(s)) => format!("{u:.1} + {s:.1}"),
+                _ => "–".to_owned(),
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {:.1} |",
+                p.name,
+                p.pace,
+                p.sent,
+                p.ok,
+                p.errors,
+                p.throughput,
+                p.p50_ms,
+                p.p99_ms,
+                p.max_ms,
+                fmt_opt(p.service_cpu_us),
+                split(p.service_user_us, p.service_system_us),
+                fmt_opt(p.redis_cpu_us),
+                split(p.redis_user_us, p.redis_system_us),
+                p.redis_commands_per_request
+                    .map_or_else(|| "–".to_owned(), |c| format!("{c:.2}")),
+                p.harness_cpu_us
+            );
+        }
+    }
+
+    fn drains_md(&self, md: &mut String) {
+        if self.drains.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "\n## Drain capacity (the flusher writing a full buffer)\n"
+        );
+        let _ = writeln!(
+            md,
+            "The buffer is filled while no flusher runs, then the service's own `Flusher` \
+             writes it; CPU is this process's (the flusher) plus Redis's. The ratio to read is \
+             drain capacity ÷ the HTTP ingest ceiling of the same store in this run (aim ≥ 2).\n"
+        );
+        let _ = writeln!(
+            md,
+            "| store | hits | written | seconds | hits/s | batches | mean batch | flusher CPU s (user + kernel) | Redis CPU s | Redis cmds/hit | hits per CPU-second | HTTP ceiling hits/s | capacity ÷ ceiling |\n|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+        );
+        for d in &self.drains {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.2} | {:.0} | {} | {:.0} | {:.2} ({:.2} + {:.2}) | {} | {} | {:.0} | {} | {} |",
+                d.store,
+                d.hits,
+                d.written,
+                d.seconds,
+                d.hits_per_second,
+                d.batches,
+                d.mean_batch,
+                d.service_cpu.total(),
+                d.service_cpu.user,
+                d.service_cpu.system,
+                d.redis_cpu
+                    .map_or_else(|| "–".to_owned(), |c| format!("{:.2}", c.total())),
+                d.redis_commands_per_hit
+                    .map_or_else(|| "–".to_owned(), |c| format!("{c:.3}")),
+                d.hits_per_cpu_second,
+                d.http_ceiling
+                    .map_or_else(|| "–".to_owned(), |c| format!("{c:.0}")),
+                d.capacity_over_ceiling
+                    .map_or_else(|| "–".to_owned(), |c| format!("**{c:.2}×**")),
+            );
+        }
+    }
+
+    fn scale_out_md(&self, md: &mut String) {
+        if self.scale_out.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "\n## Capacity card: Redis scale-out (measured, not asserted)\n"
+        );
+        let _ = writeln!(
+            md,
+            "Redis CPU per hit at footfall's HTTP ceiling with the sites on one Redis, and spread \
+             over the cluster's masters by their hash tags (per master: that master's CPU divided \
+             by all hits, so the column sums to the total).\n"
+        );
+        let _ = writeln!(
+            md,
+            "| Redis | ceiling hits/s | Redis CPU µs/hit (total) | per node µs/hit | Redis cmds/hit | drain hits/s |\n|---|---:|---:|---|---:|---:|"
+        );
+        for s in &self.scale_out {
+            let per_node = if s.per_node_us.is_empty() {
+                "–".to_owned()
+            } else {
+                s.per_node_us
+                    .iter()
+                    .map(|v| format!("{v:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {:.0} | {} | {} | {} | {} |",
+                s.name,
+                s.throughput,
+                s.redis_cpu_us
+                    .map_or_else(|| "–".to_owned(), |v| format!("{v:.2}")),
+                per_node,
+                s.commands_per_hit
+                    .map_or_else(|| "–".to_owned(), |v| format!("{v:.2}")),
+                s.drain_hits_per_second
+                    .map_or_else(|| "–".to_owned(), |v| format!("{v:.0}")),
+            );
+        }
+    }
+
+    fn soak_md(&self, md: &mut String) {
+        let Some(soak) = &self.soak else {
+            return;
+        };
+        let _ = writeln!(md, "\n## Saturation soak ({})\n", soak.store);
+        let _ = writeln!(
+            md,
+            "Closed loop, {} connections, {} sites, {:.0} s: {:.0} hits/s (2xx).\n",
+            soak.connections, soak.sites, soak.duration_s, soak.throughput
+        );
+        // The service touches every reason at zero on start-up; only the ones that
+        // happened are listed.
+        let happened: Vec<String> = soak
+            .dropped
+            .iter()
+            .filter(|(_, n)| **n > 0.0)
+            .map(|(reason, n)| format!("{reason} {n:.0}"))
+            .collect();
+        let dropped = if happened.is_empty() {
+            "none".to_owned()
+        } else {
+            happened.join(", ")
+        };
+        let yes_no = |b: bool| if b { "yes" } else { "**no**" };
+        let _ = writeln!(md, "| measure | value |\n|---|---|");
+        let _ = writeln!(md, "| hits accepted | {:.0} |", soak.accepted);
+        let _ = writeln!(md, "| hits written | {:.0} |", soak.written);
+        let _ = writeln!(md, "| dropped, by reason | {dropped} |");
+        let _ = writeln!(
+            md,
+            "| dropped for a full buffer (aim 0) | {:.0} |",
+            soak.buffer_full
+        );
+        let _ = writeln!(
+            md,
+            "| every accepted hit written | {} (caught up {:.1} s after the load) |",
+            yes_no(soak.all_written),
+            soak.catch_up_seconds
+        );
+        let _ = writeln!(
+            md,
+            "| RSS at {:.0} s → end of load | {:.1} → {:.1} MiB ({:+.1} %) |",
+            soak.rss_reference_at_s,
+            mib(soak.rss_reference_bytes),
+            mib(soak.rss_end_bytes),
+            soak.rss_change * 100.0
+        );
+        let _ = writeln!(
+            md,
+            "| RSS steady (within 15 %) | {} |",
+            yes_no(soak.rss_steady)
+        );
+        let _ = writeln!(
+            md,
+            "\n| at s | RSS MiB | buffer hits | flush lag s | buffer_full drops | accepted | written |\n|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for s in &soak.samples {
+            let _ = writeln!(
+                md,
+                "| {:.0} | {:.1} | {:.0} | {:.3} | {:.0} | {:.0} | {:.0} |",
+                s.at_s,
+                mib(s.rss_bytes),
+                s.buffer_hits,
+                s.flush_lag_seconds,
+                s.buffer_full,
+                s.accepted,
+                s.written
+            );
+        }
+    }
+
+    fn accuracy_md(&self, md: &mut String) {
+        if self.accuracy.is_empty() {
+            return;
+        }
+        let _ = writeln!(md, "\n## Accuracy of the counts\n");
+        let _ = writeln!(
+            md,
+            "| service | active sites | hits 2xx | drops (metrics) | pageviews expected / counted (sites off) | visits expected / counted (sites off) | visitors exact / HLL | visitors RMS / max rel. error |\n|---|---:|---:|---:|---|---|---|---|"
+        );
+        for a in &self.accuracy {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} / {} ({}) | {} / {} ({}) | {} / {} | {:.2} % / {:.2} % |",
+                a.name,
+                a.active_sites,
+                a.hits_acknowledged,
+                a.dropped_by_metrics,
+                a.pageviews_expected,
+                a.pageviews_counted,
+                a.pageview_mismatches,
+                a.visits_expected,
+                a.visits_counted,
+                a.visit_mismatches,
+                a.visitors_expected,
+                a.visitors_counted,
+                a.visitors_rms_error * 100.0,
+                a.visitors_max_error * 100.0
+            );
+        }
     }
 }

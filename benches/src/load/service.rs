@@ -61,6 +61,8 @@ pub struct LoadTestSites {
     token: String,
     /// The site ids.
     pub ids: Vec<String>,
+    /// Whether to delete them when dropped (not for a throw-away local service).
+    delete_on_drop: bool,
 }
 
 impl LoadTestSites {
@@ -81,6 +83,7 @@ impl LoadTestSites {
             admin,
             token,
             ids: Vec::with_capacity(count),
+            delete_on_drop: true,
         };
         let mut client = HttpClient::connect(admin)?;
         for n in 0..count {
@@ -102,12 +105,45 @@ impl LoadTestSites {
             }
             sites.ids.push(id);
         }
+        super::progress(format_args!("{count} load-test sites registered"));
         Ok(sites)
+    }
+}
+
+impl LoadTestSites {
+    /// Sites a local service read from its sites file at start-up: nothing to create,
+    /// and nothing to delete, since the service and its store are thrown away.
+    #[must_use]
+    pub fn preregistered(ids: Vec<String>) -> Self {
+        LoadTestSites {
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: String::new(),
+            ids,
+            delete_on_drop: false,
+        }
+    }
+
+    /// The sites file (TOML) that registers `ids` at start-up, each on its
+    /// [`site_hostname`].
+    #[must_use]
+    pub fn sites_file(ids: &[String]) -> String {
+        let mut toml = String::new();
+        for id in ids {
+            // Ids are `loadtest-<hex>-<n>`: nothing to escape.
+            toml.push_str(&format!(
+                "[[sites]]\nid = \"{id}\"\nhostnames = [\"{}\"]\n\n",
+                site_hostname(id)
+            ));
+        }
+        toml
     }
 }
 
 impl Drop for LoadTestSites {
     fn drop(&mut self) {
+        if !self.delete_on_drop {
+            return;
+        }
         let Ok(mut client) = HttpClient::connect(self.admin) else {
             eprintln!("footfall-load: could not reach the admin API to delete the load-test sites");
             return;
@@ -118,6 +154,7 @@ impl Drop for LoadTestSites {
                 eprintln!("footfall-load: DELETE {path}: {error:#}");
             }
         }
+        super::progress(format_args!("{} load-test sites deleted", self.ids.len()));
     }
 }
 
@@ -158,11 +195,7 @@ impl HitMetrics {
     ///
     /// When `/metrics` cannot be read.
     pub fn scrape(admin: SocketAddr) -> anyhow::Result<Self> {
-        let response = HttpClient::connect(admin)?.get("/metrics")?;
-        if response.status != 200 {
-            bail!("GET /metrics: {}", response.status);
-        }
-        Ok(Self::parse(&response.text()))
+        Ok(Self::parse(&metrics_text(admin)?))
     }
 
     /// Parses the Prometheus text format (only the series named above).
@@ -214,6 +247,77 @@ impl HitMetrics {
     pub fn total_dropped(&self) -> f64 {
         self.dropped.values().sum()
     }
+
+    /// Hits dropped after they were accepted into the buffer (the flusher's reasons: an
+    /// ambiguous store failure, a site deleted meanwhile, a day already closed, the
+    /// stop's deadline). Every other reason is decided before acceptance.
+    #[must_use]
+    pub fn dropped_after_acceptance(&self) -> f64 {
+        AFTER_ACCEPTANCE
+            .iter()
+            .filter_map(|reason| self.dropped.get(*reason))
+            .sum()
+    }
+
+    /// True when every accepted hit is written or dropped by the flusher with a reason.
+    #[must_use]
+    pub fn caught_up(&self) -> bool {
+        self.written + self.dropped_after_acceptance() >= self.accepted
+    }
+}
+
+/// The drop reasons the flusher counts, after a hit was accepted.
+const AFTER_ACCEPTANCE: [&str; 4] = [
+    "store_ambiguous",
+    "unknown_site",
+    "too_old",
+    "shutting_down",
+];
+
+/// The body of `GET /metrics` on the internal listener.
+///
+/// # Errors
+///
+/// When it cannot be read or does not answer 200.
+pub fn metrics_text(admin: SocketAddr) -> anyhow::Result<String> {
+    let response = HttpClient::connect(admin)?
+        .get("/metrics")
+        .context("GET /metrics")?;
+    if response.status != 200 {
+        bail!("GET /metrics: {}", response.status);
+    }
+    Ok(response.text())
+}
+
+/// The write buffer's gauges (set when `/metrics` is read).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct BufferGauges {
+    /// `footfall_buffer_hits`: hits waiting.
+    pub buffer_hits: f64,
+    /// `footfall_flush_lag_seconds`: age of the oldest hit taken and not yet written.
+    pub flush_lag_seconds: f64,
+}
+
+impl BufferGauges {
+    /// Parses them from the Prometheus text format.
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        let mut gauges = BufferGauges::default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            match series {
+                "footfall_buffer_hits" => gauges.buffer_hits = value,
+                "footfall_flush_lag_seconds" => gauges.flush_lag_seconds = value,
+                _ => {}
+            }
+        }
+        gauges
+    }
 }
 
 /// One site's figures for today, as the counts API serves them.
@@ -259,7 +363,7 @@ pub fn wait_for_writes(
     let deadline = Instant::now() + limit;
     loop {
         let now = HitMetrics::scrape(admin)?.since(before);
-        if now.written >= now.accepted || Instant::now() >= deadline {
+        if now.caught_up() || Instant::now() >= deadline {
             return Ok(now);
         }
         std::thread::sleep(Duration::from_millis(100));

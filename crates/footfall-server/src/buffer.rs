@@ -525,7 +525,12 @@ mod tests {
         let mut id = [0u8; 16];
         id[..4].copy_from_slice(&n.to_le_bytes());
         Hit {
-            site: SiteId::new(if n % 3 == 0 { "soyte" } else { "caukee" }).expect("a site id"),
+            site: SiteId::new(if n.is_multiple_of(3) {
+                "soyte"
+            } else {
+                "caukee"
+            })
+            .expect("a site id"),
             at: at(),
             visitor: VisitorId::from_bytes(id),
             previous_visitor: None,
