@@ -50,7 +50,7 @@ fn bot_check(c: &mut Criterion) {
 
 fn hit_decode(c: &mut Criterion) {
     c.bench_function("hit JSON decode (serde_json, 90 bytes)", |b| {
-        b.iter(|| serde_json::from_slice::<HitBody>(black_box(HIT)).expect("valid"));
+        b.iter(|| serde_json::from_slice::<HitBody<'_>>(black_box(HIT)).expect("valid"));
     });
 }
 

@@ -48,6 +48,10 @@ fn request(method: &str, uri: &str, body: &'static str) -> Request<Body> {
         .expect("a request")
 }
 
+/// The allocator of the `footfall` binary, so the instructions counted are its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_else(|| "hit".to_owned());

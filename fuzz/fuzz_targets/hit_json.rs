@@ -7,7 +7,7 @@ use footfall_server::ingest::HitBody;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(body) = serde_json::from_slice::<HitBody>(data) {
+    if let Ok(body) = serde_json::from_slice::<HitBody<'_>>(data) {
         let _ = SiteId::new(&body.site);
     }
 });

@@ -106,7 +106,7 @@ pub fn counts_json(site: &Site, snapshot: &Snapshot, stale: bool) -> Bytes {
 fn allow_origin(site: &Site, headers: &HeaderMap) -> Option<HeaderValue> {
     let origin = headers.get(header::ORIGIN)?;
     let host = host_of_url(origin.to_str().ok()?)?;
-    site.allows_host(&host).then(|| origin.clone())
+    site.allows_host(host).then(|| origin.clone())
 }
 
 /// The `{site}` path segment, percent-decoded. A segment that does not decode to UTF-8

@@ -3,13 +3,11 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -98,20 +96,15 @@ fn with_common_layers(router: Router, limits: RequestLimits, max_body_bytes: usi
         ServiceBuilder::new()
             .layer(CatchPanicLayer::custom(panic_response))
             .map_response(security_headers)
-            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                overloaded()
-            }))
-            .load_shed()
-            // Global: the stack is applied to each route separately, and a plain
-            // concurrency limit would then give every route a bound of its own.
-            .layer(GlobalConcurrencyLimitLayer::new(limits.max_concurrency))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 limits.request_timeout,
             ))
-            .layer(axum::middleware::from_fn_with_state(
-                crate::metrics::HttpMetrics::default(),
-                crate::metrics::track_http,
+            // One bound for the whole listener (the stack wraps each route separately,
+            // and the layer's count is shared by all of them), with request metrics.
+            .layer(crate::metrics::TrackLayer::new(
+                limits.max_concurrency,
+                overloaded,
             ))
             .layer(RequestBodyLimitLayer::new(max_body_bytes)),
     )
@@ -136,7 +129,6 @@ fn security_headers(mut response: Response) -> Response {
 }
 
 fn overloaded() -> Response {
-    metrics::counter!("footfall_http_shed_total").increment(1);
     let mut response = AppError::Unavailable(None).into_response();
     response
         .headers_mut()

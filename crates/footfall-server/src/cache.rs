@@ -35,6 +35,10 @@ pub struct Counts {
     pub json: Bytes,
     /// The body's strong ETag.
     pub etag: String,
+    /// The widget's answer built on these counts, made by the first widget request that
+    /// needs it (the footer's labels depend only on the site's settings, which a change
+    /// of replaces the cached counts), so the widget's hot path copies bytes only.
+    pub widget_json: std::sync::OnceLock<Bytes>,
     fetched_at: Instant,
 }
 
@@ -195,6 +199,7 @@ fn render(site: &Site, snapshot: Snapshot, stale: bool) -> Counts {
         stale,
         json,
         etag,
+        widget_json: std::sync::OnceLock::new(),
         fetched_at: Instant::now(),
     }
 }

@@ -69,9 +69,15 @@ pub struct ServeArgs {
     /// Hits per minute allowed from one client address (IPv6: one /64).
     #[arg(long, env = "FOOTFALL_RATE_LIMIT", default_value_t = 120)]
     pub rate_limit: u32,
-    /// Extra robot User-Agent substrings, comma-separated.
+    /// Extra robot User-Agent substrings, comma-separated (case-insensitive, 3 characters
+    /// at least); counted as robots of kind `configured`.
     #[arg(long, env = "FOOTFALL_BOT_PATTERNS", value_delimiter = ',')]
     pub bot_patterns: Vec<String>,
+    /// Extra User-Agent substrings of people's browsers (an in-app browser the built-in
+    /// allow-list lacks), comma-separated; checked before every robot rule, so keep them
+    /// specific (`MyCityApp/`, not `MyCity`).
+    #[arg(long, env = "FOOTFALL_HUMAN_PATTERNS", value_delimiter = ',')]
+    pub human_patterns: Vec<String>,
     /// Requests handled at once per listener; beyond it a fast 503.
     #[arg(long, env = "FOOTFALL_MAX_CONCURRENCY", default_value_t = 2048)]
     pub max_concurrency: usize,
@@ -365,13 +371,15 @@ impl ServeArgs {
             sites.extend(from_file);
         }
 
-        let bot_patterns: Vec<String> = self
-            .bot_patterns
-            .into_iter()
-            .filter(|p| !p.trim().is_empty())
-            .collect();
+        let patterns = |list: Vec<String>| -> Vec<String> {
+            list.into_iter().filter(|p| !p.trim().is_empty()).collect()
+        };
+        let bot_patterns = patterns(self.bot_patterns);
+        let human_patterns = patterns(self.human_patterns);
         crate::bots::BotFilter::new(&bot_patterns)
             .map_err(|m| bad("--bot-patterns / FOOTFALL_BOT_PATTERNS", m))?;
+        crate::bots::BotFilter::with_patterns(&[], &human_patterns)
+            .map_err(|m| bad("--human-patterns / FOOTFALL_HUMAN_PATTERNS", m))?;
         let trust_keyring = match (&self.trust_key_file, &self.trust_retired_keys) {
             (Some(path), retired) => {
                 let keyring = crate::trust::Keyring::load(path).map_err(|e| {
@@ -408,6 +416,7 @@ impl ServeArgs {
             trusted_proxies,
             rate_limit_per_minute: self.rate_limit,
             extra_bot_patterns: bot_patterns,
+            extra_human_patterns: human_patterns,
             counts_fresh_for,
             admin_tokens: self.admin_tokens,
             ..Options::default()
@@ -489,6 +498,7 @@ mod tests {
                 "FOOTFALL_SITES_FILE",
             ),
             (&["--bot-patterns", "ab"], "FOOTFALL_BOT_PATTERNS"),
+            (&["--human-patterns", "ab"], "FOOTFALL_HUMAN_PATTERNS"),
             (&["--store", " "], "FOOTFALL_STORE"),
             (&["--redis-tls-ca", "ca.pem"], "FOOTFALL_REDIS_TLS_CA"),
             (

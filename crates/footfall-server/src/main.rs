@@ -10,6 +10,11 @@ use footfall_server::migrate_cli::{self, MigrateArgs};
 use footfall_server::sketch_cli::{self, SketchCommand};
 use footfall_server::trust_cli::{self, TrustCommand};
 
+/// mimalloc: a request allocates many small, short-lived blocks (headers, the hit's JSON,
+/// futures), and this allocator serves them in about half the instructions of glibc's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// footfall: visitor counters and trust badges for web sites.
 #[derive(Debug, Parser)]
 #[command(name = "footfall", version, about)]

@@ -69,9 +69,50 @@ impl DropReason {
     }
 }
 
-/// A hit accepted into the buffer.
-pub fn hit_accepted() {
-    metrics::counter!("footfall_hits_accepted_total").increment(1);
+/// The counters every hit touches, made once (with the recorder current then) so a hit
+/// does not look its series up by name: accepted, dropped by reason, robots by kind.
+#[derive(Debug)]
+pub struct IngestCounters {
+    accepted: metrics::Counter,
+    dropped: [metrics::Counter; DropReason::ALL.len()],
+    robots: [metrics::Counter; crate::bots::RobotKind::ALL.len()],
+}
+
+impl IngestCounters {
+    /// Handles on the recorder installed now (the global one in the service; a test's
+    /// local one in tests).
+    pub fn new() -> Self {
+        IngestCounters {
+            accepted: metrics::counter!("footfall_hits_accepted_total"),
+            dropped: DropReason::ALL.map(|reason| {
+                metrics::counter!("footfall_hits_dropped_total", "reason" => reason.as_str())
+            }),
+            robots: crate::bots::RobotKind::ALL.map(|kind| {
+                metrics::counter!("footfall_robot_hits_total", "kind" => kind.label())
+            }),
+        }
+    }
+
+    /// A hit accepted into the buffer.
+    pub fn accepted(&self) {
+        self.accepted.increment(1);
+    }
+
+    /// A hit dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) {
+        self.dropped[reason as usize].increment(1);
+    }
+
+    /// A robot's hit, by kind (also dropped as `bot`).
+    pub fn robot(&self, kind: crate::bots::RobotKind) {
+        self.robots[kind as usize].increment(1);
+    }
+}
+
+impl Default for IngestCounters {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Hits dropped for `reason`.
@@ -129,8 +170,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::MatchedPath;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -185,6 +225,10 @@ fn describe_and_touch() {
         "Hits not counted, by reason."
     );
     describe_counter!("footfall_hits_written_total", "Hits written to the store.");
+    describe_counter!(
+        "footfall_robot_hits_total",
+        "Hits from robots (dropped as reason=\"bot\"), by kind of robot."
+    );
     describe_gauge!("footfall_buffer_hits", "Hits waiting in the write buffer.");
     describe_gauge!("footfall_buffer_capacity_hits", "The write buffer's bound.");
     describe_histogram!("footfall_flush_batch_hits", "Hits per store batch.");
@@ -252,6 +296,9 @@ fn describe_and_touch() {
     metrics::counter!("footfall_hits_written_total").absolute(0);
     for reason in DropReason::ALL {
         metrics::counter!("footfall_hits_dropped_total", "reason" => reason.as_str()).increment(0);
+    }
+    for kind in crate::bots::RobotKind::ALL {
+        metrics::counter!("footfall_robot_hits_total", "kind" => kind.label()).increment(0);
     }
     for operation in ["apply", "read", "salt"] {
         metrics::counter!("footfall_store_errors_total", "operation" => operation).increment(0);
@@ -345,6 +392,7 @@ struct RouteMetrics {
 pub struct HttpMetrics {
     routes: Arc<RwLock<HashMap<Arc<str>, Arc<RouteMetrics>>>>,
     in_flight: Arc<OnceLock<metrics::Gauge>>,
+    shed: Arc<OnceLock<metrics::Counter>>,
 }
 
 impl HttpMetrics {
@@ -370,43 +418,186 @@ impl HttpMetrics {
     }
 }
 
-/// Middleware: counts and times requests by route template (never the raw path).
-pub async fn track_http(State(http): State<HttpMetrics>, request: Request, next: Next) -> Response {
-    let route = http.route(
-        request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or("unmatched", MatchedPath::as_str),
-    );
-    let method = method_index(request.method());
-    let started = Instant::now();
-    let in_flight = http
-        .in_flight
-        .get_or_init(|| metrics::gauge!("footfall_http_requests_in_flight"));
-    in_flight.increment(1.0);
-    let response = next.run(request).await;
-    in_flight.decrement(1.0);
-    let status = status_class_index(response.status());
-    route.requests[method][status]
-        .get_or_init(|| {
-            metrics::counter!(
-                "footfall_http_requests_total",
-                "route" => route.name.clone(),
-                "method" => METHODS[method],
-                "status" => STATUS_CLASSES[status]
-            )
-        })
-        .increment(1);
-    route.durations[method]
-        .get_or_init(|| {
-            metrics::histogram!(
-                "footfall_http_request_duration_seconds",
-                "route" => route.name.clone(),
-                "method" => METHODS[method]
-            )
-        })
-        .record(started.elapsed().as_secs_f64());
-    response
+/// Counts and times requests by route template (never the raw path), and bounds the
+/// requests in flight: past `max_in_flight` a request is answered at once with
+/// `overloaded()` (a fast 503) instead of queueing.
+///
+/// One layer for both jobs because they share the in-flight count, and written as a
+/// plain `tower::Layer` rather than axum's `from_fn` or tower's concurrency limit and
+/// load shedding: those box the request's future, take a semaphore permit and wrap
+/// errors on every request, which on a hit cost more than the counting itself.
+#[derive(Clone, Debug)]
+pub struct TrackLayer {
+    metrics: HttpMetrics,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    max_in_flight: usize,
+    overloaded: fn() -> Response,
+}
+
+impl TrackLayer {
+    /// A layer for one listener: one metrics set and one bound for all its routes.
+    pub fn new(max_in_flight: usize, overloaded: fn() -> Response) -> Self {
+        TrackLayer {
+            metrics: HttpMetrics::default(),
+            in_flight: Arc::default(),
+            max_in_flight: max_in_flight.max(1),
+            overloaded,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service of [`TrackLayer`].
+#[derive(Clone, Debug)]
+pub struct Track<S> {
+    inner: S,
+    layer: TrackLayer,
+}
+
+impl<S, B, ResBody> tower::Service<http::Request<B>> for Track<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<ResBody>>,
+    S::Future: Unpin,
+    ResBody: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = TrackFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        use std::sync::atomic::Ordering;
+        let layer = &self.layer;
+        let route = layer.metrics.route(
+            request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str),
+        );
+        let method = method_index(request.method());
+        let started = Instant::now();
+        let in_flight = InFlight {
+            count: Arc::clone(&layer.in_flight),
+            gauge: layer
+                .metrics
+                .in_flight
+                .get_or_init(|| metrics::gauge!("footfall_http_requests_in_flight"))
+                .clone(),
+        };
+        in_flight.gauge.increment(1.0);
+        let inner = if in_flight.count.fetch_add(1, Ordering::AcqRel) >= layer.max_in_flight {
+            layer
+                .metrics
+                .shed
+                .get_or_init(|| metrics::counter!("footfall_http_shed_total"))
+                .increment(1);
+            Err((layer.overloaded)())
+        } else {
+            Ok(self.inner.call(request))
+        };
+        TrackFuture {
+            inner: Some(inner),
+            route,
+            method,
+            started,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+/// One request in flight: counted while it lives, whatever ends it (an answer, a
+/// timeout, a dropped connection).
+#[derive(Debug)]
+struct InFlight {
+    count: Arc<std::sync::atomic::AtomicUsize>,
+    gauge: metrics::Gauge,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.gauge.decrement(1.0);
+    }
+}
+
+/// The future of [`Track`]: the route's answer (or the shed answer), recorded when it
+/// comes.
+#[derive(Debug)]
+pub struct TrackFuture<F> {
+    /// `Err`: shed, answered without calling the route. `None` once answered.
+    inner: Option<Result<F, Response>>,
+    route: Arc<RouteMetrics>,
+    method: usize,
+    started: Instant,
+    _in_flight: InFlight,
+}
+
+impl<F, E, ResBody> std::future::Future for TrackFuture<F>
+where
+    F: std::future::Future<Output = Result<http::Response<ResBody>, E>> + Unpin,
+    ResBody: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = &mut *self;
+        let result = match this.inner.as_mut() {
+            // The one conversion to axum's body that the router would make anyway.
+            Some(Ok(future)) => std::task::ready!(std::pin::Pin::new(future).poll(cx))
+                .map(|response| response.map(axum::body::Body::new)),
+            Some(Err(_)) => match this.inner.take() {
+                Some(Err(shed)) => Ok(shed),
+                _ => unreachable!("the shed answer was just seen"),
+            },
+            None => panic!("TrackFuture polled after it completed"),
+        };
+        this.inner = None;
+        if let Ok(response) = &result {
+            let (route, method) = (&this.route, this.method);
+            let status = status_class_index(response.status());
+            route.requests[method][status]
+                .get_or_init(|| {
+                    metrics::counter!(
+                        "footfall_http_requests_total",
+                        "route" => route.name.clone(),
+                        "method" => METHODS[method],
+                        "status" => STATUS_CLASSES[status]
+                    )
+                })
+                .increment(1);
+            route.durations[method]
+                .get_or_init(|| {
+                    metrics::histogram!(
+                        "footfall_http_request_duration_seconds",
+                        "route" => route.name.clone(),
+                        "method" => METHODS[method]
+                    )
+                })
+                .record(this.started.elapsed().as_secs_f64());
+        }
+        std::task::Poll::Ready(result)
+    }
 }
 
 /// `GET /metrics`.
@@ -418,4 +609,21 @@ pub async fn metrics_endpoint() -> ([(http::HeaderName, &'static str); 1], Strin
         )],
         render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `IngestCounters` indexes its handles by discriminant: the lists must be in
+    /// declaration order.
+    #[test]
+    fn reasons_and_kinds_are_listed_in_declaration_order() {
+        for (index, reason) in DropReason::ALL.into_iter().enumerate() {
+            assert_eq!(reason as usize, index, "{reason:?}");
+        }
+        for (index, kind) in crate::bots::RobotKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, index, "{kind:?}");
+        }
+    }
 }

@@ -345,17 +345,19 @@ impl Site {
     }
 
     /// True when `host` (from an `Origin` or `Referer`) is one of the site's hostnames.
+    /// Hostnames are compared without regard to case (patterns are kept lowercase).
     pub fn allows_host(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let host = host.trim_end_matches('.').as_bytes();
         self.hostnames
             .iter()
             .any(|pattern| match pattern.strip_prefix("*.") {
                 Some(suffix) => {
+                    let suffix = suffix.as_bytes();
                     host.len() > suffix.len() + 1
-                        && host.ends_with(suffix)
-                        && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+                        && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+                        && host[host.len() - suffix.len() - 1] == b'.'
                 }
-                None => *pattern == host,
+                None => pattern.as_bytes().eq_ignore_ascii_case(host),
             })
     }
 }
@@ -448,8 +450,12 @@ impl Sites {
         }
     }
 
-    /// The site with `id`.
-    pub fn get(&self, id: &SiteId) -> Option<Arc<Site>> {
+    /// The site with `id` (a [`SiteId`], or a string already validated as one).
+    pub fn get<Q>(&self, id: &Q) -> Option<Arc<Site>>
+    where
+        SiteId: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         self.current.load().get(id).cloned()
     }
 

@@ -31,8 +31,10 @@ pub struct Options {
     pub rate_limit_per_minute: u32,
     /// Most client addresses tracked by the rate limiter at once.
     pub rate_limit_max_clients: usize,
-    /// Extra bot User-Agent substrings.
+    /// Extra robot User-Agent substrings.
     pub extra_bot_patterns: Vec<String>,
+    /// Extra human (in-app or regional browser) User-Agent substrings, checked first.
+    pub extra_human_patterns: Vec<String>,
     /// How long cached counts are served before a background refresh.
     pub counts_fresh_for: Duration,
     /// Longest a store read may take.
@@ -53,6 +55,7 @@ impl Default for Options {
             rate_limit_per_minute: 120,
             rate_limit_max_clients: 200_000,
             extra_bot_patterns: Vec::new(),
+            extra_human_patterns: Vec::new(),
             // 5 s: "online now" moves by the minute; the store sees one read per site
             // per 5 s whatever the traffic.
             counts_fresh_for: Duration::from_secs(5),
@@ -88,6 +91,8 @@ pub struct Inner {
     pub proxies: TrustedProxies,
     /// Robot detection.
     pub bots: BotFilter,
+    /// The counters every hit touches.
+    pub ingest_counters: crate::metrics::IngestCounters,
     /// Admin credentials.
     pub admin: AdminTokens,
     /// This instance's view of the site registry shared through the store.
@@ -145,7 +150,11 @@ impl AppState {
                 options.rate_limit_max_clients,
             ),
             proxies: options.trusted_proxies.clone(),
-            bots: BotFilter::new(&options.extra_bot_patterns)?,
+            bots: BotFilter::with_patterns(
+                &options.extra_bot_patterns,
+                &options.extra_human_patterns,
+            )?,
+            ingest_counters: crate::metrics::IngestCounters::new(),
             admin: AdminTokens::new(&options.admin_tokens),
             registry: crate::registry::Registry::default(),
             store,

@@ -4,16 +4,22 @@
 //! constructed valid: `[a-z0-9][a-z0-9-]{0,62}`, checked after any percent-decoding the
 //! caller does. Nothing else in the library accepts a site name as a bare string.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// The longest site id accepted, in bytes (a DNS label's limit, so ids can become
 /// subdomains).
 pub const MAX_SITE_ID_LEN: usize = 63;
 
 /// A validated site id: one to 63 characters of `[a-z0-9-]`, not starting with `-`.
+///
+/// Shared rather than copied: every hit carries its site's id, and cloning one is a
+/// reference count. It borrows as `str`, so maps keyed by ids can be searched with a
+/// string that was only validated ([`SiteId::validate`]), without building an id.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SiteId(String);
+pub struct SiteId(Arc<str>);
 
 /// Why a string is not a valid [`SiteId`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +43,12 @@ impl SiteId {
     /// Validates `id`.
     pub fn new(id: &str) -> Result<Self, SiteIdError> {
         validate(id)?;
-        Ok(SiteId(id.to_owned()))
+        Ok(SiteId(Arc::from(id)))
+    }
+
+    /// Checks `id` as [`SiteId::new`] does, without making an id.
+    pub fn validate(id: &str) -> Result<(), SiteIdError> {
+        validate(id)
     }
 
     /// The id as a string slice.
@@ -79,13 +90,19 @@ impl TryFrom<String> for SiteId {
 
     fn try_from(id: String) -> Result<Self, Self::Error> {
         validate(&id)?;
-        Ok(SiteId(id))
+        Ok(SiteId(Arc::from(id)))
     }
 }
 
 impl fmt::Display for SiteId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl Borrow<str> for SiteId {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 

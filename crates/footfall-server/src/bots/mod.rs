@@ -234,19 +234,24 @@ impl Default for BotFilter {
 
 /// True when the request is a prefetch or prerender, which is not a page view (yet).
 pub fn is_prefetch(headers: &HeaderMap) -> bool {
-    let says = |name: &str, words: &[&str]| {
+    // Header names as constants: looking one up by `&str` parses the name on every call,
+    // and this runs on every hit, where these headers are almost always absent.
+    static SEC_PURPOSE: http::HeaderName = http::HeaderName::from_static("sec-purpose");
+    static PURPOSE: http::HeaderName = http::HeaderName::from_static("purpose");
+    static X_PURPOSE: http::HeaderName = http::HeaderName::from_static("x-purpose");
+    static X_MOZ: http::HeaderName = http::HeaderName::from_static("x-moz");
+    let says = |name: &http::HeaderName, words: &[&[u8]]| {
         headers.get_all(name).iter().any(|value| {
-            value
-                .to_str()
-                .map(|v| {
-                    let v = v.to_ascii_lowercase();
-                    words.iter().any(|w| v.contains(w))
-                })
-                .unwrap_or(false)
+            let value = value.as_bytes();
+            words.iter().any(|word| {
+                value
+                    .windows(word.len())
+                    .any(|window| window.eq_ignore_ascii_case(word))
+            })
         })
     };
-    says("sec-purpose", &["prefetch", "prerender"])
-        || says("purpose", &["prefetch", "preview"])
-        || says("x-purpose", &["prefetch", "preview"])
-        || says("x-moz", &["prefetch"])
+    says(&SEC_PURPOSE, &[b"prefetch", b"prerender"])
+        || says(&PURPOSE, &[b"prefetch", b"preview"])
+        || says(&X_PURPOSE, &[b"prefetch", b"preview"])
+        || says(&X_MOZ, &[b"prefetch"])
 }

@@ -59,7 +59,7 @@ fn lang_of(query: Result<Query<LangQuery>, QueryRejection>) -> Lang {
 /// The hostname of the page that shows the badge or sent the visitor: `Referer`, else
 /// `Origin`.
 fn requesting_host(headers: &HeaderMap) -> Option<String> {
-    origin_host(headers, OriginPreference::RefererFirst)
+    origin_host(headers, OriginPreference::RefererFirst).map(str::to_ascii_lowercase)
 }
 
 fn site_and_record(

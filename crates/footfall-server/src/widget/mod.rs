@@ -75,7 +75,7 @@ fn page_host(headers: &HeaderMap) -> PageHost {
     match header {
         None => PageHost::Unknown,
         Some(value) => match value.to_str().ok().and_then(host_of_url) {
-            Some(host) => PageHost::Host(host),
+            Some(host) => PageHost::Host(host.to_ascii_lowercase()),
             None => PageHost::Opaque,
         },
     }
@@ -98,17 +98,21 @@ fn shown_on_site(site: &Site, headers: &HeaderMap) -> bool {
 /// verdict and show "not valid on this domain" instead of failing with a CORS error; the
 /// numbers themselves only ever go to registered origins.
 pub async fn counts_reply(state: &AppState, site: &Arc<Site>, headers: &HeaderMap) -> Response {
-    let footer = render::json_for_script(&render::footer_json(site));
+    let footer = || render::json_for_script(&render::footer_json(site));
     let mut response = if shown_on_site(site, headers) {
         match state.counts.get(site).await {
             Ok(counts) => (
                 [(header::CONTENT_TYPE, "application/json")],
-                splice_json(&counts.json, &footer),
+                counts
+                    .widget_json
+                    .get_or_init(|| splice_json(&counts.json, &footer()))
+                    .clone(),
             )
                 .into_response(),
             Err(error) => error.into_response(),
         }
     } else {
+        let footer = footer();
         let site_id = render::json_for_script(&serde_json::Value::from(site.id.as_str()));
         (
             [(header::CONTENT_TYPE, "application/json")],

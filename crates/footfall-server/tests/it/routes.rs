@@ -104,6 +104,8 @@ fn a_beacon_and_a_pixel_are_counted_end_to_end() {
 /// A request that a filter drops and the reason it must be counted under.
 struct DropCase {
     reason: &'static str,
+    /// For robots, the kind `footfall_robot_hits_total` counts them under.
+    robot_kind: Option<&'static str>,
     request: fn() -> http::Request<Body>,
 }
 
@@ -131,6 +133,7 @@ fn every_filter_drops_silently_and_counts_its_reason() {
     let cases = [
         DropCase {
             reason: "head",
+            robot_kind: None,
             request: || {
                 request("HEAD", "/hit.gif?site=demo")
                     .header(header::REFERER, "http://localhost/")
@@ -141,10 +144,12 @@ fn every_filter_drops_silently_and_counts_its_reason() {
         },
         DropCase {
             reason: "prefetch",
+            robot_kind: None,
             request: || beacon_with("demo", &[LOCAL, UA, ("sec-purpose", "prefetch")]),
         },
         DropCase {
             reason: "prefetch",
+            robot_kind: None,
             request: || {
                 pixel("site=demo")
                     .header("purpose", "prefetch")
@@ -154,6 +159,7 @@ fn every_filter_drops_silently_and_counts_its_reason() {
         },
         DropCase {
             reason: "bot",
+            robot_kind: Some("search"),
             request: || {
                 beacon_with(
                     "demo",
@@ -169,18 +175,22 @@ fn every_filter_drops_silently_and_counts_its_reason() {
         },
         DropCase {
             reason: "bot",
+            robot_kind: Some("empty"),
             request: || beacon_with("demo", &[LOCAL]),
         },
         DropCase {
             reason: "foreign_origin",
+            robot_kind: None,
             request: || beacon_with("demo", &[("origin", "https://evil.example"), UA]),
         },
         DropCase {
             reason: "foreign_origin",
+            robot_kind: None,
             request: || beacon_with("demo", &[UA]),
         },
         DropCase {
             reason: "foreign_origin",
+            robot_kind: None,
             request: || {
                 request("GET", "/hit.gif?site=demo")
                     .header(header::REFERER, "http://localhost.evil.example/")
@@ -191,6 +201,7 @@ fn every_filter_drops_silently_and_counts_its_reason() {
         },
         DropCase {
             reason: "do_not_track",
+            robot_kind: None,
             request: || {
                 beacon_with(
                     DNT_SITE,
@@ -204,6 +215,7 @@ fn every_filter_drops_silently_and_counts_its_reason() {
         },
         DropCase {
             reason: "do_not_track",
+            robot_kind: None,
             request: || {
                 beacon_with(
                     DNT_SITE,
@@ -263,6 +275,16 @@ fn every_filter_drops_silently_and_counts_its_reason() {
             1,
             "case {index}: one reason only: {counters:?}"
         );
+        // Robots are also counted by kind (a bounded label), and nothing else is.
+        let robots = counters.get("footfall_robot_hits_total", &[]);
+        assert_eq!(robots, u64::from(case.reason == "bot"), "case {index}");
+        if let Some(kind) = case.robot_kind {
+            assert_eq!(
+                counters.get("footfall_robot_hits_total", &[("kind", kind)]),
+                1,
+                "case {index}: {counters:?}"
+            );
+        }
     }
 }
 
