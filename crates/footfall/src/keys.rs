@@ -78,6 +78,13 @@ impl Key {
         }
     }
 
+    /// True for a visit marker ([`session`]).
+    pub fn is_visit_marker(&self) -> bool {
+        self.0
+            .split_once("}:")
+            .is_some_and(|(_, tail)| tail.starts_with("sess:"))
+    }
+
     /// The site whose key this is; `None` for the service-wide keys ([`registry`],
     /// [`audit`], [`layout`]).
     pub fn site(&self) -> Option<SiteId> {

@@ -41,14 +41,20 @@
 //!   number of expired entries in its own transaction, so visit markers and minute
 //!   buckets do not make the file grow without bound even if nobody calls the purge.
 //!   Freed pages are reused by redb; the file itself does not shrink.
-//! - `meta`: the layout version, checked on open. Version 2 added the set kind; a
-//!   version 1 file is a valid version 2 file, so opening one upgrades its version in
-//!   place, while a build that reads only version 1 refuses the upgraded file at open
-//!   rather than failing later on a record kind it does not know.
+//! - `markers`: open-visit markers, one row per site, written by checkpoints (see the
+//!   `markers` module: they are kept in memory between checkpoints, since every hit moves
+//!   one and most of the file's writing went to them). A crash loses the marker updates
+//!   since the last checkpoint (about 10 s), never a hit.
+//! - `meta`: the layout version, checked on open. Version 2 added the set kind; version 3
+//!   moved visit markers from `entries` to `markers`. Older files are upgraded in place at
+//!   open (a version 1 file is a valid version 2 file; version 2's markers are moved),
+//!   while a build that reads only an older version refuses the upgraded file at open
+//!   rather than failing later on something it does not know.
 //!
 //! Reads ignore expired entries whether or not they have been purged yet, exactly as the
 //! memory store does.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,12 +73,11 @@ use crate::keys::Key;
 pub const FILE_NAME: &str = "footfall.redb";
 
 /// The layout version written to `meta`; bumped on any change of the record encoding or
-/// tables (2: the set record kind).
-const LAYOUT_VERSION: u64 = 2;
+/// tables (2: the set record kind; 3: visit markers in their own table).
+const LAYOUT_VERSION: u64 = 3;
 
-/// Layout versions this build opens and upgrades to [`LAYOUT_VERSION`] in place, because
-/// their files are valid files of the current layout.
-const UPGRADABLE_LAYOUT_VERSIONS: &[u64] = &[1];
+/// Layout versions this build opens and upgrades to [`LAYOUT_VERSION`] in place.
+const UPGRADABLE_LAYOUT_VERSIONS: &[u64] = &[1, 2];
 
 const ENTRIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("entries");
 const EXPIRY: TableDefinition<'_, (i128, &str), ()> = TableDefinition::new("expiry");
@@ -99,8 +104,25 @@ const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// [`EmbeddedStore`] share one open database.
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    database: Arc<Database>,
+    shared: Arc<Shared>,
     path: Arc<PathBuf>,
+}
+
+/// The open database and the visit markers held beside it.
+struct Shared {
+    database: Database,
+    markers: Markers,
+}
+
+impl Drop for Shared {
+    /// The last handle is gone: write the markers that changed since the last checkpoint,
+    /// so a clean stop keeps every open visit.
+    fn drop(&mut self) {
+        if let Err(error) = checkpoint(self) {
+            // No logger in the library: say it where an operator's log collects stderr.
+            eprintln!("footfall: the last checkpoint of visit markers failed: {error}");
+        }
+    }
 }
 
 impl fmt::Debug for EmbeddedStore {
@@ -146,7 +168,8 @@ impl EmbeddedStore {
                 });
             }
         };
-        initialise(&database, &path)?;
+        let markers = Markers::default();
+        let shared = initialise(database, &path, markers)?;
         // redb fsyncs the file, not the directory entry naming it: without this, a power
         // loss soon after the first open could lose a freshly created file along with
         // commits already acknowledged into it. (A `kill -9` cannot: the entry is in the
@@ -159,7 +182,7 @@ impl EmbeddedStore {
                 source: Some(Box::new(error)),
             })?;
         Ok(EmbeddedStore {
-            database: Arc::new(database),
+            shared: Arc::new(shared),
             path: Arc::new(path),
         })
     }
@@ -173,11 +196,15 @@ impl EmbeddedStore {
     /// 10,000 entries (so concurrent applies wait briefly), and returns how many it
     /// removed. Reads already ignore
     /// expired entries; purging frees their space for reuse.
+    ///
+    /// It also checkpoints the visit markers (see the module docs): the service's upkeep
+    /// calls it about every 10 seconds.
     pub async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let mut removed_total = 0u64;
+        let mut removed_total = self.shared.markers.purge(now) as u64;
+        self.run(checkpoint).await?;
         loop {
             let removed = self
-                .run(move |database| write(database, |tables| purge(tables, now, PURGE_CHUNK)))
+                .run(move |shared| write(shared, |tables| purge(tables, now, PURGE_CHUNK)))
                 .await?;
             removed_total += removed as u64;
             if removed < PURGE_CHUNK {
@@ -190,46 +217,100 @@ impl EmbeddedStore {
     async fn run<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Shared) -> Result<T, StoreError> + Send + 'static,
     {
-        let database = Arc::clone(&self.database);
+        let shared = Arc::clone(&self.shared);
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime
-                .spawn_blocking(move || job(&database))
+                .spawn_blocking(move || job(&shared))
                 .await
                 .map_err(|error| StoreError::Backend {
                     message: "an embedded store task failed".to_owned(),
                     source: Some(Box::new(error)),
                 })?,
-            Err(_) => job(&database),
+            Err(_) => job(&self.shared),
         }
     }
 }
 
-/// Creates the tables and checks the layout version.
-fn initialise(database: &Database, path: &Path) -> Result<(), StoreError> {
-    write(database, |tables| {
+/// Creates the tables, checks the layout version (upgrading an older file in place) and
+/// loads the visit markers.
+fn initialise(database: Database, path: &Path, markers: Markers) -> Result<Shared, StoreError> {
+    let shared = Shared { database, markers };
+    let moved = write(&shared, |tables| {
+        tables.transaction.open_table(MARKERS).map_err(backend)?;
         let mut meta = tables.transaction.open_table(META).map_err(backend)?;
         let stored = meta
             .get("layout")
             .map_err(backend)?
             .map(|guard| guard.value());
         match stored {
-            None => {
-                meta.insert("layout", LAYOUT_VERSION).map_err(backend)?;
-                Ok(())
+            None | Some(LAYOUT_VERSION) => {}
+            Some(old) if UPGRADABLE_LAYOUT_VERSIONS.contains(&old) => {}
+            Some(other) => {
+                return Err(StoreError::Config(format!(
+                    "{} has layout version {other}; this build reads version {LAYOUT_VERSION}",
+                    path.display()
+                )));
             }
-            Some(old) if UPGRADABLE_LAYOUT_VERSIONS.contains(&old) => {
-                meta.insert("layout", LAYOUT_VERSION).map_err(backend)?;
-                Ok(())
-            }
-            Some(LAYOUT_VERSION) => Ok(()),
-            Some(other) => Err(StoreError::Config(format!(
-                "{} has layout version {other}; this build reads version {LAYOUT_VERSION}",
-                path.display()
-            ))),
         }
-    })
+        meta.insert("layout", LAYOUT_VERSION).map_err(backend)?;
+        drop(meta);
+        // Up to version 2 markers were records of `entries`: move them (none in a new
+        // file; cheap to look for, since they share a key prefix per site).
+        let mut old_markers = Vec::new();
+        for row in tables.entries.iter().map_err(backend)? {
+            let (key, value) = row.map_err(backend)?;
+            if let Some(key) = Key::parse(key.value())
+                && held_apart(&key)
+            {
+                old_markers.push((key, value.value().to_vec()));
+            }
+        }
+        for (key, bytes) in &old_markers {
+            let record = decode(key, bytes)?;
+            let Value::Bytes(value) = record.value else {
+                continue;
+            };
+            tables.remove_record(key)?;
+            tables.staged.insert(
+                key.clone(),
+                Some(Marker {
+                    value,
+                    expire_at: record.expire_at,
+                }),
+            );
+        }
+        Ok(old_markers.len())
+    })?;
+    {
+        let transaction = shared.database.begin_read().map_err(backend)?;
+        let table = transaction.open_table(MARKERS).map_err(backend)?;
+        shared.markers.load(&table, Timestamp::UNIX_EPOCH)?;
+    }
+    if moved > 0 {
+        checkpoint(&shared)?;
+    }
+    Ok(shared)
+}
+
+/// Writes the visit markers that changed since the last checkpoint, durably.
+fn checkpoint(shared: &Shared) -> Result<(), StoreError> {
+    let mut transaction = shared.database.begin_write().map_err(backend)?;
+    transaction
+        .set_durability(Durability::Immediate)
+        .map_err(backend)?;
+    let sites = shared.markers.checkpoint(&transaction)?;
+    if sites.is_empty() {
+        return Ok(());
+    }
+    match transaction.commit() {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            shared.markers.restore_dirty(sites);
+            Err(backend(error))
+        }
+    }
 }
 
 fn backend(error: impl Into<redb::Error>) -> StoreError {
@@ -371,47 +452,103 @@ fn timestamp(key: &Key, deadline: Option<i128>) -> Result<Option<Timestamp>, Sto
 // ---------------------------------------------------------------------------------------
 // Transactions.
 
-/// The tables of one write transaction: the engine's seam onto redb.
+/// The tables of one write transaction: the engine's seam onto redb (and, for visit
+/// markers, onto the markers held in memory, changed only once the transaction commits).
 struct Tables<'t> {
     transaction: &'t WriteTransaction,
     entries: Table<'t, &'static str, &'static [u8]>,
     expiry: Table<'t, (i128, &'static str), ()>,
+    markers: &'t Markers,
+    /// Marker changes of this transaction (`None`: removed).
+    staged: BTreeMap<Key, Option<Marker>>,
 }
 
 /// Runs `job` in one write transaction, committed durably when it succeeds and aborted
 /// (leaving the file as it was) when it fails.
 fn write<T>(
-    database: &Database,
+    shared: &Shared,
     job: impl FnOnce(&mut Tables<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let mut transaction = database.begin_write().map_err(backend)?;
+    let mut transaction = shared.database.begin_write().map_err(backend)?;
     // Immediate is redb's default; set it anyway because acknowledging only what is on
     // disk is this store's whole promise.
     transaction
         .set_durability(Durability::Immediate)
         .map_err(backend)?;
-    let result = {
+    let (result, staged) = {
         let mut tables = Tables {
             transaction: &transaction,
             entries: transaction.open_table(ENTRIES).map_err(backend)?,
             expiry: transaction.open_table(EXPIRY).map_err(backend)?,
+            markers: &shared.markers,
+            staged: BTreeMap::new(),
         };
-        job(&mut tables)?
+        let result = job(&mut tables)?;
+        (result, tables.staged)
     };
     transaction.commit().map_err(backend)?;
+    shared.markers.apply(staged.into_iter().collect());
     Ok(result)
 }
 
 impl View for Tables<'_> {
     fn visit<R>(&self, key: &Key, f: impl FnOnce(Option<&Record>) -> R) -> Result<R, StoreError> {
+        if held_apart(key) {
+            let marker = match self.staged.get(key) {
+                Some(staged) => staged.clone(),
+                None => self.markers.get(key),
+            };
+            return Ok(f(marker.map(marker_record).as_ref()));
+        }
         visit_table(&self.entries, key, f)
     }
 }
 
+/// True for the keys kept with the markers in memory: visit markers of the usual form
+/// (anything else under a marker-like key stays a record of the file).
+fn held_apart(key: &Key) -> bool {
+    key.is_visit_marker() && markers::split_key(key.as_str()).is_some()
+}
+
+/// A marker as the engine sees it.
+fn marker_record(marker: Marker) -> Record {
+    Record {
+        value: Value::Bytes(marker.value),
+        expire_at: marker.expire_at,
+    }
+}
+
 impl engine::Tables for Tables<'_> {
-    /// Writes the record and keeps the expiry index in step.
+    /// Writes the record and keeps the expiry index in step; a visit marker is staged for
+    /// the markers held in memory instead.
     fn put(&mut self, key: &Key, record: Record) -> Result<(), StoreError> {
-        let encoded = encode(&record);
+        if held_apart(key)
+            && let Value::Bytes(value) = &record.value
+        {
+            self.staged.insert(
+                key.clone(),
+                Some(Marker {
+                    value: value.clone(),
+                    expire_at: record.expire_at,
+                }),
+            );
+            return Ok(());
+        }
+        self.put_record(key, &record)
+    }
+
+    fn remove(&mut self, key: &Key) -> Result<(), StoreError> {
+        if held_apart(key) {
+            self.staged.insert(key.clone(), None);
+        }
+        self.remove_record(key)
+    }
+}
+
+impl Tables<'_> {
+    /// Writes `record` into `entries` and keeps the expiry index in step.
+    fn put_record(&mut self, key: &Key, record: &Record) -> Result<(), StoreError> {
+        let encoded = encode(record);
         let new_deadline = record.expire_at.map(nanos);
         let old_deadline = self
             .entries
@@ -431,7 +568,7 @@ impl engine::Tables for Tables<'_> {
         Ok(())
     }
 
-    fn remove(&mut self, key: &Key) -> Result<(), StoreError> {
+    fn remove_record(&mut self, key: &Key) -> Result<(), StoreError> {
         let old_deadline = self
             .entries
             .remove(key.as_str())
@@ -444,12 +581,18 @@ impl engine::Tables for Tables<'_> {
     }
 }
 
-/// The engine's view of a read transaction.
-struct ReadTables(redb::ReadOnlyTable<&'static str, &'static [u8]>);
+/// The engine's view of a read transaction (and of the markers held in memory).
+struct ReadTables<'s> {
+    entries: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    markers: &'s Markers,
+}
 
-impl View for ReadTables {
+impl View for ReadTables<'_> {
     fn visit<R>(&self, key: &Key, f: impl FnOnce(Option<&Record>) -> R) -> Result<R, StoreError> {
-        visit_table(&self.0, key, f)
+        if held_apart(key) {
+            return Ok(f(self.markers.get(key).map(marker_record).as_ref()));
+        }
+        visit_table(&self.entries, key, f)
     }
 }
 
@@ -469,12 +612,15 @@ fn visit_table<R>(
 
 /// Runs `job` over a read transaction.
 fn read_only<T>(
-    database: &Database,
-    job: impl FnOnce(&ReadTables) -> Result<T, StoreError>,
+    shared: &Shared,
+    job: impl FnOnce(&ReadTables<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let transaction = database.begin_read().map_err(backend)?;
+    let transaction = shared.database.begin_read().map_err(backend)?;
     let entries = transaction.open_table(ENTRIES).map_err(backend)?;
-    job(&ReadTables(entries))
+    job(&ReadTables {
+        entries,
+        markers: &shared.markers,
+    })
 }
 
 /// Removes up to `budget` entries whose deadline is at or before `now`; returns how many
@@ -524,13 +670,13 @@ fn apply_batch(tables: &mut Tables<'_>, batch: &WriteBatch) -> Result<ApplyRepor
 }
 
 fn scan_page(
-    database: &Database,
+    shared: &Shared,
     after: &str,
     limit: usize,
     now: Timestamp,
 ) -> Result<(Vec<Entry>, Option<ScanCursor>), StoreError> {
     let limit = limit.max(1);
-    let transaction = database.begin_read().map_err(backend)?;
+    let transaction = shared.database.begin_read().map_err(backend)?;
     let entries = transaction.open_table(ENTRIES).map_err(backend)?;
     let mut page = Vec::with_capacity(limit.min(4096));
     let range = entries
@@ -551,6 +697,13 @@ fn scan_page(
             break;
         }
     }
+    // The markers held in memory, merged in key order: a page is the first `limit` live
+    // entries after the cursor, wherever they are kept.
+    for (key, marker) in shared.markers.page(after, limit, now) {
+        page.push(engine::entry(&key, &marker_record(marker)));
+    }
+    page.sort_by(|a, b| a.key.cmp(&b.key));
+    page.truncate(limit);
     // Like the memory store: a full page always carries a cursor, so the caller learns
     // that the scan is over from an empty or short page.
     let next = (page.len() >= limit).then(|| {
@@ -570,19 +723,19 @@ impl Store for EmbeddedStore {
         }
         // The blocking pool needs owned data; a clone costs microseconds next to a commit.
         let batch = batch.clone();
-        self.run(move |database| write(database, |tables| apply_batch(tables, &batch)))
+        self.run(move |shared| write(shared, |tables| apply_batch(tables, &batch)))
             .await
     }
 
     async fn read(&self, reads: &[Read], now: Timestamp) -> Result<Vec<u64>, StoreError> {
         let reads = reads.to_vec();
-        self.run(move |database| read_only(database, |view| engine::read(view, &reads, now)))
+        self.run(move |shared| read_only(shared, |view| engine::read(view, &reads, now)))
             .await
     }
 
     async fn get(&self, key: &Key, now: Timestamp) -> Result<Option<Vec<u8>>, StoreError> {
         let key = key.clone();
-        self.run(move |database| read_only(database, |view| engine::get(view, &key, now)))
+        self.run(move |shared| read_only(shared, |view| engine::get(view, &key, now)))
             .await
     }
 
@@ -594,8 +747,8 @@ impl Store for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let key = key.clone();
         let value = value.to_vec();
-        self.run(move |database| {
-            write(database, |tables| {
+        self.run(move |shared| {
+            write(shared, |tables| {
                 engine::set(tables, &key, &value, expire_at)
             })
         })
@@ -613,8 +766,8 @@ impl Store for EmbeddedStore {
         let value = value.to_vec();
         // One write transaction at a time: the check and the insert cannot interleave with
         // another caller's, so racing callers agree.
-        self.run(move |database| {
-            write(database, |tables| {
+        self.run(move |shared| {
+            write(shared, |tables| {
                 engine::set_if_absent(tables, &key, &value, expire_at, now)
             })
         })
@@ -633,8 +786,8 @@ impl Store for EmbeddedStore {
         let new = new.map(<[u8]>::to_vec);
         // The read and the write share one write transaction, which redb serialises with
         // every other writer: nothing can change the value in between.
-        self.run(move |database| {
-            write(database, |tables| {
+        self.run(move |shared| {
+            write(shared, |tables| {
                 engine::compare_and_swap(tables, &key, expected.as_deref(), new.as_deref(), now)
             })
         })
@@ -643,8 +796,8 @@ impl Store for EmbeddedStore {
 
     async fn delete(&self, keys: &[Key]) -> Result<(), StoreError> {
         let keys = keys.to_vec();
-        self.run(move |database| {
-            write(database, |tables| {
+        self.run(move |shared| {
+            write(shared, |tables| {
                 keys.iter()
                     .try_for_each(|key| engine::Tables::remove(tables, key))
             })
@@ -659,25 +812,29 @@ impl Store for EmbeddedStore {
         now: Timestamp,
     ) -> Result<(Vec<Entry>, Option<ScanCursor>), StoreError> {
         let after = cursor.0.clone();
-        self.run(move |database| scan_page(database, &after, limit, now))
+        self.run(move |shared| scan_page(shared, &after, limit, now))
             .await
     }
 
     async fn restore(&self, entries: &[Entry]) -> Result<(), StoreError> {
         let entries = entries.to_vec();
-        self.run(move |database| write(database, |tables| engine::restore(tables, &entries)))
+        self.run(move |shared| write(shared, |tables| engine::restore(tables, &entries)))
             .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.run(|database| {
-            let transaction = database.begin_read().map_err(backend)?;
+        self.run(|shared| {
+            let transaction = shared.database.begin_read().map_err(backend)?;
             transaction.open_table(ENTRIES).map_err(backend)?;
             Ok(())
         })
         .await
     }
 }
+
+mod markers;
+
+use markers::{MARKERS, Marker, Markers};
 
 #[cfg(test)]
 mod tests;

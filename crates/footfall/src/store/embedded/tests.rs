@@ -50,7 +50,7 @@ async fn scan_all(store: &EmbeddedStore, now: Timestamp) -> Vec<Entry> {
 
 /// Rows of the expiry index, for checking that it stays in step with the records.
 fn expiry_rows(store: &EmbeddedStore) -> Vec<(i128, String)> {
-    let transaction = store.database.begin_read().unwrap();
+    let transaction = store.shared.database.begin_read().unwrap();
     let expiry = transaction.open_table(EXPIRY).unwrap();
     expiry
         .iter()
@@ -64,7 +64,7 @@ fn expiry_rows(store: &EmbeddedStore) -> Vec<(i128, String)> {
 }
 
 fn entry_count(store: &EmbeddedStore) -> u64 {
-    let transaction = store.database.begin_read().unwrap();
+    let transaction = store.shared.database.begin_read().unwrap();
     let entries = transaction.open_table(ENTRIES).unwrap();
     entries.len().unwrap()
 }
@@ -158,7 +158,7 @@ proptest! {
 async fn a_corrupt_record_on_disk_reads_as_corrupt() {
     let store = temp_store();
     let key = keys::metric(&site(), Metric::Pageviews, &Scope::Total);
-    write(&store.database, |tables| {
+    write(&store.shared, |tables| {
         tables
             .entries
             .insert(key.as_str(), &[KIND_COUNTER, 0, 1][..])
@@ -175,7 +175,7 @@ async fn a_corrupt_record_on_disk_reads_as_corrupt() {
     assert!(matches!(scan, Err(StoreError::Corrupt { .. })), "{scan:?}");
     // A corrupt sketch is reported by reads that decode it.
     let sketch = keys::metric(&site(), Metric::Visitors, &Scope::Total);
-    write(&store.database, |tables| {
+    write(&store.shared, |tables| {
         tables
             .entries
             .insert(
@@ -300,8 +300,10 @@ async fn purge_removes_expired_entries_and_their_index_rows() {
         ..WriteBatch::default()
     };
     store.apply(&again).await.unwrap();
-    assert_eq!(entry_count(&store), 4);
-    assert_eq!(expiry_rows(&store).len(), 3, "one row per expiring entry");
+    // The counter and the sketch are records of the file; the markers are held apart.
+    assert_eq!(entry_count(&store), 2);
+    assert_eq!(store.shared.markers.len(), 2);
+    assert_eq!(expiry_rows(&store).len(), 1, "one row per expiring entry");
 
     assert_eq!(store.purge_expired(minutes(9)).await.unwrap(), 0);
     assert_eq!(store.purge_expired(minutes(10)).await.unwrap(), 1);
@@ -313,6 +315,7 @@ async fn purge_removes_expired_entries_and_their_index_rows() {
     );
     assert_eq!(store.purge_expired(minutes(35)).await.unwrap(), 1);
     assert_eq!(entry_count(&store), 1, "only the undying counter is left");
+    assert_eq!(store.shared.markers.len(), 0);
     assert!(expiry_rows(&store).is_empty());
 
     // Setting a deadline-free value over an expiring one drops its index row; deleting
@@ -331,38 +334,113 @@ async fn purge_removes_expired_entries_and_their_index_rows() {
 async fn apply_purges_expired_entries_as_it_goes() {
     let store = temp_store();
     let now = at("2026-11-30T03:00:00Z");
-    let sessions: Vec<SessionTouch> = (0..500)
-        .map(|n| SessionTouch {
-            key: keys::session(&site(), &visitor(n)),
-            previous_key: None,
-            expire_at: now + SignedDuration::from_mins(30),
-        })
-        .collect();
-    let batch = |now: Timestamp, sessions: Vec<SessionTouch>| WriteBatch {
+    let minute_sketch = |n: i64, expire_at: Timestamp| SketchAdd {
+        key: keys::online_minute(&site(), crate::calendar::Minute::from_index(n)),
+        elements: vec![[1; 16]],
+        expire_at: Some(expire_at),
+    };
+    let batch = |now: Timestamp, sketches: Vec<SketchAdd>| WriteBatch {
         now,
-        visits: vec![VisitGroup {
-            counters: vec![],
-            sessions,
-        }],
+        sketches,
         ..WriteBatch::default()
     };
-    store.apply(&batch(now, sessions)).await.unwrap();
+    let deadline = now + SignedDuration::from_mins(30);
+    let many = (0..500).map(|n| minute_sketch(n, deadline)).collect();
+    store.apply(&batch(now, many)).await.unwrap();
     assert_eq!(entry_count(&store), 500);
     // An hour later one small batch purges up to its size plus the margin, so the 500
-    // stale markers go in two applies without any call to purge_expired.
+    // stale buckets go in two applies without any call to purge_expired.
     let later = now + SignedDuration::from_hours(1);
-    let one = |n: u32| {
-        vec![SessionTouch {
-            key: keys::session(&site(), &visitor(10_000 + n)),
-            previous_key: None,
-            expire_at: later + SignedDuration::from_mins(30),
-        }]
+    let one = |n: i64| {
+        vec![minute_sketch(
+            10_000 + n,
+            later + SignedDuration::from_mins(30),
+        )]
     };
     store.apply(&batch(later, one(1))).await.unwrap();
     assert_eq!(entry_count(&store), 500 - 257 + 1);
     store.apply(&batch(later, one(2))).await.unwrap();
     assert_eq!(entry_count(&store), 2);
     assert_eq!(expiry_rows(&store).len(), 2);
+}
+
+/// Visit markers are held in memory and written at checkpoints (and when the store
+/// closes): after a clean restart an open visit goes on.
+#[tokio::test]
+async fn open_visits_survive_a_clean_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = at("2026-11-30T03:00:00Z");
+    let visits = keys::metric(&site(), Metric::Visits, &Scope::Total);
+    let touch = |n: u32| WriteBatch {
+        now,
+        visits: vec![VisitGroup {
+            counters: vec![(visits.clone(), None)],
+            sessions: vec![SessionTouch {
+                key: keys::session(&site(), &visitor(n)),
+                previous_key: None,
+                expire_at: now + SignedDuration::from_mins(30),
+            }],
+        }],
+        ..WriteBatch::default()
+    };
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.apply(&touch(1)).await.unwrap().visits_started, 1);
+        // A checkpoint (the upkeep's), then a change after it, kept by the close.
+        store.purge_expired(now).await.unwrap();
+        assert_eq!(store.apply(&touch(2)).await.unwrap().visits_started, 1);
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    for n in [1, 2] {
+        assert_eq!(store.apply(&touch(n)).await.unwrap().visits_started, 0);
+    }
+    assert_eq!(
+        store.read(&[Read::Counter(visits)], now).await.unwrap(),
+        vec![2]
+    );
+    // And they come out of a scan in key order, beside the file's records.
+    let entries = scan_all(&store, now).await;
+    let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(keys, sorted);
+    assert_eq!(keys.iter().filter(|k| k.contains(":sess:")).count(), 2);
+}
+
+/// A version 2 file kept markers as records: opening it moves them into the markers
+/// table, and the visits they hold open go on.
+#[tokio::test]
+async fn a_version_2_file_has_its_markers_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = at("2026-11-30T03:00:00Z");
+    let marker = keys::session(&site(), &visitor(7));
+    let deadline = now + SignedDuration::from_mins(30);
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        write(&store.shared, |tables| {
+            tables.put_record(
+                &marker,
+                &Record {
+                    value: Value::Bytes(Vec::new()),
+                    expire_at: Some(deadline),
+                },
+            )?;
+            let mut meta = tables.transaction.open_table(META).map_err(backend)?;
+            meta.insert("layout", 2).map_err(backend)?;
+            Ok(())
+        })
+        .unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(entry_count(&store), 0, "the record left `entries`");
+    assert!(expiry_rows(&store).is_empty());
+    assert_eq!(store.get(&marker, now).await.unwrap(), Some(Vec::new()));
+    let transaction = store.shared.database.begin_read().unwrap();
+    let table = transaction.open_table(markers::MARKERS).unwrap();
+    assert!(
+        table.get("caukee").unwrap().is_some(),
+        "checkpointed at once"
+    );
 }
 
 #[tokio::test]
@@ -401,7 +479,7 @@ async fn an_unknown_layout_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        write(&store.database, |tables| {
+        write(&store.shared, |tables| {
             let mut meta = tables.transaction.open_table(META).map_err(backend)?;
             meta.insert("layout", LAYOUT_VERSION + 1).map_err(backend)?;
             Ok(())
@@ -410,7 +488,8 @@ async fn an_unknown_layout_version_is_refused() {
     }
     let error = EmbeddedStore::open(dir.path()).unwrap_err();
     assert!(
-        matches!(&error, StoreError::Config(message) if message.contains("layout version 3")),
+        matches!(&error, StoreError::Config(message)
+            if message.contains(&format!("layout version {}", LAYOUT_VERSION + 1))),
         "{error}"
     );
 }
@@ -422,7 +501,7 @@ async fn a_version_1_file_is_upgraded_in_place() {
     {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         store.set(&key, b"41", None).await.unwrap();
-        write(&store.database, |tables| {
+        write(&store.shared, |tables| {
             let mut meta = tables.transaction.open_table(META).map_err(backend)?;
             meta.insert("layout", 1).map_err(backend)?;
             Ok(())
@@ -430,7 +509,7 @@ async fn a_version_1_file_is_upgraded_in_place() {
         .unwrap();
     }
     let store = EmbeddedStore::open(dir.path()).unwrap();
-    let transaction = store.database.begin_read().unwrap();
+    let transaction = store.shared.database.begin_read().unwrap();
     let meta = transaction.open_table(META).unwrap();
     assert_eq!(
         meta.get("layout").unwrap().map(|v| v.value()),

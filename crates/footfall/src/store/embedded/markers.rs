@@ -1,0 +1,428 @@
+//! Open-visit markers of the embedded store: held in memory, written to the file in
+//! checkpoints.
+//!
+//! A marker is written by every hit (its deadline moves with each page view), and its key
+//! is a visitor's random-looking id. In redb's copy-on-write B-tree each such write
+//! copies a leaf page and the pages above it, so a batch of 20,000 hits dirtied some
+//! 10,000 pages (40 MB) and the markers' expiry-index rows as many again: most of the
+//! store's writing, memory and CPU went to a value that lives half an hour. Here they
+//! live in an ordered map instead, and [`Markers::checkpoint`] writes each site's
+//! markers as one row of the `markers` table when they changed (every upkeep, about every
+//! 10 seconds, and when the store closes).
+//!
+//! What a crash can lose is therefore the marker updates since the last checkpoint, never
+//! a hit: a reader whose visit spans a `kill -9` may start one more visit than they did.
+//! The counters, sketches and sets of every acknowledged batch are as durable as before.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use jiff::Timestamp;
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+
+use super::{backend, nanos};
+use crate::keys::Key;
+use crate::store::StoreError;
+
+/// Site hash tag → that site's markers: repeated `[key length: u16 LE][key][flag: u8]
+/// [deadline: i128 LE nanoseconds, when the flag is 1][value length: u16 LE][value]`.
+pub(super) const MARKERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("markers");
+
+/// One marker: its value as written (its deadline in Unix milliseconds, as text) and its
+/// deadline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Marker {
+    pub(super) value: Vec<u8>,
+    pub(super) expire_at: Option<Timestamp>,
+}
+
+impl Marker {
+    fn is_live(&self, now: Timestamp) -> bool {
+        self.expire_at.is_none_or(|at| at > now)
+    }
+}
+
+/// A marker as held: its deadline in milliseconds (`i64::MAX`: none) and its value only
+/// when it is not that deadline's text (markers copied from an older store). About 60
+/// bytes a marker with the map's own, so a million open visits take some 60 MB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Held {
+    deadline_ms: i64,
+    other_value: Option<Box<[u8]>>,
+}
+
+impl Held {
+    fn new(marker: &Marker) -> Self {
+        let deadline_ms = marker.expire_at.map_or(i64::MAX, |at| at.as_millisecond());
+        let standard =
+            marker.expire_at.is_some() && marker.value == deadline_ms.to_string().into_bytes();
+        Held {
+            deadline_ms,
+            other_value: (!standard).then(|| marker.value.clone().into_boxed_slice()),
+        }
+    }
+
+    fn marker(&self) -> Marker {
+        let expire_at = (self.deadline_ms != i64::MAX)
+            .then(|| Timestamp::from_millisecond(self.deadline_ms).ok())
+            .flatten();
+        let value = match &self.other_value {
+            Some(value) => value.to_vec(),
+            None => self.deadline_ms.to_string().into_bytes(),
+        };
+        Marker { value, expire_at }
+    }
+
+    fn is_live(&self, now: Timestamp) -> bool {
+        self.deadline_ms == i64::MAX || self.deadline_ms > now.as_millisecond()
+    }
+}
+
+/// A marker key, `ff:{site}:sess:<32 hex digits>`, as (`site}`, id bytes): ordered as
+/// the key strings are (`}` sorts after every character a site id has, so comparing
+/// `site}` compares the strings up to the brace).
+type HeldKey = (Arc<str>, [u8; 16]);
+
+/// The parts of a marker key this module holds, or `None` for a key of another form
+/// (kept as a record of the file instead).
+pub(super) fn split_key(key: &str) -> Option<(&str, [u8; 16])> {
+    let rest = key.strip_prefix("ff:{")?;
+    let (site, hex) = rest.split_once("}:sess:")?;
+    let bytes = hex.as_bytes();
+    if bytes.len() != 32 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let digit = |b: u8| {
+            if b.is_ascii_digit() {
+                b - b'0'
+            } else {
+                b - b'a' + 10
+            }
+        };
+        id[i] = (digit(pair[0]) << 4) | digit(pair[1]);
+    }
+    Some((site, id))
+}
+
+fn key_string(site_brace: &str, id: &[u8; 16]) -> String {
+    let mut key = String::with_capacity(4 + site_brace.len() + 6 + 32);
+    key.push_str("ff:{");
+    key.push_str(site_brace);
+    key.push_str(":sess:");
+    for byte in id {
+        key.push_str(&format!("{byte:02x}"));
+    }
+    key
+}
+
+/// The markers of one store, and which sites changed since the last checkpoint.
+#[derive(Debug, Default)]
+pub(super) struct Markers {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// (`site}`, id) → marker, ordered as the key strings, so a scan walks them in key
+    /// order beside the table's.
+    map: BTreeMap<HeldKey, Held>,
+    /// One shared `site}` string per site.
+    sites: HashMap<Box<str>, Arc<str>>,
+    /// Sites (`site}`) whose markers changed since their last checkpoint.
+    dirty: BTreeSet<Arc<str>>,
+}
+
+impl State {
+    fn site(&mut self, site: &str) -> Arc<str> {
+        let braced = format!("{site}}}");
+        if let Some(shared) = self.sites.get(braced.as_str()) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(braced.as_str());
+        self.sites
+            .insert(braced.into_boxed_str(), Arc::clone(&shared));
+        shared
+    }
+
+    fn insert(&mut self, key: &str, held: Option<Held>) {
+        let Some((site, id)) = split_key(key) else {
+            return;
+        };
+        let site = self.site(site);
+        self.dirty.insert(Arc::clone(&site));
+        match held {
+            Some(held) => self.map.insert((site, id), held),
+            None => self.map.remove(&(site, id)),
+        };
+    }
+}
+
+impl Markers {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every change below is a complete insert or removal: a poisoned map is consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The marker at `key`, expired or not.
+    pub(super) fn get(&self, key: &Key) -> Option<Marker> {
+        let (site, id) = split_key(key.as_str())?;
+        let state = self.lock();
+        let site = state.sites.get(format!("{site}}}").as_str())?;
+        state.map.get(&(Arc::clone(site), id)).map(Held::marker)
+    }
+
+    /// Applies changes made by a committed transaction (`None`: removed).
+    pub(super) fn apply(&self, changes: Vec<(Key, Option<Marker>)>) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        for (key, marker) in changes {
+            state.insert(key.as_str(), marker.as_ref().map(Held::new));
+        }
+    }
+
+    /// Live markers with keys after `after`, at most `limit`, in key order.
+    pub(super) fn page(&self, after: &str, limit: usize, now: Timestamp) -> Vec<(Key, Marker)> {
+        let state = self.lock();
+        // Every marker of a site that sorts before the cursor's site is before it; start
+        // at the cursor's site and compare whole keys only there.
+        let start_site: Arc<str> = match after
+            .strip_prefix("ff:{")
+            .and_then(|rest| rest.split_once('}'))
+        {
+            Some((site, _)) => Arc::from(format!("{site}}}").as_str()),
+            None if after < "ff:{" => Arc::from(""),
+            None => Arc::from("\u{10ffff}"),
+        };
+        state
+            .map
+            .range((start_site, [0u8; 16])..)
+            .filter(|(_, held)| held.is_live(now))
+            .map(|((site, id), held)| (key_string(site, id), held))
+            .filter(|(key, _)| key.as_str() > after)
+            .filter_map(|(key, held)| Some((Key::parse(&key)?, held.marker())))
+            .take(limit)
+            .collect()
+    }
+
+    /// Forgets expired markers (their sites are checkpointed without them); returns how
+    /// many.
+    pub(super) fn purge(&self, now: Timestamp) -> usize {
+        let mut state = self.lock();
+        let State { map, dirty, .. } = &mut *state;
+        let before = map.len();
+        map.retain(|(site, _), held| {
+            let live = held.is_live(now);
+            if !live {
+                dirty.insert(Arc::clone(site));
+            }
+            live
+        });
+        before - map.len()
+    }
+
+    /// Writes the markers of every site that changed since the last checkpoint, one row
+    /// per site, in `transaction` (the caller commits it durably). The sites are taken off
+    /// the dirty list first; if the transaction then fails, [`Markers::restore_dirty`]
+    /// puts them back.
+    pub(super) fn checkpoint(
+        &self,
+        transaction: &WriteTransaction,
+    ) -> Result<Vec<Arc<str>>, StoreError> {
+        let (rows, sites) = {
+            let mut state = self.lock();
+            let sites: Vec<Arc<str>> = std::mem::take(&mut state.dirty).into_iter().collect();
+            let rows: Vec<(String, Vec<u8>)> = sites
+                .iter()
+                .map(|site| {
+                    let mut row = Vec::new();
+                    for ((_, id), held) in state
+                        .map
+                        .range((Arc::clone(site), [0u8; 16])..)
+                        .take_while(|((s, _), _)| s == site)
+                    {
+                        encode(&mut row, &key_string(site, id), &held.marker());
+                    }
+                    (site.trim_end_matches('}').to_owned(), row)
+                })
+                .collect();
+            (rows, sites)
+        };
+        let mut table = transaction.open_table(MARKERS).map_err(backend)?;
+        for (site, row) in &rows {
+            if row.is_empty() {
+                table.remove(site.as_str()).map_err(backend)?;
+            } else {
+                table
+                    .insert(site.as_str(), row.as_slice())
+                    .map_err(backend)?;
+            }
+        }
+        Ok(sites)
+    }
+
+    /// Marks `sites` changed again, after a checkpoint of them failed.
+    pub(super) fn restore_dirty(&self, sites: Vec<Arc<str>>) {
+        self.lock().dirty.extend(sites);
+    }
+
+    /// Loads every row of the table (markers already expired at `now` are left out).
+    pub(super) fn load(
+        &self,
+        table: &impl ReadableTable<&'static str, &'static [u8]>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        // Loaded as they were written: only what changed before stays to checkpoint.
+        let dirty = std::mem::take(&mut state.dirty);
+        for row in table.iter().map_err(backend)? {
+            let (site, bytes) = row.map_err(backend)?;
+            let site = site.value();
+            let corrupt = || StoreError::Corrupt {
+                key: format!("markers of {site}"),
+                message: "malformed marker row".to_owned(),
+            };
+            for (key, marker) in decode(bytes.value()).ok_or_else(corrupt)? {
+                if marker.is_live(now) {
+                    state.insert(&key, Some(Held::new(&marker)));
+                }
+            }
+        }
+        state.dirty = dirty;
+        Ok(())
+    }
+
+    /// How many markers are held, expired or not.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+}
+
+fn encode(out: &mut Vec<u8>, key: &str, marker: &Marker) {
+    let key_len = u16::try_from(key.len()).unwrap_or(u16::MAX);
+    let value_len = u16::try_from(marker.value.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&key_len.to_le_bytes());
+    out.extend_from_slice(&key.as_bytes()[..usize::from(key_len)]);
+    match marker.expire_at {
+        None => out.push(0),
+        Some(at) => {
+            out.push(1);
+            out.extend_from_slice(&nanos(at).to_le_bytes());
+        }
+    }
+    out.extend_from_slice(&value_len.to_le_bytes());
+    out.extend_from_slice(&marker.value[..usize::from(value_len)]);
+}
+
+fn decode(mut bytes: &[u8]) -> Option<Vec<(String, Marker)>> {
+    let mut out = Vec::new();
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, rest) = bytes.split_at_checked(n)?;
+        bytes = rest;
+        Some(head)
+    };
+    loop {
+        let Some(len) = take(2) else {
+            return Some(out);
+        };
+        let key_len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+        let key = String::from_utf8(take(key_len)?.to_vec()).ok()?;
+        let expire_at = match take(1)?[0] {
+            0 => None,
+            1 => {
+                let raw: [u8; 16] = take(16)?.try_into().ok()?;
+                Some(Timestamp::from_nanosecond(i128::from_le_bytes(raw)).ok()?)
+            }
+            _ => return None,
+        };
+        let len = take(2)?;
+        let value_len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+        let value = take(value_len)?.to_vec();
+        out.push((key, Marker { value, expire_at }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_and_damage_is_refused() {
+        let markers = vec![
+            (
+                "ff:{caukee}:sess:00ff".to_owned(),
+                Marker {
+                    value: b"1796009400000".to_vec(),
+                    expire_at: Some("2026-11-30T03:30:00Z".parse().unwrap()),
+                },
+            ),
+            (
+                "ff:{caukee}:sess:01ff".to_owned(),
+                Marker {
+                    value: Vec::new(),
+                    expire_at: None,
+                },
+            ),
+        ];
+        let mut row = Vec::new();
+        for (key, marker) in &markers {
+            encode(&mut row, key, marker);
+        }
+        assert_eq!(decode(&row), Some(markers));
+        for cut in 1..row.len() {
+            // A row cut anywhere but between markers is refused, never misread.
+            if let Some(decoded) = decode(&row[..cut]) {
+                assert!(decoded.len() < 2, "cut at {cut}");
+            }
+        }
+        assert_eq!(decode(&[1, 0, b'k', 7]), None);
+    }
+
+    #[test]
+    fn marker_keys_split_and_order_as_strings() {
+        let id = [0xa5; 16];
+        let key = key_string("caukee}", &id);
+        assert_eq!(key, format!("ff:{{caukee}}:sess:{}", "a5".repeat(16)));
+        assert_eq!(split_key(&key), Some(("caukee", id)));
+        for other in [
+            "ff:{caukee}:sess:A5",
+            "ff:{caukee}:sess:zz",
+            "ff:{caukee}:pv:t",
+            "x",
+        ] {
+            assert_eq!(split_key(other), None, "{other}");
+        }
+        // (`site}`, id) orders as the key strings do, a site a prefix of another too.
+        let pairs = [("a}", [9u8; 16]), ("ab}", [0u8; 16]), ("a}", [0u8; 16])];
+        let mut by_pair: Vec<_> = pairs.to_vec();
+        by_pair.sort();
+        let mut by_string: Vec<_> = pairs.to_vec();
+        by_string.sort_by_key(|(site, id)| key_string(site, id));
+        assert_eq!(by_pair, by_string);
+    }
+
+    #[test]
+    fn held_markers_keep_their_value_and_deadline() {
+        let at: Timestamp = "2026-11-30T03:30:00Z".parse().unwrap();
+        for marker in [
+            Marker {
+                value: at.as_millisecond().to_string().into_bytes(),
+                expire_at: Some(at),
+            },
+            Marker {
+                value: Vec::new(),
+                expire_at: Some(at),
+            },
+            Marker {
+                value: b"x".to_vec(),
+                expire_at: None,
+            },
+        ] {
+            assert_eq!(Held::new(&marker).marker(), marker);
+        }
+    }
+}
