@@ -146,7 +146,6 @@ pub const ONLINE_SET_CAP: usize = 2_000;
 struct Slot {
     pageviews: usize,
     day_visitors: usize,
-    online_visitors: usize,
     online_set: usize,
     group: usize,
     visit_timeout: SignedDuration,
@@ -199,7 +198,6 @@ impl Builder {
         }
         let slot = &self.slots[&hit.site][&minute];
         let visitor = *hit.visitor.as_bytes();
-        self.sketches[slot.online_visitors].elements.push(visitor);
         self.sets[slot.online_set].elements.push(visitor);
         if hit.kind == HitKind::Heartbeat {
             return;
@@ -236,14 +234,15 @@ impl Builder {
             .start()
             .saturating_add(SignedDuration::from_mins(1) + CountingRules::MAX_ONLINE_WINDOW)
             .unwrap_or(Timestamp::MAX);
-        let online_visitors = self.sketch(keys::online_minute(site, minute), Some(online_expiry));
-        // The same visitors, exactly while few; a slot is made once per site and minute
-        // per batch, so each set key appears once.
+        // The minute's visitors, exactly while few, spilling into the minute's sketch
+        // past the cap; a slot is made once per site and minute per batch, so each set
+        // key appears once.
         self.sets.push(SetAdd {
             key: keys::online_minute_set(site, minute),
             elements: Vec::new(),
             cap: ONLINE_SET_CAP,
             expire_at: Some(online_expiry),
+            spill: Some(keys::online_minute(site, minute)),
         });
         let online_set = self.sets.len() - 1;
 
@@ -262,7 +261,6 @@ impl Builder {
         Slot {
             pageviews,
             day_visitors,
-            online_visitors,
             online_set,
             group,
             visit_timeout: rules.visit_timeout(),

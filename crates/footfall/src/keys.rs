@@ -12,15 +12,15 @@
 //! | `ff:{site}:vs:d:<date>` | visits started that day | as above |
 //! | `ff:{site}:uv:d:<date>` | visitors that day, HyperLogLog | as above |
 //! | `ff:{site}:fold` | all-time totals of the settled days (see [`counter`](crate::counter)) | never |
-//! | `ff:{site}:on:<minute>` | visitors active in that UTC minute, HyperLogLog | minute end + longest online window |
-//! | `ff:{site}:onx:<minute>` | the same visitors as a bounded set of ids (exact while small) | minute end + longest online window |
+//! | `ff:{site}:onx:<minute>` | visitors active in that UTC minute, a bounded set of ids (exact while small) | minute end + longest online window |
+//! | `ff:{site}:on:<minute>` | the same minute's visitors once its set overflowed, HyperLogLog (written only then) | as its set |
 //! | `ff:{site}:sess:<visitor>` | open visit marker (its deadline, Unix ms) | last hit + visit timeout |
 //! | `ff:{site}:salt:<period>` | 32-byte salt | period start + 48 h |
 //! | `ff:{site}:base:<metric>` | imported baseline for totals | never |
 //! | `ff:registry`, `ff:audit` | the site registry and the audit log (the server's documents) | never |
 //! | `ff:layout` | the layout the registered sites were brought to (`2`) | never |
 //!
-//! A hit writes one day's three keys, its minute's two and its visitor's marker, whatever
+//! A hit writes one day's three keys, its minute's set and its visitor's marker, whatever
 //! the windows: weeks, months and all time are derived from days when read.
 //!
 //! The first layout ("layout 1") also kept week, month and all-time keys,
@@ -171,13 +171,14 @@ pub fn metric(site: &SiteId, metric: Metric, scope: &Scope) -> Key {
     Key(format!("ff:{{{site}}}:{}:{scope}", metric_tag(metric)))
 }
 
-/// The sketch of visitors seen in one UTC minute (the "online" window's buckets).
+/// The sketch of the visitors of one UTC minute that its bounded set could not hold (the
+/// set's spill, see [`SetAdd::spill`](crate::store::SetAdd::spill)).
 pub fn online_minute(site: &SiteId, minute: Minute) -> Key {
     Key(format!("ff:{{{site}}}:on:{minute}"))
 }
 
 /// The bounded set of visitors seen in one UTC minute: the online window's exact count
-/// while it is small, next to the sketch of [`online_minute`] that takes over when a set
+/// while it is small, spilling into the sketch of [`online_minute`] when the set
 /// overflows.
 pub fn online_minute_set(site: &SiteId, minute: Minute) -> Key {
     Key(format!("ff:{{{site}}}:onx:{minute}"))

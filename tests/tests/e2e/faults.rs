@@ -160,6 +160,45 @@ fn redis_killed_under_load_then_restarted_buffered_hits_are_written() {
     );
 }
 
+/// Redis killed while the service's connection is idle: the next batch finds the
+/// connection closed ("broken pipe") before anything was sent, so it is retried, not
+/// dropped as possibly written; once Redis is back every hit is there.
+#[test]
+fn redis_killed_while_idle_the_next_batch_is_retried_not_dropped() {
+    let mut redis = RedisServer::builder()
+        .args(["--appendonly", "yes", "--appendfsync", "always"])
+        .start();
+    let server = FootfallServer::builder()
+        .store(redis.url())
+        .args(["--rate-limit", NO_RATE_LIMIT, "--flush-interval-ms", "20"])
+        .start();
+    let mut client = HttpClient::connect(server.public()).expect("connect");
+    assert_eq!(post_hit(&mut client).status, 204);
+    wait_until(&server, "the first hit is written", |m| {
+        m.value("footfall_hits_written_total") >= 1
+    });
+    // Idle, then Redis goes away; hits keep coming.
+    std::thread::sleep(Duration::from_millis(300));
+    redis.kill();
+    let mut acked = 1;
+    for _ in 0..10 {
+        if post_hit(&mut client).status == 204 {
+            acked += 1;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    redis.restart();
+    let settled = wait_until(&server, "every hit is written after the restart", |m| {
+        m.in_memory() == 0 && m.value("footfall_hits_written_total") >= acked
+    });
+    assert_eq!(settled.dropped("store_ambiguous"), 0, "{settled:?}");
+    let stored = block_on(async {
+        let store = RedisStore::connect(&redis.url()).await.expect("connect");
+        pageviews(&store).await
+    });
+    assert_eq!(stored, acked, "{settled:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Redis slow, Redis full.
 

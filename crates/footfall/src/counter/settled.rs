@@ -468,13 +468,18 @@ impl Settled {
         let (online, online_accuracy) = match extra.get(Metric::ALL.len()) {
             Some(&exact) if exact != SET_OVERFLOWED => (exact, Accuracy::Exact),
             _ => {
-                // A minute overflowed its set: estimate from the minute sketches. Only
-                // very busy sites get here, so the one-key reads above stay the rule.
-                let sketches = minutes
+                // A minute overflowed its set: estimate from the sets and the sketches
+                // they spilled into. Only very busy sites get here.
+                let pairs = minutes
                     .iter()
-                    .map(|&minute| keys::online_minute(site, minute))
+                    .map(|&minute| {
+                        (
+                            keys::online_minute_set(site, minute),
+                            keys::online_minute(site, minute),
+                        )
+                    })
                     .collect();
-                let estimate = store.read(&[Read::Cardinality(sketches)], now).await?;
+                let estimate = store.read(&[Read::SpilledUnion(pairs)], now).await?;
                 (
                     estimate.first().copied().unwrap_or(0),
                     accuracy(Metric::Visitors, Window::Online, rules),

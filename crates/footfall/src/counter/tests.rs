@@ -255,14 +255,17 @@ fn plan_adds_each_visitor_once_to_its_minute_set() {
             ("ff:{caukee}:onx:29933457", 1, ONLINE_SET_CAP),
         ]
     );
-    // They expire with the minute sketches.
-    let sketch_expiry = plan
-        .batch
-        .sketches
-        .iter()
-        .find(|sketch| sketch.key.as_str() == "ff:{caukee}:on:29933456")
-        .map(|sketch| sketch.expire_at);
-    assert_eq!(sketch_expiry, Some(plan.batch.sets[0].expire_at));
+    // Each spills into its minute's sketch past the cap (none is written before).
+    assert_eq!(
+        plan.batch.sets[0].spill.as_ref().map(Key::as_str),
+        Some("ff:{caukee}:on:29933456")
+    );
+    assert!(
+        plan.batch
+            .sketches
+            .iter()
+            .all(|s| !s.key.as_str().contains(":on:"))
+    );
 }
 
 #[tokio::test]
@@ -419,8 +422,9 @@ fn plan_aggregates_a_batch() {
     // One day record, whatever the windows: its pageviews once, with all 1,000.
     assert_eq!(plan.batch.counters.len(), 1);
     assert!(plan.batch.counters.iter().all(|c| c.by == 1000));
-    // The day's sketch and the minute bucket, each with 100 distinct visitors.
-    assert_eq!(plan.batch.sketches.len(), 2);
+    // The day's sketch, with 100 distinct visitors (the minute's set spills into its
+    // sketch only past its cap).
+    assert_eq!(plan.batch.sketches.len(), 1);
     assert!(
         plan.batch
             .sketches
@@ -458,7 +462,6 @@ fn plan_aggregates_a_batch() {
         [
             "ff:{caukee}:pv:d:2026-11-30",
             "ff:{caukee}:uv:d:2026-11-30",
-            "ff:{caukee}:on:29933460",
             "ff:{caukee}:onx:29933460",
         ]
     );
@@ -498,8 +501,7 @@ async fn heartbeats_keep_visitors_online_and_count_nothing_else() {
         "{:?}",
         plan.batch
     );
-    assert_eq!(plan.batch.sketches.len(), 1);
-    assert!(plan.batch.sketches[0].key.as_str().contains(":on:"));
+    assert!(plan.batch.sketches.is_empty());
     assert_eq!(plan.batch.sets.len(), 1);
 }
 

@@ -195,6 +195,7 @@ pub async fn expired_entries_are_absent<S: Store>(store: &S, site: &SiteId) {
             elements: vec![element(1)],
             cap: 10,
             expire_at: past,
+            spill: None,
         }],
         ..WriteBatch::default()
     };
@@ -280,6 +281,7 @@ fn set_batch(adds: Vec<(Key, std::ops::Range<u32>, usize, Option<Timestamp>)>) -
         sets: adds
             .into_iter()
             .map(|(key, range, cap, expire_at)| SetAdd {
+                spill: None,
                 key,
                 elements: range.map(element).collect(),
                 cap,
@@ -415,6 +417,51 @@ pub async fn bounded_sets_overflow_at_the_cap<S: Store>(store: &S, site: &SiteId
             .unwrap(),
         vec![SET_OVERFLOWED]
     );
+}
+
+/// A set with a spill sketch: nothing is spilled while it has room; from its overflow on,
+/// its members and every later element go to the sketch, and the spilled union counts
+/// them all.
+pub async fn bounded_sets_spill_past_the_cap<S: Store>(store: &S, site: &SiteId) {
+    let set = set_key(site, 7);
+    let spill = keys::online_minute(site, crate::calendar::Minute::from_index(7));
+    let write = |range: std::ops::Range<u32>| WriteBatch {
+        now: now(),
+        sets: vec![SetAdd {
+            key: set.clone(),
+            elements: range.map(element).collect(),
+            cap: 10,
+            expire_at: later(60),
+            spill: Some(spill.clone()),
+        }],
+        ..WriteBatch::default()
+    };
+    let reads = || {
+        [
+            Read::SetUnion(vec![set.clone()]),
+            Read::Cardinality(vec![spill.clone()]),
+            Read::SpilledUnion(vec![(set.clone(), spill.clone())]),
+        ]
+    };
+    store.apply(&write(0..5)).await.unwrap();
+    assert_eq!(store.read(&reads(), now()).await.unwrap(), vec![5, 0, 5]);
+    store.apply(&write(5..15)).await.unwrap();
+    store.apply(&write(15..20)).await.unwrap();
+    assert_eq!(
+        store.read(&reads(), now()).await.unwrap(),
+        vec![SET_OVERFLOWED, 20, 20]
+    );
+    // The spill sketch has the set's deadline.
+    let (entries, _) = scan_site(store, site).await;
+    let deadline = |key: &Key| {
+        entries
+            .iter()
+            .find(|e| &e.key == key)
+            .and_then(|e| e.expire_at)
+            .map(|at| at.as_millisecond())
+    };
+    assert!(deadline(&spill).is_some());
+    assert_eq!(deadline(&spill), deadline(&set));
 }
 
 /// A set expires at the deadline given by the write that created it; later writes keep
@@ -1204,11 +1251,11 @@ pub async fn scan_and_restore_round_trip<S: Store>(store: &S, site: &SiteId) {
         all
     };
     let before = mine(scan_all().await);
-    // 50 markers, the day's pageviews and visits, the day's and the minute's sketches,
-    // the minute's set, a salt, a baseline.
+    // 50 markers, the day's pageviews and visits, the day's sketch, the minute's set, a
+    // salt, a baseline.
     assert_eq!(
         before.len(),
-        50 + 2 + 2 + 1 + 1 + 1,
+        50 + 2 + 1 + 1 + 1 + 1,
         "{:#?}",
         before.iter().map(|e| e.key.as_str()).collect::<Vec<_>>()
     );
@@ -1335,6 +1382,7 @@ macro_rules! store_conformance {
                 bounded_sets_add_up_and_dedupe,
                 bounded_sets_overflow_at_the_cap,
                 bounded_sets_expire,
+                bounded_sets_spill_past_the_cap,
                 bounded_sets_scan_and_restore,
                 online_is_exact_while_small,
                 all_time_folds_settled_days_once,

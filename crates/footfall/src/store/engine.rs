@@ -203,7 +203,7 @@ pub(super) fn apply<T: Tables + ?Sized>(
         }
     }
     for add in &batch.sets {
-        let (mut members, overflowed, expire_at) = match live(tables, &add.key, now)? {
+        let (mut members, was_overflowed, expire_at) = match live(tables, &add.key, now)? {
             None => (Vec::new(), false, add.expire_at),
             Some(Record {
                 value:
@@ -215,7 +215,13 @@ pub(super) fn apply<T: Tables + ?Sized>(
             }) => (members, overflowed, expire_at),
             Some(_) => return Err(wrong_type(&add.key, "set")),
         };
-        let (overflowed, changed) = add_to_set(&mut members, overflowed, add);
+        let (overflowed, changed) = add_to_set(&mut members, was_overflowed, add);
+        if overflowed && let Some(spill) = &add.spill {
+            // From the overflow on, what the set cannot hold goes to the sketch: the
+            // members once, and every element written.
+            let earlier: &[[u8; 16]] = if was_overflowed { &[] } else { &members };
+            spill_into(tables, spill, earlier, &add.elements, expire_at, now)?;
+        }
         // An empty set cannot exist (as in Redis), so adding nothing creates nothing.
         if members.is_empty() || !changed {
             continue;
@@ -236,6 +242,38 @@ pub(super) fn apply<T: Tables + ?Sized>(
         report.visits_started += apply_visit_group(tables, group, now)?;
     }
     Ok(report)
+}
+
+/// Adds `earlier` and `elements` to the spill sketch of an overflowed set.
+fn spill_into<T: Tables + ?Sized>(
+    tables: &mut T,
+    key: &Key,
+    earlier: &[[u8; 16]],
+    elements: &[[u8; 16]],
+    expire_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let (mut sketch, expire_at, mut changed) = match live(tables, key, now)? {
+        None => (Box::default(), expire_at, true),
+        Some(Record {
+            value: Value::Sketch(sketch),
+            expire_at,
+        }) => (sketch, expire_at, false),
+        Some(_) => return Err(wrong_type(key, "sketch")),
+    };
+    for element in earlier.iter().chain(elements) {
+        changed |= sketch.add(element);
+    }
+    if changed {
+        tables.put(
+            key,
+            Record {
+                value: Value::Sketch(sketch),
+                expire_at,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 fn apply_visit_group<T: Tables + ?Sized>(
@@ -291,6 +329,7 @@ pub(super) fn read<V: View + ?Sized>(
             }
             Read::Cardinality(keys) => cardinality(view, keys, now)?,
             Read::SetUnion(keys) => set_union(view, keys, now)?,
+            Read::SpilledUnion(pairs) => spilled_union(view, pairs, now)?,
         };
         values.push(value);
     }
@@ -351,6 +390,41 @@ fn set_union<V: View + ?Sized>(view: &V, keys: &[Key], now: Timestamp) -> Result
     } else {
         union.len() as u64
     })
+}
+
+fn spilled_union<V: View + ?Sized>(
+    view: &V,
+    pairs: &[(Key, Key)],
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let mut union = Hll::new();
+    for (set, spill) in pairs {
+        view.visit(set, |record| match record.filter(|r| r.is_live(now)) {
+            None => Ok(()),
+            Some(Record {
+                value: Value::Set { members, .. },
+                ..
+            }) => {
+                members.iter().for_each(|member| {
+                    union.add(member);
+                });
+                Ok(())
+            }
+            Some(_) => Err(wrong_type(set, "set")),
+        })??;
+        view.visit(spill, |record| match record.filter(|r| r.is_live(now)) {
+            None => Ok(()),
+            Some(Record {
+                value: Value::Sketch(sketch),
+                ..
+            }) => {
+                union.merge(sketch);
+                Ok(())
+            }
+            Some(_) => Err(wrong_type(spill, "sketch")),
+        })??;
+    }
+    Ok(union.count())
 }
 
 /// `GET`: the live value at `key` as bytes.

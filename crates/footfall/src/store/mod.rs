@@ -148,6 +148,13 @@ pub struct SetAdd {
     /// When the set expires, set by the write that creates it and kept by later writes
     /// (as for [`CounterAdd::expire_at`]); `None` creates a set that never expires.
     pub expire_at: Option<Timestamp>,
+    /// A sketch that takes what the set cannot hold. From the write that overflows the
+    /// set on, the write's elements and (that once) the set's members are added to it, and
+    /// so are the elements of every later write: the set's members and the sketch together
+    /// hold every element, and [`Read::SpilledUnion`] estimates the union when the exact
+    /// count is lost. The sketch is created with the set's deadline. A set that never
+    /// overflows never writes it.
+    pub spill: Option<Key>,
 }
 
 /// What [`Read::SetUnion`] yields when one of its sets overflowed: the exact union is
@@ -237,6 +244,10 @@ pub enum Read {
     /// [`SetAdd`]), or [`SET_OVERFLOWED`] when any of them overflowed. Absent sets count
     /// as empty.
     SetUnion(Vec<Key>),
+    /// The estimated number of distinct elements in the union of these bounded sets and
+    /// their spill sketches, each pair `(set, spill)` (see [`SetAdd::spill`]); absent
+    /// ones count as empty. For when [`Read::SetUnion`] says a set overflowed.
+    SpilledUnion(Vec<(Key, Key)>),
 }
 
 /// One stored entry, as copied between stores by [`Store::scan`] and [`Store::restore`].

@@ -6,12 +6,14 @@
 --
 --   ARGV: n_counters, then per counter: by, deadline
 --         n_sketches, then per sketch: n_elements, deadline, element...
---         n_sets,     then per set:    n_elements, cap, deadline, element...
+--         n_sets,     then per set:    n_elements, cap, deadline, has_spill ('1'/'0'),
+--                                      element...
 --         n_groups,   then per group:  n_counters, n_touches,
 --                                      per counter: deadline,
 --                                      per touch: has_previous ('1'/'0'), deadline
---   KEYS: counter keys, sketch keys, set keys, then per group: its counter keys, then per touch
---         the marker key and, when has_previous, the previous marker key.
+--   KEYS: counter keys, sketch keys, per set: its key and, when has_spill, its spill
+--         sketch's key; then per group: its counter keys, then per touch the marker key
+--         and, when has_previous, the previous marker key.
 --
 -- A deadline is absolute Unix milliseconds, or '' for "never expires".
 -- Returns the number of visits started.
@@ -62,10 +64,15 @@ for _ = 1, tonumber(next_arg()) do
   local name, n = next_key(), tonumber(next_arg())
   local cap = math.max(1, tonumber(next_arg()))
   local deadline = next_arg()
+  local spill = nil
+  if next_arg() == '1' then spill = next_key() end
   local first, last = a + 1, a + n
   a = last
   local size = redis.call('SCARD', name)
   local created = size == 0
+  -- Only a set of `cap` entries or more can carry the mark.
+  local was_marked = size >= cap and redis.call('SISMEMBER', name, '') == 1
+  local marked = was_marked
   if size + n <= cap then
     -- Everything fits (the usual case): plain SADD in chunks, as for PFADD.
     for from = first, last, 1000 do
@@ -76,7 +83,10 @@ for _ = 1, tonumber(next_arg()) do
       if size < cap then
         size = size + redis.call('SADD', name, ARGV[i])
       elseif redis.call('SISMEMBER', name, ARGV[i]) == 0 then
-        redis.call('SADD', name, '')
+        if not marked then
+          redis.call('SADD', name, '')
+          marked = true
+        end
         break
       end
     end
@@ -84,6 +94,25 @@ for _ = 1, tonumber(next_arg()) do
   -- The set did not exist, so this write created it: give it its deadline.
   if created and n > 0 and deadline ~= '' then
     redis.call('PEXPIREAT', name, deadline)
+  end
+  -- Past the cap, what the set cannot hold goes to its spill sketch: its members once
+  -- (at the overflow), and every element written from then on.
+  if spill and marked then
+    if not was_marked then
+      local members = redis.call('SMEMBERS', name)
+      for i = #members, 1, -1 do
+        if members[i] == '' then table.remove(members, i) end
+      end
+      for from = 1, #members, 1000 do
+        redis.call('PFADD', spill, unpack(members, from, math.min(from + 999, #members)))
+      end
+    end
+    for from = first, last, 1000 do
+      redis.call('PFADD', spill, unpack(ARGV, from, math.min(from + 999, last)))
+    end
+    -- The spill sketch lives as long as its set (whose deadline its first write set).
+    local at = redis.call('PEXPIRETIME', name)
+    if at > 0 then redis.call('PEXPIREAT', spill, at, 'NX') end
   end
 end
 

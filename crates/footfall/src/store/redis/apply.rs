@@ -113,6 +113,13 @@ fn encode_share(share: &SiteShare<'_>, script_sha: &str) -> Result<Cmd, StoreErr
         args.push(Arg::Text(add.elements.len().to_string()));
         args.push(Arg::Text(add.cap.to_string()));
         args.push(Arg::Text(deadline(add.expire_at)));
+        match &add.spill {
+            Some(spill) => {
+                keys.push(spill);
+                args.push(Arg::Text("1".to_owned()));
+            }
+            None => args.push(Arg::Text("0".to_owned())),
+        }
         args.extend(add.elements.iter().map(|element| Arg::Bytes(element)));
     }
     args.push(Arg::Text(share.visits.len().to_string()));

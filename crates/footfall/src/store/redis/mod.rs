@@ -696,6 +696,18 @@ impl Store for RedisStore {
                         plan.push(key, cmd, Feed::UnionPart(index, key));
                     }
                 }
+                Read::SpilledUnion(pairs) => {
+                    // Only read when a set overflowed (busy sites): the members and the
+                    // sketches come here and are counted together.
+                    for (set, spill) in pairs {
+                        let mut members = redis::cmd("SMEMBERS");
+                        members.arg(set.as_bytes());
+                        plan.push(set, members, Feed::SpillMembers(index));
+                        let mut sketch = redis::cmd("GET");
+                        sketch.arg(spill.as_bytes());
+                        plan.push(spill, sketch, Feed::UnionPart(index, spill));
+                    }
+                }
                 Read::SetUnion(keys) if keys.is_empty() => {}
                 Read::SetUnion(keys) => {
                     if self.is_cluster() && by_tag(keys).len() > 1 {
@@ -733,6 +745,17 @@ impl Store for RedisStore {
                     results[*index] = u64::try_from(count).unwrap_or_default();
                 }
                 (Feed::UnionPart(_, _), Value::Nil) => {}
+                (Feed::SpillMembers(index), Value::Array(members) | Value::Set(members)) => {
+                    let mut sketch = Hll::new();
+                    for member in members {
+                        if let Value::BulkString(bytes) = member
+                            && !bytes.is_empty()
+                        {
+                            sketch.add(&bytes);
+                        }
+                    }
+                    unions[*index].push(sketch);
+                }
                 (Feed::UnionPart(index, key), Value::BulkString(bytes)) => {
                     let sketch =
                         Hll::from_redis_bytes(&bytes).map_err(|error| StoreError::Corrupt {
@@ -997,6 +1020,8 @@ enum Feed<'k> {
     UnionPart(usize, &'k Key),
     /// A set-union script answering read `i`.
     SetCount(usize),
+    /// The members of one set of read `i`'s spilled union.
+    SpillMembers(usize),
 }
 
 /// The commands of one [`Store::read`], each routed by its site tag, and what each reply
@@ -1220,6 +1245,15 @@ fn map_error(error: RedisError, retry: Retry) -> StoreError {
         // Nothing was sent: the server was not there.
         return unavailable(false, error);
     }
+    if is_broken_pipe(&error) {
+        // The connection was already gone when the request was handed to it: Redis
+        // closed it (a restart, a kill) while it sat idle, the connection's task ended,
+        // and the request was refused before a byte was written. Not sent, so safe to
+        // send again once the connection manager has reconnected. (A connection that
+        // dies while a request is on the wire ends it with a reset, an end of file or a
+        // timeout instead, which stay ambiguous.)
+        return unavailable(false, error);
+    }
     match error.kind() {
         ErrorKind::Io => unavailable(retry == Retry::Once, error),
         // The cluster client found no connection to the slot's node: not sent.
@@ -1241,6 +1275,18 @@ fn map_error(error: RedisError, retry: Retry) -> StoreError {
     }
 }
 
+/// True for an I/O error of kind `BrokenPipe`. redis-rs keeps the I/O error private; it
+/// is its source, and an I/O error's text names its kind ("broken pipe", or "Broken pipe
+/// (os error 32)" from the kernel). The unit test below pins this against redis-rs.
+fn is_broken_pipe(error: &RedisError) -> bool {
+    error.kind() == ErrorKind::Io
+        && std::error::Error::source(error).is_some_and(|io| {
+            io.to_string()
+                .to_ascii_lowercase()
+                .starts_with("broken pipe")
+        })
+}
+
 fn should_retry(error: &StoreError, retry: Retry, attempt: u32) -> bool {
     retry == Retry::Idempotent && attempt < 2 && matches!(error, StoreError::Unavailable { .. })
 }
@@ -1259,4 +1305,27 @@ async fn within<F: Future>(future: F, retry: Retry) -> Result<F::Output, StoreEr
                 retry == Retry::Once,
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request refused by a connection that was already closed was never sent, so it
+    /// is safe to send again; one cut off on the wire may have run.
+    #[test]
+    fn a_broken_pipe_is_not_ambiguous_a_reset_is() {
+        let io = |kind| RedisError::from(std::io::Error::from(kind));
+        let kernel_epipe = RedisError::from(std::io::Error::from_raw_os_error(32));
+        for error in [io(std::io::ErrorKind::BrokenPipe), kernel_epipe] {
+            assert!(!map_error(error, Retry::Once).is_ambiguous());
+        }
+        for kind in [
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::UnexpectedEof,
+            std::io::ErrorKind::TimedOut,
+        ] {
+            assert!(map_error(io(kind), Retry::Once).is_ambiguous(), "{kind:?}");
+        }
+    }
 }
