@@ -358,6 +358,18 @@ impl FootfallServerBuilder {
                 command.env_remove(key);
             }
         }
+        // Text logs, which the tests read by eye and parse (`written=…`); a test may ask
+        // for JSON with `env`.
+        command.env("FOOTFALL_LOG_FORMAT", "text");
+        // Every instance a test starts on one Redis shares one salt secret, as a
+        // deployment's instances must (a test may give its own).
+        let names_a_secret = self
+            .args
+            .iter()
+            .any(|arg| arg.to_string_lossy().starts_with("--salt-secret"));
+        if is_redis(&self.store) && !names_a_secret {
+            command.env("FOOTFALL_SALT_SECRET", TEST_SALT_SECRET);
+        }
         command
             .arg("serve")
             .arg("--listen")
@@ -374,6 +386,15 @@ impl FootfallServerBuilder {
             .stderr(log_for_stderr);
         command.spawn().context("spawning footfall serve")
     }
+}
+
+/// The salt secret of the services started on Redis (public: tests only).
+pub const TEST_SALT_SECRET: &str = "footfall e2e tests: a public salt secret; never deploy it";
+
+fn is_redis(store: &str) -> bool {
+    store
+        .split_once(':')
+        .is_some_and(|(scheme, _)| scheme.starts_with("redis"))
 }
 
 /// Why a start did not work: a port taken between choosing it and the service binding it

@@ -24,6 +24,26 @@
     return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, sep);
   }
 
+  // A page driven by automation (WebDriver, headless frameworks) is not a reader: its box
+  // is drawn, its view is not counted, as well-known analytics scripts do.
+  function automated() {
+    try {
+      var n = win.navigator || {};
+      if (n.webdriver) return true;
+      var root = doc.documentElement;
+      if (root && (root.getAttribute('webdriver') || root.getAttribute('selenium') ||
+        root.getAttribute('driver'))) return true;
+      var marks = ['_phantom', 'callPhantom', '__nightmare', 'Cypress', 'domAutomation',
+        'domAutomationController', '_selenium', 'callSelenium', '_Selenium_IDE_Recorder',
+        '__webdriver_evaluate', '__selenium_unwrapped', '__fxdriver_unwrapped',
+        '__playwright__binding__', '__pwInitScripts', 'puppeteer'];
+      for (var i = 0; i < marks.length; i++) if (marks[i] in win) return true;
+      return /HeadlessChrome|PhantomJS/.test(n.userAgent || '');
+    } catch (e) {
+      return false;
+    }
+  }
+
   function draw(data, opt) {
     var footer = data.footer || {};
     var lang = opt.lang;
@@ -68,6 +88,11 @@
       if (w === 'online') m = 'visitors';
       var value = (data[w] || {})[m];
       if (typeof value !== 'number') return;
+      // The numbers were read before this page view was written: add what it brings for
+      // its own reader (always a page view; a visit, a visitor, an online reader when it
+      // is the first of them), as the server says.
+      var r = data.reader || {};
+      value += (w === 'online' ? r.online : r[m]) || 0;
       var def = (data.definitions || {})[w + '.' + m] || {};
       var text = group(value, sep);
       var about = (def.description || {})[lang] || '';
@@ -117,10 +142,12 @@
         today: d.metricToday, week: d.metricWeek, month: d.metricMonth, total: d.metricTotal
       }
     };
+    var robot = automated();
     var send = function (heartbeat) {
       var body = { site: site, path: location.pathname.slice(0, 2000) };
       if (doc.referrer) body.referrer = doc.referrer.slice(0, 2000);
       if (heartbeat) body.heartbeat = true;
+      if (robot) body.record = false;
       // text/plain keeps this a CORS simple request: no preflight.
       return win.fetch(api + '/api/v1/hit' + (heartbeat ? '' : '?counts=1'), {
         method: 'POST', mode: 'cors', credentials: 'omit', keepalive: true,
@@ -151,7 +178,7 @@
       if (scheme && scheme.addEventListener) scheme.addEventListener('change', redraw);
       else if (scheme && scheme.addListener) scheme.addListener(redraw);
     })['catch'](function () {});
-    if (d.heartbeat != null) {
+    if (d.heartbeat != null && !robot) {
       win.setInterval(function () {
         try {
           if (doc.visibilityState === 'visible') send(true)['catch'](function () {});

@@ -531,9 +531,8 @@ async fn rotate_salts(
     let mut entries = Vec::with_capacity(sites.len());
     let mut failure = None;
     for site in &sites {
-        match footfall::salts::rotate_now(state.store.as_ref(), &site.id, &site.rules, now).await {
+        match state.salts.rotate_now(site, now).await {
             Ok(()) => {
-                state.salts.forget(&site.id);
                 rotated.push(site.id.to_string());
                 entries.push(AuditEntry::new(
                     now,
@@ -625,8 +624,13 @@ mod tests {
     /// One service instance over `store`: its state and its internal router.
     fn instance(store: &Arc<AnyStore>) -> (AppState, Router) {
         let clock = Arc::new(ManualClock::new("2026-11-30T17:00:00Z".parse().unwrap()));
+        // Instances sharing a store share the salt secret, as deployments must.
         let options = Options {
             admin_tokens: vec![TOKEN.to_owned(), ROTATED.to_owned()],
+            salt_secrets: Some(
+                footfall::salts::SaltSecrets::parse("admin tests: a salt secret of 32+ bytes")
+                    .unwrap(),
+            ),
             ..Options::default()
         };
         let (state, _flusher) =
@@ -1091,7 +1095,10 @@ mod tests {
         };
         for id in ["a", "b"] {
             let site = state.sites.get(&SiteId::new(id).unwrap()).unwrap();
-            footfall::salts::load(store.as_ref(), &site.id, &site.rules, now)
+            state
+                .salts
+                .secrets()
+                .load(store.as_ref(), &site.id, &site.rules, now)
                 .await
                 .unwrap();
         }

@@ -1,8 +1,12 @@
 //! The routers of both listeners and the layers around them.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +16,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::error::AppError;
+use crate::error::{AppError, code_of, error_response};
+use crate::http::HostMissing;
 use crate::state::AppState;
 use crate::{admin, api, health, ingest, widget};
 
@@ -67,25 +72,35 @@ async fn metrics_with_buffer_depth(State(state): State<AppState>) -> impl IntoRe
 }
 
 /// The internal listener's router: health, metrics and the admin API.
+///
+/// Everything under `/admin` needs a token, unknown paths and methods included: only
+/// then is a 404 or a 405 answered, so the routes cannot be listed without a token.
 pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
-    let admin_routes = admin::routes().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        admin::require_token,
-    ));
+    let admin_routes = Router::new()
+        .nest("/v1", admin::routes())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_token,
+        ));
     let router = Router::new()
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics_with_buffer_depth))
         .route("/openapi.json", get(crate::openapi::openapi_endpoint))
-        .nest("/admin/v1", admin_routes)
+        // `nest` takes `/admin` and `/admin/…` but not `/admin/` itself, which the same
+        // guarded router answers (with its fallback, as the path is not stripped).
+        .route_service("/admin/", admin_routes.clone().with_state(state.clone()))
+        .nest("/admin", admin_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
     with_common_layers(router, limits, limits.max_body_bytes)
 }
 
-/// Panic catching, security headers, load shedding, the request timeout, request metrics
-/// and the body limit, shared by both listeners.
+/// Panic catching, security headers, error bodies in the JSON shape, load shedding, the
+/// request timeout, request metrics, the body limit and the `Host` rule, shared by both
+/// listeners.
 ///
 /// One `Router::layer` call: it wraps every route and the fallback separately (so
 /// requests that match no route are counted too, as `route="unmatched"`, and matched
@@ -96,6 +111,8 @@ fn with_common_layers(router: Router, limits: RequestLimits, max_body_bytes: usi
         ServiceBuilder::new()
             .layer(CatchPanicLayer::custom(panic_response))
             .map_response(security_headers)
+            // Outside the timeout and the body limit, whose own answers it rewrites.
+            .map_response(move |response| json_error_body(response, max_body_bytes))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 limits.request_timeout,
@@ -106,8 +123,114 @@ fn with_common_layers(router: Router, limits: RequestLimits, max_body_bytes: usi
                 limits.max_concurrency,
                 overloaded,
             ))
-            .layer(RequestBodyLimitLayer::new(max_body_bytes)),
+            .layer(RequestBodyLimitLayer::new(max_body_bytes))
+            .layer(RequireHostLayer),
     )
+}
+
+/// Error answers written without the JSON shape, rewritten into it: the timeout layer's
+/// 408 (empty), the body limit's 413 (plain text, also what a handler's body extractor
+/// returns past the limit), and any other error with a plain-text or empty body (an
+/// extractor's rejection a handler let through). Headers such as `Allow` and
+/// `Retry-After` are kept; errors of another type (an SVG badge, an HTML page) are
+/// deliberate and left alone.
+fn json_error_body(response: Response, max_body_bytes: usize) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let plain_or_none = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|value| value.as_bytes().starts_with(b"text/plain"));
+    if !plain_or_none {
+        return response;
+    }
+    let message = match status {
+        StatusCode::REQUEST_TIMEOUT => AppError::Timeout.to_string(),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            format!("the request body is larger than {max_body_bytes} bytes")
+        }
+        other => other
+            .canonical_reason()
+            .unwrap_or("the request failed")
+            .to_lowercase(),
+    };
+    let (mut parts, _) = response.into_parts();
+    let json = error_response(status, code_of(status), message);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in json.headers() {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, json.into_body())
+}
+
+/// Answers 400 to a request the accept loop marked [`HostMissing`]: HTTP/1.1 without
+/// exactly one `Host` header (RFC 9112, section 3.2: a server MUST answer 400). A layer
+/// of the router rather than a reply from the accept loop, so the answer carries the
+/// security headers and is counted like any other.
+#[derive(Clone, Copy, Debug)]
+struct RequireHostLayer;
+
+impl<S> tower::Layer<S> for RequireHostLayer {
+    type Service = RequireHost<S>;
+
+    fn layer(&self, inner: S) -> RequireHost<S> {
+        RequireHost(inner)
+    }
+}
+
+/// The service of [`RequireHostLayer`].
+#[derive(Clone, Debug)]
+struct RequireHost<S>(S);
+
+impl<S, B> tower::Service<http::Request<B>> for RequireHost<S>
+where
+    S: tower::Service<http::Request<B>, Response = Response>,
+    S::Future: Unpin,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = RequireHostFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if request.extensions().get::<HostMissing>().is_some() {
+            let refusal = AppError::BadRequest(
+                "an HTTP/1.1 request needs exactly one Host header".to_owned(),
+            )
+            .into_response();
+            return RequireHostFuture::Refused(Some(refusal));
+        }
+        RequireHostFuture::Inner(self.0.call(request))
+    }
+}
+
+/// The future of [`RequireHost`]: the route's answer, or the refusal.
+#[derive(Debug)]
+enum RequireHostFuture<F> {
+    Inner(F),
+    /// `None` once answered.
+    Refused(Option<Response>),
+}
+
+impl<F, E> Future for RequireHostFuture<F>
+where
+    F: Future<Output = Result<Response, E>> + Unpin,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            RequireHostFuture::Inner(inner) => Pin::new(inner).poll(cx),
+            RequireHostFuture::Refused(refusal) => Poll::Ready(Ok(refusal
+                .take()
+                .unwrap_or_else(|| Response::new(Body::empty())))),
+        }
+    }
 }
 
 /// Headers every answer carries unless its handler set them.
@@ -148,11 +271,9 @@ async fn not_found() -> AppError {
 /// 405 in the same JSON shape as every other error (axum's own has an empty body); axum
 /// still adds the `Allow` header.
 async fn method_not_allowed(method: axum::http::Method) -> Response {
-    let body = serde_json::json!({
-        "error": {
-            "code": "method_not_allowed",
-            "message": format!("this route does not accept {method}"),
-        }
-    });
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this route does not accept {method}"),
+    )
 }

@@ -12,6 +12,7 @@ use crate::app::RequestLimits;
 use crate::buffer::BufferConfig;
 use crate::client_ip::TrustedProxies;
 use crate::http::ConnectionLimits;
+use crate::salt_cache::ConfiguredSecrets;
 use crate::sites::{Site, SiteSettings, parse_sites_file};
 use crate::state::Options;
 
@@ -69,6 +70,12 @@ pub struct ServeArgs {
     /// Hits per minute allowed from one client address (IPv6: one /64).
     #[arg(long, env = "FOOTFALL_RATE_LIMIT", default_value_t = 120)]
     pub rate_limit: u32,
+    /// New visitors (ids not seen within the hour) one client address (IPv6: one /64)
+    /// may add per hour; past it, their hits are dropped (`reason="visitor_budget"`),
+    /// while visitors already seen keep counting. 1,000 covers an office of several
+    /// hundred readers behind one NAT address (see the README's limits).
+    #[arg(long, env = "FOOTFALL_VISITOR_BUDGET", default_value_t = 1_000)]
+    pub visitor_budget: u32,
     /// Extra robot User-Agent substrings, comma-separated (case-insensitive, 3 characters
     /// at least); counted as robots of kind `configured`.
     #[arg(long, env = "FOOTFALL_BOT_PATTERNS", value_delimiter = ',')]
@@ -95,13 +102,11 @@ pub struct ServeArgs {
         default_value_t = 5
     )]
     pub header_read_timeout_secs: u64,
-    /// Seconds a connection may sit with no request in flight before it is closed.
-    #[arg(
-        long = "idle-timeout",
-        env = "FOOTFALL_IDLE_TIMEOUT",
-        default_value_t = 60
-    )]
-    pub idle_timeout_secs: u64,
+    /// Seconds a connection may sit with no request in flight before it is closed
+    /// (default: the header-read timeout, which is when hyper closes an idle HTTP/1
+    /// keep-alive connection, so an idle HTTP/2 connection is held no longer).
+    #[arg(long = "idle-timeout", env = "FOOTFALL_IDLE_TIMEOUT")]
+    pub idle_timeout_secs: Option<u64>,
     /// The most client connections open at once on each listener; further connections
     /// wait in the kernel's backlog until one closes. Keep it below the process's file
     /// descriptor limit.
@@ -111,6 +116,15 @@ pub struct ServeArgs {
         default_value_t = 10_000
     )]
     pub max_connections: usize,
+    /// The most connections one client address (IPv6: one /64) may hold open on a
+    /// listener; more from it are closed at once (default: 256, or an eighth of
+    /// --max-connections when that is smaller). Trusted proxies are exempt: behind one,
+    /// its own per-client limits apply.
+    #[arg(
+        long = "max-connections-per-client",
+        env = "FOOTFALL_MAX_CONNECTIONS_PER_CLIENT"
+    )]
+    pub max_connections_per_client: Option<usize>,
     /// Seconds cached counts are served before a background refresh.
     #[arg(long = "counts-ttl", env = "FOOTFALL_COUNTS_TTL", default_value_t = 5)]
     pub counts_ttl_secs: u64,
@@ -131,8 +145,21 @@ pub struct ServeArgs {
     /// before rotating the key file.
     #[arg(long, env = "FOOTFALL_TRUST_RETIRED_KEYS")]
     pub trust_retired_keys: Option<PathBuf>,
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "FOOTFALL_LOG_FORMAT", default_value = "text")]
+    /// A file of salt secrets, one per line (`openssl rand -hex 32`: at least 32
+    /// characters, no commas; lines starting with `#` ignored): the first seals the visitor-id salts kept in the store, every one
+    /// opens them (for rotating the secret). Every instance sharing a store needs the
+    /// same file. Required with Redis; without it the embedded store keeps a secret of
+    /// its own in `salt-secret` in its directory.
+    #[arg(long, env = "FOOTFALL_SALT_SECRET_FILE", value_name = "FILE")]
+    pub salt_secret_file: Option<PathBuf>,
+    /// The salt secrets themselves, comma-separated, first the current one (instead of
+    /// --salt-secret-file; prefer the variable to the flag, which other users of the host
+    /// can see in the process list).
+    #[arg(long, env = "FOOTFALL_SALT_SECRET", hide_env_values = true)]
+    pub salt_secret: Option<String>,
+    /// Log format: `json`, `text` (colour only on a terminal), or `auto` (the default:
+    /// text on a terminal, JSON otherwise, e.g. under systemd or in a container).
+    #[arg(long, env = "FOOTFALL_LOG_FORMAT", default_value = "auto")]
     pub log_format: String,
 }
 
@@ -213,9 +240,38 @@ pub struct Config {
     pub request_limits: RequestLimits,
     /// Per-connection limits.
     pub connection_limits: ConnectionLimits,
-    /// JSON logs.
-    pub json_logs: bool,
+    /// The log format.
+    pub log_format: LogFormat,
+    /// The salt secrets, when configured (otherwise the store decides, see
+    /// [`crate::salt_cache::resolve_secrets`]).
+    pub salt_secrets: Option<ConfiguredSecrets>,
 }
+
+/// How the service logs (to standard error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, coloured only when standard error is a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
+    /// Text on a terminal, JSON otherwise: what a person at a console and a log
+    /// collector each read best.
+    Auto,
+}
+
+impl LogFormat {
+    /// Whether to write JSON, given whether standard error is a terminal.
+    pub fn json(self, stderr_is_terminal: bool) -> bool {
+        match self {
+            LogFormat::Text => false,
+            LogFormat::Json => true,
+            LogFormat::Auto => !stderr_is_terminal,
+        }
+    }
+}
+
+/// A setting naming both salt-secret sources.
+const SALT_SECRET_SETTING: &str = "--salt-secret-file / FOOTFALL_SALT_SECRET_FILE";
 
 /// A configuration error naming the setting (flag and environment variable).
 #[derive(Debug, thiserror::Error)]
@@ -265,8 +321,12 @@ impl ServeArgs {
         let store_options = StoreOptions {
             redis_tls: self.redis_tls.validate(&[&self.store])?,
         };
-        let trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)
+        // Parsed once: the forwarding-header policy believes these proxies, and the accept
+        // loop exempts them from the per-client connection share.
+        let proxy_networks = TrustedProxies::parse(&self.trusted_proxies)
+            .and_then(|_| parse_networks(&self.trusted_proxies))
             .map_err(|m| bad("--trusted-proxies / FOOTFALL_TRUSTED_PROXIES", m))?;
+        let trusted_proxies = TrustedProxies::new(proxy_networks.clone());
         if let Some(short) = self
             .admin_tokens
             .iter()
@@ -314,19 +374,26 @@ impl ServeArgs {
                 "must be at least 1",
             ));
         }
+        if self.visitor_budget == 0 {
+            return Err(bad(
+                "--visitor-budget / FOOTFALL_VISITOR_BUDGET",
+                "must be at least 1",
+            ));
+        }
         if self.max_concurrency == 0 {
             return Err(bad(
                 "--max-concurrency / FOOTFALL_MAX_CONCURRENCY",
                 "must be at least 1",
             ));
         }
-        let json_logs = match self.log_format.as_str() {
-            "text" => false,
-            "json" => true,
+        let log_format = match self.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            "auto" => LogFormat::Auto,
             other => {
                 return Err(bad(
                     "--log-format / FOOTFALL_LOG_FORMAT",
-                    format!("expected text or json, got {other:?}"),
+                    format!("expected auto, text or json, got {other:?}"),
                 ));
             }
         };
@@ -338,14 +405,31 @@ impl ServeArgs {
             "--header-read-timeout / FOOTFALL_HEADER_READ_TIMEOUT",
             self.header_read_timeout_secs,
         )?;
-        let idle_timeout = positive(
-            "--idle-timeout / FOOTFALL_IDLE_TIMEOUT",
-            self.idle_timeout_secs,
-        )?;
+        let idle_timeout = match self.idle_timeout_secs {
+            Some(secs) => positive("--idle-timeout / FOOTFALL_IDLE_TIMEOUT", secs)?,
+            None => header_read_timeout,
+        };
         if self.max_connections == 0 {
             return Err(bad(
                 "--max-connections / FOOTFALL_MAX_CONNECTIONS",
                 "must be at least 1",
+            ));
+        }
+        let max_connections_per_client = match self.max_connections_per_client {
+            Some(n) if n == 0 || n > self.max_connections => {
+                return Err(bad(
+                    "--max-connections-per-client / FOOTFALL_MAX_CONNECTIONS_PER_CLIENT",
+                    format!("must be 1 to --max-connections ({})", self.max_connections),
+                ));
+            }
+            Some(n) => n,
+            None => ConnectionLimits::default_per_client(self.max_connections),
+        };
+        let salt_secrets = self.salt_secrets()?;
+        if salt_secrets.is_none() && is_redis(&self.store) {
+            return Err(bad(
+                SALT_SECRET_SETTING,
+                crate::salt_cache::REDIS_NEEDS_SECRET,
             ));
         }
         let counts_fresh_for =
@@ -415,6 +499,7 @@ impl ServeArgs {
             },
             trusted_proxies,
             rate_limit_per_minute: self.rate_limit,
+            visitor_budget_per_hour: self.visitor_budget,
             extra_bot_patterns: bot_patterns,
             extra_human_patterns: human_patterns,
             counts_fresh_for,
@@ -438,11 +523,73 @@ impl ServeArgs {
                 drain_timeout: shutdown_grace,
                 idle_timeout,
                 max_connections: self.max_connections,
+                max_connections_per_client,
+                exempt_from_share: proxy_networks.into(),
                 ..ConnectionLimits::default()
             },
-            json_logs,
+            log_format,
+            salt_secrets,
         })
     }
+
+    /// The salt secrets of `--salt-secret-file` or `FOOTFALL_SALT_SECRET`; errors name
+    /// the setting (never the secret).
+    fn salt_secrets(&self) -> Result<Option<ConfiguredSecrets>, ConfigError> {
+        match (&self.salt_secret_file, &self.salt_secret) {
+            (Some(_), Some(_)) => Err(bad(
+                "--salt-secret / FOOTFALL_SALT_SECRET",
+                "give the salt secrets either in a file (--salt-secret-file) or in the \
+                 variable, not both",
+            )),
+            (Some(path), None) => {
+                let setting = format!("{SALT_SECRET_SETTING} ({})", path.display());
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| bad(&setting, e.to_string()))?;
+                let secrets = footfall::salts::SaltSecrets::parse(&text)
+                    .map_err(|e| bad(&setting, e.to_string()))?;
+                Ok(Some(ConfiguredSecrets {
+                    secrets,
+                    origin: format!("--salt-secret-file {}", path.display()),
+                }))
+            }
+            (None, Some(text)) => {
+                let secrets = footfall::salts::SaltSecrets::parse(text)
+                    .map_err(|e| bad("--salt-secret / FOOTFALL_SALT_SECRET", e.to_string()))?;
+                Ok(Some(ConfiguredSecrets {
+                    secrets,
+                    origin: "FOOTFALL_SALT_SECRET".to_owned(),
+                }))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// The networks of `--trusted-proxies`, as `TrustedProxies::parse` reads them (which
+/// has checked the list first, so its error messages are the ones users see).
+fn parse_networks(list: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("not an address or network: {item:?}"))
+        })
+        .collect()
+}
+
+/// True when `location` names a Redis store (any of its schemes).
+fn is_redis(location: &str) -> bool {
+    location
+        .trim_start()
+        .split_once(':')
+        .is_some_and(|(scheme, _)| {
+            matches!(
+                scheme,
+                "redis" | "rediss" | "redis+cluster" | "rediss+cluster"
+            )
+        })
 }
 
 #[cfg(test)]
@@ -489,9 +636,15 @@ mod tests {
             (&["--buffer-capacity", "0"], "FOOTFALL_BUFFER_CAPACITY"),
             (&["--flush-interval-ms", "0"], "FOOTFALL_FLUSH_INTERVAL_MS"),
             (&["--rate-limit", "0"], "FOOTFALL_RATE_LIMIT"),
+            (&["--visitor-budget", "0"], "FOOTFALL_VISITOR_BUDGET"),
             (&["--log-format", "xml"], "FOOTFALL_LOG_FORMAT"),
             (&["--request-timeout", "0"], "FOOTFALL_REQUEST_TIMEOUT"),
             (&["--idle-timeout", "0"], "FOOTFALL_IDLE_TIMEOUT"),
+            (
+                &["--max-connections-per-client", "0"],
+                "FOOTFALL_MAX_CONNECTIONS_PER_CLIENT",
+            ),
+            (&["--salt-secret", "short"], "FOOTFALL_SALT_SECRET"),
             (&["--max-connections", "0"], "FOOTFALL_MAX_CONNECTIONS"),
             (
                 &["--sites-file", "/nonexistent/sites.toml"],
@@ -575,6 +728,8 @@ mod tests {
             "/etc/footfall/client.pem",
             "--redis-tls-key",
             "/etc/footfall/client.key",
+            "--salt-secret",
+            SECRET,
         ])
         .unwrap();
         assert_eq!(
@@ -585,8 +740,119 @@ mod tests {
                 client_key: Some("/etc/footfall/client.key".into()),
             }
         );
-        let config = parse(&["--store", "rediss+cluster://a:7000,b:7001"]).unwrap();
+        let config = parse(&[
+            "--store",
+            "rediss+cluster://a:7000,b:7001",
+            "--salt-secret",
+            SECRET,
+        ])
+        .unwrap();
         assert!(config.store_options.redis_tls.is_empty());
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef-config-tests";
+
+    #[test]
+    fn a_redis_store_needs_a_salt_secret_from_a_file_or_the_variable() {
+        for store in [
+            "redis://r:6379/0",
+            "rediss://r:6380",
+            "redis+cluster://a:1,b:2",
+        ] {
+            let error = parse(&["--store", store]).unwrap_err();
+            assert!(
+                error.setting.contains("FOOTFALL_SALT_SECRET_FILE"),
+                "{error}"
+            );
+            assert!(error.message.contains("FOOTFALL_SALT_SECRET"), "{error}");
+        }
+        let config = parse(&["--store", "redis://r:6379/0", "--salt-secret", SECRET]).unwrap();
+        let secrets = config.salt_secrets.expect("configured");
+        assert_eq!(secrets.origin, "FOOTFALL_SALT_SECRET");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("salt-secrets");
+        let previous = "fedcba9876543210fedcba9876543210-the-previous-one";
+        std::fs::write(
+            &file,
+            format!("# current\n{SECRET}\n# previous\n{previous}\n"),
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let config = parse(&["--store", "redis://r/", "--salt-secret-file", path]).unwrap();
+        let secrets = config.salt_secrets.expect("configured").secrets;
+        assert_eq!(secrets.key_ids().len(), 2);
+
+        let error = parse(&["--salt-secret-file", path, "--salt-secret", SECRET]).unwrap_err();
+        assert!(error.setting.contains("FOOTFALL_SALT_SECRET"), "{error}");
+        // A bad secret is named by its setting, and never printed.
+        std::fs::write(&file, "too-short-a-secret\n").unwrap();
+        let error = parse(&["--salt-secret-file", path]).unwrap_err();
+        assert!(error.setting.contains("salt-secrets"), "{error}");
+        assert!(!error.to_string().contains("too-short"), "{error}");
+        let error = parse(&["--salt-secret", "too-short-a-secret"]).unwrap_err();
+        assert!(error.setting.contains("FOOTFALL_SALT_SECRET"), "{error}");
+        assert!(!error.to_string().contains("too-short"), "{error}");
+        // The embedded and memory stores need none.
+        assert!(parse(&[]).unwrap().salt_secrets.is_none());
+    }
+
+    #[test]
+    fn idle_connections_and_client_shares_default_sensibly() {
+        let config = parse(&[]).unwrap();
+        let limits = &config.connection_limits;
+        // An idle HTTP/2 connection is closed when an idle HTTP/1 one is.
+        assert_eq!(limits.idle_timeout, limits.header_read_timeout);
+        assert_eq!(limits.idle_timeout, Duration::from_secs(5));
+        assert_eq!(limits.max_connections_per_client, 256);
+        let config = parse(&["--header-read-timeout", "2", "--max-connections", "100"]).unwrap();
+        assert_eq!(
+            config.connection_limits.idle_timeout,
+            Duration::from_secs(2)
+        );
+        assert_eq!(config.connection_limits.max_connections_per_client, 12);
+        let config =
+            parse(&["--idle-timeout", "30", "--max-connections-per-client", "50"]).unwrap();
+        assert_eq!(
+            config.connection_limits.idle_timeout,
+            Duration::from_secs(30)
+        );
+        assert_eq!(config.connection_limits.max_connections_per_client, 50);
+        // Trusted proxies carry many clients: exempt from the share.
+        let config = parse(&["--trusted-proxies", "10.0.0.0/8, 192.0.2.1"]).unwrap();
+        assert_eq!(config.connection_limits.exempt_from_share.len(), 2);
+        for bad in ["0", "10001"] {
+            let error = parse(&["--max-connections-per-client", bad]).unwrap_err();
+            assert!(
+                error
+                    .setting
+                    .contains("FOOTFALL_MAX_CONNECTIONS_PER_CLIENT"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn logs_are_json_unless_a_person_reads_them_at_a_terminal() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.log_format, LogFormat::Auto);
+        assert!(
+            config.log_format.json(false),
+            "a file or a journal gets JSON"
+        );
+        assert!(!config.log_format.json(true), "a terminal gets text");
+        assert!(
+            parse(&["--log-format", "json"])
+                .unwrap()
+                .log_format
+                .json(true)
+        );
+        assert!(
+            !parse(&["--log-format", "text"])
+                .unwrap()
+                .log_format
+                .json(false)
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! with the details logged (never sent).
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -24,6 +25,12 @@ pub enum AppError {
     /// The request conflicts with the current state (e.g. lowering a baseline).
     #[error("{0}")]
     Conflict(String),
+    /// The request took longer than the request timeout.
+    #[error("the request took too long; it was stopped")]
+    Timeout,
+    /// The body is larger than the route accepts; the message says the bound.
+    #[error("{0}")]
+    TooLarge(String),
     /// The store cannot answer now; retry later.
     #[error("the counter store is unavailable; try again shortly")]
     Unavailable(#[source] Option<footfall::Error>),
@@ -54,9 +61,52 @@ impl AppError {
             }
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
+    }
+}
+
+impl AppError {
+    /// A path parameter that does not decode (`%FF` is not UTF-8): the usual 400 naming
+    /// the parameter, instead of axum's plain-text rejection.
+    pub fn bad_path(parameter: &str, rejection: &PathRejection) -> AppError {
+        AppError::BadRequest(format!("{parameter}: {}", rejection.body_text()))
+    }
+}
+
+/// The one error shape, `{"error": {"code", "message"}}`, for answers that are not an
+/// [`AppError`] (a status written by a layer, rewritten into the shape).
+pub fn error_response(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: ErrorDetail { code, message },
+        }),
+    )
+        .into_response()
+}
+
+/// The stable code of an error status without an [`AppError`] of its own.
+pub fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "header_fields_too_large",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        status if status.is_server_error() => "internal",
+        _ => "bad_request",
     }
 }
 
@@ -79,16 +129,7 @@ impl IntoResponse for AppError {
             }
             _ => {}
         }
-        let mut response = (
-            status,
-            Json(ErrorBody {
-                error: ErrorDetail {
-                    code,
-                    message: self.to_string(),
-                },
-            }),
-        )
-            .into_response();
+        let mut response = error_response(status, code, self.to_string());
         if matches!(self, AppError::Unauthorized) {
             response.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,

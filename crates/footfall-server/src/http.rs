@@ -9,15 +9,22 @@
 //!
 //! It also bounds what idle clients can hold: at most `max_connections` connections are
 //! open at once (past it the loop stops accepting, and new connections wait in the
-//! kernel's backlog), and a connection with no request in flight for `idle_timeout` is
-//! closed gracefully. hyper ends idle HTTP/1 connections itself (at the header-read
-//! timeout) but has no idle timeout for HTTP/2, whose clients answer keep-alive pings
-//! forever.
+//! kernel's backlog), one client address holds at most `max_connections_per_client` of
+//! them (more from it are reset at once, so one client cannot take every slot and leave
+//! other visitors waiting in the backlog), and a connection with no request in flight
+//! for `idle_timeout` is closed gracefully. hyper ends idle HTTP/1 connections itself (at
+//! the header-read timeout) but has no idle timeout for HTTP/2, whose clients answer
+//! keep-alive pings forever.
+//!
+//! The per-client share applies to the TCP peer. Trusted proxies are exempt (every
+//! visitor behind one shares its address); behind a proxy, its own per-client limits
+//! apply (nginx: `limit_conn`).
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -27,13 +34,14 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
 /// Connection-level limits.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConnectionLimits {
     /// A request head must arrive whole within this time, or the connection is closed.
     /// A new connection has this long to send its first bytes (enough to tell HTTP/1 from
@@ -46,12 +54,38 @@ pub struct ConnectionLimits {
     /// How long shutdown waits for open connections to finish.
     pub drain_timeout: Duration,
     /// A connection with no request in flight for this long is closed (gracefully: an
-    /// HTTP/2 client gets a GOAWAY). An idle HTTP/1 connection is closed sooner, after
-    /// `header_read_timeout`, because hyper times the wait for the next request head.
+    /// HTTP/2 client gets a GOAWAY). An idle HTTP/1 connection is closed after
+    /// `header_read_timeout` whatever this says, because hyper times the wait for the
+    /// next request head; the default is that same time, so HTTP/2 is held no longer.
     pub idle_timeout: Duration,
     /// The most connections open at once on one listener; past it, new connections wait
     /// to be accepted until another closes.
     pub max_connections: usize,
+    /// The most connections one client address (an IPv4 address, an IPv6 /64) may hold
+    /// open on one listener; a connection past it is reset as soon as it is accepted.
+    pub max_connections_per_client: usize,
+    /// Peers exempt from the per-client share: the trusted proxies, which carry many
+    /// visitors' connections under one address.
+    pub exempt_from_share: Arc<[IpNet]>,
+}
+
+impl ConnectionLimits {
+    /// The default per-client share of `max_connections`: 256, or an eighth of the
+    /// bound when that is smaller (at least 1).
+    ///
+    /// 256 is far above what people behind one address need and far below the bound: a
+    /// page view with the widget opens one or two connections that close 5 s after
+    /// their last request, so even the most hits one address may send (120 a minute,
+    /// `--rate-limit`) keep about 20 open, and 256 leave room for a large office or
+    /// school behind one NAT address reading counts and badges too. Yet 40 addresses
+    /// are needed to fill the default 10,000, so one client flooding idle connections
+    /// leaves 97 % of them to everyone else, and the most it can pin is about 8 MiB
+    /// (an idle HTTP/2 connection holds about 30 KiB of the service's memory, measured).
+    /// On a small bound the eighth keeps the same promise: eight clients at least
+    /// before it is full.
+    pub fn default_per_client(max_connections: usize) -> usize {
+        (max_connections / 8).clamp(1, 256)
+    }
 }
 
 impl Default for ConnectionLimits {
@@ -64,14 +98,103 @@ impl Default for ConnectionLimits {
             max_header_bytes: 16 * 1024,
             max_headers: 64,
             drain_timeout: Duration::from_secs(10),
-            // 60 s: longer than a browser keeps an unused connection to a third-party
-            // host, so real pages rarely reconnect; short enough that idle sockets do not
-            // pile up.
-            idle_timeout: Duration::from_secs(60),
+            // The header-read timeout: hyper closes an idle HTTP/1 keep-alive connection
+            // then, and an idle HTTP/2 connection costs the same, so it gets no longer.
+            idle_timeout: Duration::from_secs(5),
             // 10,000: each costs a file descriptor and tens of kilobytes of buffers; the
             // systemd unit allows 65,536 descriptors.
             max_connections: 10_000,
+            max_connections_per_client: ConnectionLimits::default_per_client(10_000),
+            exempt_from_share: Arc::new([]),
         }
+    }
+}
+
+/// A client as far as the connection share goes: an IPv4 address, or an IPv6 /64 (a
+/// subscriber is usually given a whole /64 and may use any address in it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum ClientKey {
+    V4(u32),
+    V6(u64),
+}
+
+impl ClientKey {
+    fn of(ip: IpAddr) -> ClientKey {
+        match canonical(ip) {
+            IpAddr::V4(v4) => ClientKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => ClientKey::V6((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (a dual-stack listener's IPv4 peers) as IPv4, so one
+/// client has one key.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Open connections per client of one listener.
+///
+/// An entry lives only while its client has a connection open (it goes when the count
+/// drops to 0), so the table never has more entries than there are open connections,
+/// at most `max_connections`, whatever clients send.
+#[derive(Debug, Default)]
+struct Shares {
+    open: Mutex<HashMap<ClientKey, usize>>,
+}
+
+impl Shares {
+    /// Counts a connection of `key`, unless it already holds `limit`.
+    fn take(self: &Arc<Self>, key: ClientKey, limit: usize) -> Option<Share> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(key).or_insert(0);
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(Share {
+            shares: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+/// One connection counted in its client's share, until dropped.
+#[derive(Debug)]
+struct Share {
+    shares: Arc<Shares>,
+    key: ClientKey,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut open = self.shares.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Marks a request that names no single host: HTTP/1.1 without exactly one `Host` header
+/// (RFC 9112, section 3.2), or HTTP/2 with neither `:authority` nor `Host`. The router
+/// answers it 400 (`app.rs`), in the JSON shape and counted like any other answer; it is
+/// marked here because only the accept loop sees requests as they came off the wire.
+#[derive(Clone, Copy, Debug)]
+pub struct HostMissing;
+
+fn names_no_host<B>(request: &Request<B>) -> bool {
+    let mut hosts = request.headers().get_all(http::header::HOST).iter();
+    let one_host = hosts.next().is_some() && hosts.next().is_none();
+    match request.version() {
+        http::Version::HTTP_11 => !one_host,
+        http::Version::HTTP_2 => request.uri().authority().is_none() && !one_host,
+        _ => false,
     }
 }
 
@@ -177,6 +300,9 @@ pub async fn serve(
         .max_connections
         .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     let slots = Arc::new(Semaphore::new(max_connections));
+    let shares = Arc::new(Shares::default());
+    let per_client = limits.max_connections_per_client.max(1);
+    let (header_read_timeout, idle_timeout) = (limits.header_read_timeout, limits.idle_timeout);
     let (closing, closing_seen) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -196,6 +322,25 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let peer_ip = canonical(peer.ip());
+        let share = if limits
+            .exempt_from_share
+            .iter()
+            .any(|n| n.contains(&peer_ip))
+        {
+            None
+        } else {
+            match shares.take(ClientKey::of(peer_ip), per_client) {
+                Some(share) => Some(share),
+                None => {
+                    // Reset rather than closed: no TIME_WAIT left behind per refused
+                    // connection, and the client learns at once. Its slot is free again.
+                    let _ = stream.set_zero_linger();
+                    tracing::debug!("a client holds its share of connections; refusing another");
+                    continue;
+                }
+            }
+        };
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(error = %error, "could not set TCP_NODELAY");
         }
@@ -204,9 +349,12 @@ pub async fn serve(
             let activity = Arc::clone(&activity);
             app.clone()
                 .map_request(move |mut request: Request<Incoming>| {
-                    request
-                        .extensions_mut()
-                        .insert(ConnectInfo::<SocketAddr>(peer));
+                    let host_missing = names_no_host(&request);
+                    let extensions = request.extensions_mut();
+                    extensions.insert(ConnectInfo::<SocketAddr>(peer));
+                    if host_missing {
+                        extensions.insert(HostMissing);
+                    }
                     request
                 })
                 .map_future(move |response| {
@@ -222,17 +370,18 @@ pub async fn serve(
         let closing = closing_seen.clone();
         tokio::spawn(async move {
             let _slot = slot;
+            let _share = share;
             crate::metrics::connection_opened(name);
             // hyper's header-read timer starts only once the protocol is known, and the
             // auto builder waits for that without any timer: a client that sends nothing,
             // or part of the HTTP/2 preface, would hold the connection forever.
-            match tokio::time::timeout(limits.header_read_timeout, protocol_chosen(&stream)).await {
+            match tokio::time::timeout(header_read_timeout, protocol_chosen(&stream)).await {
                 Ok(Ok(true)) => {
                     let connection = builder.serve_connection_with_upgrades(
                         TokioIo::new(stream),
                         TowerToHyperService::new(service),
                     );
-                    drive(connection, &activity, limits.idle_timeout, closing).await;
+                    drive(connection, &activity, idle_timeout, closing).await;
                 }
                 Ok(Ok(false) | Err(_)) => {}
                 Err(_) => {
@@ -308,5 +457,69 @@ where
 {
     fn close_gracefully(self: std::pin::Pin<&mut Self>) {
         self.graceful_shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> ClientKey {
+        ClientKey::of(text.parse().expect("an address"))
+    }
+
+    #[test]
+    fn a_client_is_an_ipv4_address_or_an_ipv6_slash_64() {
+        assert_eq!(key("203.0.113.7"), key("::ffff:203.0.113.7"));
+        assert_ne!(key("203.0.113.7"), key("203.0.113.8"));
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        // An IPv4 address never shares a key with an IPv6 network.
+        assert_ne!(key("0.0.0.1"), key("::1"));
+    }
+
+    #[test]
+    fn shares_are_bounded_and_forgotten_when_the_last_connection_closes() {
+        let shares = Arc::new(Shares::default());
+        let flood: Vec<Share> = std::iter::from_fn(|| shares.take(key("192.0.2.1"), 3)).collect();
+        assert_eq!(flood.len(), 3, "the share is 3");
+        assert!(shares.take(key("192.0.2.1"), 3).is_none());
+        // Another client is not affected.
+        let other = shares.take(key("192.0.2.2"), 3).expect("its own share");
+        drop(flood);
+        assert!(shares.take(key("192.0.2.1"), 3).is_some(), "freed");
+        drop(other);
+        // Every entry went with its last connection: the table holds no more entries
+        // than there are open connections.
+        assert!(shares.open.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_default_share_is_256_or_an_eighth_of_a_small_bound() {
+        assert_eq!(ConnectionLimits::default_per_client(10_000), 256);
+        assert_eq!(ConnectionLimits::default_per_client(64), 8);
+        assert_eq!(ConnectionLimits::default_per_client(1), 1);
+    }
+
+    #[test]
+    fn a_request_names_its_host_once() {
+        let request = |version, uri: &str, hosts: &[&str]| {
+            let mut builder = Request::builder().version(version).uri(uri);
+            for host in hosts {
+                builder = builder.header(http::header::HOST, *host);
+            }
+            builder.body(()).expect("a request")
+        };
+        use http::Version;
+        assert!(!names_no_host(&request(Version::HTTP_11, "/", &["a"])));
+        assert!(names_no_host(&request(Version::HTTP_11, "/", &[])));
+        assert!(names_no_host(&request(Version::HTTP_11, "/", &["a", "b"])));
+        assert!(names_no_host(&request(Version::HTTP_11, "http://a/", &[])));
+        assert!(!names_no_host(&request(Version::HTTP_10, "/", &[])));
+        assert!(!names_no_host(&request(Version::HTTP_2, "http://a/", &[])));
+        assert!(names_no_host(&request(Version::HTTP_2, "/", &[])));
     }
 }

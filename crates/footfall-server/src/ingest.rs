@@ -20,6 +20,7 @@ use serde::Deserialize;
 use crate::bots;
 use crate::error::AppError;
 use crate::metrics::DropReason;
+use crate::recent::Reader;
 use crate::sites::Site;
 use crate::state::AppState;
 
@@ -47,6 +48,16 @@ pub struct HitBody<'a> {
     /// elsewhere. It passes the same filters as a page view.
     #[serde(default)]
     pub heartbeat: bool,
+    /// `false` asks for the answer without counting anything: `widget.js` sends it from a
+    /// page driven by automation (WebDriver, headless frameworks), whose box is still
+    /// drawn. Counting on a client's word is harmless: the worst a client can do with it
+    /// is not be counted.
+    #[serde(default = "record_by_default")]
+    pub record: bool,
+}
+
+fn record_by_default() -> bool {
+    true
 }
 
 /// The beacon's query: `?counts=1` answers with the site's counts instead of 204.
@@ -121,9 +132,14 @@ pub async fn post_hit(
     } else {
         HitKind::Pageview
     };
-    count(&state, &site, peer, &headers, origin, &Method::POST, kind).await;
+    // `"record": false` (the widget on a page driven by automation): answer, count nothing.
+    let reader = if body.record {
+        count(&state, &site, peer, &headers, origin, &Method::POST, kind).await
+    } else {
+        None
+    };
     if wants_counts {
-        return Ok(crate::widget::counts_reply(&state, &site, &headers).await);
+        return Ok(crate::widget::counts_reply(&state, &site, &headers, reader).await);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -253,7 +269,8 @@ fn port_is_valid(after_host: &str) -> bool {
     }
 }
 
-/// Applies the filters and queues the hit. Every outcome is counted by reason.
+/// Applies the filters and queues the hit. Every outcome is counted by reason. For an
+/// accepted page view, what it adds for its own reader (see [`Reader`]).
 async fn count(
     state: &AppState,
     site: &Site,
@@ -262,15 +279,25 @@ async fn count(
     origin: Option<&str>,
     method: &Method,
     kind: HitKind,
-) {
+) -> Option<Reader> {
     let verdict = judge(state, site, peer, headers, origin, method, kind).await;
     let counters = &state.ingest_counters;
-    match verdict {
-        Ok(hit) => match state.buffer.push(hit) {
-            Ok(()) => counters.accepted(),
-            Err(reason) => counters.dropped(reason),
-        },
-        Err(reason) => counters.dropped(reason),
+    let (hit, reader) = match verdict {
+        Ok(accepted) => accepted,
+        Err(reason) => {
+            counters.dropped(reason);
+            return None;
+        }
+    };
+    match state.buffer.push(hit) {
+        Ok(()) => {
+            counters.accepted();
+            reader
+        }
+        Err(reason) => {
+            counters.dropped(reason);
+            None
+        }
     }
 }
 
@@ -282,7 +309,7 @@ async fn judge(
     origin: Option<&str>,
     method: &Method,
     kind: HitKind,
-) -> Result<Hit, DropReason> {
+) -> Result<(Hit, Option<Reader>), DropReason> {
     if method == Method::HEAD {
         return Err(DropReason::Head);
     }
@@ -312,13 +339,25 @@ async fn judge(
         .identify(site, client, user_agent.unwrap_or(""), now)
         .await
         .ok_or(DropReason::SaltUnavailable)?;
-    Ok(Hit {
-        site: site.id.clone(),
-        at: now,
-        visitor: identity.visitor,
-        previous_visitor: identity.previous_visitor,
-        kind,
-    })
+    // A visitor id this instance has not seen within the hour is charged to its address's
+    // budget of new visitors: a script that changes its User-Agent on every hit makes a
+    // new id each time, while people behind one address keep theirs.
+    let previous = state.recent.touch(&site.id, &identity.visitor, now);
+    if previous.is_none() && !within_visitor_budget(state, client) {
+        return Err(DropReason::VisitorBudget);
+    }
+    let reader =
+        (kind == HitKind::Pageview).then(|| Reader::of_page_view(previous, now, &site.rules));
+    Ok((
+        Hit {
+            site: site.id.clone(),
+            at: now,
+            visitor: identity.visitor,
+            previous_visitor: identity.previous_visitor,
+            kind,
+        },
+        reader,
+    ))
 }
 
 fn asks_not_to_track(headers: &HeaderMap) -> bool {
@@ -326,20 +365,28 @@ fn asks_not_to_track(headers: &HeaderMap) -> bool {
         || headers.get("sec-gpc").is_some_and(|v| v.as_bytes() == b"1")
 }
 
-/// One rate-limit bucket per IPv4 address or IPv6 /64 (a single host usually owns a
-/// whole /64, so per-address buckets would let it rotate addresses freely).
-fn within_rate_limit(state: &AppState, client: IpAddr) -> bool {
-    let key = match client {
+/// The bucket a client address is limited in: the IPv4 address, or the IPv6 /64 (a single
+/// host usually owns a whole /64, so per-address buckets would let it rotate addresses
+/// freely).
+fn limit_key(client: IpAddr) -> IpAddr {
+    match client {
         IpAddr::V6(v6) => {
             let mut octets = v6.octets();
             octets[8..].fill(0);
             IpAddr::from(octets)
         }
         v4 => v4,
-    };
+    }
+}
+
+fn within_rate_limit(state: &AppState, client: IpAddr) -> bool {
     // Past its bound of clients the limiter refuses new addresses without tracking them
     // (see `rate_limit`), while the ones it tracks keep their budgets.
-    state.limiter.check_key(&key).is_ok()
+    state.limiter.check_key(&limit_key(client)).is_ok()
+}
+
+fn within_visitor_budget(state: &AppState, client: IpAddr) -> bool {
+    state.visitor_budget.check_key(&limit_key(client)).is_ok()
 }
 
 #[cfg(test)]

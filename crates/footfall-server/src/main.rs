@@ -1,10 +1,10 @@
 //! The `footfall` binary: parses the command line and hands over to the library.
 
-use std::io;
+use std::io::{self, IsTerminal};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use footfall_server::config::ServeArgs;
+use footfall_server::config::{LogFormat, ServeArgs};
 use footfall_server::healthcheck::HealthcheckArgs;
 use footfall_server::migrate_cli::{self, MigrateArgs};
 use footfall_server::sketch_cli::{self, SketchCommand};
@@ -80,7 +80,7 @@ fn healthcheck(args: &HealthcheckArgs) -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.validate()?;
-    init_logging(config.json_logs);
+    init_logging(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,7 +92,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
-    init_logging(false);
+    init_logging(LogFormat::Text);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -114,13 +114,18 @@ fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(json: bool) {
+/// Logs to standard error in `format`. Colour codes only on a terminal (and not with
+/// `NO_COLOR` set): in a file or a journal they are noise that breaks searching.
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FOOTFALL_LOG")
         .unwrap_or_else(|_| "info".into());
+    let terminal = io::stderr().is_terminal();
+    let colour = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr);
-    if json {
+        .with_writer(io::stderr)
+        .with_ansi(colour);
+    if format.json(terminal) {
         builder.json().init();
     } else {
         builder.init();

@@ -31,11 +31,14 @@ pub enum DropReason {
     Head,
     /// Held back so long (the store down for more than a day) that its day had closed.
     TooOld,
+    /// A new visitor from an address that already brought its hour's budget of new
+    /// visitors (`--visitor-budget`).
+    VisitorBudget,
 }
 
 impl DropReason {
     /// Every reason, for touching the series at start-up.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Bot,
         DropReason::Prefetch,
         DropReason::ForeignOrigin,
@@ -48,6 +51,7 @@ impl DropReason {
         DropReason::SaltUnavailable,
         DropReason::Head,
         DropReason::TooOld,
+        DropReason::VisitorBudget,
     ];
 
     /// The label value.
@@ -65,6 +69,7 @@ impl DropReason {
             DropReason::SaltUnavailable => "salt_unavailable",
             DropReason::Head => "head",
             DropReason::TooOld => "too_old",
+            DropReason::VisitorBudget => "visitor_budget",
         }
     }
 }

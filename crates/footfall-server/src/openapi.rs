@@ -34,10 +34,11 @@ pub fn document() -> Value {
                     "text/plain": { "schema": { "$ref": "#/components/schemas/Hit" } },
                     "application/json": { "schema": { "$ref": "#/components/schemas/Hit" } } } },
                 "responses": {
-                    "204": { "description": "Accepted, or dropped as a robot, prefetch, foreign origin, DNT or over the rate limit (the answer is the same)." },
+                    "200": { "description": "With `?counts=1`: the widget's counts, with `reader` (what this page view adds for its own reader: pageviews, visits, visitors, online)." },
+                    "204": { "description": "Accepted, or dropped as a robot, prefetch, foreign origin, DNT, over the rate limit or over the address's visitor budget (the answer is the same)." },
                     "400": error_response("Malformed body or site id."),
                     "404": error_response("No such site."),
-                    "413": { "description": "Body over 4 KiB." },
+                    "413": error_response("Body over 4 KiB."),
                     "415": error_response("Not text/plain or application/json.")
                 } } },
             "/hit.gif": { "get": {
@@ -120,7 +121,9 @@ pub fn document() -> Value {
             "schemas": {
                 "Error": { "type": "object", "properties": { "error": { "type": "object", "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } } },
                 "Hit": { "type": "object", "required": ["site"], "properties": {
-                    "site": { "type": "string" }, "path": { "type": "string", "maxLength": 2048 }, "referrer": { "type": "string", "maxLength": 2048 } } },
+                    "site": { "type": "string" }, "path": { "type": "string", "maxLength": 2048 }, "referrer": { "type": "string", "maxLength": 2048 },
+                    "heartbeat": { "type": "boolean", "description": "Keeps the reader online without a page view, visit or visitor." },
+                    "record": { "type": "boolean", "default": true, "description": "false: an automated browser; nothing is counted, `?counts=1` still answers." } } },
                 "Figures": { "type": "object", "properties": { "visits": { "type": "integer" }, "visitors": { "type": "integer" }, "pageviews": { "type": "integer" } } },
                 "Counts": { "type": "object", "properties": {
                     "site": { "type": "string" }, "as_of": { "type": "string", "format": "date-time" }, "stale": { "type": "boolean" }, "time_zone": { "type": "string" },

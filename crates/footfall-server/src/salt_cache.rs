@@ -1,14 +1,20 @@
 //! Salts held in memory per site, so deriving a visitor id needs no store access except
 //! once per site and rotation period. A background task loads the next period's salts
 //! shortly before each rotation, so requests at midnight do not wait either.
+//!
+//! The store holds salts only sealed with the deployment's salt secrets
+//! ([`SaltSecrets`]); [`resolve_secrets`] decides where those come from when no
+//! `--salt-secret-file` or `FOOTFALL_SALT_SECRET` is configured.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use footfall::SiteId;
-use footfall::salts::{self, Identity, SiteSalts};
+use footfall::salts::{Identity, SaltSecrets, SiteSalts};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::sites::Site;
@@ -22,17 +28,34 @@ const PRELOAD_AHEAD: SignedDuration = SignedDuration::from_secs(120);
 pub struct SaltCache {
     salts: Mutex<HashMap<SiteId, Vec<Arc<SiteSalts>>>>,
     store: Arc<AppStore>,
+    secrets: SaltSecrets,
     load_timeout: Duration,
 }
 
 impl SaltCache {
-    /// An empty cache over `store`.
-    pub fn new(store: Arc<AppStore>, load_timeout: Duration) -> Self {
+    /// An empty cache over `store`, whose salts are sealed with `secrets`.
+    pub fn new(store: Arc<AppStore>, secrets: SaltSecrets, load_timeout: Duration) -> Self {
         SaltCache {
             salts: Mutex::new(HashMap::new()),
             store,
+            secrets,
             load_timeout,
         }
+    }
+
+    /// The secrets salts are sealed with.
+    pub fn secrets(&self) -> &SaltSecrets {
+        &self.secrets
+    }
+
+    /// Replaces a site's current salt in the store at once and forgets the cached one
+    /// ([`SaltSecrets::rotate_now`]).
+    pub async fn rotate_now(&self, site: &Site, now: Timestamp) -> Result<(), footfall::Error> {
+        self.secrets
+            .rotate_now(self.store.as_ref(), &site.id, &site.rules, now)
+            .await?;
+        self.forget(&site.id);
+        Ok(())
     }
 
     fn cached(&self, id: &SiteId, at: Timestamp) -> Option<Arc<SiteSalts>> {
@@ -61,7 +84,8 @@ impl SaltCache {
     ) -> Result<Arc<SiteSalts>, footfall::Error> {
         let loaded = tokio::time::timeout(
             self.load_timeout,
-            salts::load(self.store.as_ref(), &site.id, &site.rules, at),
+            self.secrets
+                .load(self.store.as_ref(), &site.id, &site.rules, at),
         )
         .await
         .map_err(|_| {
@@ -70,6 +94,13 @@ impl SaltCache {
                 false,
             ))
         })??;
+        if loaded.replaced_plain_salt() {
+            tracing::info!(
+                site = %site.id,
+                period = %loaded.period().id,
+                "replaced a salt an earlier version stored unsealed; this period's visitors count once more"
+            );
+        }
         let loaded = Arc::new(loaded);
         self.insert(&site.id, Arc::clone(&loaded), now);
         Ok(loaded)
@@ -126,5 +157,182 @@ impl SaltCache {
                 tracing::warn!(site = %site.id, error = %error, "salt preload failed");
             }
         }
+    }
+}
+
+/// The salt secrets given by `--salt-secret-file` or `FOOTFALL_SALT_SECRET`.
+#[derive(Clone, Debug)]
+pub struct ConfiguredSecrets {
+    /// The secrets.
+    pub secrets: SaltSecrets,
+    /// The setting they came from, for the start-up log.
+    pub origin: String,
+}
+
+/// The salt secrets a service runs with, and where they came from.
+#[derive(Clone, Debug)]
+pub struct ResolvedSecrets {
+    /// The secrets.
+    pub secrets: SaltSecrets,
+    /// Where they came from, for the start-up log.
+    pub origin: String,
+}
+
+/// The file, in the embedded store's directory, that keeps the salt secret made when none
+/// is configured. Not inside the database file: a copy of `footfall.redb` alone (a backup,
+/// `footfall migrate`) then cannot link a visitor id to an address.
+pub const EMBEDDED_SECRET_FILE: &str = "salt-secret";
+
+/// Why a Redis store needs a configured secret; names the settings.
+pub const REDIS_NEEDS_SECRET: &str = "a Redis store needs a salt secret shared by every instance: set \
+     --salt-secret-file / FOOTFALL_SALT_SECRET_FILE (a file holding `openssl rand -hex 32`) \
+     or FOOTFALL_SALT_SECRET; see \"Salt secrets\" in deploy/README.md";
+
+/// The secrets to run with: the configured ones; else, for the embedded store, the one
+/// kept in [`EMBEDDED_SECRET_FILE`] beside its database (made on first start); for the
+/// memory store, one made for this process (its salts die with it). A Redis store without
+/// a configured secret is refused: instances sharing it must share the secret, and a
+/// secret made here would live beside nothing the other instances can read.
+pub fn resolve_secrets(
+    configured: Option<&ConfiguredSecrets>,
+    store: &AppStore,
+) -> Result<ResolvedSecrets, String> {
+    if let Some(configured) = configured {
+        return Ok(ResolvedSecrets {
+            secrets: configured.secrets.clone(),
+            origin: configured.origin.clone(),
+        });
+    }
+    match store {
+        footfall::store::AnyStore::Memory(_) => {
+            let (secrets, _) = SaltSecrets::generate().map_err(|e| e.to_string())?;
+            Ok(ResolvedSecrets {
+                secrets,
+                origin: "made for this process (memory store)".to_owned(),
+            })
+        }
+        footfall::store::AnyStore::Embedded(embedded) => {
+            let dir = embedded.path().parent().unwrap_or(Path::new("."));
+            let (secrets, path, created) = kept_secret(dir)?;
+            let origin = if created {
+                format!("made now and kept in {}", path.display())
+            } else {
+                format!("kept in {}", path.display())
+            };
+            Ok(ResolvedSecrets { secrets, origin })
+        }
+        // Redis, and any store shared by several instances.
+        _ => Err(REDIS_NEEDS_SECRET.to_owned()),
+    }
+}
+
+/// Reads the secret kept in `dir`, making it first if absent: written whole to a
+/// temporary file (mode 0600) and linked into place only if no file is there yet, so a
+/// reader never sees half a secret and two processes starting at once keep one.
+fn kept_secret(dir: &Path) -> Result<(SaltSecrets, PathBuf, bool), String> {
+    let path = dir.join(EMBEDDED_SECRET_FILE);
+    let read = |path: &Path| -> Result<Option<SaltSecrets>, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => SaltSecrets::parse(&text)
+                .map(Some)
+                .map_err(|e| format!("{}: {e}", path.display())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(format!("cannot read {}: {error}", path.display())),
+        }
+    };
+    if let Some(secrets) = read(&path)? {
+        return Ok((secrets, path, false));
+    }
+    let (secrets, text) = SaltSecrets::generate().map_err(|e| e.to_string())?;
+    let cannot = |error: std::io::Error| format!("cannot write {}: {error}", path.display());
+    // tempfile creates the file with mode 0600 on Unix.
+    let mut file = tempfile::Builder::new()
+        .prefix(".salt-secret.")
+        .tempfile_in(dir)
+        .map_err(cannot)?;
+    write!(
+        file,
+        "# footfall: the secret this store's visitor-id salts are sealed with.\n\
+         # Keep it private, and out of any copy of footfall.redb that leaves this host.\n\
+         {text}\n"
+    )
+    .and_then(|()| file.as_file().sync_all())
+    .map_err(cannot)?;
+    match file.persist_noclobber(&path) {
+        Ok(_) => {
+            // The directory entry too, so a power loss cannot keep salts sealed with a
+            // secret whose file vanished.
+            if let Ok(directory) = std::fs::File::open(dir) {
+                let _ = directory.sync_all();
+            }
+            Ok((secrets, path, true))
+        }
+        Err(error) if error.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Another process made it first: use its secret.
+            let secrets = read(&path)?.ok_or_else(|| format!("{} vanished", path.display()))?;
+            Ok((secrets, path, false))
+        }
+        Err(error) => Err(cannot(error.error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_store_keeps_one_private_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let (made, path, created) = kept_secret(dir.path()).unwrap();
+        assert!(created);
+        assert_eq!(path, dir.path().join(EMBEDDED_SECRET_FILE));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
+        // Kept: the next start reads the same secret.
+        let (kept, _, created) = kept_secret(dir.path()).unwrap();
+        assert!(!created);
+        assert_eq!(kept.key_id(), made.key_id());
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [EMBEDDED_SECRET_FILE]);
+        // A damaged file stops the start rather than being replaced (which would make
+        // every stored salt unreadable).
+        std::fs::write(&path, "short\n").unwrap();
+        let error = kept_secret(dir.path()).unwrap_err();
+        assert!(error.contains(EMBEDDED_SECRET_FILE), "{error}");
+    }
+
+    #[test]
+    fn processes_starting_at_once_keep_one_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| kept_secret(dir.path()).unwrap().0.key_id()))
+                .collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+    }
+
+    #[test]
+    fn a_redis_store_needs_a_configured_secret_and_memory_gets_its_own() {
+        let memory = AppStore::Memory(footfall::store::MemoryStore::new());
+        let first = resolve_secrets(None, &memory).unwrap();
+        let second = resolve_secrets(None, &memory).unwrap();
+        assert_ne!(first.secrets.key_id(), second.secrets.key_id());
+        let configured = ConfiguredSecrets {
+            secrets: SaltSecrets::parse(&"x".repeat(40)).unwrap(),
+            origin: "FOOTFALL_SALT_SECRET".to_owned(),
+        };
+        let resolved = resolve_secrets(Some(&configured), &memory).unwrap();
+        assert_eq!(resolved.secrets.key_id(), configured.secrets.key_id());
+        assert!(REDIS_NEEDS_SECRET.contains("FOOTFALL_SALT_SECRET_FILE"));
     }
 }

@@ -87,13 +87,22 @@ pub async fn run_with_store(
     on_bound: impl FnOnce(Bound),
 ) -> Result<FlushTotals, RunError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (state, flusher) = AppState::new(
-        store,
-        clock,
-        Sites::new(config.sites.clone()),
-        config.options.clone(),
-    )
-    .map_err(RunError::Startup)?;
+    // Salts are kept in the store only sealed with this secret (salt_cache.rs says where
+    // it comes from when none is configured; never the secret itself in the log).
+    let salt_secrets = crate::salt_cache::resolve_secrets(config.salt_secrets.as_ref(), &store)
+        .map_err(RunError::Startup)?;
+    tracing::info!(
+        key_ids = ?salt_secrets.secrets.key_ids(),
+        origin = %salt_secrets.origin,
+        "visitor-id salts are stored sealed with salt secret {}",
+        salt_secrets.secrets.key_id()
+    );
+    let options = crate::state::Options {
+        salt_secrets: Some(salt_secrets.secrets),
+        ..config.options.clone()
+    };
+    let (state, flusher) = AppState::new(store, clock, Sites::new(config.sites.clone()), options)
+        .map_err(RunError::Startup)?;
     // The sites file wins for its sites; sites added through the admin API survive.
     crate::registry::import_at_startup(
         &state,
@@ -147,7 +156,7 @@ pub async fn run_with_store(
         public,
         "public",
         public_app(state.clone(), config.request_limits),
-        config.connection_limits,
+        config.connection_limits.clone(),
         stopped(stop_rx.clone()),
     ));
     let internal_server = tokio::spawn(http::serve(

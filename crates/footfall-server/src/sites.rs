@@ -369,22 +369,14 @@ fn check_label(setting: &str, text: &str) -> Result<(), SettingError> {
             format!("at most {MAX_LABEL_CHARS} characters"),
         ));
     }
-    if text.chars().any(is_control_or_bidi_override) {
+    if text.chars().any(crate::text::is_disallowed_char) {
         return Err(setting_error(
             setting,
-            "control and bidirectional-override characters are not allowed",
+            "control characters, line and paragraph separators and bidirectional marks, \
+             embeddings, overrides and isolates are not allowed",
         ));
     }
     Ok(())
-}
-
-/// Control and bidirectional embedding, override and isolate characters, refused in
-/// labels: they could disguise a label in a page. Everything else is escaped where it is
-/// rendered.
-pub(crate) fn is_control_or_bidi_override(c: char) -> bool {
-    c.is_control()
-        || ('\u{202a}'..='\u{202e}').contains(&c)
-        || ('\u{2066}'..='\u{2069}').contains(&c)
 }
 
 fn parse_weekday(name: &str) -> Option<jiff::civil::Weekday> {
@@ -617,6 +609,13 @@ mod tests {
                 Box::new(|s| s.footer.title_vi = "a\u{202e}b".into()),
                 "footer.title_vi",
             ),
+            (
+                Box::new(|s| s.footer.title_en = "a\u{200e}b".into()),
+                "footer.title_en",
+            ),
+            (Box::new(|s| s.name = "Cầu Kè\u{200f}".into()), "name"),
+            (Box::new(|s| s.name = "\u{061c}7,289,126".into()), "name"),
+            (Box::new(|s| s.name = "a\u{2028}b".into()), "name"),
             (Box::new(|s| s.name = "x".repeat(81)), "name"),
         ];
         for (change, setting) in cases {

@@ -31,6 +31,10 @@ pub struct Options {
     pub rate_limit_per_minute: u32,
     /// Most client addresses tracked by the rate limiter at once.
     pub rate_limit_max_clients: usize,
+    /// New visitors allowed per client address (IPv6: per /64) per hour.
+    pub visitor_budget_per_hour: u32,
+    /// Most visitors remembered for the budget and the widget's reader (see `recent`).
+    pub recent_visitors: usize,
     /// Extra robot User-Agent substrings.
     pub extra_bot_patterns: Vec<String>,
     /// Extra human (in-app or regional browser) User-Agent substrings, checked first.
@@ -43,6 +47,9 @@ pub struct Options {
     pub admin_tokens: Vec<String>,
     /// The trust credential signing key; `None`: a new ephemeral one per process.
     pub trust_keyring: Option<crate::trust::Keyring>,
+    /// The secrets salts are sealed with in the store; `None`: a new one for this
+    /// process (right for a memory store only: `service::run` resolves the real ones).
+    pub salt_secrets: Option<footfall::salts::SaltSecrets>,
 }
 
 impl Default for Options {
@@ -54,6 +61,14 @@ impl Default for Options {
             // raise for large NATs (or use trusted proxies with real client addresses).
             rate_limit_per_minute: 120,
             rate_limit_max_clients: 200_000,
+            // 1,000 new visitors an hour from one address: the hit limit (120 a minute)
+            // lets through about 1,440 people an hour at five page views each, so the
+            // budget binds only on addresses with over a thousand different readers in an
+            // hour (a script that changes its User-Agent per hit makes 7,200), and a
+            // ministry building behind one NAT address stays under it. See README.
+            visitor_budget_per_hour: 1_000,
+            // About 70 bytes each: 14 MB at most.
+            recent_visitors: 200_000,
             extra_bot_patterns: Vec::new(),
             extra_human_patterns: Vec::new(),
             // 5 s: "online now" moves by the minute; the store sees one read per site
@@ -62,6 +77,7 @@ impl Default for Options {
             store_timeout: Duration::from_secs(2),
             admin_tokens: Vec::new(),
             trust_keyring: None,
+            salt_secrets: None,
         }
     }
 }
@@ -87,6 +103,10 @@ pub struct Inner {
     pub salts: Arc<SaltCache>,
     /// Per-client rate limiter.
     pub limiter: ClientRateLimiter,
+    /// Per-client budget of new visitors.
+    pub visitor_budget: ClientRateLimiter,
+    /// Visitors this instance saw in the last hour.
+    pub recent: crate::recent::RecentVisitors,
     /// Forwarding-header policy.
     pub proxies: TrustedProxies,
     /// Robot detection.
@@ -132,9 +152,19 @@ impl AppState {
         );
         let per_minute = NonZeroU32::new(options.rate_limit_per_minute)
             .ok_or("rate limit must be at least 1 per minute")?;
+        let new_visitors_per_hour = NonZeroU32::new(options.visitor_budget_per_hour)
+            .ok_or("the visitor budget must be at least 1 an hour")?;
         let keyring = match &options.trust_keyring {
             Some(keyring) => keyring.clone(),
             None => crate::trust::Keyring::generate().map_err(|e| e.to_string())?,
+        };
+        let salt_secrets = match &options.salt_secrets {
+            Some(secrets) => secrets.clone(),
+            None => {
+                footfall::salts::SaltSecrets::generate()
+                    .map_err(|e| e.to_string())?
+                    .0
+            }
         };
         let state = AppState(Arc::new(Inner {
             keyring,
@@ -144,11 +174,20 @@ impl AppState {
                 options.counts_fresh_for,
                 options.store_timeout,
             )),
-            salts: Arc::new(SaltCache::new(Arc::clone(&store), options.store_timeout)),
+            salts: Arc::new(SaltCache::new(
+                Arc::clone(&store),
+                salt_secrets,
+                options.store_timeout,
+            )),
             limiter: client_rate_limiter(
                 Quota::per_minute(per_minute),
                 options.rate_limit_max_clients,
             ),
+            visitor_budget: client_rate_limiter(
+                Quota::per_hour(new_visitors_per_hour),
+                options.rate_limit_max_clients,
+            ),
+            recent: crate::recent::RecentVisitors::new(options.recent_visitors),
             proxies: options.trusted_proxies.clone(),
             bots: BotFilter::with_patterns(
                 &options.extra_bot_patterns,
@@ -220,6 +259,9 @@ impl AppState {
                 }
                 state.limiter.retain_recent();
                 state.limiter.shrink_to_fit();
+                state.visitor_budget.retain_recent();
+                state.visitor_budget.shrink_to_fit();
+                state.recent.prune(now);
                 crate::metrics::service_gauges(
                     state.sites.len(),
                     state.buffer.capacity(),

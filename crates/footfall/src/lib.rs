@@ -68,6 +68,9 @@ pub enum Error {
     /// No randomness was available for a salt.
     #[error(transparent)]
     Identity(#[from] identity::IdentityError),
+    /// A stored salt does not open with the accepted salt secrets.
+    #[error(transparent)]
+    Salt(#[from] salts::SaltError),
     /// A baseline change would lower a public total.
     #[error(
         "the {metric} baseline is {current}; lowering it to {requested} would make the public total go down"

@@ -700,6 +700,13 @@ fn compose_file_sets_real_flags_ports_and_files() {
         store.starts_with("redis://redis:"),
         "footfall uses the compose Redis: {store}"
     );
+    // A Redis store refuses to start without a salt secret: compose takes it from
+    // deploy/.env and stops with a message when it is missing.
+    let salt_secret = env.get("FOOTFALL_SALT_SECRET").map(String::as_str);
+    assert!(
+        salt_secret.is_some_and(|v| v.starts_with("${FOOTFALL_SALT_SECRET:?")),
+        "compose requires FOOTFALL_SALT_SECRET from deploy/.env: {salt_secret:?}"
+    );
 
     // Every file the services mount exists, and Redis runs with the production config.
     for (name, service) in services.as_mapping().expect("services") {
@@ -798,12 +805,13 @@ fn kubernetes_manifests_parse_and_agree_with_the_service() {
             env.insert(name, String::new());
         }
     }
-    assert!(
-        env.get("FOOTFALL_ADMIN_TOKENS")
-            .is_some_and(String::is_empty),
-        "FOOTFALL_ADMIN_TOKENS from a Secret"
-    );
-    env.remove("FOOTFALL_ADMIN_TOKENS");
+    for secret in ["FOOTFALL_ADMIN_TOKENS", "FOOTFALL_SALT_SECRET"] {
+        assert!(
+            env.get(secret).is_some_and(String::is_empty),
+            "{secret} from a Secret (a Redis store refuses to start without a salt secret)"
+        );
+        env.remove(secret);
+    }
     let (public_port, admin_port, grace) = check_settings("k8s/deployment.yaml", &env);
     check_settings(
         "k8s/deployment.yaml",
@@ -926,22 +934,24 @@ fn kubernetes_manifests_parse_and_agree_with_the_service() {
         env["FOOTFALL_SITES_FILE"]
     );
 
-    // The Secret reference matches the example's shape, and the example holds only a
+    // Each Secret reference matches the example's shape, and the example holds only a
     // placeholder.
-    let reference = &container["env"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "FOOTFALL_ADMIN_TOKENS")
-        .unwrap()["valueFrom"]["secretKeyRef"];
-    let secret = object(&objects, "Secret", reference["name"].as_str().unwrap());
-    let key = reference["key"].as_str().unwrap();
-    assert!(
-        secret["stringData"][key]
-            .as_str()
-            .is_some_and(|v| v.starts_with("REPLACE-")),
-        "secret.example.yaml holds a placeholder, not a token"
-    );
+    for variable in ["FOOTFALL_ADMIN_TOKENS", "FOOTFALL_SALT_SECRET"] {
+        let reference = &container["env"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == variable)
+            .unwrap()["valueFrom"]["secretKeyRef"];
+        let secret = object(&objects, "Secret", reference["name"].as_str().unwrap());
+        let key = reference["key"].as_str().unwrap();
+        assert!(
+            secret["stringData"][key]
+                .as_str()
+                .is_some_and(|v| v.starts_with("REPLACE-")),
+            "secret.example.yaml holds a placeholder for {variable}, not a secret"
+        );
+    }
     let kustomization = yaml("k8s/kustomization.yaml");
     let resources: Vec<&str> = kustomization["resources"]
         .as_sequence()

@@ -39,6 +39,21 @@ fn json_of(response: &HttpResponse) -> Value {
 }
 
 /// Counts one page view of `site` from `client_ip` (through the trusted proxy header).
+/// Sends one page view of `demo` and waits until today's figures are 1, 1, 1.
+fn one_page_view_is_counted(server: &FootfallServer) {
+    let mut client = HttpClient::connect(server.public()).unwrap();
+    assert_eq!(
+        hit(&mut client, "demo", "http://localhost", "203.0.113.9"),
+        204
+    );
+    let c = eventually(
+        Duration::from_secs(20),
+        || counts(server, "demo"),
+        |c| today(c).0 == 1,
+    );
+    assert_eq!(today(&c), (1, 1, 1), "{c}");
+}
+
 fn hit(client: &mut HttpClient, site: &str, origin: &str, client_ip: &str) -> u16 {
     let body = json!({ "site": site, "path": "/tin-tuc/1" }).to_string();
     client
@@ -312,17 +327,7 @@ fn a_hit_is_counted_through_redis_over_tls() {
         .env("FOOTFALL_REDIS_TLS_CERT", pki.client_cert())
         .env("FOOTFALL_REDIS_TLS_KEY", pki.client_key())
         .start();
-    let mut client = HttpClient::connect(server.public()).unwrap();
-    assert_eq!(
-        hit(&mut client, "demo", "http://localhost", "203.0.113.9"),
-        204
-    );
-    let c = eventually(
-        Duration::from_secs(20),
-        || counts(&server, "demo"),
-        |c| today(c).0 == 1,
-    );
-    assert_eq!(today(&c), (1, 1, 1), "{c}");
+    one_page_view_is_counted(&server);
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("ff:{demo}:*")
         .query(&mut redis.connection())
@@ -385,4 +390,60 @@ fn two_instances_on_one_redis_agree() {
         |status| *status == 200,
     );
     assert_eq!(status, 200, "the second instance learned the new site");
+}
+
+/// What someone who can read Redis finds under the salt keys: sealed values only (the
+/// 4-byte tag, key id, nonce, and the salt encrypted), never a 32-byte salt; and an
+/// instance with another secret can use none of them: its hits are dropped as
+/// `salt_unavailable`, and its log says which secret sealed the salt.
+#[test]
+fn salts_in_redis_are_sealed_and_useless_without_the_secret() {
+    let redis = RedisServer::start();
+    let server = start(&redis.url());
+    one_page_view_is_counted(&server);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("ff:{demo}:salt:*")
+        .query(&mut redis.connection())
+        .expect("KEYS");
+    assert!(!keys.is_empty(), "a salt was stored");
+    for key in &keys {
+        let value: Vec<u8> = redis::cmd("GET")
+            .arg(key)
+            .query(&mut redis.connection())
+            .expect("GET");
+        assert_eq!(value.len(), 80, "{key}: {value:?}");
+        assert!(value.starts_with(b"ffs1"), "{key}: {value:?}");
+    }
+
+    let other = builder(&redis.url())
+        .env(
+            "FOOTFALL_SALT_SECRET",
+            "another deployment's secret of 32 bytes or more",
+        )
+        .start();
+    let mut client = HttpClient::connect(other.public()).unwrap();
+    // The beacon is answered as always; the hit cannot get a visitor id.
+    assert_eq!(
+        hit(&mut client, "demo", "http://localhost", "203.0.113.10"),
+        204
+    );
+    let dropped = eventually(
+        Duration::from_secs(20),
+        || {
+            let metrics = other.internal_get("/metrics").text();
+            metrics.contains(r#"footfall_hits_dropped_total{reason="salt_unavailable"} 1"#)
+        },
+        |dropped| *dropped,
+    );
+    assert!(
+        dropped,
+        "the hit was not dropped as salt_unavailable:\n{}",
+        other.log()
+    );
+    assert!(
+        other.log().contains("not among the accepted salt secrets"),
+        "{}",
+        other.log()
+    );
+    assert_eq!(today(&counts(&server, "demo")).0, 1, "nothing counted");
 }

@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -43,6 +43,13 @@ pub fn routes() -> Router<AppState> {
         // and a literal suffix in the router, and a site id never contains a dot.
         .route("/trust/{site}", get(get_page_or_credential))
         .route("/.well-known/footfall-trust-keys", get(get_keys))
+}
+
+/// The `{site}` segment, percent-decoded; one that is not UTF-8 (`%FF`) gets the JSON
+/// 400 rather than axum's plain-text one.
+fn site_segment(path: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
+    path.map(|Path(site)| site)
+        .map_err(|rejection| AppError::bad_path("site", &rejection))
 }
 
 /// `?lang=vi|en`; anything else is Vietnamese.
@@ -97,10 +104,11 @@ fn display_name(site: &Site) -> &str {
 /// cache that stores it anyway from handing one page's verdict to another.
 async fn get_badge(
     State(state): State<AppState>,
-    Path(site): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     query: Result<Query<LangQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    let site = site_segment(path)?;
     let (site, record) = site_and_record(&state, &site)?;
     let lang = lang_of(query);
     // No Referer counts as a wrong domain: a copier could strip it with
@@ -155,10 +163,11 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
 /// `GET /trust/{site}` (the page) and `GET /trust/{site}.json` (the credential).
 async fn get_page_or_credential(
     State(state): State<AppState>,
-    Path(site): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     query: Result<Query<LangQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    let site = site_segment(path)?;
     match site.strip_suffix(".json") {
         Some(id) => credential_response(&state, id),
         None => page_response(&state, &site, lang_of(query), &headers),

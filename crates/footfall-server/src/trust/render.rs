@@ -21,23 +21,7 @@ pub enum Verdict {
     NotForThisDomain,
 }
 
-/// Characters refused in configured texts and replaced by U+FFFD when rendering anyway:
-/// controls (XML cannot carry most of them at all), line and paragraph separators, and
-/// the bidirectional marks, embeddings, overrides and isolates that could make a badge
-/// read differently from its data (e.g. a reversed domain name).
-pub fn is_disallowed_char(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{2028}'
-                | '\u{2029}'
-                | '\u{200e}'
-                | '\u{200f}'
-                | '\u{061c}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2066}'..='\u{2069}'
-        )
-}
+pub use crate::text::is_disallowed_char;
 
 /// Escapes `text` for HTML or SVG text content and double- or single-quoted attribute
 /// values: `& < > " '` become references, and [`is_disallowed_char`] characters become

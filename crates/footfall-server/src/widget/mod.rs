@@ -97,16 +97,28 @@ fn shown_on_site(site: &Site, headers: &HeaderMap) -> bool {
 /// `Access-Control-Allow-Origin` for the requesting origin, so the script can read the
 /// verdict and show "not valid on this domain" instead of failing with a CORS error; the
 /// numbers themselves only ever go to registered origins.
-pub async fn counts_reply(state: &AppState, site: &Arc<Site>, headers: &HeaderMap) -> Response {
+///
+/// The counts come from the cache, read before this page view was written; `reader` says
+/// what the page view adds for its own reader (one page view; a visit, a visitor of the
+/// day, an online visitor when it is the first), sent as `"reader"` for the script to add
+/// to the numbers it draws, so a site's first reader sees 1, not 0.
+pub async fn counts_reply(
+    state: &AppState,
+    site: &Arc<Site>,
+    headers: &HeaderMap,
+    reader: Option<crate::recent::Reader>,
+) -> Response {
     let footer = || render::json_for_script(&render::footer_json(site));
     let mut response = if shown_on_site(site, headers) {
         match state.counts.get(site).await {
             Ok(counts) => (
                 [(header::CONTENT_TYPE, "application/json")],
-                counts
-                    .widget_json
-                    .get_or_init(|| splice_json(&counts.json, &footer()))
-                    .clone(),
+                with_reader(
+                    counts
+                        .widget_json
+                        .get_or_init(|| splice_json(&counts.json, &footer())),
+                    reader,
+                ),
             )
                 .into_response(),
             Err(error) => error.into_response(),
@@ -129,6 +141,28 @@ pub async fn counts_reply(state: &AppState, site: &Arc<Site>, headers: &HeaderMa
         out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
     }
     response
+}
+
+/// Adds `"reader":{…}` to the widget's answer when the request's page view was counted.
+fn with_reader(answer: &Bytes, reader: Option<crate::recent::Reader>) -> Bytes {
+    let Some(reader) = reader else {
+        return answer.clone();
+    };
+    let Some((b'{', rest)) = answer.split_first() else {
+        return answer.clone();
+    };
+    let one = |yes: bool| if yes { '1' } else { '0' };
+    let head = format!(
+        "{{\"reader\":{{\"pageviews\":{},\"visits\":{},\"visitors\":{},\"online\":{}}},",
+        one(reader.pageview),
+        one(reader.visit),
+        one(reader.visitor),
+        one(reader.online)
+    );
+    let mut out = Vec::with_capacity(head.len() + rest.len());
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(rest);
+    Bytes::from(out)
 }
 
 /// Adds `"valid":true,"footer":…` to the counts object, keeping its bytes otherwise.
@@ -441,7 +475,7 @@ fn badge_metric(site: &Site, window: Window, requested: Option<&str>) -> Result<
 /// A badge label from the query: short, and free of control and bidi-override
 /// characters (the same rule as configured labels); escaped where drawn.
 fn check_badge_label(label: String) -> Result<String, AppError> {
-    let bad = label.chars().any(crate::sites::is_control_or_bidi_override);
+    let bad = label.chars().any(crate::text::is_disallowed_char);
     if bad || label.chars().count() > MAX_BADGE_LABEL || label.trim().is_empty() {
         return Err(AppError::BadRequest(format!(
             "label: 1 to {MAX_BADGE_LABEL} characters, no control or bidirectional-override characters"

@@ -1,6 +1,7 @@
 //! A corpus of hostile and malformed requests, each with the status it must get, run
-//! through `oneshot`: none may produce a 5xx or a panic, and every 4xx the handlers
-//! produce is a JSON error. A property test then throws random ids, queries and bodies.
+//! through `oneshot`: none may produce a 5xx or a panic, and every error answer is the
+//! one JSON shape (`{"error": {"code", "message"}}`, `application/json`), whichever
+//! layer wrote it. A property test then throws random ids, queries and bodies.
 
 use axum::body::Body;
 use http::{HeaderValue, StatusCode, header};
@@ -106,6 +107,11 @@ fn public_cases() -> Vec<Case> {
         get("truncated escape", &counts("demo%E2%80"), BAD),
         get("space", &counts("de%20mo"), BAD),
         get("registered", &counts("demo"), OK),
+        // Trust routes decode their site segment too.
+        get("trust credential, invalid UTF-8", "/trust/%FF.json", BAD),
+        get("trust badge, invalid UTF-8", "/trust/%FF/badge.svg", BAD),
+        get("trust page, invalid UTF-8", "/trust/%FF", BAD),
+        get("trust page, unknown site", "/trust/nowhere", NOT_FOUND),
         get("trailing slash", "/api/v1/sites/demo/counts/", NOT_FOUND),
         get("empty id", "/api/v1/sites//counts", BAD),
         get("history traversal", "/api/v1/sites/..%2Fdemo/history", BAD),
@@ -432,14 +438,72 @@ fn internal_cases() -> Vec<Case> {
             Some(value(&format!("bearer {ADMIN_TOKEN}"))),
             OK,
         ),
-        Case {
-            name: "unknown admin route without token",
-            request: request("GET", "/admin/v1/../../etc/passwd")
+    ]
+    .into_iter()
+    .chain(admin_paths())
+    .collect()
+}
+
+/// Every request under `/admin` without a token gets 401, whether or not its route or
+/// method exists, so the routes cannot be listed; with a token, 404 and 405 as usual.
+fn admin_paths() -> Vec<Case> {
+    let token = format!("Bearer {ADMIN_TOKEN}");
+    let cases: &[(&str, &str, StatusCode)] = &[
+        ("GET", "/admin/v1/../../etc/passwd", NOT_FOUND),
+        ("GET", "/admin/v1/nope", NOT_FOUND),
+        ("GET", "/admin/v2/sites", NOT_FOUND),
+        ("GET", "/admin", NOT_FOUND),
+        ("GET", "/admin/", NOT_FOUND),
+        ("GET", "/admin/v1", NOT_FOUND),
+        ("GET", "/admin/v1/", NOT_FOUND),
+        ("DELETE", "/admin/v1/sites", StatusCode::METHOD_NOT_ALLOWED),
+        (
+            "GET",
+            "/admin/v1/salts/rotate",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        ("BREW", "/admin/v1/audit", StatusCode::METHOD_NOT_ALLOWED),
+    ];
+    let mut all = Vec::new();
+    for &(method, uri, with_token) in cases {
+        all.push(Case {
+            name: "admin path without token",
+            request: request(method, uri).body(Body::empty()).unwrap(),
+            status: UNAUTHORIZED,
+        });
+        all.push(Case {
+            name: "admin path with token",
+            request: request(method, uri)
+                .header(header::AUTHORIZATION, token.as_str())
                 .body(Body::empty())
                 .unwrap(),
-            status: NOT_FOUND,
-        },
-    ]
+            status: with_token,
+        });
+    }
+    // Outside `/admin/`, the usual 404.
+    all.push(Case {
+        name: "a path that only starts like admin",
+        request: request("GET", "/administrator")
+            .body(Body::empty())
+            .unwrap(),
+        status: NOT_FOUND,
+    });
+    all
+}
+
+/// A request body that never arrives: what a client that stops sending looks like.
+struct Stalled;
+
+impl hyper::body::Body for Stalled {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
 }
 
 #[tokio::test]
@@ -472,28 +536,8 @@ async fn bad_input_gets_the_expected_4xx_and_never_a_5xx() {
         if reply.status == StatusCode::METHOD_NOT_ALLOWED && reply.header(header::ALLOW).is_none() {
             failures.push(format!("{what}: 405 without Allow"));
         }
-        // The handlers' client errors are JSON with a message; 405 and 413 come from the
-        // router and the body limit, before any handler.
-        if matches!(
-            reply.status,
-            StatusCode::BAD_REQUEST
-                | StatusCode::NOT_FOUND
-                | StatusCode::UNSUPPORTED_MEDIA_TYPE
-                | StatusCode::UNAUTHORIZED
-                | StatusCode::METHOD_NOT_ALLOWED
-        ) {
-            let json: Result<serde_json::Value, _> = serde_json::from_slice(&reply.body);
-            match json {
-                Ok(json)
-                    if json["error"]["message"]
-                        .as_str()
-                        .is_some_and(|m| !m.is_empty()) => {}
-                _ => failures.push(format!(
-                    "{what}: {} body is not a JSON error: {:.200}",
-                    reply.status,
-                    String::from_utf8_lossy(&reply.body)
-                )),
-            }
+        if let Err(problem) = json_error_shape(&reply) {
+            failures.push(format!("{what}: {problem}"));
         }
     }
     assert!(
@@ -502,6 +546,57 @@ async fn bad_input_gets_the_expected_4xx_and_never_a_5xx() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Checks that an error answer (4xx, 5xx) is the one JSON shape, whichever layer wrote
+/// it: the handlers, the router (405), the body limit (413) or the timeout (408).
+fn json_error_shape(reply: &Reply) -> Result<(), String> {
+    if !(reply.status.is_client_error() || reply.status.is_server_error()) {
+        return Ok(());
+    }
+    let body = String::from_utf8_lossy(&reply.body);
+    if reply.header(header::CONTENT_TYPE) != Some("application/json") {
+        return Err(format!(
+            "{} has content type {:?}: {body:.200}",
+            reply.status,
+            reply.header(header::CONTENT_TYPE)
+        ));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&reply.body)
+        .map_err(|e| format!("{} body is not JSON ({e}): {body:.200}", reply.status))?;
+    let code = json["error"]["code"].as_str().unwrap_or_default();
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    if code.is_empty() || message.is_empty() {
+        return Err(format!(
+            "{} body is not a JSON error: {body:.200}",
+            reply.status
+        ));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_request_past_the_timeout_gets_408_in_the_json_shape() {
+    let harness = Harness::new();
+    let app = footfall_server::app::public_app(
+        harness.state.clone(),
+        footfall_server::app::RequestLimits {
+            request_timeout: std::time::Duration::from_millis(50),
+            ..footfall_server::app::RequestLimits::default()
+        },
+    );
+    let stalled = request("POST", "/api/v1/hit")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .header(header::ORIGIN, "http://localhost")
+        .header(header::USER_AGENT, BROWSER)
+        .body(Body::new(Stalled))
+        .expect("a valid request");
+    let reply = tokio::time::timeout(std::time::Duration::from_secs(10), send(&app, stalled))
+        .await
+        .expect("the timeout answers");
+    assert_eq!(reply.status, StatusCode::REQUEST_TIMEOUT, "{reply:?}");
+    json_error_shape(&reply).unwrap();
+    assert_eq!(reply.json()["error"]["code"], "request_timeout");
 }
 
 #[tokio::test]

@@ -127,6 +127,8 @@ fn a_store_password_never_reaches_the_output() {
             "127.0.0.1:0".as_ref(),
             "--admin-listen".as_ref(),
             "127.0.0.1:0".as_ref(),
+            "--salt-secret".as_ref(),
+            "a-salt-secret-for-the-cli-tests-only".as_ref(),
         ],
         &[
             "migrate".as_ref(),
@@ -146,5 +148,111 @@ fn a_store_password_never_reaches_the_output() {
             !stdout.contains("s3cret") && !stderr.contains("s3cret"),
             "{args:?}: the password was printed: {stdout}{stderr}"
         );
+    }
+}
+
+#[test]
+fn a_redis_store_without_a_salt_secret_is_refused_naming_the_setting() {
+    let output = footfall(
+        &[
+            "serve".as_ref(),
+            "--store".as_ref(),
+            "redis://127.0.0.1:1/0".as_ref(),
+        ],
+        b"",
+    );
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("FOOTFALL_SALT_SECRET_FILE"), "{stderr}");
+    assert!(stderr.contains("FOOTFALL_SALT_SECRET"), "{stderr}");
+}
+
+/// `footfall serve` on an embedded store, its standard error a pipe as under systemd or
+/// in a container: the log is JSON without colour codes, and the service says that it
+/// made a salt secret and where it keeps it (mode 0600, beside the database file).
+#[test]
+fn serve_logs_json_without_colour_and_keeps_a_salt_secret_beside_its_store() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_footfall"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--store")
+        .arg(&store)
+        // Whatever the environment running the tests says, the defaults are under test.
+        .env_remove("FOOTFALL_LOG_FORMAT")
+        .env_remove("FOOTFALL_SALT_SECRET")
+        .env_remove("FOOTFALL_SALT_SECRET_FILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the footfall binary starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("footfall listening"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    child.kill().expect("stop the service");
+    child.wait().expect("the service exits");
+    let log = seen.join("\n");
+    assert!(log.contains("footfall listening"), "never listened: {log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log: {log}"
+    );
+    for line in &seen {
+        let json: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(json["level"].is_string(), "{line}");
+    }
+    let secret = store.join("salt-secret");
+    let announced = seen
+        .iter()
+        .find(|line| line.contains("salt secret"))
+        .unwrap_or_else(|| panic!("no word of the salt secret: {log}"));
+    assert!(announced.contains("made now"), "{announced}");
+    assert!(
+        announced.contains(&*secret.to_string_lossy()),
+        "{announced}"
+    );
+    let kept = std::fs::read_to_string(&secret).expect("the secret is kept");
+    assert!(
+        !log.contains(kept.lines().last().expect("a secret line")),
+        "the secret was logged"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret)
+            .expect("kept")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
 }

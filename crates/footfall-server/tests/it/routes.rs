@@ -313,6 +313,47 @@ fn over_the_rate_limit_hits_are_dropped_and_counted() {
     assert_eq!(counters.dropped("rate_limited"), 1, "{counters:?}");
 }
 
+/// A script that changes its User-Agent on every hit makes a new visitor each time: past
+/// its address's hourly budget of new visitors those hits are dropped (`visitor_budget`),
+/// while known visitors from the address, and other addresses, still count.
+#[test]
+fn new_visitors_past_an_address_budget_are_dropped_and_counted() {
+    let (totals, counters) = recorded(|| async {
+        let mut harness = Harness::with_options(Options {
+            visitor_budget_per_hour: 3,
+            ..test_options()
+        });
+        let app = harness.public();
+        let from = |peer: &str, n: usize| {
+            let ua =
+                format!("Mozilla/5.0 (X11; Linux x86_64; rv:{n}.0) Gecko/20100101 Firefox/{n}.0");
+            beacon_from(peer, "demo", &[LOCAL, ("user-agent", ua.as_str())])
+        };
+        for n in 0..10 {
+            let reply = send(&app, from("203.0.113.9:4000", 120 + n)).await;
+            // The same answer whatever became of the hit.
+            assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        }
+        // A visitor already seen is not new: the first one comes back and counts.
+        assert_eq!(
+            send(&app, from("203.0.113.9:4000", 120)).await.status,
+            StatusCode::NO_CONTENT
+        );
+        // Another address has a budget of its own.
+        assert_eq!(
+            send(&app, from("198.51.100.7:4000", 120)).await.status,
+            StatusCode::NO_CONTENT
+        );
+        let totals = harness.flush().await;
+        let snapshot = harness.snapshot("demo").await;
+        assert_eq!(snapshot.value(Window::Today, Metric::Pageviews), 5);
+        assert_eq!(snapshot.value(Window::Today, Metric::Visitors), 4);
+        totals
+    });
+    assert_eq!(totals.written, 5);
+    assert_eq!(counters.dropped("visitor_budget"), 7, "{counters:?}");
+}
+
 #[test]
 fn past_the_client_bound_new_addresses_are_refused_untracked_and_known_ones_still_count() {
     let (_, counters) = recorded(|| async {

@@ -101,6 +101,32 @@ fn a_counted_hit_answers_with_the_counts_and_drops_stay_secret() {
         assert_eq!(json["footer"]["title"]["vi"], "Thống kê truy cập");
         assert_eq!(json["footer"]["labels"]["week"]["vi"], "Trong tuần");
         assert!(json["definitions"]["today.visits"]["description"]["en"].is_string());
+        // The counts were read before this page view was written; the answer says what
+        // it adds for its reader, new to everything on a fresh site.
+        assert_eq!(
+            json["reader"],
+            serde_json::json!({"pageviews": 1, "visits": 1, "visitors": 1, "online": 1}),
+            "{json}"
+        );
+        // The same reader again a moment later brings a page view only.
+        let again = send(&app, counted_beacon(body, "http://localhost:8080", BROWSER)).await;
+        assert_eq!(
+            again.json()["reader"],
+            serde_json::json!({"pageviews": 1, "visits": 0, "visitors": 0, "online": 0})
+        );
+        // `"record": false` (a page driven by automation): the answer, nothing counted.
+        let unrecorded = send(
+            &app,
+            counted_beacon(
+                r#"{"site":"demo","path":"/","record":false}"#,
+                "http://localhost:8080",
+                BROWSER,
+            ),
+        )
+        .await;
+        let unrecorded = unrecorded.json();
+        assert_eq!(unrecorded["valid"], true, "{unrecorded}");
+        assert!(unrecorded.get("reader").is_none(), "{unrecorded}");
 
         // A robot gets the very same kind of answer, and is not counted.
         let robot = send(
@@ -144,13 +170,13 @@ fn a_counted_hit_answers_with_the_counts_and_drops_stay_secret() {
 
         harness.flush().await;
         let snapshot = harness.snapshot("demo").await;
-        assert_eq!(snapshot.value(Window::Today, Metric::Pageviews), 1);
+        assert_eq!(snapshot.value(Window::Today, Metric::Pageviews), 2);
         assert_eq!(snapshot.value(Window::Today, Metric::Visits), 1);
         assert_eq!(snapshot.value(Window::Today, Metric::Visitors), 1);
         assert_eq!(snapshot.value(Window::Online, Metric::Visitors), 2);
     });
-    // The page view and the heartbeat.
-    assert_eq!(counters.accepted(), 2);
+    // The two page views and the heartbeat.
+    assert_eq!(counters.accepted(), 3);
     assert_eq!(counters.dropped("bot"), 1);
     assert_eq!(counters.dropped("foreign_origin"), 1);
 }
