@@ -343,6 +343,10 @@ fn start_footfall(store: &str, sites_file: &std::path::Path) -> anyhow::Result<F
             // simulated clients never reach it.
             "--rate-limit",
             "100000000",
+            // Likewise the budget of new visitors per address: simulated clients visit
+            // hundreds of sites each, far more than a person does.
+            "--visitor-budget",
+            "100000000",
             "--admin-tokens",
             LOCAL_ADMIN_TOKEN,
             "--counts-ttl",

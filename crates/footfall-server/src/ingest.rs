@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::bots;
 use crate::error::AppError;
 use crate::metrics::DropReason;
-use crate::recent::Reader;
+use crate::recent::{Reader, Seen};
 use crate::sites::Site;
 use crate::state::AppState;
 
@@ -342,10 +342,11 @@ async fn judge(
     // A visitor id this instance has not seen within the hour is charged to its address's
     // budget of new visitors: a script that changes its User-Agent on every hit makes a
     // new id each time, while people behind one address keep theirs.
-    let previous = state.recent.touch(&site.id, &identity.visitor, now);
-    if previous.is_none() && !within_visitor_budget(state, client) {
+    let seen = state.recent.touch(&site.id, &identity.visitor, now);
+    if seen == Seen::New && !within_visitor_budget(state, client) {
         return Err(DropReason::VisitorBudget);
     }
+    let previous = seen.last();
     let reader =
         (kind == HitKind::Pageview).then(|| Reader::of_page_view(previous, now, &site.rules));
     Ok((

@@ -31,6 +31,30 @@ use jiff::{SignedDuration, Timestamp};
 /// default visit timeout (30 minutes) and every online window (at most 30 minutes).
 pub const KEEP: SignedDuration = SignedDuration::from_hours(1);
 
+/// What an instance knew of a hit's visitor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Its last hit, within [`KEEP`].
+    Before(Timestamp),
+    /// Not seen within [`KEEP`]: new, and now remembered.
+    New,
+    /// Not remembered, and not remembered now either: the map is full. It may well be
+    /// a visitor seen a minute ago, so it is not charged to its address's budget (that
+    /// would charge every hit of every reader behind a busy NAT address while the map
+    /// is full); filling the map takes more new visitors than one address's budget.
+    Untracked,
+}
+
+impl Seen {
+    /// The visitor's last hit within [`KEEP`], if this instance knows it.
+    pub fn last(self) -> Option<Timestamp> {
+        match self {
+            Seen::Before(at) => Some(at),
+            Seen::New | Seen::Untracked => None,
+        }
+    }
+}
+
 /// Last hit times by site and visitor.
 #[derive(Debug)]
 pub struct RecentVisitors {
@@ -50,9 +74,9 @@ impl RecentVisitors {
         }
     }
 
-    /// Records a hit of `visitor` on `site` at `now`; returns when it was last seen (within
-    /// [`KEEP`]), `None` for a visitor new to this instance.
-    pub fn touch(&self, site: &SiteId, visitor: &VisitorId, now: Timestamp) -> Option<Timestamp> {
+    /// Records a hit of `visitor` on `site` at `now`, and says what this instance knew of
+    /// it.
+    pub fn touch(&self, site: &SiteId, visitor: &VisitorId, now: Timestamp) -> Seen {
         let key = (site.clone(), *visitor.as_bytes());
         let now_ms = now.as_millisecond();
         if let Some(mut seen) = self.last_seen.get_mut(&key) {
@@ -60,14 +84,16 @@ impl RecentVisitors {
             *seen = previous.max(now_ms);
             return Timestamp::from_millisecond(previous)
                 .ok()
-                .filter(|&at| now.duration_since(at) < KEEP);
+                .filter(|&at| now.duration_since(at) < KEEP)
+                .map_or(Seen::New, Seen::Before);
         }
-        if self.len.load(Ordering::Relaxed) < self.capacity
-            && self.last_seen.insert(key, now_ms).is_none()
-        {
+        if self.len.load(Ordering::Relaxed) >= self.capacity {
+            return Seen::Untracked;
+        }
+        if self.last_seen.insert(key, now_ms).is_none() {
             self.len.fetch_add(1, Ordering::Relaxed);
         }
-        None
+        Seen::New
     }
 
     /// Forgets visitors not seen for [`KEEP`].
@@ -149,17 +175,17 @@ mod tests {
         let site = SiteId::new("caukee").expect("a site");
         let visitor = VisitorId::from_bytes([7; 16]);
         let t0 = at("2026-11-30T03:00:00Z");
-        assert_eq!(recent.touch(&site, &visitor, t0), None);
+        assert_eq!(recent.touch(&site, &visitor, t0), Seen::New);
         let t1 = t0 + SignedDuration::from_mins(40);
-        assert_eq!(recent.touch(&site, &visitor, t1), Some(t0));
+        assert_eq!(recent.touch(&site, &visitor, t1), Seen::Before(t0));
         // Another site's visitor with the same id bytes is another visitor.
         let other = SiteId::new("soyte").expect("a site");
-        assert_eq!(recent.touch(&other, &visitor, t1), None);
+        assert_eq!(recent.touch(&other, &visitor, t1), Seen::New);
         assert_eq!(recent.len(), 2);
         // Past an hour of silence it is forgotten.
         recent.prune(t1 + KEEP + SignedDuration::from_secs(1));
         assert!(recent.is_empty());
-        assert_eq!(recent.touch(&site, &visitor, t1 + KEEP * 2), None);
+        assert_eq!(recent.touch(&site, &visitor, t1 + KEEP * 2), Seen::New);
     }
 
     #[test]
@@ -167,21 +193,26 @@ mod tests {
         let recent = RecentVisitors::new(3);
         let site = SiteId::new("caukee").expect("a site");
         let t0 = at("2026-11-30T03:00:00Z");
-        for n in 0..10u8 {
-            assert_eq!(
-                recent.touch(&site, &VisitorId::from_bytes([n; 16]), t0),
-                None
-            );
-        }
+        let seen: Vec<Seen> = (0..10u8)
+            .map(|n| recent.touch(&site, &VisitorId::from_bytes([n; 16]), t0))
+            .collect();
+        assert_eq!(seen[..3], [Seen::New; 3]);
+        assert_eq!(seen[3..], [Seen::Untracked; 7]);
         assert_eq!(recent.len(), 3);
-        // Those remembered are still known; the others look new each time.
+        // Those remembered are still known; the others stay untracked (not charged to
+        // a budget as new, not remembered) until the prune makes room.
         assert_eq!(
             recent.touch(&site, &VisitorId::from_bytes([0; 16]), t0),
-            Some(t0)
+            Seen::Before(t0)
         );
         assert_eq!(
             recent.touch(&site, &VisitorId::from_bytes([9; 16]), t0),
-            None
+            Seen::Untracked
+        );
+        recent.prune(t0 + KEEP + SignedDuration::from_secs(1));
+        assert_eq!(
+            recent.touch(&site, &VisitorId::from_bytes([9; 16]), t0 + KEEP * 2),
+            Seen::New
         );
     }
 
