@@ -23,6 +23,7 @@ pub mod drive;
 pub mod procstat;
 pub mod redis_nodes;
 pub mod report;
+mod run;
 pub mod service;
 mod soak;
 pub mod stores;
@@ -33,8 +34,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+pub use run::run;
 pub use service::site_hostname;
-pub use suite::run;
 
 /// `footfall-load` options.
 #[derive(Debug, Clone, clap::Parser)]

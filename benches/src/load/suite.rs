@@ -12,7 +12,7 @@ use footfall_tests::footfall_server::{FootfallServer, HttpClient};
 use rand::Rng;
 
 use super::Options;
-use super::chart::{self, LadderPoint};
+use super::chart::LadderPoint;
 use super::drain::{self, DrainSettings};
 use super::drive::{self, Pace, PhaseResult, RequestKind, Workload};
 use super::procstat::{self, CpuMeter, CpuTimes};
@@ -39,70 +39,13 @@ const MIN_VISITORS_FOR_ERROR: usize = 100;
 /// After a phase of hits, how long the service may take to write what it accepted before
 /// the CPU and Redis readings are taken: a phase is charged for its own writes, and the
 /// next one starts with an empty buffer.
-const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+pub(super) const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 /// The window over which a service counts as quiet before the first phase (see
 /// [`procstat::wait_until_quiet`]).
 const QUIET_WINDOW: Duration = Duration::from_millis(200);
 /// The "low load" step: a share of the ceiling most sites live at, where fixed costs per
 /// request (timers, wake-ups) show.
 const LOW_LOAD: f64 = 0.1;
-
-/// Runs the suite the options name and writes the report into `options.out`.
-///
-/// # Errors
-///
-/// When a process cannot be started, the service refuses the sites, or the report cannot
-/// be written.
-pub fn run(options: &Options) -> anyhow::Result<Report> {
-    let started = Instant::now();
-    super::progress(format_args!("suite {}", options.suite));
-    std::fs::create_dir_all(&options.out)
-        .with_context(|| format!("creating {}", options.out.display()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let mut report = Report {
-        command: std::env::args().collect::<Vec<_>>().join(" "),
-        machine: machine(),
-        mix: Some(options.mix()),
-        ..Report::default()
-    };
-    let bench = Bench {
-        runtime: &runtime,
-        duration: Duration::from_secs_f64(options.duration()),
-        seed: Cell::new(options.seed),
-        settle_limit: SETTLE_LIMIT,
-    };
-    match options.suite.as_str() {
-        "quick" => quick(options, &bench, &mut report)?,
-        "full" => {
-            if options.target.is_some() {
-                bail!("the full suite starts its own services and baselines: drop --target");
-            }
-            full(options, &bench, &mut report)?;
-        }
-        "soak" => {
-            if options.target.is_some() {
-                bail!("the soak starts its own service: drop --target");
-            }
-            super::soak::soak(options, &bench, &mut report)?;
-        }
-        other => bail!("unknown suite {other:?}: quick, full or soak"),
-    }
-    report.wall_seconds = started.elapsed().as_secs_f64();
-    let svg = chart::render(
-        "footfall: throughput and latency against offered load",
-        &report.ladder,
-    );
-    std::fs::write(options.out.join("load.svg"), svg)?;
-    std::fs::write(
-        options.out.join("report.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
-    std::fs::write(options.out.join("report.md"), report.markdown("load.svg"))?;
-    Ok(report)
-}
 
 /// What one phase sends, and how fast.
 #[derive(Debug)]
@@ -137,7 +80,7 @@ pub(super) struct Bench<'r> {
     /// How long each phase lasts.
     pub(super) duration: Duration,
     /// The last seed handed out; each phase draws its own traffic.
-    seed: Cell<u64>,
+    pub(super) seed: Cell<u64>,
     /// The longest a phase waits after its load for the writes to catch up.
     pub(super) settle_limit: Duration,
 }
@@ -389,7 +332,11 @@ pub(super) fn workload(
     }
 }
 
-fn quick(options: &Options, bench: &Bench<'_>, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn quick(
+    options: &Options,
+    bench: &Bench<'_>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let kind = match options.requests.as_str() {
         "hits" => RequestKind::Hits,
         "widget" => RequestKind::Widget,
@@ -784,7 +731,11 @@ fn drain_on(
     }
 }
 
-fn full(options: &Options, bench: &Bench<'_>, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn full(
+    options: &Options,
+    bench: &Bench<'_>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let n_sites = options.sites();
     let ladder_store: StoreKind = options.store.parse()?;
     if matches!(ladder_store, StoreKind::Url(_)) {
@@ -1311,7 +1262,7 @@ fn redis_benchmark(port: u16, redis_pid: u32, pipeline: u32) -> anyhow::Result<R
     })
 }
 
-fn machine() -> String {
+pub(super) fn machine() -> String {
     let nproc = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo

@@ -17,8 +17,7 @@ use footfall::store::Store;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{CasError, Step, read_modify_write};
-use crate::state::AppState;
+use crate::cas::{CasError, Step, read_modify_write};
 
 /// How many entries the log keeps; older ones are dropped. At a few hundred bytes each
 /// this bounds the document to a few MB, rewritten only on admin changes (rare).
@@ -229,7 +228,11 @@ pub async fn recent<S: Store + ?Sized>(
 /// Logs `entries` at INFO and appends them to the stored log. Returns whether the append
 /// succeeded; a failure is logged at ERROR (the change itself is done and stays done,
 /// and the INFO lines still record it).
-pub async fn record(state: &AppState, entries: Vec<AuditEntry>) -> bool {
+pub async fn record<S: Store + ?Sized>(
+    store: &S,
+    now: Timestamp,
+    entries: Vec<AuditEntry>,
+) -> bool {
     for entry in &entries {
         tracing::info!(
             target: "footfall::audit",
@@ -240,7 +243,7 @@ pub async fn record(state: &AppState, entries: Vec<AuditEntry>) -> bool {
             "admin change"
         );
     }
-    match append(state.store.as_ref(), &entries, state.clock.now()).await {
+    match append(store, &entries, now).await {
         Ok(()) => true,
         Err(error) => {
             tracing::error!(error = %error, entries = entries.len(), "audit entries not stored");

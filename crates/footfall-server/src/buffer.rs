@@ -42,7 +42,7 @@ use tokio::time::Instant;
 
 use crate::metrics::{self as m, DropReason};
 use crate::sites::Sites;
-use crate::state::AppStore;
+use crate::store::AppStore;
 
 /// How the buffer flushes.
 #[derive(Clone, Copy, Debug)]

@@ -2,7 +2,6 @@
 //! with the details logged (never sent).
 
 use axum::Json;
-use axum::extract::rejection::PathRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -66,14 +65,6 @@ impl AppError {
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
-    }
-}
-
-impl AppError {
-    /// A path parameter that does not decode (`%FF` is not UTF-8): the usual 400 naming
-    /// the parameter, instead of axum's plain-text rejection.
-    pub fn bad_path(parameter: &str, rejection: &PathRejection) -> AppError {
-        AppError::BadRequest(format!("{parameter}: {}", rejection.body_text()))
     }
 }
 

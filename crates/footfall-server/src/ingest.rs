@@ -7,13 +7,11 @@
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use footfall::SiteId;
 use footfall::counter::{Hit, HitKind};
 use serde::Deserialize;
 
@@ -23,6 +21,8 @@ use crate::metrics::DropReason;
 use crate::recent::{Reader, Seen};
 use crate::sites::Site;
 use crate::state::AppState;
+use crate::web::origin::{OriginPreference, origin_host};
+use crate::web::site::registered_site;
 
 /// The largest hit body accepted, in bytes: a JSON object with a site, a path and a
 /// referrer fits in far less.
@@ -125,7 +125,7 @@ pub async fn post_hit(
         .map_err(|e| AppError::BadRequest(format!("hit body: {e}")))?;
     check_url("path", body.path.as_deref())?;
     check_url("referrer", body.referrer.as_deref())?;
-    let site = registered_site(&state, &body.site)?;
+    let site = registered_site(&state.sites, &body.site)?;
     let origin = origin_host(&headers, OriginPreference::OriginFirst);
     let kind = if body.heartbeat {
         HitKind::Heartbeat
@@ -155,7 +155,7 @@ pub async fn get_pixel(
         .map_err(|e| AppError::BadRequest(e.body_text()))?;
     check_url("path", query.path.as_deref())?;
     check_url("referrer", query.referrer.as_deref())?;
-    let site = registered_site(&state, &query.site)?;
+    let site = registered_site(&state.sites, &query.site)?;
     let origin = origin_host(&parts.headers, OriginPreference::RefererFirst);
     count(
         &state,
@@ -183,89 +183,6 @@ fn check_url(name: &str, value: Option<&str>) -> Result<(), AppError> {
             "{name} is longer than {MAX_URL_LEN} bytes"
         ))),
         _ => Ok(()),
-    }
-}
-
-/// Validates a site id and finds its site: 400 for a malformed id, 404 for an unknown one.
-pub fn registered_site(state: &AppState, id: &str) -> Result<Arc<Site>, AppError> {
-    SiteId::validate(id).map_err(|e| AppError::BadRequest(format!("site: {e}")))?;
-    state
-        .sites
-        .get(id)
-        .ok_or_else(|| AppError::NotFound(format!("no site {id} is registered")))
-}
-
-/// Which header names the requesting page first.
-#[derive(Clone, Copy)]
-pub(crate) enum OriginPreference {
-    /// `Origin`, else `Referer` (beacons: a POST always carries `Origin`).
-    OriginFirst,
-    /// `Referer`, else `Origin` (images and pages: a GET carries `Referer`).
-    RefererFirst,
-}
-
-/// The hostname of the page that sent the request, from `Origin` or `Referer`, as sent
-/// (compare it without regard to case).
-pub(crate) fn origin_host(headers: &HeaderMap, preference: OriginPreference) -> Option<&str> {
-    let from = |name: header::HeaderName| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(host_of_url)
-    };
-    match preference {
-        OriginPreference::OriginFirst => from(header::ORIGIN).or_else(|| from(header::REFERER)),
-        OriginPreference::RefererFirst => from(header::REFERER).or_else(|| from(header::ORIGIN)),
-    }
-}
-
-/// The host of an absolute http(s) URL (`Origin` or `Referer`), as written in it (compare
-/// it without regard to case); bracketed for IPv6. `None` for anything else: another
-/// scheme, no host, or a host with characters no hostname has.
-///
-/// Read straight from the text rather than through a URL parser: it runs on every hit,
-/// and all it needs is the authority's host.
-pub fn host_of_url(url: &str) -> Option<&str> {
-    let (scheme, rest) = url.split_once("://")?;
-    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
-        return None;
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    // Browsers never send credentials in these headers; a URL that has them names its
-    // host after the last `@`.
-    let host_and_port = authority.rsplit('@').next().unwrap_or_default();
-    let host = if host_and_port.starts_with('[') {
-        let end = host_and_port.find(']')?;
-        let (host, after) = host_and_port.split_at(end + 1);
-        let inside = &host[1..host.len() - 1];
-        let ipv6 = !inside.is_empty()
-            && inside
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
-        if !ipv6 || !port_is_valid(after) {
-            return None;
-        }
-        host
-    } else {
-        let (host, after) =
-            host_and_port.split_at(host_and_port.find(':').unwrap_or(host_and_port.len()));
-        if !port_is_valid(after) {
-            return None;
-        }
-        host
-    };
-    let hostname = host.starts_with('[')
-        || host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
-    (!host.is_empty() && hostname).then_some(host)
-}
-
-/// Nothing, or `:` and at most five digits.
-fn port_is_valid(after_host: &str) -> bool {
-    match after_host.strip_prefix(':') {
-        None => after_host.is_empty(),
-        Some(port) => port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()),
     }
 }
 
@@ -388,62 +305,4 @@ fn within_rate_limit(state: &AppState, client: IpAddr) -> bool {
 
 fn within_visitor_budget(state: &AppState, client: IpAddr) -> bool {
     state.visitor_budget.check_key(&limit_key(client)).is_ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::host_of_url;
-
-    /// What a URL parser says the host is, lowercased: the reference `host_of_url` reads
-    /// without one.
-    fn parsed_host(url: &str) -> Option<String> {
-        let uri: http::Uri = url.parse().ok()?;
-        if !matches!(uri.scheme_str(), Some("http" | "https")) {
-            return None;
-        }
-        Some(uri.host()?.to_ascii_lowercase())
-    }
-
-    #[test]
-    fn hosts_of_origins_and_referers() {
-        let cases = [
-            (
-                "https://caukee.travinh.gov.vn",
-                Some("caukee.travinh.gov.vn"),
-            ),
-            ("http://localhost:8080", Some("localhost")),
-            ("https://Example.VN/tin-tuc/1?x=1#top", Some("Example.VN")),
-            ("HTTPS://example.vn", Some("example.vn")),
-            ("http://[::1]:8080/", Some("[::1]")),
-            ("http://user:pw@example.vn/", Some("example.vn")),
-            ("http://127.0.0.1", Some("127.0.0.1")),
-            ("ftp://example.vn", None),
-            ("example.vn", None),
-            ("http://", None),
-            ("http:///path", None),
-            ("http://exa mple.vn", None),
-            ("http://[::1", None),
-            ("http://[zz]/", None),
-            ("null", None),
-        ];
-        for (url, expected) in cases {
-            assert_eq!(host_of_url(url), expected, "{url:?}");
-        }
-    }
-
-    proptest! {
-        /// Whatever the authority, a host read without a parser is the one a parser reads.
-        /// (Paths and queries are drawn from URI characters: a parser also refuses a
-        /// whole URL for a bad character there, which says nothing about its host.)
-        #[test]
-        fn agrees_with_a_url_parser(
-            url in "(https?|HTTP|ftp)://([a-zA-Z0-9._@:-]{0,12}|\\[[0-9a-f:]{0,6}\\])(:[0-9]{0,5})?([/?#][a-zA-Z0-9/?=&%._~-]{0,10})?"
-        ) {
-            if let Some(host) = host_of_url(&url) {
-                prop_assert_eq!(Some(host.to_ascii_lowercase()), parsed_host(&url), "{}", url);
-            }
-        }
-    }
 }

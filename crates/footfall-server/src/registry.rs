@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Writers change it only by read-modify-write over [`Store::compare_and_swap`]
-//! ([`read_modify_write`]): a write based on a document another instance has replaced in
+//! ([`read_modify_write`](crate::cas::read_modify_write)): a write based on a document another instance has replaced in
 //! the meantime fails, is rebuilt from the new document and tried again, so two instances
 //! editing at once never lose an update. `version` goes up by one with every change.
 //!
@@ -25,22 +25,26 @@
 //! created through the admin API survive restarts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{BuildHasher, Hasher};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use footfall::SiteId;
-use footfall::keys::{self, Key};
+use footfall::clock::Clock;
+use footfall::keys;
 use footfall::store::{Store, StoreError};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
 use crate::audit::{self, Action, Actor, AuditEntry};
+use crate::cache::CountsCache;
+use crate::cas::{CasError, Step, read_modify_write};
 use crate::error::AppError;
-use crate::sites::{Site, SiteSettings};
-use crate::state::AppState;
+use crate::salt_cache::SaltCache;
+use crate::sites::{Site, SiteSettings, Sites};
+use crate::store::AppStore;
 
 /// The document format this version reads and writes. A document of another format is
 /// left alone rather than overwritten by an older binary during a rolling upgrade.
@@ -50,11 +54,6 @@ pub const FORMAT: u32 = 1;
 /// instance takes to reach the others. One small `GET` per instance every 5 s costs the
 /// store nothing worth measuring.
 pub const SYNC_EVERY: Duration = Duration::from_secs(5);
-
-/// The most attempts of one read-modify-write. Admin edits are rare, so more than a few
-/// lost races in a row means something is rewriting the key in a loop: give up and say
-/// so rather than spin.
-pub const MAX_CAS_ATTEMPTS: u32 = 12;
 
 /// The most sites the registry holds; it is one document, read whole by every instance.
 pub const MAX_SITES: usize = 10_000;
@@ -108,99 +107,6 @@ impl RegistryDocument {
         // A document of strings, numbers and maps with string keys always serialises.
         serde_json::to_vec(self).unwrap_or_default()
     }
-}
-
-/// What one attempt of a [`read_modify_write`] decided.
-#[derive(Debug)]
-pub enum Step<T> {
-    /// Write these bytes in place of what was read, then return the value.
-    Write(Vec<u8>, T),
-    /// Write nothing and return the value.
-    Keep(T),
-}
-
-/// Why a [`read_modify_write`] failed.
-#[derive(Debug)]
-pub enum CasError<E> {
-    /// The change function refused the current value.
-    Rejected(E),
-    /// The store failed.
-    Store(StoreError),
-    /// Every attempt lost the race against another writer.
-    Contended {
-        /// How many attempts were made.
-        attempts: u32,
-    },
-}
-
-impl<E> From<StoreError> for CasError<E> {
-    fn from(error: StoreError) -> Self {
-        CasError::Store(error)
-    }
-}
-
-/// Reads `key`, lets `modify` decide on a new value, and writes it only if the key
-/// still holds what was read; when another writer got there first, starts again from
-/// its value, at most [`MAX_CAS_ATTEMPTS`] times, with a short random pause between
-/// attempts so two instances racing do not stay in step.
-///
-/// `modify` runs once per attempt and must be a pure function of the value it is given.
-pub async fn read_modify_write<S, T, E>(
-    store: &S,
-    key: &Key,
-    now: Timestamp,
-    modify: impl FnMut(Option<&[u8]>) -> Result<Step<T>, E>,
-) -> Result<T, CasError<E>>
-where
-    S: Store + ?Sized,
-{
-    read_modify_write_pausing(store, key, now, backoff, modify).await
-}
-
-/// [`read_modify_write`] with the pause between attempts given (tests pass none, so
-/// they never sleep).
-async fn read_modify_write_pausing<S, T, E>(
-    store: &S,
-    key: &Key,
-    now: Timestamp,
-    pause: impl Fn(u32) -> Duration,
-    mut modify: impl FnMut(Option<&[u8]>) -> Result<Step<T>, E>,
-) -> Result<T, CasError<E>>
-where
-    S: Store + ?Sized,
-{
-    for attempt in 1..=MAX_CAS_ATTEMPTS {
-        let current = store.get(key, now).await?;
-        match modify(current.as_deref()).map_err(CasError::Rejected)? {
-            Step::Keep(value) => return Ok(value),
-            Step::Write(bytes, value) => {
-                if store
-                    .compare_and_swap(key, current.as_deref(), Some(&bytes), now)
-                    .await?
-                {
-                    return Ok(value);
-                }
-            }
-        }
-        tracing::debug!(key = %key, attempt, "lost a compare-and-swap race; retrying");
-        if attempt < MAX_CAS_ATTEMPTS {
-            tokio::time::sleep(pause(attempt)).await;
-        }
-    }
-    Err(CasError::Contended {
-        attempts: MAX_CAS_ATTEMPTS,
-    })
-}
-
-/// A random pause of up to 2^attempt ms (at most 64 ms): enough for the winner's write
-/// to land, short enough that an admin request never waits long.
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = 1u64 << attempt.min(6);
-    // `RandomState` is seeded randomly per instance: jitter without a random-number crate.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    Duration::from_millis(1 + random % ceiling)
 }
 
 /// Why the registry could not be read or written.
@@ -258,9 +164,15 @@ pub enum SyncOutcome {
 }
 
 /// This instance's view of the stored registry: what it loaded last, and the sites-file
-/// import still to do if the store was unreachable at start-up.
-#[derive(Debug, Default)]
+/// import still to do if the store was unreachable at start-up; with what it reads and
+/// changes (the store, the in-memory sites, and the caches a changed site invalidates).
+#[derive(Debug)]
 pub struct Registry {
+    store: Arc<AppStore>,
+    clock: Arc<dyn Clock>,
+    sites: Arc<Sites>,
+    counts: Arc<CountsCache>,
+    salts: Arc<SaltCache>,
     /// Held while a document is read and applied, so an older document never replaces
     /// a newer one in memory (see [`apply_written`]).
     loaded: tokio::sync::Mutex<Loaded>,
@@ -284,6 +196,28 @@ struct Loaded {
 }
 
 impl Registry {
+    /// A registry over `store`, serving its sites in `sites`; a changed or removed site
+    /// is forgotten by `counts` and `salts`.
+    pub fn new(
+        store: Arc<AppStore>,
+        clock: Arc<dyn Clock>,
+        sites: Arc<Sites>,
+        counts: Arc<CountsCache>,
+        salts: Arc<SaltCache>,
+    ) -> Self {
+        Registry {
+            store,
+            clock,
+            sites,
+            counts,
+            salts,
+            loaded: tokio::sync::Mutex::default(),
+            version: AtomicU64::new(0),
+            pending_import: Mutex::new(None),
+            file_sites: Mutex::new(BTreeSet::new()),
+        }
+    }
+
     /// The version of the registry in use (0 before one was loaded from the store).
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Relaxed)
@@ -309,16 +243,16 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 /// Reads the stored registry and, when it changed, replaces the in-memory sites with it
 /// (dropping the caches of sites that changed or went away). Runs a pending sites-file
 /// import first. Never panics; on any failure the current sites stay in use.
-pub async fn sync(state: &AppState) -> Result<SyncOutcome, RegistryError> {
-    let pending = lock(&state.registry.pending_import).clone();
+pub async fn sync(registry: &Registry) -> Result<SyncOutcome, RegistryError> {
+    let pending = lock(&registry.pending_import).clone();
     if let Some(sites) = pending {
-        import(state, &sites).await?;
-        *lock(&state.registry.pending_import) = None;
+        import(registry, &sites).await?;
+        *lock(&registry.pending_import) = None;
     }
-    let mut loaded = state.registry.loaded.lock().await;
-    let bytes = state
+    let mut loaded = registry.loaded.lock().await;
+    let bytes = registry
         .store
-        .get(&keys::registry(), state.clock.now())
+        .get(&keys::registry(), registry.clock.now())
         .await?;
     let Some(bytes) = bytes else {
         if loaded.seen.take().is_some() {
@@ -340,7 +274,7 @@ pub async fn sync(state: &AppState) -> Result<SyncOutcome, RegistryError> {
         tracing::error!(error = %error, "keeping the last good site registry");
         error
     })?;
-    apply(state, &mut loaded, &document);
+    apply(registry, &mut loaded, &document);
     Ok(SyncOutcome::Reloaded {
         version: document.version,
     })
@@ -348,18 +282,18 @@ pub async fn sync(state: &AppState) -> Result<SyncOutcome, RegistryError> {
 
 /// Makes a document this instance has just written the one in use, unless a newer one
 /// already is (two local edits may finish in either order).
-async fn apply_written(state: &AppState, document: &RegistryDocument, bytes: &[u8]) {
-    let mut loaded = state.registry.loaded.lock().await;
+async fn apply_written(registry: &Registry, document: &RegistryDocument, bytes: &[u8]) {
+    let mut loaded = registry.loaded.lock().await;
     if loaded.version.is_some_and(|v| v >= document.version) {
         return;
     }
     loaded.seen = Some(digest(bytes));
-    apply(state, &mut loaded, document);
+    apply(registry, &mut loaded, document);
 }
 
 /// Replaces the in-memory sites with the document's.
-fn apply(state: &AppState, loaded: &mut Loaded, document: &RegistryDocument) {
-    let current = state.sites.snapshot();
+fn apply(registry: &Registry, loaded: &mut Loaded, document: &RegistryDocument) {
+    let current = registry.sites.snapshot();
     let mut next = Vec::with_capacity(document.sites.len());
     for (id, settings) in &document.sites {
         let site = if settings.id == *id {
@@ -387,25 +321,22 @@ fn apply(state: &AppState, loaded: &mut Loaded, document: &RegistryDocument) {
         {
             // Cached counts carry rendered settings (labels, lines); salts depend on the
             // rotation period.
-            state.counts.forget(id);
-            state.salts.forget(id);
+            registry.counts.forget(id);
+            registry.salts.forget(id);
         }
     }
     for (id, at) in &document.salt_rotations {
         if loaded.salt_rotations.get(id) != Some(at)
             && let Ok(id) = SiteId::new(id)
         {
-            state.salts.forget(&id);
+            registry.salts.forget(&id);
         }
     }
     let n_sites = next.len();
-    state.sites.replace_all(next);
+    registry.sites.replace_all(next);
     loaded.version = Some(document.version);
     loaded.salt_rotations = document.salt_rotations.clone();
-    state
-        .registry
-        .version
-        .store(document.version, Ordering::Relaxed);
+    registry.version.store(document.version, Ordering::Relaxed);
     tracing::info!(
         version = document.version,
         sites = n_sites,
@@ -441,26 +372,26 @@ pub struct Updated<T> {
 /// it starts from this instance's sites (so a wiped key is written back rather than
 /// replaced by one site).
 pub async fn update<T, E: From<RegistryError>>(
-    state: &AppState,
+    registry: &Registry,
     mut change: impl FnMut(&mut RegistryDocument) -> Result<Edit<T>, E>,
 ) -> Result<Updated<T>, E> {
-    let loaded_version = state.registry.version();
+    let loaded_version = registry.version();
     let mut seed = RegistryDocument {
         version: loaded_version,
         ..RegistryDocument::empty()
     };
     if loaded_version > 0 {
-        seed.sites = state
+        seed.sites = registry
             .sites
             .all()
             .iter()
             .map(|site| (site.id.to_string(), site.settings.clone()))
             .collect();
     }
-    let now = state.clock.now();
+    let now = registry.clock.now();
     type Written = Option<(RegistryDocument, Vec<u8>)>;
     let result = read_modify_write(
-        state.store.as_ref(),
+        registry.store.as_ref(),
         &keys::registry(),
         now,
         |current| -> Result<Step<(T, u64, Written)>, E> {
@@ -502,7 +433,7 @@ pub async fn update<T, E: From<RegistryError>>(
     };
     let changed = written.is_some();
     if let Some((document, bytes)) = written {
-        apply_written(state, &document, &bytes).await;
+        apply_written(registry, &document, &bytes).await;
     }
     Ok(Updated {
         value,
@@ -515,25 +446,25 @@ pub async fn update<T, E: From<RegistryError>>(
 /// (audited when anything changed), then loads the registry. Never fails: when the store
 /// cannot be reached the given sites are served and the import is retried by every
 /// [`sync`] until it succeeds.
-pub async fn import_at_startup(state: &AppState, sites: Vec<SiteSettings>) {
-    *lock(&state.registry.file_sites) = sites.iter().map(|s| s.id.clone()).collect();
-    *lock(&state.registry.pending_import) = Some(sites);
+pub async fn import_at_startup(registry: &Registry, sites: Vec<SiteSettings>) {
+    *lock(&registry.file_sites) = sites.iter().map(|s| s.id.clone()).collect();
+    *lock(&registry.pending_import) = Some(sites);
     // An unreachable store must not hold the listeners back: the sync task retries.
-    match tokio::time::timeout(SYNC_EVERY, sync(state)).await {
+    match tokio::time::timeout(SYNC_EVERY, sync(registry)).await {
         Ok(Ok(outcome)) => {
             tracing::info!(
                 ?outcome,
-                sites = state.sites.len(),
-                version = state.registry.version(),
+                sites = registry.sites.len(),
+                version = registry.version(),
                 "site registry ready"
             );
         }
         Ok(Err(error)) => {
-            tracing::error!(error = %error, sites = state.sites.len(), "site registry not loaded from the store; serving the configured sites and retrying in the background");
+            tracing::error!(error = %error, sites = registry.sites.len(), "site registry not loaded from the store; serving the configured sites and retrying in the background");
         }
         Err(_) => {
             tracing::error!(
-                sites = state.sites.len(),
+                sites = registry.sites.len(),
                 "site registry not loaded: the store did not answer in time; serving the configured sites and retrying in the background"
             );
         }
@@ -541,8 +472,8 @@ pub async fn import_at_startup(state: &AppState, sites: Vec<SiteSettings>) {
 }
 
 /// Upserts `sites` into the stored registry; the file wins for the sites it names.
-async fn import(state: &AppState, sites: &[SiteSettings]) -> Result<(), RegistryError> {
-    let updated = update(state, |document| -> Result<_, RegistryError> {
+async fn import(registry: &Registry, sites: &[SiteSettings]) -> Result<(), RegistryError> {
+    let updated = update(registry, |document| -> Result<_, RegistryError> {
         let mut added = Vec::new();
         let mut updated = Vec::new();
         for settings in sites {
@@ -564,9 +495,10 @@ async fn import(state: &AppState, sites: &[SiteSettings]) -> Result<(), Registry
     if updated.changed {
         let (added, updated_ids) = updated.value;
         audit::record(
-            state,
+            registry.store.as_ref(),
+            registry.clock.now(),
             vec![AuditEntry::new(
-                state.clock.now(),
+                registry.clock.now(),
                 Action::RegistryImport,
                 None,
                 &Actor::Startup,
@@ -584,9 +516,12 @@ async fn import(state: &AppState, sites: &[SiteSettings]) -> Result<(), Registry
 
 /// Runs [`sync`] every `every` until shutdown. A failed sync is logged and the last
 /// registry kept; the next tick tries again (no tighter loop than `every`).
-pub fn spawn_sync(state: &AppState, every: Duration) -> tokio::task::JoinHandle<()> {
-    let state = state.clone();
-    let mut stop = state.shutdown.subscribe();
+pub fn spawn_sync(
+    registry: &Arc<Registry>,
+    every: Duration,
+    mut stop: watch::Receiver<Option<tokio::time::Instant>>,
+) -> tokio::task::JoinHandle<()> {
+    let registry = Arc::clone(registry);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -598,7 +533,7 @@ pub fn spawn_sync(state: &AppState, every: Duration) -> tokio::task::JoinHandle<
                 _ = stop.wait_for(Option::is_some) => return,
             }
             // A hung store must not stall the loop past the next tick.
-            match tokio::time::timeout(every, sync(&state)).await {
+            match tokio::time::timeout(every, sync(&registry)).await {
                 Ok(Ok(outcome)) => tracing::debug!(?outcome, "site registry synced"),
                 // Unreadable documents were logged (once) where they were found.
                 Ok(Err(RegistryError::Unreadable { .. })) => {}
@@ -618,6 +553,9 @@ mod tests {
     };
 
     use super::*;
+    use footfall::keys::Key;
+
+    use crate::cas::{MAX_CAS_ATTEMPTS, read_modify_write_pausing};
 
     /// A store that lets other tasks run between a read and the write that depends on it
     /// (as a network round trip does), or that always loses the race, and counts the
@@ -813,14 +751,6 @@ mod tests {
         // Old documents without the optional fields still read.
         let minimal = RegistryDocument::parse(br#"{"format":1,"version":5}"#).unwrap();
         assert_eq!((minimal.version, minimal.sites.len()), (5, 0));
-    }
-
-    #[test]
-    fn backoff_is_short_and_bounded() {
-        for attempt in 1..=MAX_CAS_ATTEMPTS {
-            let pause = backoff(attempt);
-            assert!(pause >= Duration::from_millis(1) && pause <= Duration::from_millis(65));
-        }
     }
 
     /// Polls all futures in one task, so they interleave at their await points.

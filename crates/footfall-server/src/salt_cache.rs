@@ -18,7 +18,7 @@ use footfall::salts::{Identity, SaltSecrets, SiteSalts};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::sites::Site;
-use crate::state::AppStore;
+use crate::store::AppStore;
 
 /// How early the next period's salt is loaded.
 const PRELOAD_AHEAD: SignedDuration = SignedDuration::from_secs(120);

@@ -15,7 +15,8 @@ use crate::buffer::FlushTotals;
 use crate::config::Config;
 use crate::http;
 use crate::sites::Sites;
-use crate::state::{AppState, AppStore};
+use crate::state::AppState;
+use crate::store::AppStore;
 
 /// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +106,7 @@ pub async fn run_with_store(
         .map_err(RunError::Startup)?;
     // The sites file wins for its sites; sites added through the admin API survive.
     crate::registry::import_at_startup(
-        &state,
+        &state.registry,
         config
             .sites
             .iter()
@@ -147,7 +148,11 @@ pub async fn run_with_store(
 
     let flusher = tokio::spawn(flusher.run());
     let upkeep = state.spawn_upkeep(Duration::from_secs(10));
-    let registry_sync = crate::registry::spawn_sync(&state, crate::registry::SYNC_EVERY);
+    let registry_sync = crate::registry::spawn_sync(
+        &state.registry,
+        crate::registry::SYNC_EVERY,
+        state.shutdown.subscribe(),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;

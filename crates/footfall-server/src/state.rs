@@ -8,17 +8,17 @@ use footfall::clock::Clock;
 use governor::Quota;
 use tokio::sync::watch;
 
-use crate::admin::AdminTokens;
+use crate::admin::tokens::AdminTokens;
 use crate::bots::BotFilter;
 use crate::buffer::{self, BufferConfig, Flusher, HitBuffer};
 use crate::cache::CountsCache;
 use crate::client_ip::TrustedProxies;
 use crate::rate_limit::{ClientRateLimiter, client_rate_limiter};
+use crate::registry::Registry;
 use crate::salt_cache::SaltCache;
 use crate::sites::Sites;
 
-/// The store the service runs on: memory, embedded or Redis, chosen at start-up.
-pub type AppStore = footfall::store::AnyStore;
+pub use crate::store::AppStore;
 
 /// Everything configurable about the request path.
 #[derive(Clone, Debug)]
@@ -116,7 +116,7 @@ pub struct Inner {
     /// Admin credentials.
     pub admin: AdminTokens,
     /// This instance's view of the site registry shared through the store.
-    pub registry: crate::registry::Registry,
+    pub registry: Arc<Registry>,
     /// The key trust credentials are signed with.
     pub keyring: crate::trust::Keyring,
     /// The options it was built with.
@@ -166,19 +166,29 @@ impl AppState {
                     .0
             }
         };
+        let counts = Arc::new(CountsCache::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            options.counts_fresh_for,
+            options.store_timeout,
+        ));
+        let salts = Arc::new(SaltCache::new(
+            Arc::clone(&store),
+            salt_secrets,
+            options.store_timeout,
+        ));
+        let registry = Arc::new(Registry::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            Arc::clone(&sites),
+            Arc::clone(&counts),
+            Arc::clone(&salts),
+        ));
         let state = AppState(Arc::new(Inner {
             keyring,
-            counts: Arc::new(CountsCache::new(
-                Arc::clone(&store),
-                Arc::clone(&clock),
-                options.counts_fresh_for,
-                options.store_timeout,
-            )),
-            salts: Arc::new(SaltCache::new(
-                Arc::clone(&store),
-                salt_secrets,
-                options.store_timeout,
-            )),
+            counts,
+            salts,
+            registry,
             limiter: client_rate_limiter(
                 Quota::per_minute(per_minute),
                 options.rate_limit_max_clients,
@@ -195,7 +205,6 @@ impl AppState {
             )?,
             ingest_counters: crate::metrics::IngestCounters::new(),
             admin: AdminTokens::new(&options.admin_tokens),
-            registry: crate::registry::Registry::default(),
             store,
             clock,
             sites,
@@ -291,5 +300,11 @@ impl AppState {
             *current = Some(deadline);
             true
         });
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Sites> {
+    fn from_ref(state: &AppState) -> Arc<Sites> {
+        Arc::clone(&state.sites)
     }
 }

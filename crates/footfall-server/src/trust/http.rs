@@ -3,8 +3,8 @@
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,9 +18,12 @@ use super::render::{self, PageInput, Verdict};
 use super::{TrustRecord, record_of};
 use crate::describe::Lang;
 use crate::error::AppError;
-use crate::ingest::{OriginPreference, origin_host, registered_site};
 use crate::sites::Site;
 use crate::state::AppState;
+use crate::web::conditional::{etag_of, not_modified};
+use crate::web::cors;
+use crate::web::origin::{OriginPreference, origin_host};
+use crate::web::site::{SiteSegment, registered_site};
 
 /// The SVG badge's policy: nothing may load, the badge's own presentation attributes
 /// and any inline style may apply. An SVG opened directly is a document, so this is what
@@ -45,13 +48,6 @@ pub fn routes() -> Router<AppState> {
         .route("/.well-known/footfall-trust-keys", get(get_keys))
 }
 
-/// The `{site}` segment, percent-decoded; one that is not UTF-8 (`%FF`) gets the JSON
-/// 400 rather than axum's plain-text one.
-fn site_segment(path: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
-    path.map(|Path(site)| site)
-        .map_err(|rejection| AppError::bad_path("site", &rejection))
-}
-
 /// `?lang=vi|en`; anything else is Vietnamese.
 #[derive(Debug, Default, Deserialize)]
 struct LangQuery {
@@ -73,7 +69,7 @@ fn site_and_record(
     state: &AppState,
     id: &str,
 ) -> Result<(std::sync::Arc<Site>, TrustRecord), AppError> {
-    let site = registered_site(state, id)?;
+    let site = registered_site(&state.sites, id)?;
     match record_of(&site) {
         None => Err(AppError::NotFound(format!(
             "site {} has no trust record",
@@ -104,11 +100,10 @@ fn display_name(site: &Site) -> &str {
 /// cache that stores it anyway from handing one page's verdict to another.
 async fn get_badge(
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    SiteSegment(site): SiteSegment,
     query: Result<Query<LangQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let site = site_segment(path)?;
     let (site, record) = site_and_record(&state, &site)?;
     let lang = lang_of(query);
     // No Referer counts as a wrong domain: a copier could strip it with
@@ -120,8 +115,8 @@ async fn get_badge(
         _ => Verdict::NotForThisDomain,
     };
     let svg = render::badge_svg(&record, display_name(&site), verdict, lang);
-    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(svg.as_bytes()))[..20]);
-    let mut response = if if_none_match(&headers, &etag) {
+    let etag = etag_of(svg.as_bytes());
+    let mut response = if not_modified(&headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         svg.into_response()
@@ -148,26 +143,13 @@ async fn get_badge(
     Ok(response)
 }
 
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|tag| {
-            let tag = tag.trim();
-            tag == "*" || tag.trim_start_matches("W/") == etag
-        })
-}
-
 /// `GET /trust/{site}` (the page) and `GET /trust/{site}.json` (the credential).
 async fn get_page_or_credential(
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    SiteSegment(site): SiteSegment,
     query: Result<Query<LangQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let site = site_segment(path)?;
     match site.strip_suffix(".json") {
         Some(id) => credential_response(&state, id),
         None => page_response(&state, &site, lang_of(query), &headers),
@@ -202,10 +184,7 @@ fn credential_response(state: &AppState, id: &str) -> Result<Response, AppError>
         HeaderValue::from_static("public, max-age=60"),
     );
     // Public, signed data: any page may fetch it to verify a badge.
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    cors::allow_everyone(h);
     Ok(response)
 }
 
@@ -256,9 +235,6 @@ async fn get_keys(State(state): State<AppState>) -> Response {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
     );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    cors::allow_everyone(h);
     response
 }

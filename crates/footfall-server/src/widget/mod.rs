@@ -28,13 +28,15 @@ use axum::routing::get;
 use bytes::Bytes;
 use footfall::{Metric, SiteId, Window};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::describe::{self, Lang};
 use crate::error::AppError;
-use crate::ingest::{host_of_url, registered_site};
 use crate::sites::{DEMO_SITE, Site};
 use crate::state::AppState;
+use crate::web::conditional::{etag_of, not_modified};
+use crate::web::cors;
+use crate::web::origin::shown_on_site;
+use crate::web::site::{RegisteredSite, registered_site};
 use render::{Badge, Grouping, Theme};
 
 /// `/widget.js` may change on upgrade: caches keep it 5 minutes.
@@ -55,39 +57,6 @@ pub fn routes() -> Router<AppState> {
         .route("/widget.json", get(widget_manifest))
         .route("/embed/{site}", get(embed_page))
         .route("/badge/{site}/{file}", get(badge))
-}
-
-/// Where the requesting page comes from, by its `Origin`, else its `Referer`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum PageHost {
-    /// Neither header: a direct fetch, an image proxy, a no-referrer page.
-    Unknown,
-    /// An http(s) page on this host.
-    Host(String),
-    /// A header that names no http(s) host (`Origin: null`, a `file:` page).
-    Opaque,
-}
-
-fn page_host(headers: &HeaderMap) -> PageHost {
-    let header = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER));
-    match header {
-        None => PageHost::Unknown,
-        Some(value) => match value.to_str().ok().and_then(host_of_url) {
-            Some(host) => PageHost::Host(host.to_ascii_lowercase()),
-            None => PageHost::Opaque,
-        },
-    }
-}
-
-/// True unless the requesting page is known and is not one of the site's.
-fn shown_on_site(site: &Site, headers: &HeaderMap) -> bool {
-    match page_host(headers) {
-        PageHost::Unknown => true,
-        PageHost::Host(host) => site.allows_host(&host),
-        PageHost::Opaque => false,
-    }
 }
 
 /// The answer to `POST /api/v1/hit?counts=1`, after the hit went through the usual
@@ -113,12 +82,7 @@ pub async fn counts_reply(
         match state.counts.get(site).await {
             Ok(counts) => (
                 [(header::CONTENT_TYPE, "application/json")],
-                with_reader(
-                    counts
-                        .widget_json
-                        .get_or_init(|| splice_json(&counts.json, &footer())),
-                    reader,
-                ),
+                counts.widget_json(site, reader, footer),
             )
                 .into_response(),
             Err(error) => error.into_response(),
@@ -134,56 +98,8 @@ pub async fn counts_reply(
     };
     let out = response.headers_mut();
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    out.insert(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(origin) = headers.get(header::ORIGIN)
-        && origin.to_str().ok().and_then(host_of_url).is_some()
-    {
-        out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-    }
+    cors::allow_any_page(headers, out);
     response
-}
-
-/// Adds `"reader":{…}` to the widget's answer when the request's page view was counted.
-fn with_reader(answer: &Bytes, reader: Option<crate::recent::Reader>) -> Bytes {
-    let Some(reader) = reader else {
-        return answer.clone();
-    };
-    let Some((b'{', rest)) = answer.split_first() else {
-        return answer.clone();
-    };
-    let one = |yes: bool| if yes { '1' } else { '0' };
-    let head = format!(
-        "{{\"reader\":{{\"pageviews\":{},\"visits\":{},\"visitors\":{},\"online\":{}}},",
-        one(reader.pageview),
-        one(reader.visit),
-        one(reader.visitor),
-        one(reader.online)
-    );
-    let mut out = Vec::with_capacity(head.len() + rest.len());
-    out.extend_from_slice(head.as_bytes());
-    out.extend_from_slice(rest);
-    Bytes::from(out)
-}
-
-/// Adds `"valid":true,"footer":…` to the counts object, keeping its bytes otherwise.
-fn splice_json(counts: &[u8], footer: &str) -> Bytes {
-    match counts.split_first() {
-        Some((b'{', rest)) if rest.first().is_some_and(|&b| b != b'}') => {
-            let mut out = Vec::with_capacity(counts.len() + footer.len() + 32);
-            out.extend_from_slice(b"{\"valid\":true,\"footer\":");
-            out.extend_from_slice(footer.as_bytes());
-            out.push(b',');
-            out.extend_from_slice(rest);
-            Bytes::from(out)
-        }
-        // counts_json always writes a non-empty object; anything else passes unchanged.
-        _ => Bytes::copy_from_slice(counts),
-    }
-}
-
-fn site_segment(path: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
-    path.map(|Path(site)| site)
-        .map_err(|e| AppError::BadRequest(format!("site: {}", e.body_text())))
 }
 
 fn grouping_of(site: &Site, requested: Option<&str>) -> Grouping {
@@ -196,13 +112,6 @@ fn grouping_of(site: &Site, requested: Option<&str>) -> Grouping {
 fn header_value(value: &str) -> Result<HeaderValue, AppError> {
     HeaderValue::from_str(value)
         .map_err(|_| AppError::Internal("a computed header is not a valid value".to_owned()))
-}
-
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -225,7 +134,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 fn serve_script(headers: &HeaderMap, cache_control: &'static str) -> Response {
     let script = script::script();
-    let mut response = if if_none_match(headers, &script.etag) {
+    let mut response = if not_modified(headers, &script.etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else if accepts_gzip(headers) {
         (
@@ -247,10 +156,7 @@ fn serve_script(headers: &HeaderMap, cache_control: &'static str) -> Response {
     );
     out.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     // Any page may load the script; `*` also lets `integrity` + `crossorigin` (SRI) work.
-    out.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    cors::allow_everyone(out);
     out.insert(
         "cross-origin-resource-policy",
         HeaderValue::from_static("cross-origin"),
@@ -280,14 +186,13 @@ pub async fn widget_manifest() -> Response {
         "bytes": script.body.len(),
         "gzip_bytes": script.gzip.len(),
     });
-    (
-        [
-            (header::CACHE_CONTROL, SCRIPT_CACHE_SHORT),
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-        ],
+    let mut response = (
+        [(header::CACHE_CONTROL, SCRIPT_CACHE_SHORT)],
         axum::Json(body),
     )
-        .into_response()
+        .into_response();
+    cors::allow_everyone(response.headers_mut());
+    response
 }
 
 /// The embed page's query.
@@ -322,11 +227,10 @@ fn frame_ancestors(site: &Site) -> String {
 /// with `/hit.gif`).
 pub async fn embed_page(
     State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    RegisteredSite(site): RegisteredSite,
     query: Result<Query<EmbedQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let site = registered_site(&state, &site_segment(path)?)?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let lang = Lang::parse(query.lang.as_deref());
     let theme = Theme::parse(query.theme.as_deref());
@@ -388,7 +292,7 @@ pub async fn badge(
 ) -> Result<Response, AppError> {
     let Path((site, file)) =
         path.map_err(|e| AppError::BadRequest(format!("badge path: {}", e.body_text())))?;
-    let site = registered_site(&state, &site)?;
+    let site = registered_site(&state.sites, &site)?;
     let window = file
         .strip_suffix(".svg")
         .and_then(Window::from_name)
@@ -435,8 +339,8 @@ pub async fn badge(
         }
     };
     let svg = render::badge_svg(&badge);
-    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(svg.as_bytes())[..12]));
-    let mut response = if if_none_match(&headers, &etag) {
+    let etag = etag_of(svg.as_bytes());
+    let mut response = if not_modified(&headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         svg.into_response()
@@ -554,17 +458,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splice_adds_members_in_front() {
-        let out = splice_json(br#"{"site":"demo"}"#, r#"{"title":1}"#);
-        assert_eq!(
-            &out[..],
-            br#"{"valid":true,"footer":{"title":1},"site":"demo"}"#
-        );
-        assert_eq!(&splice_json(b"{}", "{}")[..], b"{}");
-        assert_eq!(&splice_json(b"", "{}")[..], b"");
-    }
-
-    #[test]
     fn gzip_negotiation() {
         let accepts = |value: &str| {
             let mut headers = HeaderMap::new();
@@ -579,21 +472,5 @@ mod tests {
         assert!(!accepts("gzip;q=0"));
         assert!(!accepts("br, identity"));
         assert!(!accepts_gzip(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn page_hosts() {
-        let with = |name: header::HeaderName, value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(name, HeaderValue::from_str(value).unwrap());
-            page_host(&headers)
-        };
-        assert_eq!(page_host(&HeaderMap::new()), PageHost::Unknown);
-        assert_eq!(
-            with(header::REFERER, "https://caukee.travinh.gov.vn/tin/1"),
-            PageHost::Host("caukee.travinh.gov.vn".to_owned())
-        );
-        assert_eq!(with(header::ORIGIN, "null"), PageHost::Opaque);
-        assert_eq!(with(header::REFERER, "file:///x.html"), PageHost::Opaque);
     }
 }

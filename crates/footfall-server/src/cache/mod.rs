@@ -9,20 +9,25 @@
 //! store. When the store fails, the last numbers keep being served, marked stale.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use footfall::clock::Clock;
 use footfall::counter::{Settled, Snapshot};
 use footfall::{SiteId, Window};
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 
-use crate::api;
 use crate::error::AppError;
 use crate::metrics as m;
+use crate::recent::Reader;
 use crate::sites::Site;
-use crate::state::AppStore;
+use crate::store::AppStore;
+
+mod wire;
+
+pub use wire::counts_json;
 
 /// A site's counts as served.
 #[derive(Debug)]
@@ -35,11 +40,32 @@ pub struct Counts {
     pub json: Bytes,
     /// The body's strong ETag.
     pub etag: String,
-    /// The widget's answer built on these counts, made by the first widget request that
-    /// needs it (the footer's labels depend only on the site's settings, which a change
-    /// of replaces the cached counts), so the widget's hot path copies bytes only.
-    pub widget_json: std::sync::OnceLock<Bytes>,
+    /// The widget's answers built on these counts, one per reader share, each made by
+    /// the first widget request that needs it (the footer's labels depend only on the
+    /// site's settings, a change of which replaces the cached counts), so the widget's
+    /// hot path copies bytes only.
+    widget: [OnceLock<Bytes>; wire::WIDGET_VARIANTS],
     fetched_at: Instant,
+}
+
+impl Counts {
+    /// The widget's answer on these counts for `reader` (see [`wire::widget_json`]);
+    /// `footer` renders the site's footer labels, JSON escaped for a script, and is
+    /// called only when the answer is not made yet.
+    pub fn widget_json(
+        &self,
+        site: &Site,
+        reader: Option<Reader>,
+        footer: impl FnOnce() -> String,
+    ) -> Bytes {
+        self.widget[wire::widget_variant(reader)]
+            .get_or_init(|| {
+                let footer = RawValue::from_string(footer())
+                    .unwrap_or_else(|_| RawValue::from_string("{}".to_owned()).expect("JSON"));
+                wire::widget_json(site, &self.snapshot, self.stale, &footer, reader)
+            })
+            .clone()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -192,19 +218,14 @@ fn keep_totals_monotonic(snapshot: &mut Snapshot, previous: &Snapshot) {
 }
 
 fn render(site: &Site, snapshot: Snapshot, stale: bool) -> Counts {
-    let json = api::counts_json(site, &snapshot, stale);
-    let etag = format!("\"{}\"", &sha256_hex(&json)[..32]);
+    let json = wire::counts_json(site, &snapshot, stale);
+    let etag = crate::web::conditional::etag_of(&json);
     Counts {
         snapshot,
         stale,
         json,
         etag,
-        widget_json: std::sync::OnceLock::new(),
+        widget: std::array::from_fn(|_| OnceLock::new()),
         fetched_at: Instant::now(),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }

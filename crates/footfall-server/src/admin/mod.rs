@@ -1,0 +1,526 @@
+//! The admin API, on the internal listener, behind bearer tokens.
+//!
+//! Routes (under `/admin/v1`, JSON in and out, errors as `{"error": {"code", "message"}}`):
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /sites` | every site's settings and the registry version |
+//! | `GET /sites/{site}` | one site's settings |
+//! | `PUT /sites/{site}` | creates (201) or replaces (200) a site; the body is [`SiteSettings`], whose `id` may be omitted and otherwise must equal the path's |
+//! | `DELETE /sites/{site}` | unregisters a site; its counters stay in the store |
+//! | `PUT /sites/{site}/baseline` | sets an imported all-time baseline (absolute, idempotent) |
+//! | `POST /salts/rotate` | replaces the salt of one site (`{"site": "…"}`) or of all (`{}`) |
+//! | `GET /audit?limit=N` | the most recent audit entries, newest first |
+//!
+//! Every change is written to the audit log ([`crate::audit`]) with the fingerprint of
+//! the token that made it.
+
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use bytes::Bytes;
+use footfall::{Metric, SiteId};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::audit::{self, Action, Actor, AuditEntry};
+use crate::error::{AppError, error_response};
+use crate::registry::{self, Edit};
+use crate::sites::{Site, SiteSettings};
+use crate::state::AppState;
+use crate::web::site::SiteSegment;
+
+pub use tokens::{AdminTokens, fingerprint_of_digest};
+
+pub mod tokens;
+
+/// The admin routes (mounted under `/admin/v1`).
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/sites", get(list_sites))
+        .route(
+            "/sites/{site}",
+            get(get_site).put(put_site).delete(delete_site),
+        )
+        .route("/sites/{site}/baseline", put(put_baseline))
+        .route("/salts/rotate", post(rotate_salts))
+        .route("/audit", get(get_audit))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method (see the Allow header)".to_owned(),
+    )
+}
+
+/// Middleware: requires `Authorization: Bearer <token>` with a configured token, and
+/// tells the handlers which one ([`Actor`] in the request's extensions).
+pub async fn require_token(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let fingerprint = presented
+        .filter(|token| !token.is_empty())
+        .and_then(|token| state.admin.identify(token));
+    match fingerprint {
+        Some(fingerprint) => {
+            request.extensions_mut().insert(Actor::Token(fingerprint));
+            Ok(next.run(request).await)
+        }
+        None => Err(AppError::Unauthorized),
+    }
+}
+
+/// The actor of a request; the middleware always sets it, so a request without one is
+/// refused rather than audited anonymously.
+struct RequestActor(Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestActor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, AppError> {
+        parts
+            .extensions
+            .get::<Actor>()
+            .copied()
+            .map(RequestActor)
+            .ok_or(AppError::Unauthorized)
+    }
+}
+
+/// A JSON request body: `application/json` (or `+json`) only, size-limited by the
+/// router, and every refusal a JSON error (axum's own `Json` answers in plain text).
+struct JsonBody<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|essence| {
+                let essence = essence.trim().to_ascii_lowercase();
+                essence == "application/json"
+                    || (essence.starts_with("application/") && essence.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(AppError::UnsupportedMediaType(
+                "send the body as Content-Type: application/json".to_owned(),
+            )
+            .into_response());
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    payload_too_large()
+                } else {
+                    AppError::BadRequest(format!("cannot read the body: {rejection}"))
+                        .into_response()
+                }
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")).into_response())
+    }
+}
+
+fn payload_too_large() -> Response {
+    AppError::TooLarge("the body is too large".to_owned()).into_response()
+}
+
+/// The `{site}` path segment, validated, or a JSON 400 (axum's `Path` answers in plain
+/// text, e.g. for a segment that is not UTF-8 once percent-decoded).
+struct SitePath(SiteId);
+
+impl<S: Send + Sync> FromRequestParts<S> for SitePath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, AppError> {
+        let SiteSegment(raw) = SiteSegment::from_request_parts(parts, state).await?;
+        parse_site_id(&raw).map(SitePath)
+    }
+}
+
+fn parse_site_id(raw: &str) -> Result<SiteId, AppError> {
+    SiteId::new(raw).map_err(|e| AppError::BadRequest(format!("site id {raw:?}: {e}")))
+}
+
+fn unknown_site(id: &SiteId) -> AppError {
+    AppError::NotFound(format!("no site {:?} is registered", id.as_str()))
+}
+
+/// `GET /admin/v1/sites`: every site's settings, sorted by id.
+async fn list_sites(State(state): State<AppState>) -> Json<Value> {
+    let all = state.sites.all();
+    let sites: Vec<&SiteSettings> = all.iter().map(|site| &site.settings).collect();
+    Json(json!({
+        "registry_version": state.registry.version(),
+        "sites": sites,
+    }))
+}
+
+/// `GET /admin/v1/sites/{site}`.
+async fn get_site(
+    State(state): State<AppState>,
+    SitePath(id): SitePath,
+) -> Result<Json<Value>, AppError> {
+    let site = state.sites.get(&id).ok_or_else(|| unknown_site(&id))?;
+    Ok(Json(json!({
+        "registry_version": state.registry.version(),
+        "site": site.settings,
+    })))
+}
+
+/// `PUT /admin/v1/sites/{site}`: creates or replaces a site.
+async fn put_site(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    SitePath(id): SitePath,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let Value::Object(mut object) = body else {
+        return Err(AppError::BadRequest(
+            "the body must be a JSON object of site settings".to_owned(),
+        ));
+    };
+    // The path names the site; the body may repeat its id but not contradict it.
+    match object.get("id") {
+        None => {
+            object.insert("id".to_owned(), Value::String(id.to_string()));
+        }
+        Some(Value::String(body_id)) if body_id == id.as_str() => {}
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "id: the body's id {other} does not match the path's {:?}",
+                id.as_str()
+            )));
+        }
+    }
+    let settings: SiteSettings = serde_json::from_value(Value::Object(object))
+        .map_err(|e| AppError::BadRequest(format!("invalid site settings: {e}")))?;
+    Site::from_settings(settings.clone(), "").map_err(|e| AppError::BadRequest(e.to_string()))?;
+
+    let updated = registry::update(&state.registry, |document| -> Result<_, AppError> {
+        let previous = document.sites.insert(id.to_string(), settings.clone());
+        Ok(if previous.as_ref() == Some(&settings) {
+            Edit::Unchanged(previous)
+        } else {
+            Edit::Changed(previous)
+        })
+    })
+    .await?;
+    let previous = updated.value;
+    let created = previous.is_none();
+    if updated.changed {
+        let (action, summary) = match &previous {
+            None => (Action::SiteCreate, json!({ "settings": settings })),
+            Some(old) => (
+                Action::SiteUpdate,
+                json!({ "changes": settings_diff(old, &settings) }),
+            ),
+        };
+        audit::record(
+            state.store.as_ref(),
+            state.clock.now(),
+            vec![AuditEntry::new(
+                state.clock.now(),
+                action,
+                Some(id.as_str()),
+                &actor,
+                summary,
+            )],
+        )
+        .await;
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({
+            "site": settings,
+            "created": created,
+            "changed": updated.changed,
+            "registry_version": updated.version,
+        })),
+    ))
+}
+
+/// The settings that differ, as `{"setting": {"old": …, "new": …}}` (top-level
+/// settings; `footer` as a whole).
+fn settings_diff(old: &SiteSettings, new: &SiteSettings) -> Value {
+    let (Ok(Value::Object(old)), Ok(Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return Value::Null;
+    };
+    let mut changes = serde_json::Map::new();
+    for (name, new_value) in &new {
+        let old_value = old.get(name).unwrap_or(&Value::Null);
+        if old_value != new_value {
+            changes.insert(name.clone(), json!({ "old": old_value, "new": new_value }));
+        }
+    }
+    Value::Object(changes)
+}
+
+/// `DELETE /admin/v1/sites/{site}`: unregisters a site. Its counters, baselines and
+/// (until they expire) salts stay in the store, so registering it again resumes them.
+async fn delete_site(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    SitePath(id): SitePath,
+) -> Result<Json<Value>, AppError> {
+    let updated = registry::update(&state.registry, |document| -> Result<_, AppError> {
+        let removed = document
+            .sites
+            .remove(id.as_str())
+            .ok_or_else(|| unknown_site(&id))?;
+        document.salt_rotations.remove(id.as_str());
+        Ok(Edit::Changed(removed))
+    })
+    .await?;
+    // The registry reload dropped them already; this covers a newer document having
+    // been loaded in between (it lacks the site too).
+    state.counts.forget(&id);
+    state.salts.forget(&id);
+    let in_file = state.registry.from_sites_file(id.as_str());
+    audit::record(
+        state.store.as_ref(),
+        state.clock.now(),
+        vec![AuditEntry::new(
+            state.clock.now(),
+            Action::SiteDelete,
+            Some(id.as_str()),
+            &actor,
+            json!({ "settings": updated.value, "counters_kept": true }),
+        )],
+    )
+    .await;
+    let mut note = "The site is no longer registered: its hits are refused from now on. \
+        Its counters and baselines stay in the store (salts expire within 48 h), so \
+        registering it again resumes its totals."
+        .to_owned();
+    if in_file {
+        note.push_str(" It is listed in the sites file, so it is registered again at the next start-up unless removed from there.");
+    }
+    Ok(Json(json!({
+        "site": id.as_str(),
+        "deleted": true,
+        "counters_kept": true,
+        "registry_version": updated.version,
+        "note": note,
+    })))
+}
+
+/// The largest baseline accepted: far above any portal's total, and below `i64::MAX` so
+/// a Redis `INCRBY` on the total can never overflow.
+const MAX_BASELINE: u64 = 1_000_000_000_000_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BaselineRequest {
+    #[serde(default = "default_baseline_metric")]
+    metric: String,
+    value: u64,
+    #[serde(default)]
+    allow_decrease: bool,
+}
+
+fn default_baseline_metric() -> String {
+    Metric::Visits.name().to_owned()
+}
+
+/// `PUT /admin/v1/sites/{site}/baseline`: sets the imported all-time baseline.
+async fn put_baseline(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    SitePath(id): SitePath,
+    JsonBody(request): JsonBody<BaselineRequest>,
+) -> Result<Json<Value>, AppError> {
+    let site = state.sites.get(&id).ok_or_else(|| unknown_site(&id))?;
+    let metric = Metric::from_name(&request.metric).ok_or_else(|| {
+        AppError::BadRequest(format!(
+            "metric: expected visits, visitors or pageviews, not {:?}",
+            request.metric
+        ))
+    })?;
+    if request.value > MAX_BASELINE {
+        return Err(AppError::BadRequest(format!(
+            "value: at most {MAX_BASELINE}"
+        )));
+    }
+    let change = footfall::counter::set_baseline(
+        state.store.as_ref(),
+        &site.id,
+        metric,
+        request.value,
+        request.allow_decrease,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|error| match error {
+        footfall::Error::BaselineDecrease { .. } => AppError::Conflict(format!(
+            "{error}; send \"allow_decrease\": true to correct it on purpose"
+        )),
+        other => AppError::from(other),
+    })?;
+    let changed = change.previous != change.current;
+    if changed {
+        // Show the new total at once rather than after the cache's next refresh.
+        state.counts.forget(&site.id);
+        audit::record(
+            state.store.as_ref(),
+            state.clock.now(),
+            vec![AuditEntry::new(
+                state.clock.now(),
+                Action::BaselineSet,
+                Some(id.as_str()),
+                &actor,
+                json!({
+                    "metric": metric.name(),
+                    "old": change.previous,
+                    "new": change.current,
+                    "allow_decrease": request.allow_decrease,
+                }),
+            )],
+        )
+        .await;
+    }
+    Ok(Json(json!({
+        "site": id.as_str(),
+        "metric": metric.name(),
+        "previous": change.previous,
+        "current": change.current,
+        "changed": changed,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateRequest {
+    #[serde(default)]
+    site: Option<String>,
+}
+
+/// `POST /admin/v1/salts/rotate`: replaces the current salt of one site or of all. Open
+/// visits end (their visitors get new ids). Other instances drop their cached salt at
+/// their next registry sync.
+async fn rotate_salts(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    JsonBody(request): JsonBody<RotateRequest>,
+) -> Result<Json<Value>, AppError> {
+    let sites = match &request.site {
+        Some(raw) => {
+            let id = parse_site_id(raw)?;
+            vec![state.sites.get(&id).ok_or_else(|| unknown_site(&id))?]
+        }
+        None => state.sites.all(),
+    };
+    let now = state.clock.now();
+    let mut rotated = Vec::with_capacity(sites.len());
+    let mut entries = Vec::with_capacity(sites.len());
+    let mut failure = None;
+    for site in &sites {
+        match state.salts.rotate_now(site, now).await {
+            Ok(()) => {
+                rotated.push(site.id.to_string());
+                entries.push(AuditEntry::new(
+                    now,
+                    Action::SaltRotate,
+                    Some(site.id.as_str()),
+                    &actor,
+                    json!({ "period_salt": "replaced" }),
+                ));
+            }
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    // Tell the other instances through the registry, even after a partial failure: the
+    // salts that were replaced must not stay cached elsewhere.
+    if !rotated.is_empty() {
+        let marked = registry::update(&state.registry, |document| -> Result<_, AppError> {
+            for id in &rotated {
+                if document.sites.contains_key(id) {
+                    document.salt_rotations.insert(id.clone(), now);
+                }
+            }
+            Ok(Edit::Changed(()))
+        })
+        .await;
+        if let Err(error) = marked {
+            tracing::warn!(error = %error, "salt rotation not announced to other instances; they switch at their next period");
+        }
+        audit::record(state.store.as_ref(), state.clock.now(), entries).await;
+    }
+    if let Some(error) = failure {
+        return Err(AppError::from(error));
+    }
+    Ok(Json(json!({ "rotated": rotated, "at": now })))
+}
+
+/// The default number of audit entries returned.
+const DEFAULT_AUDIT_LIMIT: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /admin/v1/audit?limit=N`: the most recent entries, newest first.
+async fn get_audit(State(state): State<AppState>, uri: Uri) -> Result<Json<Value>, AppError> {
+    let query = axum::extract::Query::<AuditQuery>::try_from_uri(&uri)
+        .map_err(|e| AppError::BadRequest(format!("query: {}", e.body_text())))?;
+    let limit = query.limit.unwrap_or(DEFAULT_AUDIT_LIMIT);
+    if !(1..=audit::MAX_ENTRIES).contains(&limit) {
+        return Err(AppError::BadRequest(format!(
+            "limit: expected 1 to {}",
+            audit::MAX_ENTRIES
+        )));
+    }
+    let (entries, total) = audit::recent(state.store.as_ref(), limit, state.clock.now())
+        .await
+        .map_err(|error| match error {
+            audit::AuditError::Store(error) => AppError::Unavailable(Some(error.into())),
+            other => AppError::Internal(other.to_string()),
+        })?;
+    Ok(Json(json!({ "entries": entries, "total": total })))
+}
+
+#[cfg(test)]
+mod tests;
