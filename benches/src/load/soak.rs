@@ -130,6 +130,27 @@ pub(super) fn soak(
             ),
         },
         Ratio {
+            // A store stall longer than its timeouts makes the flusher drop batches that
+            // may have been applied (`store_ambiguous`): lost hits as much as a full
+            // buffer's, so they are an aim of their own, not excused as "accounted for".
+            name: format!("{}: accepted hits dropped by the flusher", soak.store),
+            value: totals.dropped_after_acceptance(),
+            unit: "hits".into(),
+            aim: "0".into(),
+            met: totals.dropped_after_acceptance() == 0.0,
+            detail: format!(
+                "store_ambiguous {:.0}, shutting_down {:.0}, too_old {:.0}, unknown_site {:.0}",
+                totals
+                    .dropped
+                    .get("store_ambiguous")
+                    .copied()
+                    .unwrap_or(0.0),
+                totals.dropped.get("shutting_down").copied().unwrap_or(0.0),
+                totals.dropped.get("too_old").copied().unwrap_or(0.0),
+                totals.dropped.get("unknown_site").copied().unwrap_or(0.0),
+            ),
+        },
+        Ratio {
             name: format!(
                 "{}: service RSS change from {:.0} s (after the first minute, or halfway through a shorter soak) to the end of the load",
                 soak.store, soak.rss_reference_at_s

@@ -27,6 +27,9 @@ const PRELOAD_AHEAD: SignedDuration = SignedDuration::from_secs(120);
 #[derive(Debug)]
 pub struct SaltCache {
     salts: Mutex<HashMap<SiteId, Vec<Arc<SiteSalts>>>>,
+    /// One lock per site whose salts are being loaded: concurrent misses wait for the
+    /// one load in flight instead of each asking the store (single flight).
+    loading: Mutex<HashMap<SiteId, Arc<tokio::sync::Mutex<()>>>>,
     store: Arc<AppStore>,
     secrets: SaltSecrets,
     load_timeout: Duration,
@@ -37,6 +40,7 @@ impl SaltCache {
     pub fn new(store: Arc<AppStore>, secrets: SaltSecrets, load_timeout: Duration) -> Self {
         SaltCache {
             salts: Mutex::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
             store,
             secrets,
             load_timeout,
@@ -75,8 +79,37 @@ impl SaltCache {
         }
     }
 
-    /// Loads (creating if needed) the salts of the period containing `at`.
+    /// Loads (creating if needed) the salts of the period containing `at`, once for all
+    /// callers that need them at the same time: the first asks the store, the others
+    /// wait for it and take what it cached (or try themselves if it failed).
     async fn load(
+        &self,
+        site: &Site,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Arc<SiteSalts>, footfall::Error> {
+        let flight = {
+            let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(loading.entry(site.id.clone()).or_default())
+        };
+        let _turn = flight.lock().await;
+        if let Some(salts) = self.cached(&site.id, at) {
+            return Ok(salts);
+        }
+        let result = self.load_now(site, at, now).await;
+        // The last one out removes the site's lock (the map holds one `Arc`, this
+        // caller another), so the map never outgrows the sites being loaded.
+        let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
+        if loading
+            .get(&site.id)
+            .is_some_and(|lock| Arc::strong_count(lock) <= 2)
+        {
+            loading.remove(&site.id);
+        }
+        result
+    }
+
+    async fn load_now(
         &self,
         site: &Site,
         at: Timestamp,
@@ -146,10 +179,16 @@ impl SaltCache {
             .remove(id);
     }
 
-    /// Loads the next period's salts for sites whose period ends within
-    /// two minutes of `now`.
+    /// Loads the salts a hit would need and the cache lacks, off the request path: the
+    /// current period's (a site just started or added, or after the store was down) and
+    /// the next period's for sites whose period ends within two minutes of `now`.
     pub async fn preload(&self, sites: &[Arc<Site>], now: Timestamp) {
         for site in sites {
+            if self.cached(&site.id, now).is_none()
+                && let Err(error) = self.load(site, now, now).await
+            {
+                tracing::warn!(site = %site.id, error = %error, "salt preload failed");
+            }
             let ahead = now.saturating_add(PRELOAD_AHEAD).unwrap_or(now);
             if self.cached(&site.id, ahead).is_none()
                 && let Err(error) = self.load(site, ahead, now).await
@@ -279,6 +318,38 @@ fn kept_secret(dir: &Path) -> Result<(SaltSecrets, PathBuf, bool), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_load_and_preload_fills_the_cache() {
+        let store = Arc::new(AppStore::Memory(footfall::store::MemoryStore::new()));
+        let (secrets, _) = SaltSecrets::generate().unwrap();
+        let cache = Arc::new(SaltCache::new(store, secrets, Duration::from_secs(5)));
+        let site = Arc::new(
+            Site::from_settings(crate::sites::SiteSettings::demo(), "").expect("the demo site"),
+        );
+        let now: Timestamp = "2026-11-30T03:00:00Z".parse().unwrap();
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        let hits: Vec<_> = (0..32)
+            .map(|_| {
+                let (cache, site) = (Arc::clone(&cache), Arc::clone(&site));
+                tokio::spawn(async move { cache.identify(&site, ip, "UA", now).await })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for hit in hits {
+            ids.push(hit.await.unwrap().expect("a salt").visitor);
+        }
+        assert!(ids.windows(2).all(|w| w[0] == w[1]), "one salt for all");
+        assert!(
+            cache.loading.lock().unwrap().is_empty(),
+            "no lock outlives its load"
+        );
+        // The upkeep's preload loads the current period of a site not yet cached.
+        cache.forget(&site.id);
+        assert!(cache.cached(&site.id, now).is_none());
+        cache.preload(std::slice::from_ref(&site), now).await;
+        assert!(cache.cached(&site.id, now).is_some());
+    }
 
     #[test]
     fn the_embedded_store_keeps_one_private_secret() {

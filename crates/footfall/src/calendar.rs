@@ -45,13 +45,13 @@ use jiff::civil::{Date, DateTime, Weekday};
 use jiff::tz::{AmbiguousOffset, Offset, TimeZone, TimeZoneDatabase};
 use jiff::{SignedDuration, Timestamp, ToSpan};
 
-mod keys;
 mod minute;
+mod period_names;
 #[cfg(test)]
 mod tests;
 
-pub use keys::{DayKey, MonthKey, WeekKey};
 pub use minute::{Minute, MinuteRange, online_minutes};
+pub use period_names::{DayKey, MonthKey, WeekKey};
 
 /// The time zone a [`Calendar`] uses when a site does not choose one: Vietnam's, UTC+7
 /// with no daylight saving time.

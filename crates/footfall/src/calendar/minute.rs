@@ -7,7 +7,7 @@ use std::str::FromStr;
 use jiff::{SignedDuration, Timestamp};
 
 use super::CalendarError;
-use super::keys::{invalid_key, require_canonical};
+use super::period_names::{invalid_key, require_canonical};
 
 /// A whole UTC minute, numbered from the Unix epoch: minute 0 is
 /// `1970-01-01T00:00:00Z` up to (not including) `00:01:00Z`, minute -1 the one before.

@@ -111,8 +111,10 @@ fn key_string(site_brace: &str, id: &[u8; 16]) -> String {
     key.push_str("ff:{");
     key.push_str(site_brace);
     key.push_str(":sess:");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for byte in id {
-        key.push_str(&format!("{byte:02x}"));
+        key.push(char::from(HEX[usize::from(byte >> 4)]));
+        key.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     key
 }
@@ -132,7 +134,20 @@ struct State {
     sites: HashMap<Box<str>, Arc<str>>,
     /// Sites (`site}`) whose markers changed since their last checkpoint.
     dirty: BTreeSet<Arc<str>>,
+    /// When the last periodic checkpoint ran (Unix ms), and how many markers it wrote.
+    last_checkpoint: Option<(i64, usize)>,
 }
+
+/// Markers a periodic checkpoint may write per second of the interval since the last
+/// one: a checkpoint rewrites every open marker of the sites that changed, so with
+/// millions of open visits (a 1,000-site portal at saturation) one every 10 s held the
+/// store's single writer for much of the time and the flusher fell behind. Spacing them
+/// by their size keeps the checkpoints' share of the writer small; what a crash can lose
+/// grows with them (visits open since the last checkpoint start again after a restart;
+/// no hit is lost).
+const CHECKPOINT_MARKERS_PER_SECOND: usize = 20_000;
+/// The longest interval between periodic checkpoints, whatever their size.
+const MAX_CHECKPOINT_INTERVAL_MS: i64 = 5 * 60 * 1000;
 
 impl State {
     fn site(&mut self, site: &str) -> Arc<str> {
@@ -208,6 +223,27 @@ impl Markers {
             .collect()
     }
 
+    /// True when a periodic checkpoint is due at `now`: never run yet, or the interval
+    /// its last size asks for (at least every call for small stores, at most
+    /// [`MAX_CHECKPOINT_INTERVAL_MS`]) has passed.
+    pub(super) fn checkpoint_due(&self, now: Timestamp) -> bool {
+        let state = self.lock();
+        match state.last_checkpoint {
+            None => true,
+            Some((at_ms, written)) => {
+                let interval_ms = i64::try_from(written * 1000 / CHECKPOINT_MARKERS_PER_SECOND)
+                    .unwrap_or(i64::MAX)
+                    .min(MAX_CHECKPOINT_INTERVAL_MS);
+                now.as_millisecond().saturating_sub(at_ms) >= interval_ms
+            }
+        }
+    }
+
+    /// Records a periodic checkpoint at `now` that wrote `written` markers.
+    pub(super) fn checkpointed(&self, now: Timestamp, written: usize) {
+        self.lock().last_checkpoint = Some((now.as_millisecond(), written));
+    }
+
     /// Forgets expired markers (their sites are checkpointed without them); returns how
     /// many.
     pub(super) fn purge(&self, now: Timestamp) -> usize {
@@ -231,26 +267,50 @@ impl Markers {
     pub(super) fn checkpoint(
         &self,
         transaction: &WriteTransaction,
-    ) -> Result<Vec<Arc<str>>, StoreError> {
-        let (rows, sites) = {
+    ) -> Result<(Vec<Arc<str>>, usize), StoreError> {
+        // Copied under the lock (a few dozen bytes per marker), encoded after it: every
+        // batch the flusher applies waits for this lock, and a store with millions of open
+        // visits has megabytes to encode.
+        let (copies, sites) = {
             let mut state = self.lock();
             let sites: Vec<Arc<str>> = std::mem::take(&mut state.dirty).into_iter().collect();
-            let rows: Vec<(String, Vec<u8>)> = sites
+            let copies: Vec<Vec<([u8; 16], Held)>> = sites
                 .iter()
                 .map(|site| {
-                    let mut row = Vec::new();
-                    for ((_, id), held) in state
+                    state
                         .map
                         .range((Arc::clone(site), [0u8; 16])..)
                         .take_while(|((s, _), _)| s == site)
-                    {
-                        encode(&mut row, &key_string(site, id), &held.marker());
-                    }
-                    (site.trim_end_matches('}').to_owned(), row)
+                        .map(|((_, id), held)| (*id, held.clone()))
+                        .collect()
                 })
                 .collect();
-            (rows, sites)
+            (copies, sites)
         };
+        let written = copies.iter().map(Vec::len).sum();
+        let rows: Vec<(String, Vec<u8>)> = sites
+            .iter()
+            .zip(copies)
+            .map(|(site, markers)| {
+                let mut row = Vec::with_capacity(2 + markers.len() * 25);
+                row.extend_from_slice(&COMPACT_ROW);
+                for (id, held) in markers {
+                    match held.other_value {
+                        // The usual marker: its id and deadline, 25 bytes.
+                        None if held.deadline_ms != i64::MAX => {
+                            row.push(COMPACT_STANDARD);
+                            row.extend_from_slice(&id);
+                            row.extend_from_slice(&held.deadline_ms.to_le_bytes());
+                        }
+                        _ => {
+                            row.push(COMPACT_OTHER);
+                            encode(&mut row, &key_string(site, &id), &held.marker());
+                        }
+                    }
+                }
+                (site.trim_end_matches('}').to_owned(), row)
+            })
+            .collect();
         let mut table = transaction.open_table(MARKERS).map_err(backend)?;
         for (site, row) in &rows {
             if row.is_empty() {
@@ -261,7 +321,7 @@ impl Markers {
                     .map_err(backend)?;
             }
         }
-        Ok(sites)
+        Ok((sites, written))
     }
 
     /// Marks `sites` changed again, after a checkpoint of them failed.
@@ -285,7 +345,8 @@ impl Markers {
                 key: format!("markers of {site}"),
                 message: "malformed marker row".to_owned(),
             };
-            for (key, marker) in decode(bytes.value()).ok_or_else(corrupt)? {
+            let site_brace = format!("{site}}}");
+            for (key, marker) in decode_row(&site_brace, bytes.value()).ok_or_else(corrupt)? {
                 if marker.is_live(now) {
                     state.insert(&key, Some(Held::new(&marker)));
                 }
@@ -300,6 +361,82 @@ impl Markers {
     pub(super) fn len(&self) -> usize {
         self.lock().map.len()
     }
+}
+
+/// The first bytes of a row in the compact format (an older row starts with a key's
+/// length, which is never 65,535: keys are well under 200 bytes).
+const COMPACT_ROW: [u8; 2] = [0xff, 0xff];
+/// In a compact row: a marker whose value is its deadline, as id and deadline (ms).
+const COMPACT_STANDARD: u8 = 0;
+/// In a compact row: any other marker, in the older entry format.
+const COMPACT_OTHER: u8 = 1;
+
+/// The markers of one row: the compact format (what checkpoints write: 25 bytes a
+/// marker) or the older one (a key string, an expiry and a value per marker), which
+/// files of an earlier version hold until their next checkpoint.
+fn decode_row(site_brace: &str, bytes: &[u8]) -> Option<Vec<(String, Marker)>> {
+    let Some(mut rest) = bytes.strip_prefix(&COMPACT_ROW) else {
+        return decode(bytes);
+    };
+    let mut out = Vec::new();
+    while let Some((&tag, after)) = rest.split_first() {
+        match tag {
+            COMPACT_STANDARD => {
+                let (id, after) = after.split_at_checked(16)?;
+                let (deadline, after) = after.split_at_checked(8)?;
+                let id: [u8; 16] = id.try_into().ok()?;
+                let deadline_ms = i64::from_le_bytes(deadline.try_into().ok()?);
+                let expire_at = Timestamp::from_millisecond(deadline_ms).ok()?;
+                out.push((
+                    key_string(site_brace, &id),
+                    Marker {
+                        value: deadline_ms.to_string().into_bytes(),
+                        expire_at: Some(expire_at),
+                    },
+                ));
+                rest = after;
+            }
+            COMPACT_OTHER => {
+                let (entry, after) = decode_one(after)?;
+                out.push(entry);
+                rest = after;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// One entry of the older format at the front of `bytes`, and what follows it.
+fn decode_one(bytes: &[u8]) -> Option<((String, Marker), &[u8])> {
+    let (len, rest) = bytes.split_at_checked(2)?;
+    let key_len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+    let (key, rest) = rest.split_at_checked(key_len)?;
+    let key = String::from_utf8(key.to_vec()).ok()?;
+    let (&flag, mut rest) = rest.split_first()?;
+    let expire_at = match flag {
+        0 => None,
+        1 => {
+            let (raw, after) = rest.split_at_checked(16)?;
+            rest = after;
+            let raw: [u8; 16] = raw.try_into().ok()?;
+            Some(Timestamp::from_nanosecond(i128::from_le_bytes(raw)).ok()?)
+        }
+        _ => return None,
+    };
+    let (len, rest) = rest.split_at_checked(2)?;
+    let value_len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+    let (value, rest) = rest.split_at_checked(value_len)?;
+    Some((
+        (
+            key,
+            Marker {
+                value: value.to_vec(),
+                expire_at,
+            },
+        ),
+        rest,
+    ))
 }
 
 fn encode(out: &mut Vec<u8>, key: &str, marker: &Marker) {
@@ -320,35 +457,94 @@ fn encode(out: &mut Vec<u8>, key: &str, marker: &Marker) {
 
 fn decode(mut bytes: &[u8]) -> Option<Vec<(String, Marker)>> {
     let mut out = Vec::new();
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let (head, rest) = bytes.split_at_checked(n)?;
+    while !bytes.is_empty() {
+        let (entry, rest) = decode_one(bytes)?;
+        out.push(entry);
         bytes = rest;
-        Some(head)
-    };
-    loop {
-        let Some(len) = take(2) else {
-            return Some(out);
-        };
-        let key_len = usize::from(u16::from_le_bytes([len[0], len[1]]));
-        let key = String::from_utf8(take(key_len)?.to_vec()).ok()?;
-        let expire_at = match take(1)?[0] {
-            0 => None,
-            1 => {
-                let raw: [u8; 16] = take(16)?.try_into().ok()?;
-                Some(Timestamp::from_nanosecond(i128::from_le_bytes(raw)).ok()?)
-            }
-            _ => return None,
-        };
-        let len = take(2)?;
-        let value_len = usize::from(u16::from_le_bytes([len[0], len[1]]));
-        let value = take(value_len)?.to_vec();
-        out.push((key, Marker { value, expire_at }));
     }
+    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoints_are_spaced_by_their_size() {
+        let markers = Markers::default();
+        let at = |s: i64| Timestamp::from_second(1_796_000_000 + s).unwrap();
+        assert!(markers.checkpoint_due(at(0)), "the first is always due");
+        // A small store checkpoints at every upkeep.
+        markers.checkpointed(at(0), 1_000);
+        assert!(markers.checkpoint_due(at(10)));
+        // Two million open visits: every 100 s.
+        markers.checkpointed(at(10), 2_000_000);
+        assert!(!markers.checkpoint_due(at(60)));
+        assert!(markers.checkpoint_due(at(110)));
+        // Never more than five minutes apart.
+        markers.checkpointed(at(110), 100_000_000);
+        assert!(!markers.checkpoint_due(at(400)));
+        assert!(markers.checkpoint_due(at(410)));
+    }
+
+    #[test]
+    fn compact_rows_round_trip_beside_older_entries() {
+        let markers = Markers::default();
+        let deadline: Timestamp = "2026-11-30T03:30:00Z".parse().unwrap();
+        let standard = Marker {
+            value: deadline.as_millisecond().to_string().into_bytes(),
+            expire_at: Some(deadline),
+        };
+        let other = Marker {
+            value: b"copied from an older store".to_vec(),
+            expire_at: Some(deadline),
+        };
+        let first = key_string("caukee}", &[1; 16]);
+        let second = key_string("caukee}", &[2; 16]);
+        markers.lock().insert(&first, Some(Held::new(&standard)));
+        markers.lock().insert(&second, Some(Held::new(&other)));
+        let copies: Vec<([u8; 16], Held)> = markers
+            .lock()
+            .map
+            .iter()
+            .map(|((_, id), held)| (*id, held.clone()))
+            .collect();
+        let mut row = COMPACT_ROW.to_vec();
+        for (id, held) in copies {
+            if held.other_value.is_none() {
+                row.push(COMPACT_STANDARD);
+                row.extend_from_slice(&id);
+                row.extend_from_slice(&held.deadline_ms.to_le_bytes());
+            } else {
+                row.push(COMPACT_OTHER);
+                encode(&mut row, &key_string("caukee}", &id), &held.marker());
+            }
+        }
+        // 25 bytes for the usual marker, the older entry for the other.
+        let mut older = Vec::new();
+        encode(&mut older, &second, &other);
+        assert_eq!(row.len(), 2 + 25 + 1 + older.len());
+        let decoded = decode_row("caukee}", &row).expect("a compact row");
+        assert_eq!(decoded, vec![(first, standard), (second, other)]);
+        // Damage anywhere is refused, never a panic.
+        for cut in 2..row.len() {
+            if let Some(partial) = decode_row("caukee}", &row[..cut]) {
+                assert!(partial.len() < 2, "a cut row decoded whole at {cut}");
+            }
+        }
+        assert_eq!(decode_row("caukee}", &[0xff, 0xff, 9]), None);
+    }
+
+    #[test]
+    fn keys_are_written_in_lowercase_hex() {
+        let mut id = [0u8; 16];
+        id[0] = 0xab;
+        id[15] = 0x0f;
+        assert_eq!(
+            key_string("caukee}", &id),
+            "ff:{caukee}:sess:ab00000000000000000000000000000f"
+        );
+    }
 
     #[test]
     fn rows_round_trip_and_damage_is_refused() {

@@ -118,14 +118,19 @@ impl RedisStore {
     /// one second: past that the server is down and failing fast beats queueing hits.
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-    /// How long to wait for Redis to answer a request. redis-rs's 500 ms default is tight
-    /// for a 1,000-hit batch on a busy or fsyncing server, and every spurious timeout of a
-    /// batch is an ambiguous (possibly lost) write; two seconds still bounds a request path.
-    pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+    /// How long to wait for Redis to answer a request. Every spurious timeout of a write
+    /// batch is an ambiguous, possibly lost write, so this covers what a healthy server
+    /// can take: a batch of up to 20,000 hits (about 0.1 s of Redis CPU) behind three
+    /// others on the same connection, on a server stalled by a fork for a snapshot or an
+    /// AOF rewrite or starved of CPU for a few seconds. A 2 s bound dropped 223,090 hits
+    /// as ambiguous in a 4-minute soak on a busy 2-core machine; 5 s is still well under
+    /// the shutdown grace, and a dead server is found at once (a refused or reset
+    /// connection), not by this timeout. Reads are bounded by the callers' own timeouts.
+    pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
     /// The outer bound of one store call, reconnection and retries included, so that no call
     /// can hang whatever redis-rs does inside: one connect, one request, one retry.
-    pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
+    pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 
     /// Connects to `url`: `redis://host:port/db` for one server, or
     /// `redis+cluster://[user:password@]host1:port1,host2:port2,…` for the seed nodes of
