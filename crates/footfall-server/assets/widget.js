@@ -94,7 +94,9 @@
       var r = data.reader || {};
       value += (w === 'online' ? r.online : r[m]) || 0;
       var def = (data.definitions || {})[w + '.' + m] || {};
-      var text = group(value, sep);
+      // Stale figures (the store could not be read) are shown, but "online now" is not
+      // a figure that can be old: it is drawn as unknown.
+      var text = w === 'online' && data.stale ? '\u2013' : group(value, sep);
       var about = (def.description || {})[lang] || '';
       var item = make('li', { padding: '2px 0' }, '\u2022 ' + ((labels[w] || {})[lang] || w) + ': ');
       item.setAttribute('data-window', w);

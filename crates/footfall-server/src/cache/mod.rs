@@ -3,10 +3,13 @@
 //! Each site has one slot holding its last snapshot, already rendered to JSON with its
 //! ETag, so a cached read costs no store access and no serialisation. Refreshes go
 //! through one [`Settled`] memory, so they read only the days still open from the store
-//! (settled days and the all-time fold are kept for good). A read of a slot
-//! older than `fresh_for` returns it at once and starts one refresh (single-flight: a
-//! second reader does not start another). Only the first read of a site waits for the
-//! store. When the store fails, the last numbers keep being served, marked stale.
+//! (settled days and the all-time fold are kept for good). A read of a slot older than
+//! `fresh_for` starts one refresh (single-flight: a second reader does not start
+//! another) and returns the slot at once while it is less than twice `fresh_for` old;
+//! an older slot (a quiet site) is not served as current: the reader waits up to
+//! [`REFRESH_WAIT`] for the refresh, and otherwise gets the old figures marked stale.
+//! The first read of a site waits for the store. When the store fails, the last numbers
+//! keep being served, marked stale.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -28,6 +31,10 @@ use crate::store::AppStore;
 mod wire;
 
 pub use wire::counts_json;
+
+/// How long a reader of figures older than twice the TTL waits for their refresh before
+/// it gets them marked stale.
+const REFRESH_WAIT: Duration = Duration::from_millis(250);
 
 /// A site's counts as served.
 #[derive(Debug)]
@@ -142,19 +149,44 @@ impl CountsCache {
         let slot = self.slot(&site.id);
         if let Some(counts) = slot.current() {
             m::cache_lookup(true);
-            if counts.fetched_at.elapsed() >= self.fresh_for
-                && let Ok(guard) = Arc::clone(&slot.refresh).try_lock_owned()
-            {
-                let cache = Arc::clone(self);
-                let site = Arc::clone(site);
-                let slot = Arc::clone(&slot);
-                tokio::spawn(async move {
-                    let _guard = guard;
-                    // Failures are recorded in the slot (stale) and logged by refresh.
-                    let _ = cache.refresh(&slot, &site).await;
-                });
+            let age = counts.fetched_at.elapsed();
+            if age < self.fresh_for {
+                return Ok(counts);
             }
-            return Ok(counts);
+            // One refresh at a time per site; a reader that finds one running does not
+            // start another.
+            let refresh = match Arc::clone(&slot.refresh).try_lock_owned() {
+                Ok(guard) => {
+                    let cache = Arc::clone(self);
+                    let site = Arc::clone(site);
+                    let slot = Arc::clone(&slot);
+                    Some(tokio::spawn(async move {
+                        let _guard = guard;
+                        // Failures are recorded in the slot (stale) and logged by refresh.
+                        cache.refresh(&slot, &site).await
+                    }))
+                }
+                Err(_) => None,
+            };
+            // Within twice the TTL, the last figures are served while they refresh (a
+            // busy site's readers never wait). Older than that (a quiet site, read
+            // after minutes), they are not passed off as current: the reader waits a
+            // little for the refresh, and gets the old figures marked stale if it is
+            // not done by then.
+            if age < self.fresh_for * 2 {
+                return Ok(counts);
+            }
+            if let Some(refresh) = refresh
+                && let Ok(Ok(Ok(fresh))) = tokio::time::timeout(REFRESH_WAIT, refresh).await
+            {
+                return Ok(fresh);
+            }
+            if let Some(newer) = slot.current()
+                && newer.fetched_at.elapsed() < self.fresh_for
+            {
+                return Ok(newer);
+            }
+            return Ok(Arc::new(render(site, counts.snapshot.clone(), true)));
         }
         m::cache_lookup(false);
         let _guard = slot.refresh.lock().await;
@@ -227,5 +259,58 @@ fn render(site: &Site, snapshot: Snapshot, stale: bool) -> Counts {
         etag,
         widget: std::array::from_fn(|_| OnceLock::new()),
         fetched_at: Instant::now(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use footfall::clock::ManualClock;
+    use footfall::counter::{self, Hit, HitKind};
+    use footfall::identity::VisitorId;
+    use footfall::store::MemoryStore;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn figures_of_a_quiet_site_are_refreshed_before_they_are_served_again() {
+        let store = Arc::new(AppStore::Memory(MemoryStore::new()));
+        let now: jiff::Timestamp = "2026-11-30T03:00:00Z".parse().unwrap();
+        let clock = Arc::new(ManualClock::new(now));
+        let cache = Arc::new(CountsCache::new(
+            Arc::clone(&store),
+            Arc::clone(&clock) as Arc<dyn Clock>,
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        ));
+        let site = Arc::new(Site::from_settings(crate::sites::SiteSettings::demo(), "").unwrap());
+        let online = |counts: &Counts| {
+            counts
+                .snapshot
+                .value(Window::Online, footfall::Metric::Visitors)
+        };
+        assert_eq!(online(&cache.get(&site).await.unwrap()), 0);
+
+        // Six quiet minutes, then a reader arrives just after a visitor did.
+        tokio::time::advance(Duration::from_secs(360)).await;
+        let later = now + jiff::SignedDuration::from_secs(360);
+        clock.set(later);
+        let hit = Hit {
+            site: site.id.clone(),
+            at: later,
+            visitor: VisitorId::from_bytes([7; 16]),
+            previous_visitor: None,
+            kind: HitKind::Pageview,
+        };
+        counter::record(store.as_ref(), &[hit], |_| Some(&site.rules), later)
+            .await
+            .unwrap();
+        let read = cache.get(&site).await.unwrap();
+        assert_eq!(online(&read), 1, "not the six-minute-old figures");
+        assert!(!read.stale);
+
+        // Within twice the TTL the last figures are served at once, and refreshed behind.
+        tokio::time::advance(Duration::from_secs(7)).await;
+        let read = cache.get(&site).await.unwrap();
+        assert_eq!(online(&read), 1);
     }
 }
