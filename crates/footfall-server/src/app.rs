@@ -54,7 +54,7 @@ pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
         .route("/api/v1/hit", post(ingest::post_hit))
         .route("/api/v1/sites/{site}/counts", get(api::get_counts))
         .route("/api/v1/sites/{site}/history", get(api::get_history))
-        .merge(crate::trust::routes())
+        .merge(crate::trust::routes::routes())
         .merge(widget::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -33,6 +33,7 @@ pub mod recent;
 pub mod registry;
 pub mod salt_cache;
 pub mod service;
+pub mod setting;
 pub mod sites;
 pub mod sketch_cli;
 pub mod state;

@@ -11,6 +11,9 @@ use footfall::{CountingRules, Metric, SiteId, Window};
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 
+pub use crate::setting::SettingError;
+use crate::trust::record::{TrustRecord, TrustSettings};
+
 /// The id of the site registered on a fresh install, so the demo page counts at once.
 pub const DEMO_SITE: &str = "demo";
 
@@ -55,7 +58,7 @@ pub struct SiteSettings {
     pub footer: FooterSettings,
     /// The site's trust certification, shown by the trust badge and page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trust: Option<crate::trust::TrustSettings>,
+    pub trust: Option<TrustSettings>,
 }
 
 /// The footer box: which lines, in which order, with which metric and label.
@@ -170,7 +173,7 @@ impl SiteSettings {
     pub fn demo() -> Self {
         SiteSettings {
             name: "footfall demo".to_owned(),
-            trust: Some(crate::trust::TrustSettings {
+            trust: Some(TrustSettings {
                 issuer: "footfall demo issuer".to_owned(),
                 certificate_id: "DEMO-0001".to_owned(),
                 hostnames: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
@@ -185,21 +188,8 @@ impl SiteSettings {
     }
 }
 
-/// A setting that is not valid, named by its path (e.g. `sites[2].time_zone`).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{setting}: {message}")]
-pub struct SettingError {
-    /// The setting's path.
-    pub setting: String,
-    /// What is wrong.
-    pub message: String,
-}
-
 fn setting_error(setting: &str, message: impl Into<String>) -> SettingError {
-    SettingError {
-        setting: setting.to_owned(),
-        message: message.into(),
-    }
+    SettingError::new(setting, message)
 }
 
 /// The longest label or title accepted, in characters.
@@ -333,7 +323,7 @@ impl Site {
         }
         check_label(&at("name"), &settings.name)?;
         if let Some(trust) = &settings.trust {
-            crate::trust::TrustRecord::from_settings(trust, &settings.time_zone, &at("trust"))?;
+            TrustRecord::from_settings(trust, &settings.time_zone, &at("trust"))?;
         }
         Ok(Site {
             id,
@@ -342,6 +332,17 @@ impl Site {
             hostnames,
             lines,
         })
+    }
+
+    /// The site's trust record, if it has one: validated again from the stored settings
+    /// (cheap, and `Site` keeps only settings), so a record served is always a checked one.
+    pub fn trust_record(&self) -> Option<Result<TrustRecord, SettingError>> {
+        let settings = self.settings.trust.as_ref()?;
+        Some(TrustRecord::from_settings(
+            settings,
+            &self.settings.time_zone,
+            "trust",
+        ))
     }
 
     /// True when `host` (from an `Origin` or `Referer`) is one of the site's hostnames.
@@ -404,23 +405,7 @@ fn normalize_hostname_pattern(pattern: &str) -> Option<String> {
             .map(|_| lower);
     }
     let name = lower.strip_prefix("*.").unwrap_or(&lower);
-    is_dns_name(name).then_some(lower)
-}
-
-/// True for a DNS hostname: 1 to 253 bytes of dot-separated labels of letters, digits and
-/// `-`, each 1 to 63 bytes and neither starting nor ending with `-`.
-pub(crate) fn is_dns_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+    crate::setting::is_dns_name(name).then_some(lower)
 }
 
 /// The registry of sites: read on every request without locking, replaced whole on

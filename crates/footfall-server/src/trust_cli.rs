@@ -138,7 +138,7 @@ fn issue(args: &IssueArgs, now: Timestamp, out: &mut dyn Write) -> anyhow::Resul
                 .into_iter()
                 .find(|site| site.id == site_id)
                 .with_context(|| format!("{} lists no site {site_id}", path.display()))?;
-            let Some(Ok(record)) = crate::trust::record_of(&site) else {
+            let Some(Ok(record)) = site.trust_record() else {
                 bail!("site {site_id} in {} has no trust table", path.display());
             };
             (site.settings.name, record)

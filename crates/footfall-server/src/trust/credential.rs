@@ -27,8 +27,8 @@ use jiff::{Timestamp, TimestampRound, Unit};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::keys::{KeyError, Keyring, KeysDocument};
-use super::{LiveStatus, TrustRecord};
+use super::keyring::{KeyError, Keyring, KeysDocument};
+use super::record::{LiveStatus, TrustRecord};
 
 /// The value of the payload's `type` member.
 pub const CREDENTIAL_TYPE: &str = "footfall-trust-credential/1";

@@ -8,8 +8,10 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::{LiveStatus, TrustRecord};
+use super::record::{LiveStatus, TrustRecord, valid_slug};
 use crate::describe::Lang;
+use crate::setting::normalize_hostname;
+use crate::text::{escape_markup, width_base};
 
 /// What a badge shows: the record's live status, or that the page showing it is not
 /// one of the certified hostnames (which wins over every status).
@@ -19,16 +21,6 @@ pub enum Verdict {
     Status(LiveStatus),
     /// The requesting page's hostname is not certified, or unknown.
     NotForThisDomain,
-}
-
-pub use crate::text::is_disallowed_char;
-
-/// Escapes `text` for HTML or SVG text content and double- or single-quoted attribute
-/// values: `& < > " '` become references, and [`is_disallowed_char`] characters become
-/// U+FFFD, so nothing in `text` can end an element, an attribute or a comment, open a
-/// tag, or reorder what is displayed.
-pub fn escape_markup(text: &str) -> String {
-    crate::widget::render::escape_html_replacing(text, is_disallowed_char)
 }
 
 /// The status in words, lowercase as on shields-style badges.
@@ -61,37 +53,6 @@ pub fn status_colour(verdict: Verdict) -> &'static str {
         Verdict::Status(LiveStatus::Revoked) => "#c62828",
         Verdict::NotForThisDomain => "#6a1b9a",
     }
-}
-
-/// Vietnamese precomposed letters by base letter. Tone marks and the breve, circumflex
-/// and horn sit above or below the base glyph and barely change its advance width, so a
-/// precomposed letter is measured as its base letter.
-const VIETNAMESE_BY_BASE: &[(char, &str)] = &[
-    ('a', "àáảãạăằắẳẵặâầấẩẫậ"),
-    ('A', "ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬ"),
-    ('e', "èéẻẽẹêềếểễệ"),
-    ('E', "ÈÉẺẼẸÊỀẾỂỄỆ"),
-    ('i', "ìíỉĩị"),
-    ('I', "ÌÍỈĨỊ"),
-    ('o', "òóỏõọôồốổỗộơờớởỡợ"),
-    ('O', "ÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢ"),
-    ('u', "ùúủũụưừứửữự"),
-    ('U', "ÙÚỦŨỤƯỪỨỬỮỰ"),
-    ('y', "ỳýỷỹỵ"),
-    ('Y', "ỲÝỶỸỴ"),
-    ('d', "đ"),
-    ('D', "Đ"),
-];
-
-/// The letter whose width `c` has: itself, or the base of a Vietnamese letter.
-fn width_base(c: char) -> char {
-    if c.is_ascii() {
-        return c;
-    }
-    VIETNAMESE_BY_BASE
-        .iter()
-        .find(|(_, letters)| letters.contains(c))
-        .map_or(c, |(base, _)| *base)
 }
 
 /// Advance width of `c` in thousandths of an em, by character class, from Verdana's
@@ -214,7 +175,7 @@ pub fn badge_svg(record: &TrustRecord, site_name: &str, verdict: Verdict, lang: 
 /// re-hosts it). `None` unless `domain` is a lowercase hostname and `slug` is
 /// `[a-z0-9-]+`, so nothing in them can leave the URL they are put in.
 pub fn tinnhiemmang_snippet(domain: &str, slug: &str) -> Option<String> {
-    if super::normalize_hostname(domain).as_deref() != Some(domain) || !super::valid_slug(slug) {
+    if normalize_hostname(domain).as_deref() != Some(domain) || !valid_slug(slug) {
         return None;
     }
     Some(format!(

@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 
 use crate::describe::{self, Lang};
 use crate::sites::Site;
+use crate::text::{escape_html, width_base};
+use crate::trust::render::tinnhiemmang_snippet;
 
 /// The message shown instead of numbers on a page whose hostname is not the site's.
 pub fn invalid_message(lang: Lang) -> &'static str {
@@ -110,7 +112,7 @@ pub struct TrustSlot {
 pub fn trust_slot(site: &Site, lang: Lang) -> Option<TrustSlot> {
     let trust = site.settings.trust.as_ref()?;
     if let Some(seal) = &trust.tinnhiemmang {
-        let html = crate::trust::tinnhiemmang_snippet(&seal.domain, &seal.slug)?;
+        let html = tinnhiemmang_snippet(&seal.domain, &seal.slug)?;
         return Some(TrustSlot {
             href: format!("https://tinnhiemmang.vn/danh-ba-tin-nhiem/{}", seal.slug),
             img_src: format!("https://tinnhiemmang.vn/handle_cert?id={}", seal.domain),
@@ -233,29 +235,6 @@ pub fn footer_json(site: &Site) -> serde_json::Value {
         "labels": labels,
         "trust": trust,
     })
-}
-
-/// Escapes text for HTML and SVG (XML) text and double- or single-quoted attributes.
-pub fn escape_html(text: &str) -> String {
-    escape_html_replacing(text, |_| false)
-}
-
-/// [`escape_html`], also replacing every character for which `replace` holds with
-/// U+FFFD (the trust renderers' stricter rule, `trust::render::escape_markup`).
-pub fn escape_html_replacing(text: &str, replace: impl Fn(char) -> bool) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if replace(c) => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Serialises JSON so that it is also safe inside an HTML `<script>` and in a JavaScript
@@ -381,7 +360,7 @@ pub struct Badge {
 /// the two parts fit their text. A precomposed Vietnamese letter is as wide as its base
 /// letter (the marks sit above or below it).
 pub fn text_width(text: &str) -> f64 {
-    text.chars().map(|c| char_width(base_letter(c))).sum()
+    text.chars().map(|c| char_width(width_base(c))).sum()
 }
 
 fn char_width(c: char) -> f64 {
@@ -400,33 +379,6 @@ fn char_width(c: char) -> f64 {
         c if c as u32 >= 0x2E80 => 11.0,
         _ => 7.0,
     }
-}
-
-/// The base Latin letter of a precomposed Vietnamese letter (`ệ` → `e`, `Đ` → `D`).
-fn base_letter(c: char) -> char {
-    const GROUPS: [(char, &str); 14] = [
-        ('a', "àáảãạăằắẳẵặâầấẩẫậ"),
-        ('e', "èéẻẽẹêềếểễệ"),
-        ('i', "ìíỉĩị"),
-        ('o', "òóỏõọôồốổỗộơờớởỡợ"),
-        ('u', "ùúủũụưừứửữự"),
-        ('y', "ỳýỷỹỵ"),
-        ('d', "đ"),
-        ('A', "ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬ"),
-        ('E', "ÈÉẺẼẸÊỀẾỂỄỆ"),
-        ('I', "ÌÍỈĨỊ"),
-        ('O', "ÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢ"),
-        ('U', "ÙÚỦŨỤƯỪỨỬỮỰ"),
-        ('Y', "ỲÝỶỸỴ"),
-        ('D', "Đ"),
-    ];
-    if c.is_ascii() {
-        return c;
-    }
-    GROUPS
-        .iter()
-        .find(|(_, letters)| letters.contains(c))
-        .map_or(c, |(base, _)| *base)
 }
 
 /// A shields-style two-part badge: grey label, coloured value.

@@ -287,14 +287,14 @@ fn trust_slot_is_footfalls_badge_or_the_official_seal_unchanged() {
 
     let mut settings = crate::sites::SiteSettings::demo();
     if let Some(trust) = settings.trust.as_mut() {
-        trust.tinnhiemmang = Some(crate::trust::TinnhiemmangSettings {
+        trust.tinnhiemmang = Some(crate::trust::record::TinnhiemmangSettings {
             domain: "tuyengiao.travinh.gov.vn".to_owned(),
             slug: "ban-tuyen-giao-tinh-uy-tra-vinh".to_owned(),
         });
     }
     let sealed = crate::sites::Site::from_settings(settings, "").unwrap();
     let seal = trust_slot(&sealed, Lang::Vi).unwrap();
-    let snippet = crate::trust::tinnhiemmang_snippet(
+    let snippet = crate::trust::render::tinnhiemmang_snippet(
         "tuyengiao.travinh.gov.vn",
         "ban-tuyen-giao-tinh-uy-tra-vinh",
     )

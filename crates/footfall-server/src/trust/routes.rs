@@ -14,8 +14,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::credential::{self, CredentialPayload, credential_instant};
+use super::record::TrustRecord;
 use super::render::{self, PageInput, Verdict};
-use super::{TrustRecord, record_of};
 use crate::describe::Lang;
 use crate::error::AppError;
 use crate::sites::Site;
@@ -70,7 +70,7 @@ fn site_and_record(
     id: &str,
 ) -> Result<(std::sync::Arc<Site>, TrustRecord), AppError> {
     let site = registered_site(&state.sites, id)?;
-    match record_of(&site) {
+    match Site::trust_record(&site) {
         None => Err(AppError::NotFound(format!(
             "site {} has no trust record",
             site.id
