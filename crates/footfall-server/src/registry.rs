@@ -9,11 +9,11 @@
 //! ```
 //!
 //! Writers change it only by read-modify-write over [`Store::compare_and_swap`]
-//! ([`read_modify_write`](crate::cas::read_modify_write)): a write based on a document another instance has replaced in
+//! ([`crate::cas::read_modify_write`]): a write based on a document another instance has replaced in
 //! the meantime fails, is rebuilt from the new document and tried again, so two instances
 //! editing at once never lose an update. `version` goes up by one with every change.
 //!
-//! Each instance serves from its in-memory [`Sites`](crate::sites::Sites). It replaces
+//! Each instance serves from its in-memory [`Sites`]. It replaces
 //! them from the document after its own changes (at once) and in [`sync`], which a
 //! background task runs every [`SYNC_EVERY`]; so every instance converges within that
 //! interval. A document that cannot be read (bad JSON, a newer format) is logged and

@@ -41,6 +41,15 @@ use crate::window::Metric;
 pub struct Key(String);
 
 impl Key {
+    /// The hash tag, the `site` inside `{…}` (the Cluster slot a key lives in), or ""
+    /// for a key without one.
+    pub fn hash_tag(&self) -> &str {
+        self.as_str()
+            .strip_prefix("ff:{")
+            .and_then(|rest| rest.split_once('}'))
+            .map_or("", |(tag, _)| tag)
+    }
+
     /// The key as stored.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -11,7 +11,7 @@
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, PoisonError};
 
-use super::Verdict;
+use super::kind::Verdict;
 
 /// Slots in the cache: more than the distinct User-Agents a site sees in a busy minute,
 /// small enough (at most 2 MiB with [`MAX_CACHED_LEN`]) to ignore.
@@ -100,7 +100,7 @@ impl std::fmt::Debug for VerdictCache {
 #[cfg(test)]
 mod unit {
     use super::*;
-    use crate::bots::RobotKind;
+    use crate::bots::kind::RobotKind;
 
     #[test]
     fn remembers_and_stays_bounded() {

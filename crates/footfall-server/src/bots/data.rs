@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::RobotKind;
+use super::kind::RobotKind;
 use super::matcher::{MatcherBuilder, Role};
 
 /// crawler-user-agents' `crawler-user-agents.json`, as published (MIT licence, see

@@ -15,7 +15,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::bytes::Regex;
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
-use super::{RobotKind, Verdict};
+use super::kind::{RobotKind, Verdict};
 
 /// Shortest key the automaton accepts: shorter fragments occur in most User-Agents and would
 /// send every request through a confirmation.

@@ -7,7 +7,7 @@
 //! `fresh_for` starts one refresh (single-flight: a second reader does not start
 //! another) and returns the slot at once while it is less than twice `fresh_for` old;
 //! an older slot (a quiet site) is not served as current: the reader waits up to
-//! [`REFRESH_WAIT`] for the refresh, and otherwise gets the old figures marked stale.
+//! a quarter second for the refresh, and otherwise gets the old figures marked stale.
 //! The first read of a site waits for the store. When the store fails, the last numbers
 //! keep being served, marked stale.
 
@@ -56,7 +56,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// The widget's answer on these counts for `reader` (see [`wire::widget_json`]);
+    /// The widget's answer on these counts for `reader` (the counts body with `reader`, `valid` and the footer first);
     /// `footer` renders the site's footer labels, JSON escaped for a script, and is
     /// called only when the answer is not made yet.
     pub fn widget_json(

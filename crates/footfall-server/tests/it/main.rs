@@ -4,6 +4,7 @@
 mod bad_input;
 mod browser;
 mod cli;
+mod layering;
 mod openapi;
 mod routes;
 mod sockets;

@@ -6,7 +6,7 @@
 //! rounds half away from zero; every floating-point operation below is in the same
 //! order so the result matches `PFCOUNT` to the unit.
 
-use super::{MAX_RANK, REGISTERS};
+use super::params::{MAX_RANK, REGISTERS};
 
 /// α∞ = 1 / (2 ln 2), the limit of the HyperLogLog bias constant for large m.
 ///

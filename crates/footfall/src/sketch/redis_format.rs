@@ -4,7 +4,7 @@
 //! through a byte-per-register array so both encodings share one path into
 //! [`Hll`](super::Hll); encoding works from such an array too.
 
-use super::{DENSE_LEN, Encoding, HEADER_LEN, REGISTERS, SPARSE_MAX_BYTES, SketchError};
+use super::params::{DENSE_LEN, Encoding, HEADER_LEN, REGISTERS, SPARSE_MAX_BYTES, SketchError};
 
 /// The magic bytes every Redis HyperLogLog starts with.
 const MAGIC: &[u8; 4] = b"HYLL";

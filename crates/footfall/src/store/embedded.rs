@@ -318,14 +318,6 @@ fn checkpoint(shared: &Shared) -> Result<usize, StoreError> {
     }
 }
 
-fn backend(error: impl Into<redb::Error>) -> StoreError {
-    let error: redb::Error = error.into();
-    StoreError::Backend {
-        message: error.to_string(),
-        source: Some(Box::new(error)),
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Records.
 
@@ -437,10 +429,6 @@ fn decode_header(bytes: &[u8]) -> Option<(Option<i128>, &[u8])> {
 /// reports when the record is read).
 fn deadline_of(bytes: &[u8]) -> Option<i128> {
     decode_header(bytes).and_then(|(deadline, _)| deadline)
-}
-
-fn nanos(at: Timestamp) -> i128 {
-    at.as_nanosecond()
 }
 
 fn timestamp(key: &Key, deadline: Option<i128>) -> Result<Option<Timestamp>, StoreError> {
@@ -837,8 +825,10 @@ impl Store for EmbeddedStore {
     }
 }
 
+mod convert;
 mod markers;
 
+use convert::{backend, nanos};
 use markers::{MARKERS, Marker, Markers};
 
 #[cfg(test)]

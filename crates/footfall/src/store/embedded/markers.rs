@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use jiff::Timestamp;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
-use super::{backend, nanos};
+use super::convert::{backend, nanos};
 use crate::keys::Key;
 use crate::store::StoreError;
 

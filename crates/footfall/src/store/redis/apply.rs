@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use redis::Cmd;
 
-use super::hash_tag;
 use crate::keys::Key;
 use crate::store::{StoreError, WriteBatch};
 
@@ -37,20 +36,20 @@ pub(super) fn encode_batch<'b>(
     let mut shares: BTreeMap<&'b str, SiteShare<'b>> = BTreeMap::new();
     for add in &batch.counters {
         shares
-            .entry(hash_tag(&add.key))
+            .entry(add.key.hash_tag())
             .or_default()
             .counters
             .push(add);
     }
     for add in &batch.sketches {
         shares
-            .entry(hash_tag(&add.key))
+            .entry(add.key.hash_tag())
             .or_default()
             .sketches
             .push(add);
     }
     for add in &batch.sets {
-        shares.entry(hash_tag(&add.key)).or_default().sets.push(add);
+        shares.entry(add.key.hash_tag()).or_default().sets.push(add);
     }
     for group in &batch.visits {
         let mut keys = group
@@ -65,8 +64,8 @@ pub(super) fn encode_batch<'b>(
                     .filter_map(|t| t.previous_key.as_ref()),
             );
         let Some(first) = keys.next() else { continue };
-        let tag = hash_tag(first);
-        if require_one_slot && keys.any(|key| hash_tag(key) != tag) {
+        let tag = first.hash_tag();
+        if require_one_slot && keys.any(|key| key.hash_tag() != tag) {
             return Err(StoreError::Config(format!(
                 "a visit group mixes sites ({tag} and others): on a Redis Cluster each \
                  group must belong to one site"

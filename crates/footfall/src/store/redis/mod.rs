@@ -560,8 +560,8 @@ impl RedisStore {
             // carries the same deadline to the millisecond.
             let mut deadline = redis::cmd("PEXPIRETIME");
             deadline.arg(key.as_bytes());
-            commands.push((hash_tag(key), get));
-            commands.push((hash_tag(key), deadline));
+            commands.push((key.hash_tag(), get));
+            commands.push((key.hash_tag(), deadline));
         }
         let values = self.run_grouped(&commands, Retry::Idempotent).await?;
         let mut entries = Vec::with_capacity(keys.len());
@@ -795,7 +795,7 @@ impl Store for RedisStore {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key.as_bytes());
         let values = self
-            .run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent)
+            .run_grouped(&[(key.hash_tag(), cmd)], Retry::Idempotent)
             .await?;
         match first(values)? {
             Value::Nil => Ok(None),
@@ -812,7 +812,7 @@ impl Store for RedisStore {
     ) -> Result<(), StoreError> {
         let cmd = set_command(key, value, expire_at);
         let values = self
-            .run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent)
+            .run_grouped(&[(key.hash_tag(), cmd)], Retry::Idempotent)
             .await?;
         first(values).map(drop)
     }
@@ -829,7 +829,7 @@ impl Store for RedisStore {
         let mut cmd = set_command(key, value, expire_at);
         cmd.arg("NX").arg("GET");
         let values = self
-            .run_grouped(&[(hash_tag(key), cmd)], Retry::Idempotent)
+            .run_grouped(&[(key.hash_tag(), cmd)], Retry::Idempotent)
             .await?;
         match first(values)? {
             Value::Nil => Ok(value.to_vec()),
@@ -868,7 +868,7 @@ return 1
             .arg(if new.is_some() { "1" } else { "0" })
             .arg(new.unwrap_or_default());
         let values = self
-            .run_grouped(&[(hash_tag(key), cmd)], Retry::Once)
+            .run_grouped(&[(key.hash_tag(), cmd)], Retry::Once)
             .await?;
         match first(values)? {
             Value::Int(1) => Ok(true),
@@ -959,7 +959,7 @@ return 1
                     overflowed,
                 } => {
                     // Replace, not merge: DEL first. An empty set is just the DEL.
-                    let tag = hash_tag(&entry.key);
+                    let tag = entry.key.hash_tag();
                     let mut del = redis::cmd("DEL");
                     del.arg(entry.key.as_bytes());
                     commands.push((tag, del));
@@ -988,7 +988,7 @@ return 1
                 EntryValue::Bytes(bytes) => bytes.clone(),
             };
             commands.push((
-                hash_tag(&entry.key),
+                entry.key.hash_tag(),
                 set_command(&entry.key, &value, entry.expire_at),
             ));
         }
@@ -1004,14 +1004,6 @@ return 1
             .await
             .map(drop)
     }
-}
-
-/// The site hash tag of a key (`site` in `ff:{site}:…`).
-fn hash_tag(key: &Key) -> &str {
-    key.as_str()
-        .strip_prefix("ff:{")
-        .and_then(|rest| rest.split_once('}'))
-        .map_or("", |(tag, _)| tag)
 }
 
 /// What one read command's reply is for.
@@ -1043,14 +1035,14 @@ struct ReadPlan<'k> {
 
 impl<'k> ReadPlan<'k> {
     fn push(&mut self, key: &'k Key, cmd: Cmd, feed: Feed<'k>) {
-        self.commands.push((hash_tag(key), cmd));
+        self.commands.push((key.hash_tag(), cmd));
         self.feeds.push(feed);
     }
 
     /// Adds counter `key` (for read `index`) to its site's MGET, starting that MGET if
     /// needed.
     fn counter(&mut self, index: usize, key: &'k Key) {
-        let tag = hash_tag(key);
+        let tag = key.hash_tag();
         let (mget, command) = match self.mget_of_tag.get(tag) {
             Some(&found) => found,
             None => {
@@ -1070,7 +1062,7 @@ impl<'k> ReadPlan<'k> {
 fn by_tag(keys: &[Key]) -> Vec<(&str, Vec<&Key>)> {
     let mut groups: Vec<(&str, Vec<&Key>)> = Vec::new();
     for key in keys {
-        let tag = hash_tag(key);
+        let tag = key.hash_tag();
         match groups.iter_mut().find(|(t, _)| *t == tag) {
             Some((_, group)) => group.push(key),
             None => groups.push((tag, vec![key])),
