@@ -8,6 +8,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use footfall::counter::{self, Hit};
 use footfall::identity::{IpTruncation, Salt, VisitorId};
 use footfall::store::MemoryStore;
+use footfall::store::conformance::fixtures;
 use footfall::{CountingRules, SiteId};
 use jiff::{SignedDuration, Timestamp};
 
@@ -19,21 +20,15 @@ fn batch(now: Timestamp) -> Vec<Hit> {
         .collect();
     (0u32..1000)
         .map(|n| {
-            let site = sites[(n % 10) as usize].clone();
+            let site = &sites[(n % 10) as usize];
             let ip = IpAddr::from((n % 600).to_be_bytes());
-            Hit {
-                visitor: VisitorId::derive(
-                    &salt,
-                    site.as_str(),
-                    ip,
-                    "Mozilla/5.0",
-                    IpTruncation::None,
-                ),
+            let visitor =
+                VisitorId::derive(&salt, site.as_str(), ip, "Mozilla/5.0", IpTruncation::None);
+            fixtures::hit(
                 site,
-                at: now - SignedDuration::from_millis(i64::from(n)),
-                previous_visitor: None,
-                kind: footfall::counter::HitKind::Pageview,
-            }
+                now - SignedDuration::from_millis(i64::from(n)),
+                visitor,
+            )
         })
         .collect()
 }

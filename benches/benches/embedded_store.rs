@@ -12,6 +12,7 @@ use footfall::counter::{self, Hit};
 use footfall::identity::VisitorId;
 use footfall::keys;
 use footfall::migrate::{self, CopyOptions};
+use footfall::store::conformance::fixtures;
 use footfall::store::{CounterAdd, EmbeddedStore, EntryValue, ScanCursor, Store, WriteBatch};
 use footfall::{CountingRules, SiteId};
 use jiff::{SignedDuration, Timestamp};
@@ -115,13 +116,11 @@ async fn throughput(batch_size: usize, n_batches: usize) {
                     next_visitor - 1
                 };
                 hit_idx += 1;
-                Hit {
-                    site: sites[(visitor_n % sites.len() as u64) as usize].clone(),
-                    at: start() + SignedDuration::from_millis(hit_idx * 5),
-                    visitor: visitor(visitor_n),
-                    previous_visitor: None,
-                    kind: footfall::counter::HitKind::Pageview,
-                }
+                fixtures::hit(
+                    &sites[(visitor_n % sites.len() as u64) as usize],
+                    start() + SignedDuration::from_millis(hit_idx * 5),
+                    visitor(visitor_n),
+                )
             })
             .collect();
         let now = hits.last().map_or(start(), |hit| hit.at);
@@ -178,12 +177,9 @@ async fn bytes_per_day(daily_visitors: u64) {
         for minute in views.chunk_by(|a, b| a.0 / 60 == b.0 / 60) {
             let hits: Vec<Hit> = minute
                 .iter()
-                .map(|&(second, visitor_n)| Hit {
-                    site: site.clone(),
-                    at: day_start + SignedDuration::from_secs(second),
-                    visitor: visitor(visitor_n),
-                    previous_visitor: None,
-                    kind: footfall::counter::HitKind::Pageview,
+                .map(|&(second, visitor_n)| {
+                    let at = day_start + SignedDuration::from_secs(second);
+                    fixtures::hit(&site, at, visitor(visitor_n))
                 })
                 .collect();
             let now = hits.last().map_or(day_start, |hit| hit.at);

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use footfall::clock::{Clock, SystemClock};
 use footfall::counter::{self, Hit};
-use footfall::identity::{IpTruncation, Salt, VisitorId};
+use footfall::identity::Salt;
 use footfall::keys::{self, Scope};
+use footfall::store::conformance::fixtures;
 use footfall::store::{RedisStore, Store};
 use footfall::{CountingRules, Metric, SiteId};
 use footfall_tests::redis_server::RedisServer;
@@ -126,14 +127,10 @@ fn make_hits(sites: &[SiteId], n_hits: usize, visitors_per_site: u32, now: Times
             let site = &sites[(n as usize) % sites.len()];
             let visitor = (n / sites.len() as u32) % visitors_per_site;
             let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + visitor));
-            Hit {
-                site: site.clone(),
-                // Within the last minute, so the hits share today's keys.
-                at: now - SignedDuration::from_millis(i64::from(n % 50_000)),
-                visitor: VisitorId::derive(&salt, site.as_str(), ip, "UA", IpTruncation::None),
-                previous_visitor: None,
-                kind: footfall::counter::HitKind::Pageview,
-            }
+            let visitor = fixtures::visitor(&salt, site, ip);
+            // Within the last minute, so the hits share today's keys.
+            let at = now - SignedDuration::from_millis(i64::from(n % 50_000));
+            fixtures::hit(site, at, visitor)
         })
         .collect()
 }

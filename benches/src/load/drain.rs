@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use footfall::SiteId;
 use footfall::clock::{Clock, SystemClock};
-use footfall::counter::{Hit, HitKind};
+use footfall::counter::Hit;
 use footfall::identity::VisitorId;
 use footfall::store::AnyStore;
+use footfall::store::conformance::fixtures;
 use footfall_server::buffer::{self, BufferConfig};
 use footfall_server::sites::{Site, SiteSettings, Sites};
 use rand::rngs::SmallRng;
@@ -214,12 +215,6 @@ impl HitShape {
             }
             id
         };
-        Hit {
-            site: self.sites[site].clone(),
-            at,
-            visitor: VisitorId::from_bytes(visitor),
-            previous_visitor: None,
-            kind: HitKind::Pageview,
-        }
+        fixtures::hit(&self.sites[site], at, VisitorId::from_bytes(visitor))
     }
 }

@@ -495,8 +495,8 @@ fn error_is_ambiguous(error: &footfall::store::StoreError) -> bool {
 mod tests {
     use footfall::SiteId;
     use footfall::clock::ManualClock;
-    use footfall::counter::HitKind;
     use footfall::identity::VisitorId;
+    use footfall::store::conformance::fixtures;
     use footfall::store::{AnyStore, MemoryStore};
 
     use super::*;
@@ -524,18 +524,13 @@ mod tests {
     fn hit(n: u32) -> Hit {
         let mut id = [0u8; 16];
         id[..4].copy_from_slice(&n.to_le_bytes());
-        Hit {
-            site: SiteId::new(if n.is_multiple_of(3) {
-                "soyte"
-            } else {
-                "caukee"
-            })
-            .expect("a site id"),
-            at: at(),
-            visitor: VisitorId::from_bytes(id),
-            previous_visitor: None,
-            kind: HitKind::Pageview,
-        }
+        let site = SiteId::new(if n.is_multiple_of(3) {
+            "soyte"
+        } else {
+            "caukee"
+        })
+        .expect("a site id");
+        fixtures::hit(&site, at(), VisitorId::from_bytes(id))
     }
 
     /// A backlog (hits queued while the flusher was not running, as while a store is

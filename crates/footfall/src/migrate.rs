@@ -169,6 +169,7 @@ mod tests {
     use crate::counter::{self, Hit, Snapshot};
     use crate::identity::VisitorId;
     use crate::keys;
+    use crate::store::conformance::fixtures;
     use crate::store::{Entry, MemoryStore};
     use crate::{CountingRules, Metric, Window};
 
@@ -191,15 +192,10 @@ mod tests {
                 .map(|n| {
                     let mut id = [0u8; 16];
                     id[..4].copy_from_slice(&(n % (10 + site_idx as u32)).to_le_bytes());
-                    Hit {
-                        site: site.clone(),
-                        // Over 20 hours: two local days (10:00 today back to 14:00 yesterday),
-                        // all of them still writable.
-                        at: now() - SignedDuration::from_mins(i64::from(n) * 20),
-                        visitor: VisitorId::from_bytes(id),
-                        previous_visitor: None,
-                        kind: crate::counter::HitKind::Pageview,
-                    }
+                    // Over 20 hours: two local days (10:00 today back to 14:00 yesterday),
+                    // all of them still writable.
+                    let at = now() - SignedDuration::from_mins(i64::from(n) * 20);
+                    fixtures::hit(&site, at, VisitorId::from_bytes(id))
                 })
                 .collect();
             counter::record(&store, &hits, |_| Some(rules), now())

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use footfall::counter::{self, Hit};
 use footfall::identity::VisitorId;
 use footfall::store::EmbeddedStore;
+use footfall::store::conformance::fixtures;
 use footfall::{CountingRules, SiteId};
 use jiff::{SignedDuration, Timestamp};
 
@@ -66,13 +67,7 @@ async fn write_batches(
             .map(|hit_idx| {
                 let mut id = [0u8; 16];
                 id[..8].copy_from_slice(&(n_hits_total + hit_idx).to_le_bytes());
-                Hit {
-                    site: site.clone(),
-                    at,
-                    visitor: VisitorId::from_bytes(id),
-                    previous_visitor: None,
-                    kind: footfall::counter::HitKind::Pageview,
-                }
+                fixtures::hit(&site, at, VisitorId::from_bytes(id))
             })
             .collect();
         counter::record(store, &hits, |_| Some(&rules), at).await?;

@@ -4,6 +4,7 @@
 use footfall::clock::{Clock, SystemClock};
 use footfall::counter::{self, Hit};
 use footfall::identity::{IpTruncation, Salt, VisitorId};
+use footfall::store::conformance::fixtures;
 use footfall::store::{AnyStore, EmbeddedStore, Entry, ScanCursor, Store};
 use footfall::{CountingRules, Metric, SiteId, keys};
 use footfall_server::config::RedisTlsArgs;
@@ -90,23 +91,14 @@ async fn embedded_to_redis_to_embedded_is_lossless() {
         let salt = Salt::generate().unwrap();
         let hits: Vec<Hit> = (0u32..6000)
             .map(|n| {
-                let site = sites[(n % 3) as usize].clone();
+                let site = &sites[(n % 3) as usize];
                 let ip = std::net::IpAddr::from((n % 3000).to_be_bytes());
-                Hit {
-                    visitor: VisitorId::derive(
-                        &salt,
-                        site.as_str(),
-                        ip,
-                        "Mozilla/5.0",
-                        IpTruncation::None,
-                    ),
-                    site,
-                    // Within the last 20 minutes, so no entry expires while the test runs
-                    // (visit markers live 30 minutes, minute buckets 31).
-                    at: now - SignedDuration::from_secs(i64::from(n % 1200)),
-                    previous_visitor: None,
-                    kind: footfall::counter::HitKind::Pageview,
-                }
+                let visitor =
+                    VisitorId::derive(&salt, site.as_str(), ip, "Mozilla/5.0", IpTruncation::None);
+                // Within the last 20 minutes, so no entry expires while the test runs
+                // (visit markers live 30 minutes, minute buckets 31).
+                let at = now - SignedDuration::from_secs(i64::from(n % 1200));
+                fixtures::hit(site, at, visitor)
             })
             .collect();
         for chunk in hits.chunks(1000) {

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use footfall::clock::Clock;
 use footfall::counter::{self, Hit};
-use footfall::identity::{IpTruncation, Salt, VisitorId};
+use footfall::identity::Salt;
 use footfall::keys::{self, Key, Scope};
 use footfall::sketch::Hll;
+use footfall::store::conformance::fixtures;
 use footfall::store::{
     CounterAdd, MemoryStore, Read, RedisStore, ScanCursor, Store, StoreError, WriteBatch,
 };
@@ -87,13 +88,9 @@ fn hits(site: &SiteId, n_visitors: u32, hits_each: u32, at: Timestamp) -> Vec<Hi
     for round in 0..hits_each {
         for n in 0..n_visitors {
             let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n));
-            hits.push(Hit {
-                site: site.clone(),
-                at: at - SignedDuration::from_secs(i64::from(hits_each - round)),
-                visitor: VisitorId::derive(&salt, site.as_str(), ip, "UA", IpTruncation::None),
-                previous_visitor: None,
-                kind: footfall::counter::HitKind::Pageview,
-            });
+            let visitor = fixtures::visitor(&salt, site, ip);
+            let hit_at = at - SignedDuration::from_secs(i64::from(hits_each - round));
+            hits.push(fixtures::hit(site, hit_at, visitor));
         }
     }
     hits

@@ -7,6 +7,7 @@ use super::*;
 use crate::calendar::{Calendar, WeekDefinition};
 use crate::identity::{IpTruncation, Salt};
 use crate::store::MemoryStore;
+use crate::store::conformance::fixtures::{self, HitFixture as _};
 
 fn ts(text: &str) -> Timestamp {
     text.parse().expect("valid timestamp")
@@ -42,13 +43,7 @@ impl Scenario {
     }
 
     fn hit(&self, n: u32, at: &str) -> Hit {
-        Hit {
-            site: site(),
-            at: ts(at),
-            visitor: self.visitor(n),
-            previous_visitor: None,
-            kind: crate::counter::HitKind::Pageview,
-        }
+        fixtures::hit(&site(), ts(at), self.visitor(n))
     }
 
     /// Records each hit in its own batch at its own time, as a live service would.
@@ -280,26 +275,19 @@ async fn previous_salt_keeps_a_visit_open_across_rotation() {
         "Mozilla/5.0",
         IpTruncation::None,
     );
-    let after = Hit {
-        site: site(),
-        at: ts("2026-11-30T17:05:00Z"), // 00:05 local, new salt
-        visitor: after_id,
-        previous_visitor: Some(before.visitor),
-        kind: crate::counter::HitKind::Pageview,
-    };
-    assert_eq!(s.play(&[before, after.clone()]).await, 1);
+    // 00:05 local, new salt.
+    let after_at = ts("2026-11-30T17:05:00Z");
+    let after = fixtures::hit(&site(), after_at, after_id).previous(before.visitor);
+    assert_eq!(s.play(&[before, after]).await, 1);
     // Without the previous id the same hit would have started a second visit.
-    let fresh = Hit {
-        previous_visitor: None,
-        visitor: VisitorId::derive(
-            &Salt::from_bytes([1; 32]),
-            "caukee",
-            [10, 0, 0, 1].into(),
-            "x",
-            IpTruncation::None,
-        ),
-        ..after
-    };
+    let fresh_id = VisitorId::derive(
+        &Salt::from_bytes([1; 32]),
+        "caukee",
+        [10, 0, 0, 1].into(),
+        "x",
+        IpTruncation::None,
+    );
+    let fresh = fixtures::hit(&site(), after_at, fresh_id);
     assert_eq!(s.play(&[fresh]).await, 1);
 }
 
@@ -412,10 +400,11 @@ fn plan_aggregates_a_batch() {
     let mut hits: Vec<Hit> = (0..1000)
         .map(|n| s.hit(n % 100, "2026-11-30T03:00:00Z"))
         .collect();
-    hits.push(Hit {
-        site: SiteId::new("unknown").unwrap(),
-        ..s.hit(1, "2026-11-30T03:00:00Z")
-    });
+    hits.push(fixtures::hit(
+        &SiteId::new("unknown").unwrap(),
+        ts("2026-11-30T03:00:00Z"),
+        s.visitor(1),
+    ));
     let caukee = site();
     let plan = plan(&hits, |id| (*id == caukee).then_some(&s.rules), now);
     assert_eq!(plan.unknown_site, 1);
@@ -475,10 +464,7 @@ async fn heartbeats_keep_visitors_online_and_count_nothing_else() {
     s.play(&[s.hit(1, "2026-11-30T02:00:00Z")]).await;
     // Visitor 1 keeps the page open: a heartbeat 20 minutes later; visitor 2 only ever
     // sends a heartbeat (its page view was before a restart of the counting, say).
-    let heartbeat = |n: u32, at: &str| Hit {
-        kind: HitKind::Heartbeat,
-        ..s.hit(n, at)
-    };
+    let heartbeat = |n: u32, at: &str| s.hit(n, at).heartbeat();
     s.play(&[
         heartbeat(1, "2026-11-30T02:20:00Z"),
         heartbeat(2, "2026-11-30T02:20:30Z"),
@@ -551,19 +537,14 @@ fn twelve_days_of_hits(site_id: &SiteId, end: Timestamp) -> Vec<Hit> {
             let day = CountingRules::default().calendar().day(at);
             let salt = Salt::from_bytes([day.day() as u8; 32]);
             let n = next() % 300;
-            Hit {
-                site: site_id.clone(),
-                at,
-                visitor: VisitorId::derive(
-                    &salt,
-                    site_id.as_str(),
-                    std::net::IpAddr::from([10, 1, (n >> 8) as u8, n as u8]),
-                    "Mozilla/5.0",
-                    IpTruncation::None,
-                ),
-                previous_visitor: None,
-                kind: HitKind::Pageview,
-            }
+            let visitor = VisitorId::derive(
+                &salt,
+                site_id.as_str(),
+                std::net::IpAddr::from([10, 1, (n >> 8) as u8, n as u8]),
+                "Mozilla/5.0",
+                IpTruncation::None,
+            );
+            fixtures::hit(site_id, at, visitor)
         })
         .collect();
     hits.sort_by_key(|hit| hit.at);

@@ -10,6 +10,10 @@
 //! Times are taken around the real clock because remote backends (Redis) expire keys by
 //! their own clock: a deadline in the past expires at once everywhere, one in the future
 //! holds everywhere, and no check needs to sleep.
+//!
+//! [`fixtures`] makes the hits of these checks, and of the tests and benches elsewhere.
+
+pub mod fixtures;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -19,7 +23,7 @@ use super::{
 };
 use crate::clock::{Clock, SystemClock};
 use crate::counter::{self, Hit};
-use crate::identity::{IpTruncation, Salt, VisitorId};
+use crate::identity::{Salt, VisitorId};
 use crate::keys::{self, Key, Scope};
 use crate::rules::CountingRules;
 use crate::site::SiteId;
@@ -566,12 +570,12 @@ pub async fn online_is_exact_while_small<S: Store>(store: &S, site: &SiteId) {
     let now = now();
     let hits = |range: std::ops::Range<u32>, minutes_ago: i64| -> Vec<Hit> {
         range
-            .map(|n| Hit {
-                site: site.clone(),
-                at: now - SignedDuration::from_mins(minutes_ago),
-                visitor: VisitorId::from_bytes(element(n)),
-                previous_visitor: None,
-                kind: crate::counter::HitKind::Pageview,
+            .map(|n| {
+                fixtures::hit(
+                    site,
+                    now - SignedDuration::from_mins(minutes_ago),
+                    VisitorId::from_bytes(element(n)),
+                )
             })
             .collect()
     };
@@ -824,21 +828,14 @@ pub async fn counting_end_to_end<S: Store>(store: &S, site: &SiteId) {
     let rules = CountingRules::default();
     let now = now();
     let salt = Salt::generate().unwrap();
-    let visitor = |n: u32| {
-        VisitorId::derive(
-            &salt,
-            site.as_str(),
-            format!("198.51.100.{n}").parse().unwrap(),
-            "UA",
-            IpTruncation::None,
+    let visitor =
+        |n: u32| fixtures::visitor(&salt, site, format!("198.51.100.{n}").parse().unwrap());
+    let hit = |n: u32, minutes_ago: i64| {
+        fixtures::hit(
+            site,
+            now - SignedDuration::from_mins(minutes_ago),
+            visitor(n),
         )
-    };
-    let hit = |n: u32, minutes_ago: i64| Hit {
-        site: site.clone(),
-        at: now - SignedDuration::from_mins(minutes_ago),
-        visitor: visitor(n),
-        previous_visitor: None,
-        kind: crate::counter::HitKind::Pageview,
     };
     // Visitor 1: two hits 40 minutes apart (two visits); visitor 2: three hits within
     // 10 minutes (one visit); visitor 3: one hit 20 minutes ago (not online).
@@ -930,19 +927,8 @@ fn hits_on_days(
                 calendar.day_start(date) + SignedDuration::from_mins(600 + minute)
             };
             let salt = Salt::from_bytes([u8::try_from(days_ago).unwrap_or(0xff); 32]);
-            Hit {
-                site: site.clone(),
-                at,
-                visitor: VisitorId::derive(
-                    &salt,
-                    site.as_str(),
-                    format!("203.0.113.{n}").parse().unwrap(),
-                    "UA",
-                    IpTruncation::None,
-                ),
-                previous_visitor: None,
-                kind: crate::counter::HitKind::Pageview,
-            }
+            let visitor = fixtures::visitor(&salt, site, format!("203.0.113.{n}").parse().unwrap());
+            fixtures::hit(site, at, visitor)
         })
         .collect()
 }
@@ -1220,19 +1206,10 @@ pub async fn scan_and_restore_round_trip<S: Store>(store: &S, site: &SiteId) {
     let now = now();
     let salt = Salt::generate().unwrap();
     let hits: Vec<Hit> = (0..50)
-        .map(|n| Hit {
-            site: site.clone(),
+        .map(|n| {
+            let visitor = fixtures::visitor(&salt, site, format!("192.0.2.{n}").parse().unwrap());
             // One instant, so the hits fall in one minute bucket and one day.
-            at: now,
-            visitor: VisitorId::derive(
-                &salt,
-                site.as_str(),
-                format!("192.0.2.{n}").parse().unwrap(),
-                "UA",
-                IpTruncation::None,
-            ),
-            previous_visitor: None,
-            kind: crate::counter::HitKind::Pageview,
+            fixtures::hit(site, now, visitor)
         })
         .collect();
     counter::record(store, &hits, |_| Some(&rules), now)

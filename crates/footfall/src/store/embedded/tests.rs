@@ -7,6 +7,7 @@ use super::*;
 use crate::SiteId;
 use crate::keys::{self, Scope};
 use crate::sketch::Hll;
+use crate::store::conformance::fixtures;
 use crate::store::{CounterAdd, SessionTouch, SketchAdd, VisitGroup};
 use crate::window::Metric;
 
@@ -213,12 +214,12 @@ async fn everything_survives_a_restart() {
     let now = at("2026-11-30T03:00:00Z");
     let rules = crate::CountingRules::default();
     let hits: Vec<crate::counter::Hit> = (0..40)
-        .map(|n| crate::counter::Hit {
-            site: site(),
-            at: now - SignedDuration::from_secs(i64::from(n)),
-            visitor: visitor(n % 7),
-            previous_visitor: None,
-            kind: crate::counter::HitKind::Pageview,
+        .map(|n| {
+            fixtures::hit(
+                &site(),
+                now - SignedDuration::from_secs(i64::from(n)),
+                visitor(n % 7),
+            )
         })
         .collect();
     let (before_scan, before_snapshot) = {
