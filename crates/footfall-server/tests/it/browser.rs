@@ -21,19 +21,18 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use clap::Parser;
 use footfall::store::{AnyStore, MemoryStore};
 use footfall_server::client_ip::TrustedProxies;
-use footfall_server::config::ServeArgs;
+use footfall_server::http::ConnectionLimits;
 use footfall_server::sites::{Site, SiteSettings};
 use http::{Request, header};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout};
 
-use crate::support::{InProcessService, spawn_service};
+use crate::support::{InProcessService, Server, memory_service_config, spawn_service};
 
 /// The longest any single wait may take.
 const WAIT: Duration = Duration::from_secs(10);
@@ -50,12 +49,6 @@ const UA_TWO: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.
 /// The address the forwarding proxy reports for its client.
 const OTHER_IP: &str = "198.51.100.23";
 
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    serve: ServeArgs,
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn widget_in_chromium_counts_renders_and_refuses_foreign_pages() {
     timeout(BUDGET, scenario())
@@ -70,20 +63,7 @@ async fn scenario() {
     // The service: memory store, one site on `localhost`, flushes and count refreshes
     // fast enough for a test, and 127.0.0.1 trusted as a proxy so the forwarding proxy
     // below can present a second client address.
-    let args = Cli::try_parse_from([
-        "footfall",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--store",
-        "memory:",
-        "--no-demo",
-        "--flush-interval-ms",
-        "20",
-    ])
-    .expect("flags parse");
-    let mut config = args.serve.validate().expect("a valid configuration");
+    let mut config = memory_service_config(&["--no-demo", "--flush-interval-ms", "20"]);
     let mut settings = SiteSettings::new(SITE, &["localhost"]);
     settings.name = "Cầu Kè".to_owned();
     config.sites = vec![Site::from_settings(settings, "").expect("a valid site")];
@@ -109,14 +89,21 @@ async fn scenario() {
     let svc = bound.public;
 
     // A proxy in front of the service that says its client is OTHER_IP, as nginx would.
-    let proxy = serve(Router::new().fallback(forward).with_state(svc)).await;
+    let proxy_server = Server::start(
+        Router::new().fallback(forward).with_state(svc),
+        ConnectionLimits::default(),
+    )
+    .await;
+    let proxy = proxy_server.address;
     // The host page, on another port: the web team's site.
-    let host = serve(
+    let host_server = Server::start(
         Router::new()
             .fallback(host_page)
             .with_state(HostState { svc, proxy }),
+        ConnectionLimits::default(),
     )
     .await;
+    let host = host_server.address;
     let page = |query: &str| format!("http://localhost:{}/?{query}", host.port());
 
     let driver = ChromeDriver::start(&tools);
@@ -676,16 +663,6 @@ async fn try_http(
     timeout(WAIT, exchange)
         .await
         .map_err(|_| format!("no answer within 10 s from {address}{path}"))?
-}
-
-/// Serves `router` on a free loopback port until the test ends.
-async fn serve(router: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-    let address = listener.local_addr().expect("an address");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    address
 }
 
 /// Forwards a request to the service with `X-Forwarded-For: OTHER_IP`.

@@ -3,32 +3,11 @@
 //! Expected values are computed with the library directly, independently of the
 //! command-line parsing and file handling under test.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use footfall::sketch::{Encoding, Hll};
 
-/// Runs `footfall` with `args`, feeding `stdin`.
-fn footfall(args: &[&std::ffi::OsStr], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_footfall"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the footfall binary starts");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(stdin)
-        .expect("write stdin");
-    child.wait_with_output().expect("footfall finishes")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::support::{footfall, footfall_command, text};
 
 #[test]
 fn add_count_and_inspect_a_sketch_file() {
@@ -177,7 +156,7 @@ fn serve_logs_json_without_colour_and_keeps_a_salt_secret_beside_its_store() {
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_footfall"))
+    let mut child = footfall_command()
         .args([
             "serve",
             "--listen",

@@ -10,21 +10,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use clap::Parser;
 use footfall::clock::{Clock, SystemClock};
 use footfall::counter;
 use footfall::store::{AnyStore, MemoryStore};
 use footfall::{Metric, SiteId, Window};
 use footfall_server::app::{RequestLimits, public_app};
-use footfall_server::config::ServeArgs;
-use footfall_server::http::{ConnectionLimits, serve};
+use footfall_server::http::ConnectionLimits;
 use footfall_server::sites::{Site, SiteSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::support::{Harness, InProcessService, spawn_service};
+use crate::support::{
+    Harness, InProcessService, PATIENCE, Server, connect, memory_service_config, spawn_service,
+};
 
 /// The header-read timeout of the test servers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_millis(300);
@@ -32,60 +31,12 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_millis(300);
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(600);
 /// Scheduling slack allowed on top of a timeout (two cores shared with other builds).
 const MARGIN: Duration = Duration::from_millis(1500);
-/// The bound on any single wait in these tests.
-const PATIENCE: Duration = Duration::from_secs(10);
 
 const HIT: &str = r#"{"site":"demo","path":"/"}"#;
 
-/// A server running `http::serve` on 127.0.0.1:0 until dropped or stopped.
-struct Server {
-    address: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn start(app: Router) -> Server {
-        Server::start_with(app, test_connection_limits()).await
-    }
-
-    async fn start_with(app: Router, limits: ConnectionLimits) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("bound");
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, "public", app, limits, async {
-            let _ = stopped.await;
-        }));
-        Server {
-            address,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn connect(&self) -> TcpStream {
-        timeout(PATIENCE, TcpStream::connect(self.address))
-            .await
-            .expect("connect in time")
-            .expect("connect")
-    }
-
-    /// Stops accepting and waits for the drain.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        timeout(PATIENCE, &mut self.task)
-            .await
-            .expect("the server drains in time")
-            .expect("the server task ends cleanly");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// `app` served with the test servers' connection limits.
+async fn start(app: Router) -> Server {
+    Server::start(app, test_connection_limits()).await
 }
 
 fn test_connection_limits() -> ConnectionLimits {
@@ -266,7 +217,7 @@ fn hit_head(content_length: usize, extra: &str) -> String {
 #[tokio::test]
 async fn slow_request_heads_are_cut_at_the_header_read_timeout_while_others_are_served() {
     let harness = Harness::new();
-    let server = Server::start(public(&harness, test_request_limits())).await;
+    let server = start(public(&harness, test_request_limits())).await;
     // Half a head; the start of the HTTP/2 preface; nothing at all. Each must be closed
     // on time, or a few thousand such sockets exhaust the server's descriptors.
     let partial_heads: [&[u8]; 4] = [
@@ -324,7 +275,7 @@ async fn slow_request_heads_are_cut_at_the_header_read_timeout_while_others_are_
 #[tokio::test]
 async fn a_trickled_body_is_cut_at_the_request_timeout() {
     let harness = Harness::new();
-    let server = Server::start(public(&harness, test_request_limits())).await;
+    let server = start(public(&harness, test_request_limits())).await;
     let mut stream = server.connect().await;
     let started = Instant::now();
     stream
@@ -377,7 +328,7 @@ async fn a_trickled_body_is_cut_at_the_request_timeout() {
 #[tokio::test]
 async fn an_oversized_body_gets_413_before_it_is_read() {
     let harness = Harness::new();
-    let server = Server::start(public(&harness, test_request_limits())).await;
+    let server = start(public(&harness, test_request_limits())).await;
     let mut stream = server.connect().await;
     let started = Instant::now();
     stream
@@ -429,7 +380,7 @@ fn assert_json_error(reply: &RawResponse, code: &str) {
 #[tokio::test]
 async fn an_http11_request_without_exactly_one_host_gets_400() {
     let harness = Harness::new();
-    let server = Server::start(public(&harness, test_request_limits())).await;
+    let server = start(public(&harness, test_request_limits())).await;
     for request in [
         "GET /api/v1/sites/demo/counts HTTP/1.1\r\n\r\n",
         "GET /api/v1/sites/demo/counts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
@@ -453,7 +404,7 @@ async fn an_http11_request_without_exactly_one_host_gets_400() {
 #[tokio::test]
 async fn oversized_or_too_many_headers_get_431() {
     let harness = Harness::new();
-    let server = Server::start(public(&harness, test_request_limits())).await;
+    let server = start(public(&harness, test_request_limits())).await;
     let big = format!(
         "GET /api/v1/sites/demo/counts HTTP/1.1\r\nHost: localhost\r\nX-Filler: {}\r\n\r\n",
         "a".repeat(20 * 1024)
@@ -485,7 +436,7 @@ async fn beyond_the_concurrency_bound_requests_are_shed_fast() {
         request_timeout: Duration::from_secs(5),
         ..RequestLimits::default()
     };
-    let server = Server::start(public(&harness, limits)).await;
+    let server = start(public(&harness, limits)).await;
 
     // Hold the one slot: a beacon whose body is not sent yet. `Expect: 100-continue`
     // makes hyper say when the handler starts reading the body, so the test knows the
@@ -524,7 +475,7 @@ async fn beyond_the_concurrency_bound_requests_are_shed_fast() {
 #[tokio::test]
 async fn keep_alive_serves_several_requests_on_one_connection() {
     let harness = Harness::new();
-    let server = Server::start(public(&harness, test_request_limits())).await;
+    let server = start(public(&harness, test_request_limits())).await;
     let mut stream = server.connect().await;
     let mut buffer = Vec::new();
     for path in [
@@ -567,7 +518,7 @@ async fn http2_prior_knowledge_is_served() {
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
     let harness = Harness::new();
-    let server = Server::start(public(&harness, test_request_limits())).await;
+    let server = start(public(&harness, test_request_limits())).await;
     let stream = server.connect().await;
     let (mut sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
@@ -603,13 +554,13 @@ async fn http2_prior_knowledge_is_served() {
 
 /// The public app of `harness` served with connection `limits`.
 async fn public_server_with(harness: &Harness, limits: ConnectionLimits) -> Server {
-    Server::start_with(public(harness, test_request_limits()), limits).await
+    Server::start(public(harness, test_request_limits()), limits).await
 }
 
-/// An HTTP/2 connection to `server` that has answered one request; the task drives the
+/// An HTTP/2 connection to `address` that has answered one request; the task drives the
 /// client side of the connection and ends when the server closes it.
 async fn http2_connection_after_one_request(
-    server: &Server,
+    address: SocketAddr,
 ) -> (
     hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
     tokio::task::JoinHandle<()>,
@@ -617,7 +568,7 @@ async fn http2_connection_after_one_request(
     use http_body_util::Empty;
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
-    let stream = server.connect().await;
+    let stream = connect(address).await;
     let (mut sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
             .await
@@ -625,7 +576,7 @@ async fn http2_connection_after_one_request(
     let connection = tokio::spawn(async move {
         let _ = connection.await;
     });
-    let request = http::Request::get(format!("http://{}/nope", server.address))
+    let request = http::Request::get(format!("http://{address}/nope"))
         .body(Empty::<bytes::Bytes>::new())
         .expect("a request");
     let response = timeout(PATIENCE, sender.send_request(request))
@@ -650,7 +601,7 @@ async fn an_idle_http2_connection_is_closed_after_the_idle_timeout() {
     .await;
     let started = Instant::now();
     // The client answers the server's keep-alive pings, so only the idle timer ends it.
-    let (_sender, connection) = http2_connection_after_one_request(&server).await;
+    let (_sender, connection) = http2_connection_after_one_request(server.address).await;
     timeout(IDLE + MARGIN, connection)
         .await
         .expect("the server closes an idle HTTP/2 connection")
@@ -676,7 +627,7 @@ async fn a_request_longer_than_the_idle_timeout_keeps_its_connection() {
         idle_timeout: IDLE,
         ..test_connection_limits()
     };
-    let server = Server::start_with(public(&harness, requests), connections).await;
+    let server = Server::start(public(&harness, requests), connections).await;
     let mut stream = server.connect().await;
     // The body takes about 3 idle timeouts to arrive.
     stream
@@ -720,8 +671,8 @@ async fn past_the_connection_bound_new_connections_wait_for_a_free_slot() {
         },
     )
     .await;
-    let (first, first_connection) = http2_connection_after_one_request(&server).await;
-    let (_second, _second_connection) = http2_connection_after_one_request(&server).await;
+    let (first, first_connection) = http2_connection_after_one_request(server.address).await;
+    let (_second, _second_connection) = http2_connection_after_one_request(server.address).await;
 
     // The kernel completes the third handshake, but the service does not take it up.
     let mut third = server.connect().await;
@@ -747,30 +698,15 @@ async fn past_the_connection_bound_new_connections_wait_for_a_free_slot() {
     server.stop().await;
 }
 
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    serve: ServeArgs,
-}
-
 #[tokio::test]
 async fn shutdown_finishes_requests_in_flight_and_writes_every_acknowledged_hit() {
-    let args = Cli::try_parse_from([
-        "footfall",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--store",
-        "memory:",
+    let config = memory_service_config(&[
         // Nothing is flushed by time during the test: the shutdown must write it all.
         "--flush-interval-ms",
         "60000",
         "--rate-limit",
         "10000",
-    ])
-    .expect("flags parse");
-    let config = args.serve.validate().expect("a valid configuration");
+    ]);
     let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
     let InProcessService {
         bound,
@@ -780,10 +716,7 @@ async fn shutdown_finishes_requests_in_flight_and_writes_every_acknowledged_hit(
 
     // Hits on one keep-alive connection, each acknowledged.
     const HITS: u64 = 25;
-    let mut stream = timeout(PATIENCE, TcpStream::connect(bound.public))
-        .await
-        .expect("connect in time")
-        .expect("connect");
+    let mut stream = connect(bound.public).await;
     let mut buffer = Vec::new();
     for _ in 0..HITS {
         let request = format!("{}{HIT}", hit_head(HIT.len(), ""));
@@ -796,10 +729,7 @@ async fn shutdown_finishes_requests_in_flight_and_writes_every_acknowledged_hit(
     drop(stream);
 
     // One more hit in flight when shutdown begins: its head is read, its body not yet.
-    let mut in_flight = timeout(PATIENCE, TcpStream::connect(bound.public))
-        .await
-        .expect("connect in time")
-        .expect("connect");
+    let mut in_flight = connect(bound.public).await;
     in_flight
         .write_all(hit_head(HIT.len(), "Expect: 100-continue\r\n").as_bytes())
         .await
@@ -854,7 +784,7 @@ async fn an_idle_http1_keep_alive_connection_is_closed_after_the_header_read_tim
     // hold an idle connection longer than the header-read timeout (well before the idle
     // timeout, which is for HTTP/2).
     let harness = Harness::new();
-    let server = Server::start(public(&harness, test_request_limits())).await;
+    let server = start(public(&harness, test_request_limits())).await;
     let mut stream = server.connect().await;
     let mut buffer = Vec::new();
     stream
@@ -980,29 +910,12 @@ async fn a_flood_of_idle_connections_from_one_address_leaves_others_served() {
 async fn by_default_an_idle_http2_connection_is_closed_as_soon_as_an_idle_http1_one() {
     // The service as configured by flags: only the header-read timeout is set, and it
     // bounds idle HTTP/2 connections too (it used to be a minute).
-    let args = Cli::try_parse_from([
-        "footfall",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--store",
-        "memory:",
-        "--header-read-timeout",
-        "1",
-    ])
-    .expect("flags parse");
-    let config = args.serve.validate().expect("a valid configuration");
+    let config = memory_service_config(&["--header-read-timeout", "1"]);
     let header_read_timeout = config.connection_limits.header_read_timeout;
     let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
     let service = spawn_service(config, store, PATIENCE).await;
-    let server = Server {
-        address: service.bound.public,
-        stop: None,
-        task: tokio::spawn(async {}),
-    };
     let started = Instant::now();
-    let (_sender, connection) = http2_connection_after_one_request(&server).await;
+    let (_sender, connection) = http2_connection_after_one_request(service.bound.public).await;
     timeout(header_read_timeout + MARGIN, connection)
         .await
         .expect("the server closes an idle HTTP/2 connection at the header-read timeout")

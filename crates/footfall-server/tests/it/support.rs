@@ -1,9 +1,15 @@
-//! What the HTTP tests share: a service state on a manual clock and an in-memory store,
-//! requests sent through `oneshot` with a peer address, and a local metrics recorder.
+//! What the tests of this binary share: a service state on a manual clock and an
+//! in-memory store, requests sent through `oneshot` with a peer address, a local metrics
+//! recorder; for the few real-socket tests, a router served on 127.0.0.1:0 and
+//! `footfall serve` in process; and the `footfall` binary run as a process.
 
+use std::ffi::OsStr;
 use std::future::Future;
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -14,11 +20,15 @@ use footfall::store::{AnyStore, MemoryStore};
 use footfall_server::app::{RequestLimits, internal_app, public_app};
 use footfall_server::buffer::{FlushTotals, Flusher};
 use footfall_server::client_ip::TrustedProxies;
+use footfall_server::config::{Config, ServeArgs};
+use footfall_server::http::{ConnectionLimits, serve};
 use footfall_server::sites::{Site, SiteSettings, Sites};
 use footfall_server::state::{AppState, Options};
 use http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
 use tower::ServiceExt;
 
 /// The admin token the test services accept.
@@ -32,6 +42,9 @@ pub(crate) const BROWSER: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
 /// A peer that is not a trusted proxy.
 pub(crate) const PEER: &str = "203.0.113.7:50000";
+/// The bound on any single wait on a socket or a task, so a regression fails a test
+/// instead of hanging it.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 
 /// The sites every test service registers: `demo` (localhost) and `caukee`.
 pub(crate) fn test_sites() -> Vec<Site> {
@@ -285,6 +298,85 @@ pub(crate) fn recorded<F: Future>(test: impl FnOnce() -> F) -> (F::Output, Count
     (output, Counters(counters))
 }
 
+/// A router served by `http::serve` on 127.0.0.1:0 until dropped or stopped.
+pub(crate) struct Server {
+    /// Where it listens.
+    pub(crate) address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Serves `app` with connection `limits`.
+    pub(crate) async fn start(app: Router, limits: ConnectionLimits) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("bound");
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(serve(listener, "public", app, limits, async {
+            let _ = stopped.await;
+        }));
+        Server {
+            address,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// A new connection to the server.
+    pub(crate) async fn connect(&self) -> TcpStream {
+        connect(self.address).await
+    }
+
+    /// Stops accepting and waits for the drain.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        timeout(PATIENCE, &mut self.task)
+            .await
+            .expect("the server drains in time")
+            .expect("the server task ends cleanly");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A new connection to `address`, within [`PATIENCE`].
+pub(crate) async fn connect(address: SocketAddr) -> TcpStream {
+    timeout(PATIENCE, TcpStream::connect(address))
+        .await
+        .expect("connect in time")
+        .expect("connect")
+}
+
+/// The flags of `footfall serve`.
+#[derive(clap::Parser)]
+struct ServeCli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// The configuration of `footfall serve` on a memory store with both listeners on
+/// 127.0.0.1:0, then the flags in `extra`.
+pub(crate) fn memory_service_config(extra: &[&str]) -> Config {
+    let base = [
+        "footfall",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--store",
+        "memory:",
+    ];
+    let args =
+        <ServeCli as clap::Parser>::try_parse_from(base.iter().chain(extra)).expect("flags parse");
+    args.serve.validate().expect("a valid configuration")
+}
+
 /// `footfall serve` in process: `service::run_with_store` on a task, after it has bound.
 pub(crate) struct InProcessService {
     /// Where it listens.
@@ -320,4 +412,32 @@ pub(crate) async fn spawn_service(
         .expect("bound in time")
         .expect("the service binds");
     InProcessService { bound, stop, task }
+}
+
+/// The `footfall` binary of this package, as a command to add arguments to.
+pub(crate) fn footfall_command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_footfall"))
+}
+
+/// Runs `footfall` with `args`, feeding `stdin`, and waits for it.
+pub(crate) fn footfall(args: &[&OsStr], stdin: &[u8]) -> Output {
+    let mut child = footfall_command()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the footfall binary starts");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("footfall finishes")
+}
+
+/// A process's output as text.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }

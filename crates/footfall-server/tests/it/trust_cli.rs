@@ -3,21 +3,19 @@
 //! Expected facts are checked independently of the CLI: the key file's mode from the
 //! file system, the credential with the library's verifier against the printed key.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use footfall_server::trust::credential::{self, Credential};
 use footfall_server::trust::{Keyring, KeysDocument};
 
-fn footfall(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_footfall"))
-        .args(args)
-        .output()
-        .expect("the footfall binary runs")
-}
+use crate::support::text;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Runs `footfall` with `args` and nothing on its standard input.
+fn footfall(args: &[&str]) -> Output {
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    crate::support::footfall(&args, b"")
 }
 
 fn path(p: &Path) -> &str {
