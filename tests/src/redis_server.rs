@@ -51,6 +51,7 @@ pub struct RedisServer {
     data_dir: PathBuf,
     log_path: PathBuf,
     // Kept to start the same server again after a kill (see `restart`).
+    config_file: Option<PathBuf>,
     extra_args: Vec<OsString>,
     tls: Option<ServerTls>,
     startup_timeout: Duration,
@@ -62,6 +63,7 @@ pub struct RedisServer {
 /// Options for [`RedisServer`]; start with [`RedisServer::builder`].
 #[derive(Debug, Clone)]
 pub struct RedisServerBuilder {
+    config_file: Option<PathBuf>,
     extra_args: Vec<OsString>,
     data_dir: Option<PathBuf>,
     tls: Option<ServerTls>,
@@ -91,6 +93,7 @@ impl RedisServer {
     #[must_use]
     pub fn builder() -> RedisServerBuilder {
         RedisServerBuilder {
+            config_file: None,
             extra_args: Vec::new(),
             data_dir: None,
             tls: None,
@@ -211,6 +214,7 @@ impl RedisServer {
             self.port,
             &self.data_dir,
             &self.log_path,
+            self.config_file.as_deref(),
             &self.extra_args,
             self.tls.as_ref(),
         );
@@ -253,6 +257,15 @@ impl Drop for RedisServer {
 }
 
 impl RedisServerBuilder {
+    /// Starts from the configuration file at `path` (a deployment's `redis.conf`) instead
+    /// of the defaults: only the port, the loopback address, the working directory and
+    /// `--daemonize no` are set over it, so its persistence settings stand.
+    #[must_use]
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
     /// Adds one argument after the defaults; a later `--option value` overrides an
     /// earlier one, so `arg("--appendonly").arg("yes")` turns AOF on.
     #[must_use]
@@ -339,6 +352,7 @@ impl RedisServerBuilder {
             port,
             &data_dir,
             &log_path,
+            self.config_file.as_deref(),
             &self.extra_args,
             self.tls.as_ref(),
         )?;
@@ -347,6 +361,7 @@ impl RedisServerBuilder {
             port,
             data_dir,
             log_path,
+            config_file: self.config_file.clone(),
             extra_args: self.extra_args.clone(),
             tls: self.tls.clone(),
             startup_timeout: self.startup_timeout,
@@ -356,12 +371,14 @@ impl RedisServerBuilder {
     }
 }
 
-/// Starts `redis-server` on `port` (only for TLS when `tls` is given) with the defaults,
-/// then `extra_args`, appending its output to the log at `log_path`.
+/// Starts `redis-server` on `port` (only for TLS when `tls` is given) with `config_file`
+/// or else the defaults, then `extra_args`, appending its output to the log at
+/// `log_path`.
 fn spawn(
     port: u16,
     data_dir: &Path,
     log_path: &Path,
+    config_file: Option<&Path>,
     extra_args: &[OsString],
     tls: Option<&ServerTls>,
 ) -> anyhow::Result<Child> {
@@ -373,6 +390,10 @@ fn spawn(
         .try_clone()
         .context("sharing the redis-server log file")?;
     let mut command = Command::new("redis-server");
+    // redis-server takes a configuration file only as its first argument.
+    if let Some(config_file) = config_file {
+        command.arg(config_file);
+    }
     match tls {
         None => command.arg("--port").arg(port.to_string()),
         Some(ServerTls {
@@ -393,13 +414,11 @@ fn spawn(
                 ClientCertificates::Required => "yes",
             }),
     };
+    command.arg("--bind").arg("127.0.0.1");
+    if config_file.is_none() {
+        command.args(["--save", "", "--appendonly", "no"]);
+    }
     command
-        .arg("--bind")
-        .arg("127.0.0.1")
-        .arg("--save")
-        .arg("")
-        .arg("--appendonly")
-        .arg("no")
         .arg("--daemonize")
         .arg("no")
         .arg("--dir")

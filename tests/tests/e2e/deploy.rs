@@ -24,8 +24,6 @@ const SYSTEMD_HINT: &str = "is part of Debian's `systemd` package: run `apt-get 
      systemd` or `scripts/install-test-deps.sh`";
 const NGINX_HINT: &str = "is part of Debian's `nginx` package: run `apt-get install nginx` \
      or `scripts/install-test-deps.sh`";
-const REDIS_HINT: &str = "is part of Debian's `redis-server` package: run `apt-get install \
-     redis-server` or `scripts/install-test-deps.sh`";
 
 /// The alerts the runbook documents; each needs a firing and a quiet unit test.
 const ALERTS: [&str; 7] = [
@@ -477,46 +475,11 @@ fn systemd_unit_verifies_and_its_exposure_is_at_most_2() {
 
 #[test]
 fn redis_server_loads_the_production_config() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = deploy_dir().join("redis/redis.conf");
-    let port = free_port().expect("a free port");
-    let log = std::fs::File::create(dir.path().join("redis.log")).expect("a log file");
-    // The file first (redis-server requires it), then only what a test must change:
-    // where it listens and writes.
-    let mut child = Command::new("redis-server")
-        .arg(&config)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("sharing the log"))
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("redis-server could not run ({e}); it {REDIS_HINT}"));
-    struct Kill<'a>(&'a mut std::process::Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let child = Kill(&mut child);
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("a URL");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut connection = loop {
-        if let Ok(Some(status)) = child.0.try_wait() {
-            panic!(
-                "redis-server rejected deploy/redis/redis.conf ({status}):\n{}",
-                std::fs::read_to_string(dir.path().join("redis.log")).unwrap_or_default()
-            );
-        }
-        if let Ok(connection) = client.get_connection_with_timeout(Duration::from_millis(500)) {
-            break connection;
-        }
-        assert!(Instant::now() < deadline, "redis-server did not answer");
-        // Polling until redis-server listens.
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // The file first, then only what a test must change: where it listens and writes.
+    let server = RedisServer::builder()
+        .config_file(deploy_dir().join("redis/redis.conf"))
+        .start();
+    let mut connection = server.connection();
     let get = |connection: &mut redis::Connection, key: &str| -> String {
         let pair: Vec<String> = redis::cmd("CONFIG")
             .arg("GET")
@@ -539,11 +502,11 @@ fn redis_server_loads_the_production_config() {
         .arg(1)
         .query(&mut connection)
         .expect("SET");
-    let aof_dir = dir.path().join("appendonlydir");
+    let aof_dir = server.data_dir().join("appendonlydir");
     assert!(
         aof_dir.is_dir(),
         "no AOF directory in {}",
-        dir.path().display()
+        server.data_dir().display()
     );
 }
 

@@ -464,10 +464,7 @@ async fn connect_errors_are_clear() {
         .unwrap_err();
     assert!(error.to_string().contains("no port"), "{error}");
     // A port nobody listens on: bind one and close it again.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = footfall_tests::free_port().expect("a free port");
     let started = Instant::now();
     let error = RedisStore::connect(&format!("redis://127.0.0.1:{port}/"))
         .await
