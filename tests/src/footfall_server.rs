@@ -115,7 +115,9 @@ pub struct FootfallServerBuilder {
 
 impl FootfallServer {
     /// Options for a server; [`FootfallServerBuilder::start`] starts it. By default it
-    /// runs on the in-memory store (`--store memory:`) with the demo site.
+    /// runs on the in-memory store (`--store memory:`) with the demo site (`--demo`,
+    /// which a store other than the default one would turn off; `--no-demo` in
+    /// [`args`](FootfallServerBuilder::args) leaves it out).
     #[must_use]
     pub fn builder() -> FootfallServerBuilder {
         FootfallServerBuilder {
@@ -370,6 +372,15 @@ impl FootfallServerBuilder {
         if is_redis(&self.store) && !names_a_secret {
             command.env("FOOTFALL_SALT_SECRET", TEST_SALT_SECRET);
         }
+        // The tests count on the demo site whatever the store; a test may turn it off,
+        // and a trust key refuses it (`footfall serve` says why).
+        let names_the_demo = self.args.iter().any(|arg| {
+            let arg = arg.to_string_lossy();
+            arg == "--no-demo" || arg == "--demo" || arg.starts_with("--trust-key-file")
+        }) || self
+            .envs
+            .iter()
+            .any(|(key, _)| key == "FOOTFALL_NO_DEMO" || key == "FOOTFALL_DEMO");
         command
             .arg("serve")
             .arg("--listen")
@@ -378,6 +389,7 @@ impl FootfallServerBuilder {
             .arg(internal.to_string())
             .arg("--store")
             .arg(&self.store)
+            .args((!names_the_demo).then_some("--demo"))
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .current_dir(scratch)

@@ -28,7 +28,7 @@ pub struct ServeArgs {
     /// Store: a directory for the embedded store, `memory:` for a throw-away one, or a
     /// Redis URL (`redis://host:6379/0`, `redis+cluster://h1:p1,h2:p2`; over TLS
     /// `rediss://…`, `rediss+cluster://…`).
-    #[arg(long, env = "FOOTFALL_STORE", default_value = "./footfall-data")]
+    #[arg(long, env = "FOOTFALL_STORE", default_value = DEFAULT_STORE)]
     pub store: String,
     /// Certificates for a Redis store over TLS.
     #[command(flatten)]
@@ -49,9 +49,16 @@ pub struct ServeArgs {
     /// A TOML file of `[[sites]]` registered at start-up.
     #[arg(long, env = "FOOTFALL_SITES_FILE")]
     pub sites_file: Option<PathBuf>,
-    /// Do not register the `demo` site (localhost) on start-up.
+    /// Do not register the `demo` site (localhost) on start-up. It is off already
+    /// whenever a sites file, a store other than the default `./footfall-data` or a
+    /// trust key is configured: those mean a real deployment.
     #[arg(long, env = "FOOTFALL_NO_DEMO")]
     pub no_demo: bool,
+    /// Register the `demo` site even with a sites file or another store (a trial, a
+    /// test). Refused with a trust key: the demo's record certifies localhost, and must
+    /// never be signed with a real issuer key.
+    #[arg(long, env = "FOOTFALL_DEMO", conflicts_with = "no_demo")]
+    pub demo: bool,
     /// Hits held in memory waiting for the store; beyond it hits are dropped and counted.
     #[arg(long, env = "FOOTFALL_BUFFER_CAPACITY", default_value_t = 100_000)]
     pub buffer_capacity: usize,
@@ -440,7 +447,14 @@ impl ServeArgs {
         )?;
 
         let mut sites = Vec::new();
-        if !self.no_demo {
+        if self.demo && self.trust_key_file.is_some() {
+            return Err(bad(
+                "--demo / FOOTFALL_DEMO",
+                "the demo site certifies localhost, and a configured trust key \
+                 (--trust-key-file) would sign that with the real issuer key; drop --demo",
+            ));
+        }
+        if self.demo_wanted() {
             sites.push(
                 Site::from_settings(SiteSettings::demo(), "demo site")
                     .expect("the demo site is valid"),
@@ -532,6 +546,20 @@ impl ServeArgs {
         })
     }
 
+    /// Whether the demo site is registered: asked for with `--demo`, refused with
+    /// `--no-demo`, and otherwise only on a bare install (no sites file, the default
+    /// store, no trust key), so a deployment never serves it, nor signs its localhost
+    /// record with the real issuer key.
+    fn demo_wanted(&self) -> bool {
+        if self.no_demo {
+            return false;
+        }
+        self.demo
+            || (self.sites_file.is_none()
+                && self.store.trim() == DEFAULT_STORE
+                && self.trust_key_file.is_none())
+    }
+
     /// The salt secrets of `--salt-secret-file` or `FOOTFALL_SALT_SECRET`; errors name
     /// the setting (never the secret).
     fn salt_secrets(&self) -> Result<Option<ConfiguredSecrets>, ConfigError> {
@@ -579,6 +607,10 @@ fn parse_networks(list: &str) -> Result<Vec<ipnet::IpNet>, String> {
         .collect()
 }
 
+/// The store `footfall serve` opens when none is configured: an embedded store in the
+/// working directory. Any other store means a deployment, which gets no demo site.
+pub const DEFAULT_STORE: &str = "./footfall-data";
+
 /// True when `location` names a Redis store (any of its schemes).
 fn is_redis(location: &str) -> bool {
     location
@@ -621,6 +653,64 @@ mod tests {
         assert_eq!(config.store, "./footfall-data");
         assert_eq!(config.sites.len(), 1);
         assert_eq!(config.sites[0].id.as_str(), "demo");
+    }
+
+    #[test]
+    fn the_demo_site_is_on_only_on_a_bare_install() {
+        let ids = |config: &Config| -> Vec<String> {
+            config
+                .sites
+                .iter()
+                .map(|site| site.id.to_string())
+                .collect()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let sites_file = dir.path().join("sites.toml");
+        std::fs::write(
+            &sites_file,
+            "[[sites]]\nid = \"caukee\"\nhostnames = [\"caukee.vn\"]\n",
+        )
+        .unwrap();
+        let key = dir.path().join("issuer.key");
+        std::fs::write(
+            &key,
+            crate::trust::Keyring::generate().unwrap().to_key_file(),
+        )
+        .unwrap();
+        let (sites_file, key) = (sites_file.to_str().unwrap(), key.to_str().unwrap());
+
+        // No flags: the demo footer and its trust badge, as a newcomer expects.
+        assert_eq!(ids(&parse(&[]).unwrap()), ["demo"]);
+        assert_eq!(
+            ids(&parse(&["--store", "./footfall-data"]).unwrap()),
+            ["demo"]
+        );
+        // A sites file, another store or a trust key is a deployment: no demo.
+        assert_eq!(
+            ids(&parse(&["--sites-file", sites_file]).unwrap()),
+            ["caukee"]
+        );
+        for store in ["memory:", "/var/lib/footfall", "footfall-data"] {
+            assert!(
+                ids(&parse(&["--store", store]).unwrap()).is_empty(),
+                "{store}"
+            );
+        }
+        let signed = parse(&["--trust-key-file", key]).unwrap();
+        assert!(signed.options.trust_keyring.is_some());
+        assert!(
+            ids(&signed).is_empty(),
+            "the demo's localhost record is never signed with a configured key"
+        );
+        assert!(ids(&parse(&["--no-demo"]).unwrap()).is_empty());
+        // Asked for on purpose (a trial, a test), it comes back, but never under a key.
+        assert_eq!(
+            ids(&parse(&["--demo", "--sites-file", sites_file, "--store", "memory:"]).unwrap()),
+            ["demo", "caukee"]
+        );
+        let error = parse(&["--demo", "--trust-key-file", key]).unwrap_err();
+        assert!(error.setting.contains("FOOTFALL_DEMO"), "{error}");
+        assert!(error.message.contains("--trust-key-file"), "{error}");
     }
 
     #[test]

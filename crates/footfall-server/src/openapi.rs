@@ -95,9 +95,14 @@ pub fn document() -> Value {
             "/admin/v1/sites": { "get": { "summary": "List sites.", "tags": ["admin"], "security": bearer, "responses": { "200": { "description": "Sites and the registry version." }, "401": error_response("No valid token.") } } },
             "/admin/v1/sites/{site}": {
                 "get": { "summary": "One site's settings.", "tags": ["admin"], "security": bearer, "parameters": [site_parameter()], "responses": { "200": { "description": "Settings." }, "401": error_response("No valid token."), "404": error_response("No such site.") } },
-                "put": { "summary": "Create or replace a site.", "tags": ["admin"], "security": bearer, "parameters": [site_parameter()],
+                "put": { "summary": "Create or replace a site. A full replacement: a setting the body leaves out takes its default and a trust record left out is removed (PATCH changes some settings only). A site of the sites file answers with a `warning`: the file's settings come back at the next start.", "tags": ["admin"], "security": bearer, "parameters": [site_parameter()],
                     "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/SiteSettings" } } } },
                     "responses": { "200": { "description": "Replaced." }, "201": { "description": "Created." }, "400": error_response("A setting is invalid; the message names it."), "401": error_response("No valid token."), "415": error_response("Not JSON.") } },
+                "patch": { "summary": "Change some settings of a registered site: a JSON merge patch (RFC 7396) of its settings. Objects merge, null removes a setting (it takes its default), arrays replace; the result is validated as PUT validates, and audited with the diff. A site of the sites file answers with a `warning`: the file's settings come back at the next start.", "tags": ["admin"], "security": bearer, "parameters": [site_parameter()],
+                    "requestBody": { "required": true, "content": {
+                        "application/merge-patch+json": { "schema": { "type": "object" } },
+                        "application/json": { "schema": { "type": "object" } } } },
+                    "responses": { "200": { "description": "The site's settings after the patch, and whether they changed." }, "400": error_response("The patched settings are invalid (the message names the setting); nothing changed."), "401": error_response("No valid token."), "404": error_response("No such site."), "415": error_response("Not JSON.") } },
                 "delete": { "summary": "Remove a site (its counters stay in the store).", "tags": ["admin"], "security": bearer, "parameters": [site_parameter()], "responses": { "200": { "description": "Deleted." }, "401": error_response("No valid token."), "404": error_response("No such site.") } }
             },
             "/admin/v1/sites/{site}/baseline": { "put": {
@@ -141,7 +146,7 @@ pub fn document() -> Value {
                     "visit_timeout_minutes": { "type": "integer", "default": 30 }, "online_window_minutes": { "type": "integer", "default": 5 },
                     "retention_days": { "type": "integer", "default": 400 }, "salt_rotation_hours": { "type": ["integer", "null"] },
                     "ip_truncation": { "type": "boolean" }, "respect_do_not_track": { "type": "boolean" },
-                    "footer": { "type": "object" } } }
+                    "footer": { "type": "object" }, "trust": { "type": ["object", "null"] } } }
             }
         }
     })
@@ -164,7 +169,7 @@ mod tests {
         for (path, operations) in paths {
             for (method, operation) in operations.as_object().expect("operations") {
                 assert!(
-                    ["get", "post", "put", "delete"].contains(&method.as_str()),
+                    ["get", "post", "put", "patch", "delete"].contains(&method.as_str()),
                     "{method} {path}"
                 );
                 assert!(

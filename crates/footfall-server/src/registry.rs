@@ -22,7 +22,11 @@
 //!
 //! At start-up the sites of the sites file (and the demo site) are upserted into the
 //! document ([`import_at_startup`]): the file wins for the sites it names, and sites
-//! created through the admin API survive restarts.
+//! created through the admin API survive restarts. Winning is loud, never silent: a
+//! stored site the import overwrites is logged at WARN with the settings it loses (and
+//! audited), and the admin API warns when it changes a site the file names. When the
+//! demo site is off, a stored demo site still holding the built-in settings is removed,
+//! so a store that once ran with the defaults does not keep serving it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,7 +47,7 @@ use crate::cache::CountsCache;
 use crate::cas::{CasError, Step, read_modify_write};
 use crate::error::AppError;
 use crate::salt_cache::SaltCache;
-use crate::sites::{Site, SiteSettings, Sites};
+use crate::sites::{DEMO_SITE, Site, SiteSettings, Sites};
 use crate::store::AppStore;
 
 /// The document format this version reads and writes. A document of another format is
@@ -471,29 +475,92 @@ pub async fn import_at_startup(registry: &Registry, sites: Vec<SiteSettings>) {
     }
 }
 
-/// Upserts `sites` into the stored registry; the file wins for the sites it names.
+/// What a start-up import changed in the stored registry.
+#[derive(Debug, Default)]
+struct Imported {
+    /// Sites the store did not have.
+    added: Vec<String>,
+    /// Sites whose stored settings differed from the file's and were replaced by them,
+    /// with the settings that changed (`{"setting": {"old": …, "new": …}}`).
+    overwritten: Vec<(String, serde_json::Value)>,
+    /// The built-in demo site, removed because it is off.
+    removed: Vec<String>,
+}
+
+/// Upserts `sites` into the stored registry; the file wins for the sites it names. When
+/// `sites` lacks the demo site, a stored demo site with the built-in settings goes.
 async fn import(registry: &Registry, sites: &[SiteSettings]) -> Result<(), RegistryError> {
+    let demo_off = !sites.iter().any(|settings| settings.id == DEMO_SITE);
     let updated = update(registry, |document| -> Result<_, RegistryError> {
-        let mut added = Vec::new();
-        let mut updated = Vec::new();
+        let mut imported = Imported::default();
         for settings in sites {
             match document.sites.insert(settings.id.clone(), settings.clone()) {
-                None => added.push(settings.id.clone()),
-                Some(old) if old != *settings => updated.push(settings.id.clone()),
+                None => imported.added.push(settings.id.clone()),
+                Some(old) if old != *settings => imported
+                    .overwritten
+                    .push((settings.id.clone(), settings_diff(&old, settings))),
                 Some(_) => {}
             }
         }
-        let summary = (added, updated);
+        if demo_off
+            && document
+                .sites
+                .get(DEMO_SITE)
+                .is_some_and(|stored| *stored == SiteSettings::demo())
+        {
+            document.sites.remove(DEMO_SITE);
+            document.salt_rotations.remove(DEMO_SITE);
+            imported.removed.push(DEMO_SITE.to_owned());
+        }
+        let nothing = imported.added.is_empty()
+            && imported.overwritten.is_empty()
+            && imported.removed.is_empty();
         // A fresh store gets a document even with no site, so every instance sees one.
-        if summary.0.is_empty() && summary.1.is_empty() && document.version > 0 {
-            Ok(Edit::Unchanged(summary))
+        if nothing && document.version > 0 {
+            Ok(Edit::Unchanged(imported))
         } else {
-            Ok(Edit::Changed(summary))
+            Ok(Edit::Changed(imported))
         }
     })
     .await?;
     if updated.changed {
-        let (added, updated_ids) = updated.value;
+        let imported = updated.value;
+        for (id, changes) in &imported.overwritten {
+            let names: Vec<&str> = changes
+                .as_object()
+                .map(|changes| changes.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            tracing::warn!(
+                site = %id,
+                settings = ?names,
+                "the sites file replaced settings of {id} that differed in the stored registry (an admin API change is undone: make it in the sites file to keep it)"
+            );
+        }
+        if !imported.removed.is_empty() {
+            tracing::info!(
+                site = DEMO_SITE,
+                "the demo site is off (a sites file, a store other than ./footfall-data, a trust key or --no-demo): removed from the registry"
+            );
+        }
+        let updated_ids: Vec<&str> = imported
+            .overwritten
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let overwritten: serde_json::Map<String, serde_json::Value> = imported
+            .overwritten
+            .iter()
+            .map(|(id, changes)| (id.clone(), changes.clone()))
+            .collect();
+        let mut summary = serde_json::json!({
+            "added": imported.added,
+            "updated": updated_ids,
+            "overwritten": overwritten,
+            "registry_version": updated.version,
+        });
+        if !imported.removed.is_empty() {
+            summary["removed"] = serde_json::json!(imported.removed);
+        }
         audit::record(
             registry.store.as_ref(),
             registry.clock.now(),
@@ -502,16 +569,43 @@ async fn import(registry: &Registry, sites: &[SiteSettings]) -> Result<(), Regis
                 Action::RegistryImport,
                 None,
                 &Actor::Startup,
-                serde_json::json!({
-                    "added": added,
-                    "updated": updated_ids,
-                    "registry_version": updated.version,
-                }),
+                summary,
             )],
         )
         .await;
     }
     Ok(())
+}
+
+/// The settings that differ, as `{"setting": {"old": …, "new": …}}` (top-level
+/// settings; `footer` and `trust` each as a whole).
+pub fn settings_diff(old: &SiteSettings, new: &SiteSettings) -> serde_json::Value {
+    use serde_json::Value;
+    let (Ok(Value::Object(old)), Ok(Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return Value::Null;
+    };
+    let mut changes = serde_json::Map::new();
+    for (name, new_value) in &new {
+        let old_value = old.get(name).unwrap_or(&Value::Null);
+        if old_value != new_value {
+            changes.insert(
+                name.clone(),
+                serde_json::json!({ "old": old_value, "new": new_value }),
+            );
+        }
+    }
+    // A setting only the old settings have (an optional one, removed).
+    for (name, old_value) in &old {
+        if !new.contains_key(name) {
+            changes.insert(
+                name.clone(),
+                serde_json::json!({ "old": old_value, "new": Value::Null }),
+            );
+        }
+    }
+    Value::Object(changes)
 }
 
 /// Runs [`sync`] every `every` until shutdown. A failed sync is logged and the last

@@ -1097,3 +1097,90 @@ fn healthcheck_fails_when_the_store_is_gone_but_liveness_holds() {
     // Liveness never touches the store: no restart loop during a Redis outage.
     assert!(healthcheck(&internal, &["--live"]).status.success());
 }
+
+/// The markers around the commented example of every site setting in `sites.toml`.
+const SITES_EXAMPLE_START: &str = "# --- example: every site setting ---";
+const SITES_EXAMPLE_END: &str = "# --- end of example ---";
+
+/// Every object key in `value`, at any depth.
+fn json_keys(value: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                out.insert(key.clone());
+                json_keys(value, out);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| json_keys(item, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_sites_file_and_its_commented_example_parse() {
+    let text = read("sites.toml");
+    let sites = footfall_server::sites::parse_sites_file(&text)
+        .expect("deploy/sites.toml is a valid sites file");
+    assert_eq!(sites.len(), 1, "one site, the example commented out");
+
+    // The example, uncommented as the file says (one "# " off each line), is a sites
+    // file of its own, and appended to the file it is still valid.
+    let (_, after_start) = text
+        .split_once(SITES_EXAMPLE_START)
+        .expect("deploy/sites.toml has the example's start marker");
+    let (example, _) = after_start
+        .split_once(SITES_EXAMPLE_END)
+        .expect("deploy/sites.toml has the example's end marker");
+    let uncommented: String = example
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let stripped = line
+                .strip_prefix("# ")
+                .or_else(|| line.strip_prefix('#'))
+                .unwrap_or_else(|| panic!("a line of the example is not commented: {line:?}"));
+            format!("{stripped}\n")
+        })
+        .collect();
+    let example_sites = footfall_server::sites::parse_sites_file(&uncommented)
+        .unwrap_or_else(|e| panic!("the uncommented example does not parse: {e}\n{uncommented}"));
+    assert_eq!(example_sites.len(), 1);
+    let both = footfall_server::sites::parse_sites_file(&format!("{text}\n{uncommented}"))
+        .expect("the file with its example uncommented parses");
+    assert_eq!(both.len(), 2);
+
+    // It shows every setting: each key the site's settings serialise to (with a trust
+    // record, its seal, and footer lines with labels) is written in the example.
+    let settings = serde_json::to_value(&example_sites[0].settings).expect("settings serialise");
+    let mut keys = BTreeSet::new();
+    json_keys(&settings, &mut keys);
+    for required in [
+        "trust",
+        "tinnhiemmang",
+        "lines",
+        "label_vi",
+        "salt_rotation_hours",
+    ] {
+        assert!(
+            keys.contains(required),
+            "{required} missing from {settings}"
+        );
+    }
+    for key in &keys {
+        let written = uncommented.lines().any(|line| {
+            let line = line.trim_start();
+            line.starts_with(&format!("{key} ="))
+                || (line.starts_with('[')
+                    && line.trim_end_matches(']').ends_with(&format!(".{key}")))
+        });
+        assert!(
+            written,
+            "the example in deploy/sites.toml does not show {key:?}"
+        );
+    }
+    // And no longer points at a Rust type instead of the fields.
+    assert!(
+        !text.contains("SiteSettings"),
+        "name the fields, not a Rust type"
+    );
+}

@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `GET /sites` | every site's settings and the registry version |
 //! | `GET /sites/{site}` | one site's settings |
-//! | `PUT /sites/{site}` | creates (201) or replaces (200) a site; the body is [`SiteSettings`], whose `id` may be omitted and otherwise must equal the path's |
+//! | `PUT /sites/{site}` | creates (201) or replaces (200) a site: a full replacement, so a setting the body leaves out takes its default (a trust record left out is removed); the body is [`SiteSettings`], whose `id` may be omitted and otherwise must equal the path's |
+//! | `PATCH /sites/{site}` | changes some settings of a registered site (JSON merge patch, RFC 7396): what the body leaves out is kept, `null` resets a setting to its default (removes an optional one), arrays replace; the result is validated as `PUT` validates it |
 //! | `DELETE /sites/{site}` | unregisters a site; its counters stay in the store |
 //! | `PUT /sites/{site}/baseline` | sets an imported all-time baseline (absolute, idempotent) |
 //! | `POST /salts/rotate` | replaces the salt of one site (`{"site": "…"}`) or of all (`{}`) |
@@ -14,6 +15,11 @@
 //!
 //! Every change is written to the audit log ([`crate::audit`]) with the fingerprint of
 //! the token that made it.
+//!
+//! A site the sites file names (or the built-in demo site) is registered again at every
+//! start-up with the file's settings: the file is configuration management and wins. A
+//! change to such a site still applies until then, and its answer carries a `warning`
+//! saying so (logged at WARN too).
 
 use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -44,7 +50,10 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/sites", get(list_sites))
         .route(
             "/sites/{site}",
-            get(get_site).put(put_site).delete(delete_site),
+            get(get_site)
+                .put(put_site)
+                .patch(patch_site)
+                .delete(delete_site),
         )
         .route("/sites/{site}/baseline", put(put_baseline))
         .route("/salts/rotate", post(rotate_salts))
@@ -199,19 +208,132 @@ async fn get_site(
     })))
 }
 
-/// `PUT /admin/v1/sites/{site}`: creates or replaces a site.
+/// `PUT /admin/v1/sites/{site}`: creates or replaces a site. A full replacement: a
+/// setting the body leaves out takes its default ([`patch_site`] changes some only).
 async fn put_site(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
     SitePath(id): SitePath,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let Value::Object(mut object) = body else {
+    let Value::Object(object) = body else {
         return Err(AppError::BadRequest(
             "the body must be a JSON object of site settings".to_owned(),
         ));
     };
-    // The path names the site; the body may repeat its id but not contradict it.
+    let settings = validated_settings(&id, object)?;
+
+    let updated = registry::update(&state.registry, |document| -> Result<_, AppError> {
+        let previous = document.sites.insert(id.to_string(), settings.clone());
+        Ok(if previous.as_ref() == Some(&settings) {
+            Edit::Unchanged(previous)
+        } else {
+            Edit::Changed(previous)
+        })
+    })
+    .await?;
+    let previous = updated.value;
+    let created = previous.is_none();
+    if updated.changed {
+        record_settings_change(&state, &actor, &id, previous.as_ref(), &settings).await;
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut answer = json!({
+        "site": settings,
+        "created": created,
+        "changed": updated.changed,
+        "registry_version": updated.version,
+    });
+    warn_if_startup_site(&state, &id, "PUT", &mut answer);
+    Ok((status, Json(answer)))
+}
+
+/// `PATCH /admin/v1/sites/{site}`: changes some settings of a registered site. The body
+/// is a JSON merge patch (RFC 7396, `application/merge-patch+json` or
+/// `application/json`) applied to the stored settings: objects merge, `null` removes
+/// (the setting takes its default), arrays replace. The result is validated as
+/// [`put_site`] validates a body, and nothing changes when it is refused.
+async fn patch_site(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    SitePath(id): SitePath,
+    JsonBody(patch): JsonBody<Value>,
+) -> Result<Json<Value>, AppError> {
+    if !patch.is_object() {
+        return Err(AppError::BadRequest(
+            "the body must be a JSON object: a merge patch of the site's settings".to_owned(),
+        ));
+    }
+    // Applied to the newest stored document inside the read-modify-write, so a change
+    // another instance made in the meantime is patched rather than overwritten.
+    let updated = registry::update(&state.registry, |document| -> Result<_, AppError> {
+        let current = document
+            .sites
+            .get(id.as_str())
+            .ok_or_else(|| unknown_site(&id))?;
+        let mut merged = serde_json::to_value(current)
+            .map_err(|e| AppError::Internal(format!("serialising site settings: {e}")))?;
+        merge_patch(&mut merged, &patch);
+        let Value::Object(object) = merged else {
+            return Err(AppError::BadRequest(
+                "the patched settings are not a JSON object".to_owned(),
+            ));
+        };
+        let settings = validated_settings(&id, object)?;
+        let previous = document.sites.insert(id.to_string(), settings.clone());
+        Ok(if previous.as_ref() == Some(&settings) {
+            Edit::Unchanged((previous, settings))
+        } else {
+            Edit::Changed((previous, settings))
+        })
+    })
+    .await?;
+    let (previous, settings) = updated.value;
+    if updated.changed {
+        record_settings_change(&state, &actor, &id, previous.as_ref(), &settings).await;
+    }
+    let mut answer = json!({
+        "site": settings,
+        "created": false,
+        "changed": updated.changed,
+        "registry_version": updated.version,
+    });
+    warn_if_startup_site(&state, &id, "PATCH", &mut answer);
+    Ok(Json(answer))
+}
+
+/// Applies a JSON merge patch (RFC 7396) to `target`: an object patch merges key by key
+/// (recursively), a `null` member removes the key, anything else replaces the target.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    let Value::Object(target) = target else {
+        return;
+    };
+    for (name, value) in patch {
+        if value.is_null() {
+            target.remove(name);
+        } else {
+            merge_patch(target.entry(name.clone()).or_insert(Value::Null), value);
+        }
+    }
+}
+
+/// The site settings of a body (`PUT`) or a patched document (`PATCH`), validated. The
+/// path names the site: the settings may repeat its id but not contradict it.
+fn validated_settings(
+    id: &SiteId,
+    mut object: serde_json::Map<String, Value>,
+) -> Result<SiteSettings, AppError> {
     match object.get("id") {
         None => {
             object.insert("id".to_owned(), Value::String(id.to_string()));
@@ -227,71 +349,59 @@ async fn put_site(
     let settings: SiteSettings = serde_json::from_value(Value::Object(object))
         .map_err(|e| AppError::BadRequest(format!("invalid site settings: {e}")))?;
     Site::from_settings(settings.clone(), "").map_err(|e| AppError::BadRequest(e.to_string()))?;
-
-    let updated = registry::update(&state.registry, |document| -> Result<_, AppError> {
-        let previous = document.sites.insert(id.to_string(), settings.clone());
-        Ok(if previous.as_ref() == Some(&settings) {
-            Edit::Unchanged(previous)
-        } else {
-            Edit::Changed(previous)
-        })
-    })
-    .await?;
-    let previous = updated.value;
-    let created = previous.is_none();
-    if updated.changed {
-        let (action, summary) = match &previous {
-            None => (Action::SiteCreate, json!({ "settings": settings })),
-            Some(old) => (
-                Action::SiteUpdate,
-                json!({ "changes": settings_diff(old, &settings) }),
-            ),
-        };
-        audit::record(
-            state.store.as_ref(),
-            state.clock.now(),
-            vec![AuditEntry::new(
-                state.clock.now(),
-                action,
-                Some(id.as_str()),
-                &actor,
-                summary,
-            )],
-        )
-        .await;
-    }
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        Json(json!({
-            "site": settings,
-            "created": created,
-            "changed": updated.changed,
-            "registry_version": updated.version,
-        })),
-    ))
+    Ok(settings)
 }
 
-/// The settings that differ, as `{"setting": {"old": …, "new": …}}` (top-level
-/// settings; `footer` as a whole).
-fn settings_diff(old: &SiteSettings, new: &SiteSettings) -> Value {
-    let (Ok(Value::Object(old)), Ok(Value::Object(new))) =
-        (serde_json::to_value(old), serde_json::to_value(new))
-    else {
-        return Value::Null;
+/// Audits a site created (no `previous`) or changed, with the settings that differ.
+async fn record_settings_change(
+    state: &AppState,
+    actor: &Actor,
+    id: &SiteId,
+    previous: Option<&SiteSettings>,
+    settings: &SiteSettings,
+) {
+    let (action, summary) = match previous {
+        None => (Action::SiteCreate, json!({ "settings": settings })),
+        Some(old) => (
+            Action::SiteUpdate,
+            json!({ "changes": registry::settings_diff(old, settings) }),
+        ),
     };
-    let mut changes = serde_json::Map::new();
-    for (name, new_value) in &new {
-        let old_value = old.get(name).unwrap_or(&Value::Null);
-        if old_value != new_value {
-            changes.insert(name.clone(), json!({ "old": old_value, "new": new_value }));
-        }
+    audit::record(
+        state.store.as_ref(),
+        state.clock.now(),
+        vec![AuditEntry::new(
+            state.clock.now(),
+            action,
+            Some(id.as_str()),
+            actor,
+            summary,
+        )],
+    )
+    .await;
+}
+
+/// For a site registered at every start-up (the sites file's, or the built-in demo
+/// site): adds a `warning` to the answer and logs it, since the next start puts the
+/// file's settings back whatever this change did.
+fn warn_if_startup_site(state: &AppState, id: &SiteId, method: &str, answer: &mut Value) {
+    if !state.registry.from_sites_file(id.as_str()) {
+        return;
     }
-    Value::Object(changes)
+    let undone = if method == "DELETE" {
+        "it is registered again, with the file's settings, at the next start"
+    } else {
+        "the file's settings replace this change at the next start"
+    };
+    let warning = format!(
+        "{id} is in the sites file (or is the built-in demo site), which is registered at \
+         every start-up: {undone}; make the change in the sites file too",
+        id = id.as_str()
+    );
+    tracing::warn!(site = %id, method, "{warning}");
+    if let Value::Object(answer) = answer {
+        answer.insert("warning".to_owned(), Value::String(warning));
+    }
 }
 
 /// `DELETE /admin/v1/sites/{site}`: unregisters a site. Its counters, baselines and
@@ -334,13 +444,15 @@ async fn delete_site(
     if in_file {
         note.push_str(" It is listed in the sites file, so it is registered again at the next start-up unless removed from there.");
     }
-    Ok(Json(json!({
+    let mut answer = json!({
         "site": id.as_str(),
         "deleted": true,
         "counters_kept": true,
         "registry_version": updated.version,
         "note": note,
-    })))
+    });
+    warn_if_startup_site(&state, &id, "DELETE", &mut answer);
+    Ok(Json(answer))
 }
 
 /// The largest baseline accepted: far above any portal's total, and below `i64::MAX` so

@@ -134,6 +134,7 @@ async fn every_route_requires_a_configured_token() {
         ("GET", "/admin/v1/sites", None),
         ("GET", "/admin/v1/sites/demo", None),
         ("PUT", "/admin/v1/sites/demo", Some("{}")),
+        ("PATCH", "/admin/v1/sites/demo", Some("{}")),
         ("DELETE", "/admin/v1/sites/demo", None),
         (
             "PUT",
@@ -982,4 +983,296 @@ async fn restarts_keep_api_sites_and_the_file_wins_for_its_own() {
     assert_eq!(imports[0]["summary"]["added"], json!(["demo"]));
     assert_eq!(imports[0]["summary"]["updated"], json!(["caukee"]));
     assert_eq!(imports[1]["summary"]["added"], json!(["demo", "caukee"]));
+}
+
+/// `PATCH /admin/v1/sites/{site}` with a merge patch (`application/merge-patch+json`).
+async fn patch_site(app: &Router, id: &str, patch: &str) -> (StatusCode, Value) {
+    let request = axum::http::Request::patch(format!("/admin/v1/sites/{id}"))
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/merge-patch+json")
+        .body(Body::from(patch.to_owned()))
+        .unwrap();
+    send_request(app, request).await
+}
+
+/// A site with every kind of setting a partial change must keep: a name, a footer
+/// other than the default, and a trust record.
+fn caukee_in_full() -> SiteSettings {
+    let mut settings = SiteSettings::demo();
+    settings.id = "caukee".to_owned();
+    settings.name = "Cầu Kè".to_owned();
+    settings.hostnames = vec!["caukee.travinh.gov.vn".to_owned()];
+    settings.footer.number_format = "dot".to_owned();
+    settings.footer.title_en = "Visits".to_owned();
+    settings.footer.lines.truncate(2);
+    settings
+}
+
+#[tokio::test]
+async fn a_partial_patch_keeps_every_other_setting() {
+    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+    let (state, app) = instance(&store);
+    let full = caukee_in_full();
+    let (status, _) = send(
+        &app,
+        "PUT",
+        "/admin/v1/sites/caukee",
+        Some(TOKEN),
+        Some(&serde_json::to_string(&full).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // The README's change: hostnames and time zone only.
+    let (status, body) = patch_site(
+        &app,
+        "caukee",
+        r#"{"hostnames": ["caukee.travinh.gov.vn", "www.caukee.travinh.gov.vn"],
+            "time_zone": "Asia/Bangkok", "footer": {"title_en": "Visitors"}}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["changed"], true);
+    assert_eq!(body["created"], false);
+    assert!(body.get("warning").is_none(), "an API site: {body}");
+    let mut expected = full.clone();
+    expected
+        .hostnames
+        .push("www.caukee.travinh.gov.vn".to_owned());
+    expected.time_zone = "Asia/Bangkok".to_owned();
+    expected.footer.title_en = "Visitors".to_owned();
+    let served = state.sites.get(&SiteId::new("caukee").unwrap()).unwrap();
+    assert_eq!(
+        served.settings, expected,
+        "name, footer and trust record kept"
+    );
+    assert_eq!(serde_json::to_value(&expected).unwrap(), body["site"]);
+
+    // Audited like PUT, with the diff.
+    let (_, audit) = send(&app, "GET", "/admin/v1/audit", Some(TOKEN), None).await;
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["action"], "site.update");
+    assert_eq!(
+        entry["summary"]["changes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["footer", "hostnames", "time_zone"]
+    );
+
+    // The same patch again changes nothing, and writes nothing.
+    let version = state.registry.version();
+    let (status, body) = patch_site(&app, "caukee", r#"{"time_zone": "Asia/Bangkok"}"#).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["changed"], false);
+    assert_eq!(state.registry.version(), version);
+
+    // application/json is accepted as well.
+    let (status, body) = send(
+        &app,
+        "PATCH",
+        "/admin/v1/sites/caukee",
+        Some(TOKEN),
+        Some(r#"{"name": "Huyện Cầu Kè"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["site"]["name"], "Huyện Cầu Kè");
+    assert_eq!(
+        body["site"]["trust"],
+        serde_json::to_value(&full.trust).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_null_in_a_patch_removes_an_optional_setting() {
+    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+    let (state, app) = instance(&store);
+    let full = caukee_in_full();
+    send(
+        &app,
+        "PUT",
+        "/admin/v1/sites/caukee",
+        Some(TOKEN),
+        Some(&serde_json::to_string(&full).unwrap()),
+    )
+    .await;
+    let (status, body) = patch_site(
+        &app,
+        "caukee",
+        r#"{"trust": null, "name": null, "footer": {"number_format": null}}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let served = state.sites.get(&SiteId::new("caukee").unwrap()).unwrap();
+    assert_eq!(served.settings.trust, None, "the trust record is removed");
+    assert_eq!(
+        served.settings.name, "",
+        "a removed setting takes its default"
+    );
+    assert_eq!(served.settings.footer.number_format, "comma");
+    assert_eq!(
+        served.settings.footer.title_en, "Visits",
+        "the rest of the footer is kept"
+    );
+    assert_eq!(served.settings.hostnames, full.hostnames);
+    let (_, audit) = send(&app, "GET", "/admin/v1/audit", Some(TOKEN), None).await;
+    let changes = &audit["entries"][0]["summary"]["changes"];
+    assert_eq!(changes["trust"]["new"], Value::Null, "{changes}");
+    assert!(changes["trust"]["old"].is_object(), "{changes}");
+}
+
+#[tokio::test]
+async fn an_invalid_patched_result_is_refused_and_changes_nothing() {
+    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+    let (state, app) = instance(&store);
+    let full = caukee_in_full();
+    send(
+        &app,
+        "PUT",
+        "/admin/v1/sites/caukee",
+        Some(TOKEN),
+        Some(&serde_json::to_string(&full).unwrap()),
+    )
+    .await;
+    let version = state.registry.version();
+    let stored = stored_bytes(&store, &keys::registry()).await;
+    for (patch, names) in [
+        (r#"{"time_zone": "Nowhere/City"}"#, "time_zone"),
+        (r#"{"hostnames": null}"#, "hostnames"),
+        (r#"{"hostnames": []}"#, "hostnames"),
+        (r#"{"online_window_minutes": 99}"#, "online_window"),
+        (
+            r#"{"footer": {"lines": [{"window": "year", "metric": "visits"}]}}"#,
+            "window",
+        ),
+        (r#"{"colour": "red"}"#, "colour"),
+        (r#"{"id": "other"}"#, "id"),
+        (r#"["not", "an", "object"]"#, "object"),
+    ] {
+        let (status, body) = patch_site(&app, "caukee", patch).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{patch}: {body}");
+        assert!(message(&body).contains(names), "{patch}: {body}");
+    }
+    assert_eq!(state.registry.version(), version);
+    assert_eq!(stored_bytes(&store, &keys::registry()).await, stored);
+    let served = state.sites.get(&SiteId::new("caukee").unwrap()).unwrap();
+    assert_eq!(served.settings, full);
+
+    let (status, body) = patch_site(&app, "nowhere", r#"{"name": "x"}"#).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(state.sites.get(&SiteId::new("nowhere").unwrap()).is_none());
+    let request = axum::http::Request::patch("/admin/v1/sites/caukee")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(
+        send_request(&app, request).await.0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+}
+
+#[tokio::test]
+async fn changing_a_site_of_the_sites_file_warns_that_the_next_start_undoes_it() {
+    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+    let file = vec![SiteSettings::new("caukee", &["caukee.vn"])];
+    let (first, app) = instance(&store);
+    registry::import_at_startup(&first.registry, file.clone()).await;
+    put_site(&app, TOKEN, "extra", "extra.vn").await;
+
+    let (status, body) = patch_site(&app, "caukee", r#"{"name": "Cầu Kè"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let warning = body["warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("caukee is in the sites file"), "{body}");
+    assert!(warning.contains("next start"), "{body}");
+    assert_eq!(body["site"]["name"], "Cầu Kè", "the change still applies");
+    let (status, body) = put_site(&app, TOKEN, "caukee", "other.vn").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["warning"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sites file"),
+        "{body}"
+    );
+    // Sites of the admin API only get no warning.
+    let (_, body) = patch_site(&app, "extra", r#"{"name": "Extra"}"#).await;
+    assert!(body.get("warning").is_none(), "{body}");
+    let (_, body) = send(&app, "DELETE", "/admin/v1/sites/extra", Some(TOKEN), None).await;
+    assert!(body.get("warning").is_none(), "{body}");
+
+    // The next start puts the file's settings back, and says which ones it replaced.
+    let (second, app) = instance(&store);
+    registry::import_at_startup(&second.registry, file).await;
+    let served = second.sites.get(&SiteId::new("caukee").unwrap()).unwrap();
+    assert_eq!(served.settings, SiteSettings::new("caukee", &["caukee.vn"]));
+    let (_, audit) = send(&app, "GET", "/admin/v1/audit", Some(TOKEN), None).await;
+    let import = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "registry.import")
+        .unwrap();
+    assert_eq!(import["summary"]["updated"], json!(["caukee"]));
+    assert_eq!(
+        import["summary"]["overwritten"]["caukee"],
+        json!({
+            "hostnames": {"old": ["other.vn"], "new": ["caukee.vn"]},
+        }),
+        "{import}"
+    );
+
+    let (_, body) = send(&app, "DELETE", "/admin/v1/sites/caukee", Some(TOKEN), None).await;
+    assert!(
+        body["warning"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("registered again"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_untouched_demo_site_leaves_the_registry_when_the_demo_is_off() {
+    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+    let (first, _) = instance(&store);
+    registry::import_at_startup(&first.registry, vec![SiteSettings::demo()]).await;
+    // Next start with a sites file: no demo.
+    let (second, app) = instance(&store);
+    registry::import_at_startup(
+        &second.registry,
+        vec![SiteSettings::new("caukee", &["caukee.vn"])],
+    )
+    .await;
+    let ids: Vec<String> = second
+        .sites
+        .all()
+        .iter()
+        .map(|s| s.id.to_string())
+        .collect();
+    assert_eq!(ids, ["caukee"]);
+    let (_, audit) = send(&app, "GET", "/admin/v1/audit", Some(TOKEN), None).await;
+    assert_eq!(audit["entries"][0]["summary"]["removed"], json!(["demo"]));
+
+    // A demo site someone changed through the API is theirs: it stays.
+    let mut edited = SiteSettings::demo();
+    edited.name = "our test page".to_owned();
+    let (status, _) = send(
+        &app,
+        "PUT",
+        "/admin/v1/sites/demo",
+        Some(TOKEN),
+        Some(&serde_json::to_string(&edited).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (third, _) = instance(&store);
+    registry::import_at_startup(
+        &third.registry,
+        vec![SiteSettings::new("caukee", &["caukee.vn"])],
+    )
+    .await;
+    assert!(third.sites.get(&SiteId::new("demo").unwrap()).is_some());
 }

@@ -28,7 +28,7 @@ async fn every_documented_operation_is_routed() {
                 uri
             };
             let body = match method.as_str() {
-                "post" | "put" => Body::from("{}"),
+                "post" | "put" | "patch" => Body::from("{}"),
                 _ => Body::empty(),
             };
             let built = request(&method.to_uppercase(), &uri)

@@ -701,6 +701,8 @@ async fn past_the_connection_bound_new_connections_wait_for_a_free_slot() {
 #[tokio::test]
 async fn shutdown_finishes_requests_in_flight_and_writes_every_acknowledged_hit() {
     let config = memory_service_config(&[
+        // The demo site, which another store than the default one turns off.
+        "--demo",
         // Nothing is flushed by time during the test: the shutdown must write it all.
         "--flush-interval-ms",
         "60000",
@@ -910,7 +912,7 @@ async fn a_flood_of_idle_connections_from_one_address_leaves_others_served() {
 async fn by_default_an_idle_http2_connection_is_closed_as_soon_as_an_idle_http1_one() {
     // The service as configured by flags: only the header-read timeout is set, and it
     // bounds idle HTTP/2 connections too (it used to be a minute).
-    let config = memory_service_config(&["--header-read-timeout", "1"]);
+    let config = memory_service_config(&["--demo", "--header-read-timeout", "1"]);
     let header_read_timeout = config.connection_limits.header_read_timeout;
     let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
     let service = spawn_service(config, store, PATIENCE).await;
