@@ -4,11 +4,12 @@ use std::io::{self, IsTerminal};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use footfall_server::cli;
+use footfall_server::cli::healthcheck::HealthcheckArgs;
+use footfall_server::cli::migrate::MigrateArgs;
+use footfall_server::cli::sketch::SketchCommand;
+use footfall_server::cli::trust::TrustCommand;
 use footfall_server::config::{LogFormat, ServeArgs};
-use footfall_server::healthcheck::HealthcheckArgs;
-use footfall_server::migrate_cli::{self, MigrateArgs};
-use footfall_server::sketch_cli::{self, SketchCommand};
-use footfall_server::trust_cli::{self, TrustCommand};
 
 /// mimalloc: a request allocates many small, short-lived blocks (headers, the hit's JSON,
 /// futures), and this allocator serves them in about half the instructions of glibc's.
@@ -50,12 +51,12 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(*args),
         Command::Migrate(args) => migrate(&args),
         Command::Sketch(command) => {
-            sketch_cli::run(&command, io::stdin().lock(), &mut io::stdout().lock())?;
+            cli::sketch::run(&command, io::stdin().lock(), &mut io::stdout().lock())?;
             Ok(())
         }
         Command::Trust(command) => {
             use footfall::clock::Clock;
-            trust_cli::run(
+            cli::trust::run(
                 &command,
                 footfall::clock::SystemClock.now(),
                 &mut io::stdout().lock(),
@@ -98,19 +99,19 @@ fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     if args.upgrade_layout.is_some() {
-        let done = runtime.block_on(migrate_cli::upgrade_layout(args))?;
+        let done = runtime.block_on(cli::migrate::upgrade_layout(args))?;
         println!(
             "upgraded {} sites to one record per site and day ({} first-layout keys removed where present)",
             done.sites, done.legacy_keys
         );
         return Ok(());
     }
-    let report = runtime.block_on(migrate_cli::run(args, |report| {
+    let report = runtime.block_on(cli::migrate::run(args, |report| {
         if let Some(cursor) = &report.last_cursor {
             tracing::info!(pages = report.pages, entries = report.entries(), resume_with = %cursor.0, "page copied");
         }
     }))?;
-    println!("{}", migrate_cli::summary(&report));
+    println!("{}", cli::migrate::summary(&report));
     Ok(())
 }
 

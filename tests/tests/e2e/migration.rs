@@ -7,8 +7,9 @@ use footfall::identity::{IpTruncation, Salt, VisitorId};
 use footfall::store::conformance::fixtures;
 use footfall::store::{AnyStore, EmbeddedStore, Entry, ScanCursor, Store};
 use footfall::{CountingRules, Metric, SiteId, keys};
+use footfall_server::cli;
+use footfall_server::cli::migrate::MigrateArgs;
 use footfall_server::config::RedisTlsArgs;
-use footfall_server::migrate_cli::{self, MigrateArgs};
 use footfall_tests::redis_server::RedisServer;
 use jiff::{SignedDuration, Timestamp};
 
@@ -68,7 +69,7 @@ async fn migrate(from: &str, to: &str) -> footfall::migrate::MigrationReport {
         upgrade_layout: None,
         redis_tls: RedisTlsArgs::default(),
     };
-    migrate_cli::run(&args, |_| {})
+    cli::migrate::run(&args, |_| {})
         .await
         .expect("migration succeeds")
 }
@@ -183,8 +184,8 @@ async fn migrate_refuses_the_same_store_and_bad_locations() {
         redis_tls: RedisTlsArgs::default(),
     };
     assert!(matches!(
-        migrate_cli::run(&same, |_| {}).await,
-        Err(migrate_cli::MigrateError::SameStore)
+        cli::migrate::run(&same, |_| {}).await,
+        Err(cli::migrate::MigrateError::SameStore)
     ));
     let bad = MigrateArgs {
         from: "postgres://db".into(),
@@ -194,7 +195,7 @@ async fn migrate_refuses_the_same_store_and_bad_locations() {
         upgrade_layout: None,
         redis_tls: RedisTlsArgs::default(),
     };
-    let error = migrate_cli::run(&bad, |_| {})
+    let error = cli::migrate::run(&bad, |_| {})
         .await
         .unwrap_err()
         .to_string();

@@ -5,7 +5,7 @@
 //! `PFMERGE`, `PFADD` replies); the library only ever produces the actual values.
 
 use footfall::sketch::{Encoding, HEADER_LEN, Hll, REGISTERS, read_header};
-use footfall_server::sketch_cli;
+use footfall_server::cli;
 use footfall_tests::redis_server::RedisServer;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -453,16 +453,16 @@ fn the_cli_counts_what_redis_cli_get_writes() {
         let file = directory.path().join(format!("{n}.hll"));
         std::fs::write(&file, &file_bytes).expect("write the sketch file");
 
-        assert_eq!(sketch_cli::count(&[&file_bytes]), Ok(expected));
-        let report = sketch_cli::inspect(&file_bytes).expect("inspect");
+        assert_eq!(cli::sketch::count(&[&file_bytes]), Ok(expected));
+        let report = cli::sketch::inspect(&file_bytes).expect("inspect");
         assert!(
             report.contains(&format!("estimate: {expected}\n")),
             "{report}"
         );
 
         let mut output = Vec::new();
-        let command = sketch_cli::SketchCommand::Count { files: vec![file] };
-        sketch_cli::run(&command, &b""[..], &mut output).expect("footfall sketch count");
+        let command = cli::sketch::SketchCommand::Count { files: vec![file] };
+        cli::sketch::run(&command, &b""[..], &mut output).expect("footfall sketch count");
         assert_eq!(output, format!("{expected}\n").into_bytes());
     }
 }
