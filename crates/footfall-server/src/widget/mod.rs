@@ -77,8 +77,10 @@ pub async fn counts_reply(
     headers: &HeaderMap,
     reader: Option<crate::recent::Reader>,
 ) -> Response {
-    let footer = || render::json_for_script(&render::footer_json(site));
-    let mut response = if shown_on_site(site, headers) {
+    let now = state.clock.now();
+    let on_site = shown_on_site(site, headers);
+    let footer = || render::json_for_script(&render::footer_json(site, now, on_site));
+    let mut response = if on_site {
         match state.counts.get(site).await {
             Ok(counts) => (
                 [(header::CONTENT_TYPE, "application/json")],

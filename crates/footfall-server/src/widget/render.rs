@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::describe::{self, Lang};
 use crate::sites::Site;
 use crate::text::{escape_html, width_base};
-use crate::trust::render::tinnhiemmang_snippet;
+use crate::trust::render::{Verdict, status_text, tinnhiemmang_snippet};
 
 /// The message shown instead of numbers on a page whose hostname is not the site's.
 pub fn invalid_message(lang: Lang) -> &'static str {
@@ -203,8 +203,11 @@ pub fn box_model(site: &Site, snapshot: &Snapshot, lang: Lang, valid: bool) -> B
 }
 
 /// What `widget.js` needs besides the counts: title, lines, labels (the configured ones
-/// or the portal's) and the grouping, in both languages.
-pub fn footer_json(site: &Site) -> serde_json::Value {
+/// or the portal's) and the grouping, in both languages; and the trust badge, whose text
+/// alternative says what the image shows, the record's status at `now` on one of the
+/// site's pages (`on_site`), "not verified for this domain" elsewhere, so a screen
+/// reader hears whether the site is certified.
+pub fn footer_json(site: &Site, now: jiff::Timestamp, on_site: bool) -> serde_json::Value {
     let labels: serde_json::Map<String, serde_json::Value> = Window::ALL
         .into_iter()
         .map(|window| {
@@ -224,7 +227,18 @@ pub fn footer_json(site: &Site) -> serde_json::Value {
         .into_iter()
         .filter_map(|lang| {
             let slot = trust_slot(site, lang)?;
-            let entry = json!({ "href": slot.href, "img": slot.img_src, "alt": slot.alt });
+            let alt = match (&slot.official_html, Site::trust_record(site)) {
+                (None, Some(Ok(record))) => {
+                    let verdict = if on_site {
+                        Verdict::Status(record.status_at(now))
+                    } else {
+                        Verdict::NotForThisDomain
+                    };
+                    format!("{} \u{2013} {}", slot.alt, status_text(verdict, lang))
+                }
+                _ => slot.alt,
+            };
+            let entry = json!({ "href": slot.href, "img": slot.img_src, "alt": alt });
             Some((lang.code().to_owned(), entry))
         })
         .collect();
@@ -507,7 +521,10 @@ pub fn demo_html(page: &DemoPage) -> String {
             "Chân trang dưới đây tái hiện chân trang của cổng thông tin: hộp \u{201c}Thống kê truy cập\u{201d} do widget.js thật vẽ ra, mỗi lần tải trang được tính một lượt xem.",
             "The footer below reproduces the portal's: the \u{201c}Thống kê truy cập\u{201d} box is drawn by the real widget.js, and every load of this page counts one page view."
         ),
-        trust_alt = t("Chứng nhận Tín nhiệm Mạng", "Network trust certificate"),
+        trust_alt = t(
+            "Huy hiệu tín nhiệm của bản minh hoạ footfall",
+            "footfall demo trust badge"
+        ),
         paste_heading = t("Dành cho đội web", "For web teams"),
         paste_intro = t(
             "Dán đoạn mã này vào chân trang, ở chỗ hộp thống kê cần hiện:",

@@ -253,7 +253,8 @@ fn xss_corpus_is_escaped_in_html_svg_and_js() {
             assert_eq!(svg.matches("<title>").count(), 1, "{svg}");
         }
 
-        let json = json_for_script(&footer_json(&site));
+        let now: jiff::Timestamp = "2026-11-30T03:00:00Z".parse().unwrap();
+        let json = json_for_script(&footer_json(&site, now, true));
         for raw in ['<', '>', '&', '\u{2028}', '\u{2029}'] {
             assert!(!json.contains(raw), "{raw:?} raw in JS context: {json}");
         }
@@ -279,11 +280,31 @@ fn trust_slot_is_footfalls_badge_or_the_official_seal_unchanged() {
     assert_eq!(own.img_src, "/trust/demo/badge.svg?lang=vi");
     assert_eq!(own.href, "/trust/demo?lang=vi");
     assert_eq!(own.official_html, None);
-    let footer = footer_json(&demo);
+    let now: jiff::Timestamp = "2026-11-30T03:00:00Z".parse().unwrap();
+    let footer = footer_json(&demo, now, true);
     assert_eq!(
         footer["trust"]["en"]["img"],
         "/trust/demo/badge.svg?lang=en"
     );
+    // The text alternative says what the image shows: the status on the site's pages,
+    // "not verified" elsewhere, "expired" after the last day.
+    let alt = |footer: &serde_json::Value, lang: &str| {
+        footer["trust"][lang]["alt"].as_str().unwrap().to_owned()
+    };
+    assert!(
+        alt(&footer, "vi").ends_with("\u{2013} hợp lệ"),
+        "{}",
+        alt(&footer, "vi")
+    );
+    assert!(
+        alt(&footer, "en").ends_with("\u{2013} valid"),
+        "{}",
+        alt(&footer, "en")
+    );
+    let elsewhere = footer_json(&demo, now, false);
+    assert!(alt(&elsewhere, "vi").ends_with("không xác thực cho tên miền này"));
+    let later: jiff::Timestamp = "2037-06-01T03:00:00Z".parse().unwrap();
+    assert!(alt(&footer_json(&demo, later, true), "en").ends_with("expired"));
 
     let mut settings = crate::sites::SiteSettings::demo();
     if let Some(trust) = settings.trust.as_mut() {
