@@ -117,7 +117,7 @@
       link.href = abs(trust.href);
       link.target = '_blank';
       link.rel = 'noopener';
-      var img = make('img', { maxWidth: '150px', height: 'auto', border: '0' });
+      var img = make('img', { maxWidth: '100%', height: 'auto', border: '0' });
       img.src = abs(trust.img);
       img.alt = trust.alt || '';
       link.appendChild(img);

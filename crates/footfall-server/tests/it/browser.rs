@@ -66,6 +66,8 @@ async fn scenario() {
     let mut config = memory_service_config(&["--no-demo", "--flush-interval-ms", "20"]);
     let mut settings = SiteSettings::new(SITE, &["localhost"]);
     settings.name = "Cầu Kè".to_owned();
+    // A trust record (the demo's: it certifies localhost), so the box shows its badge.
+    settings.trust = SiteSettings::demo().trust;
     config.sites = vec![Site::from_settings(settings, "").expect("a valid site")];
     config.options.counts_fresh_for = Duration::from_millis(50);
     config.options.trusted_proxies = TrustedProxies::parse("127.0.0.1").expect("valid");
@@ -147,6 +149,22 @@ async fn scenario() {
         "{first:?}"
     );
     assert_eq!(first.title, "Thống kê truy cập");
+    // The trust badge under the box is legible (its natural 20 px height, not squeezed
+    // into a 150 px width) and its text alternative says the status.
+    let badge = a
+        .poll(
+            "var i = document.querySelector('[data-footfall] a img'); \
+             return i && i.complete && i.naturalHeight > 0 \
+               ? {height: i.getBoundingClientRect().height, alt: i.alt} : null;",
+        )
+        .await;
+    let height = badge["height"].as_f64().unwrap_or_default();
+    assert!(
+        height >= 18.0,
+        "the badge is drawn {height} px tall: {badge}"
+    );
+    let alt = badge["alt"].as_str().unwrap_or_default();
+    assert!(alt.ends_with("hợp lệ"), "{badge}");
     // The site's number format (comma, as the portal shows today), baseline included.
     assert!(
         first.line("total").value.starts_with("7,289,12"),
@@ -509,6 +527,19 @@ impl Session {
     }
 
     /// Waits (at most 10 s) for the widget to draw its box, and reads it.
+    /// Runs `script` until it returns something other than null (at most `WAIT`).
+    async fn poll(&self, script: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let value = self.execute(script).await;
+            if !value.is_null() {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "no answer from {script}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn wait_for_box(&self) -> Shown {
         let deadline = Instant::now() + WAIT;
         loop {
