@@ -437,7 +437,7 @@ pub struct DemoPage {
 
 const DEMO_CSS: &str = "body{margin:0;font:15px/1.55 Arial,Helvetica,sans-serif;color:#1f2328;background:#eef2f6}\
 header{background:#0b5394;color:#fff;padding:14px 24px;display:flex;justify-content:space-between;align-items:center}\
-header a{color:#fff}main{max-width:960px;margin:0 auto;padding:16px 24px}\
+header a{color:#fff}main,.web-team{max-width:960px;margin:0 auto;padding:16px 24px}main h1{font-size:20px}\
 .portal{background:#fff;border-top:4px solid #a11d1d;padding:20px 24px;display:flex;flex-wrap:wrap;gap:32px;max-width:960px;margin:0 auto}\
 .agency{flex:1 1 360px}.agency p{margin:4px 0}.agency .org{font-weight:bold;color:#a11d1d;text-transform:uppercase}\
 .stats{flex:0 1 300px}.trust{display:block;margin-top:12px}\
@@ -482,6 +482,7 @@ pub fn demo_html(page: &DemoPage) -> String {
 <body>
 <header><strong>WEBSITE BAN TUYÊN GIÁO TỈNH ỦY TRÀ VINH</strong> <span>{demo_note}</span> <a href=\"{switch_href}\" hreflang=\"{switch_lang}\" lang=\"{switch_lang}\">{switch_text}</a></header>
 <main>
+<h1>{page_title}</h1>
 <p>{intro}</p>
 </main>
 <footer class=\"portal\">
@@ -495,19 +496,18 @@ pub fn demo_html(page: &DemoPage) -> String {
 <p>Ghi rõ nguồn \"Trang tin điện tử Ban Tuyên giáo Tỉnh ủy Trà Vinh\" khi phát hành lại thông tin từ website này.</p>
 </div>
 <div class=\"stats\" id=\"stats\">
-<script async src=\"{script_path}\" integrity=\"{integrity}\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"{lang}\" data-trust=\"off\"></script>
-<a class=\"trust\" href=\"/trust/demo\"><img src=\"/trust/demo/badge.svg\" alt=\"{trust_alt}\" height=\"56\"></a>
+<script async src=\"{script_path}\" integrity=\"{integrity}\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"{lang}\"></script>
 </div>
 </footer>
-<main>
-<h2>{paste_heading}</h2>
+<section class=\"web-team\" aria-labelledby=\"web-team\">
+<h2 id=\"web-team\">{paste_heading}</h2>
 <p>{paste_intro}</p>
 <pre><code>{snippet}</code></pre>
 <p>{sri_text} <code>{integrity}</code> (<a href=\"/widget.json\">/widget.json</a>)</p>
 <p>{csp_intro}</p>
 <pre><code>{csp}</code></pre>
 <p>{other_forms} <a href=\"/embed/demo\">/embed/demo</a> · <a href=\"/badge/demo/today.svg\">/badge/demo/today.svg</a> · <a href=\"/api/v1/sites/demo/counts\">/api/v1/sites/demo/counts</a></p>
-</main>
+</section>
 </body>
 </html>
 ",
@@ -521,14 +521,10 @@ pub fn demo_html(page: &DemoPage) -> String {
             "Chân trang dưới đây tái hiện chân trang của cổng thông tin: hộp \u{201c}Thống kê truy cập\u{201d} do widget.js thật vẽ ra, mỗi lần tải trang được tính một lượt xem.",
             "The footer below reproduces the portal's: the \u{201c}Thống kê truy cập\u{201d} box is drawn by the real widget.js, and every load of this page counts one page view."
         ),
-        trust_alt = t(
-            "Huy hiệu tín nhiệm của bản minh hoạ footfall",
-            "footfall demo trust badge"
-        ),
         paste_heading = t("Dành cho đội web", "For web teams"),
         paste_intro = t(
-            "Dán đoạn mã này vào chân trang, ở chỗ hộp thống kê cần hiện:",
-            "Paste this into the footer, where the box should appear:"
+            "Dán đoạn mã này vào chân trang, ở chỗ hộp thống kê cần hiện, và thay demo trong data-site bằng mã trang của bạn. Huy hiệu tín nhiệm của trang (nếu có) hiện ngay dưới hộp, như ở trên:",
+            "Paste this into the footer, where the box should appear, with your site's id in place of demo in data-site. The site's trust badge (if it has one) shows under the box, as above:"
         ),
         snippet = escape_html(&snippet),
         sri_text = t("Mã băm SRI:", "SRI hash:"),

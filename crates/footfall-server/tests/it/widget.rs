@@ -339,7 +339,7 @@ async fn the_demo_page_loads_the_versioned_script_from_its_own_origin() {
     );
     let html = String::from_utf8(reply.body.to_vec()).unwrap();
     let tag = format!(
-        "<script async src=\"{}\" integrity=\"{}\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"en\" data-trust=\"off\"></script>",
+        "<script async src=\"{}\" integrity=\"{}\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"en\"></script>",
         manifest["url"].as_str().unwrap(),
         manifest["integrity"].as_str().unwrap()
     );

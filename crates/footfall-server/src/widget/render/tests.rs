@@ -160,11 +160,19 @@ fn demo_page_names_the_script_and_switches_language() {
     };
     let html = demo_html(&page);
     assert!(html.contains("<html lang=\"vi\">"));
-    assert!(html.contains("<script async src=\"/widget.0123456789abcdef.js\" integrity=\"sha384-abc\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"vi\" data-trust=\"off\"></script>"));
+    // The real snippet: the widget draws the site's trust badge under the box itself.
+    assert!(html.contains("<script async src=\"/widget.0123456789abcdef.js\" integrity=\"sha384-abc\" crossorigin=\"anonymous\" data-site=\"demo\" data-lang=\"vi\"></script>"));
+    assert!(!html.contains("data-trust"));
     assert!(html.contains("href=\"?lang=en\""));
     assert!(html.contains("BAN TUYÊN GIÁO TỈNH UỶ TRÀ VINH"));
     assert!(html.contains("Địa chỉ: số 4, Nguyễn Thái Học"));
-    assert!(html.contains("<img src=\"/trust/demo/badge.svg\""));
+    assert!(
+        !html.contains("<img"),
+        "no badge of its own: the snippet's is shown"
+    );
+    // One main landmark, one top-level heading.
+    assert_eq!(html.matches("<main").count(), 1);
+    assert_eq!(html.matches("<h1>").count(), 1);
     // The snippet is shown, escaped, with the service's origin.
     assert!(html.contains(
         "&lt;script async src=&quot;http://127.0.0.1:8080/widget.0123456789abcdef.js&quot;"
