@@ -997,6 +997,21 @@ async fn patch_site(app: &Router, id: &str, patch: &str) -> (StatusCode, Value) 
 
 /// A site with every kind of setting a partial change must keep: a name, a footer
 /// other than the default, and a trust record.
+/// Creates `caukee` with every setting filled in (through `PUT`, checked 201).
+async fn put_caukee_in_full(app: &Router) -> SiteSettings {
+    let full = caukee_in_full();
+    let (status, body) = send(
+        app,
+        "PUT",
+        "/admin/v1/sites/caukee",
+        Some(TOKEN),
+        Some(&serde_json::to_string(&full).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    full
+}
+
 fn caukee_in_full() -> SiteSettings {
     let mut settings = SiteSettings::demo();
     settings.id = "caukee".to_owned();
@@ -1012,16 +1027,7 @@ fn caukee_in_full() -> SiteSettings {
 async fn a_partial_patch_keeps_every_other_setting() {
     let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
     let (state, app) = instance(&store);
-    let full = caukee_in_full();
-    let (status, _) = send(
-        &app,
-        "PUT",
-        "/admin/v1/sites/caukee",
-        Some(TOKEN),
-        Some(&serde_json::to_string(&full).unwrap()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    let full = put_caukee_in_full(&app).await;
 
     // The README's change: hostnames and time zone only.
     let (status, body) = patch_site(
@@ -1089,15 +1095,7 @@ async fn a_partial_patch_keeps_every_other_setting() {
 async fn a_null_in_a_patch_removes_an_optional_setting() {
     let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
     let (state, app) = instance(&store);
-    let full = caukee_in_full();
-    send(
-        &app,
-        "PUT",
-        "/admin/v1/sites/caukee",
-        Some(TOKEN),
-        Some(&serde_json::to_string(&full).unwrap()),
-    )
-    .await;
+    let full = put_caukee_in_full(&app).await;
     let (status, body) = patch_site(
         &app,
         "caukee",
@@ -1127,15 +1125,7 @@ async fn a_null_in_a_patch_removes_an_optional_setting() {
 async fn an_invalid_patched_result_is_refused_and_changes_nothing() {
     let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
     let (state, app) = instance(&store);
-    let full = caukee_in_full();
-    send(
-        &app,
-        "PUT",
-        "/admin/v1/sites/caukee",
-        Some(TOKEN),
-        Some(&serde_json::to_string(&full).unwrap()),
-    )
-    .await;
+    let full = put_caukee_in_full(&app).await;
     let version = state.registry.version();
     let stored = stored_bytes(&store, &keys::registry()).await;
     for (patch, names) in [

@@ -292,23 +292,10 @@ impl Markers {
             .iter()
             .zip(copies)
             .map(|(site, markers)| {
-                let mut row = Vec::with_capacity(2 + markers.len() * 25);
-                row.extend_from_slice(&COMPACT_ROW);
-                for (id, held) in markers {
-                    match held.other_value {
-                        // The usual marker: its id and deadline, 25 bytes.
-                        None if held.deadline_ms != i64::MAX => {
-                            row.push(COMPACT_STANDARD);
-                            row.extend_from_slice(&id);
-                            row.extend_from_slice(&held.deadline_ms.to_le_bytes());
-                        }
-                        _ => {
-                            row.push(COMPACT_OTHER);
-                            encode(&mut row, &key_string(site, &id), &held.marker());
-                        }
-                    }
-                }
-                (site.trim_end_matches('}').to_owned(), row)
+                (
+                    site.trim_end_matches('}').to_owned(),
+                    encode_row(site, markers),
+                )
             })
             .collect();
         let mut table = transaction.open_table(MARKERS).map_err(backend)?;
@@ -370,6 +357,27 @@ const COMPACT_ROW: [u8; 2] = [0xff, 0xff];
 const COMPACT_STANDARD: u8 = 0;
 /// In a compact row: any other marker, in the older entry format.
 const COMPACT_OTHER: u8 = 1;
+
+/// The row of one site's markers (`site_brace` is `site}`), in the compact format.
+fn encode_row(site_brace: &str, markers: Vec<([u8; 16], Held)>) -> Vec<u8> {
+    let mut row = Vec::with_capacity(2 + markers.len() * 25);
+    row.extend_from_slice(&COMPACT_ROW);
+    for (id, held) in markers {
+        match held.other_value {
+            // The usual marker: its id and deadline, 25 bytes.
+            None if held.deadline_ms != i64::MAX => {
+                row.push(COMPACT_STANDARD);
+                row.extend_from_slice(&id);
+                row.extend_from_slice(&held.deadline_ms.to_le_bytes());
+            }
+            _ => {
+                row.push(COMPACT_OTHER);
+                encode(&mut row, &key_string(site_brace, &id), &held.marker());
+            }
+        }
+    }
+    row
+}
 
 /// The markers of one row: the compact format (what checkpoints write: 25 bytes a
 /// marker) or the older one (a key string, an expiry and a value per marker), which
@@ -509,17 +517,7 @@ mod tests {
             .iter()
             .map(|((_, id), held)| (*id, held.clone()))
             .collect();
-        let mut row = COMPACT_ROW.to_vec();
-        for (id, held) in copies {
-            if held.other_value.is_none() {
-                row.push(COMPACT_STANDARD);
-                row.extend_from_slice(&id);
-                row.extend_from_slice(&held.deadline_ms.to_le_bytes());
-            } else {
-                row.push(COMPACT_OTHER);
-                encode(&mut row, &key_string("caukee}", &id), &held.marker());
-            }
-        }
+        let row = encode_row("caukee}", copies);
         // 25 bytes for the usual marker, the older entry for the other.
         let mut older = Vec::new();
         encode(&mut older, &second, &other);
