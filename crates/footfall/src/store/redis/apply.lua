@@ -4,23 +4,41 @@
 -- ARGV are read front to back by two cursors; the layout is written by
 -- `encode_site_batch` in apply.rs:
 --
---   ARGV: n_counters, then per counter: by, deadline
+--   ARGV: seq, token_ttl_ms,
+--         n_counters, then per counter: by, deadline
 --         n_sketches, then per sketch: n_elements, deadline, element...
 --         n_sets,     then per set:    n_elements, cap, deadline, has_spill ('1'/'0'),
 --                                      element...
 --         n_groups,   then per group:  n_counters, n_touches,
 --                                      per counter: deadline,
 --                                      per touch: has_previous ('1'/'0'), deadline
---   KEYS: counter keys, sketch keys, per set: its key and, when has_spill, its spill
+--   KEYS: the token key, then counter keys, sketch keys, per set: its key and, when has_spill, its spill
 --         sketch's key; then per group: its counter keys, then per touch the marker key
 --         and, when has_previous, the previous marker key.
 --
 -- A deadline is absolute Unix milliseconds, or '' for "never expires".
 -- Returns the number of visits started.
+--
+-- Idempotency: the token key belongs to one writer's lane and this site, and holds
+-- "<seq>:<visits started>" of the last call of that lane applied here. A lane sends its
+-- calls one after another with growing `seq`, and sends a call again (same `seq`) only
+-- when it cannot know whether the first one ran. So a call whose `seq` is already there
+-- ran before: it changes nothing and answers what it answered then; an older `seq` is a
+-- late copy of a call the lane gave up on: it changes nothing either. The script is
+-- atomic, so the token and the writes it guards land together or not at all.
 
 local k, a = 0, 0
 local function next_key() k = k + 1; return KEYS[k] end
 local function next_arg() a = a + 1; return ARGV[a] end
+
+local token, seq_text, token_ttl = next_key(), next_arg(), next_arg()
+local seq = tonumber(seq_text)
+local last = redis.call('GET', token)
+if last then
+  local last_seq, last_started = string.match(last, '^(%d+):(%d+)$')
+  if last_seq and tonumber(last_seq) == seq then return tonumber(last_started) end
+  if last_seq and tonumber(last_seq) > seq then return 0 end
+end
 
 -- Counters: increments. A counter's deadline is set by the write that creates it (its
 -- value then equals the increment) and left alone after: a period's deadline does not
@@ -152,4 +170,5 @@ for _ = 1, tonumber(next_arg()) do
   end
   started_total = started_total + started
 end
+redis.call('SET', token, seq_text .. ':' .. started_total, 'PX', token_ttl)
 return started_total

@@ -15,6 +15,29 @@ use crate::store::{StoreError, WriteBatch};
 /// The script applying one site's writes; see the comment at its top for the layout.
 pub(super) const APPLY_LUA: &str = include_str!("apply.lua");
 
+/// How long a site keeps the token of a lane's last call: far longer than a call can be
+/// sent again ([`RedisStore::APPLY_RETRY_BUDGET`](super::RedisStore::APPLY_RETRY_BUDGET)
+/// plus a timeout), and refreshed by every call of the lane.
+pub(super) const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// What makes one [`encode_batch`] idempotent: the sending lane and its call number.
+#[derive(Clone, Debug)]
+pub(super) struct Token {
+    /// `{writer}.{lane}`: unique to one lane of one connected store.
+    pub(super) lane: String,
+    /// Grows by one with each call of the lane.
+    pub(super) seq: u64,
+}
+
+impl Token {
+    /// The key of this lane's token at one site: it carries the site's hash tag, so it
+    /// lives in the site's Cluster slot. `.` keeps it out of the key schema
+    /// ([`Key::parse`] refuses it), so scans, copies and migrations pass it by.
+    fn key(&self, tag: &str) -> String {
+        format!("ff:{{{tag}}}:applied.{}", self.lane)
+    }
+}
+
 /// One site's share of a batch, borrowed from it.
 #[derive(Debug, Default)]
 struct SiteShare<'b> {
@@ -32,6 +55,7 @@ pub(super) fn encode_batch<'b>(
     batch: &'b WriteBatch,
     script_sha: &str,
     require_one_slot: bool,
+    token: &Token,
 ) -> Result<Vec<(&'b str, Cmd)>, StoreError> {
     let mut shares: BTreeMap<&'b str, SiteShare<'b>> = BTreeMap::new();
     for add in &batch.counters {
@@ -75,7 +99,7 @@ pub(super) fn encode_batch<'b>(
     }
     shares
         .into_iter()
-        .map(|(tag, share)| Ok((tag, encode_share(&share, script_sha)?)))
+        .map(|(tag, share)| Ok((tag, encode_share(tag, &share, script_sha, token)?)))
         .collect()
 }
 
@@ -83,10 +107,18 @@ fn deadline(at: Option<Timestamp>) -> String {
     at.map_or_else(String::new, |at| at.as_millisecond().to_string())
 }
 
-fn encode_share(share: &SiteShare<'_>, script_sha: &str) -> Result<Cmd, StoreError> {
+fn encode_share(
+    tag: &str,
+    share: &SiteShare<'_>,
+    script_sha: &str,
+    token: &Token,
+) -> Result<Cmd, StoreError> {
     let mut keys: Vec<&Key> = Vec::new();
     // Arguments are owned text except elements, borrowed as bytes from the batch.
     let mut args: Vec<Arg<'_>> = Vec::new();
+
+    args.push(Arg::Text(token.seq.to_string()));
+    args.push(Arg::Text(TOKEN_TTL.as_millis().to_string()));
 
     args.push(Arg::Text(share.counters.len().to_string()));
     for add in &share.counters {
@@ -143,7 +175,10 @@ fn encode_share(share: &SiteShare<'_>, script_sha: &str) -> Result<Cmd, StoreErr
     }
 
     let mut cmd = redis::cmd("EVALSHA");
-    cmd.arg(script_sha).arg(keys.len());
+    // The token key first: a Cluster client routes the call by its first key.
+    cmd.arg(script_sha)
+        .arg(keys.len() + 1)
+        .arg(token.key(tag).as_bytes());
     for key in keys {
         cmd.arg(key.as_bytes());
     }

@@ -19,10 +19,15 @@
 //!
 //! # Retries
 //!
-//! Only what is idempotent is retried (reads, `SET`, `SET … NX`, `DEL`, restores). A
-//! batch increments counters, so it is sent once: when it fails after it may have been
-//! sent (timeout, dropped connection) the error says it is ambiguous and the caller
-//! decides. A failure to connect at all is not ambiguous.
+//! What is idempotent is retried (reads, `SET`, `SET … NX`, `DEL`, restores). A batch
+//! increments counters, so it is made idempotent: each [`Store::apply`] borrows a lane
+//! (one per concurrent call) and numbers its calls, and each site's script call carries
+//! the lane's token and number and records them, atomically with its writes, in a small
+//! key of the site (`apply.lua`). A call whose fate is unknown (a timeout, a connection
+//! lost mid-request) is sent again with the same token for up to
+//! [`RedisStore::APPLY_RETRY_BUDGET`]; if it had run, running it again changes nothing.
+//! Only when that budget runs out is the failure ambiguous, and the caller decides. A
+//! failure to connect at all is not ambiguous. A compare-and-swap is sent once.
 
 mod apply;
 mod tls;
@@ -30,6 +35,8 @@ mod url;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -74,6 +81,80 @@ pub struct RedisStore {
     url: String,
     script_sha: String,
     warnings: Vec<String>,
+    lanes: Arc<Lanes>,
+}
+
+/// The lanes batches are sent on: each [`Store::apply`] borrows one for its whole call,
+/// so a lane's calls never overlap and its call numbers only grow; that is what lets a
+/// site's token tell a call sent again from a new one (see `apply.lua`).
+#[derive(Debug)]
+struct Lanes {
+    /// Random, unique to this connected store (and shared by its clones).
+    writer: String,
+    free: std::sync::Mutex<Vec<Lane>>,
+    opened: AtomicU32,
+}
+
+#[derive(Debug)]
+struct Lane {
+    id: u32,
+    seq: u64,
+}
+
+/// A lane borrowed by one call; it goes back to the free list when the call ends, or is
+/// dropped half way (a cancelled write).
+struct LaneGuard<'l> {
+    lanes: &'l Lanes,
+    lane: Option<Lane>,
+}
+
+impl Lanes {
+    fn new() -> Result<Lanes, StoreError> {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(|error| {
+            StoreError::Config(format!("no random numbers for the writer id: {error}"))
+        })?;
+        Ok(Lanes {
+            writer: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            free: std::sync::Mutex::new(Vec::new()),
+            opened: AtomicU32::new(0),
+        })
+    }
+
+    /// A free lane, or a new one when every lane is busy; its next call number.
+    fn borrow(&self) -> (LaneGuard<'_>, apply::Token) {
+        let reused = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut lane = reused.unwrap_or_else(|| Lane {
+            id: self.opened.fetch_add(1, AtomicOrdering::Relaxed),
+            seq: 0,
+        });
+        lane.seq += 1;
+        let token = apply::Token {
+            lane: format!("{}.{}", self.writer, lane.id),
+            seq: lane.seq,
+        };
+        let guard = LaneGuard {
+            lanes: self,
+            lane: Some(lane),
+        };
+        (guard, token)
+    }
+}
+
+impl Drop for LaneGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(lane) = self.lane.take() {
+            self.lanes
+                .free
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(lane);
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -131,6 +212,12 @@ impl RedisStore {
     /// The outer bound of one store call, reconnection and retries included, so that no call
     /// can hang whatever redis-rs does inside: one connect, one request, one retry.
     pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
+
+    /// How long [`Store::apply`] keeps sending again the part of a batch whose fate it
+    /// does not know (a timeout, a connection lost mid-request) before it gives up and
+    /// reports the batch ambiguous. The batch's tokens make sending again safe; 30 s
+    /// outlasts a Redis starved of CPU or paused by a fork for seconds, and a failover.
+    pub const APPLY_RETRY_BUDGET: Duration = Duration::from_secs(30);
 
     /// Connects to `url`: `redis://host:port/db` for one server, or
     /// `redis+cluster://[user:password@]host1:port1,host2:port2,…` for the seed nodes of
@@ -227,6 +314,7 @@ impl RedisStore {
             url: url.to_owned(),
             script_sha: String::new(),
             warnings: Vec::new(),
+            lanes: Arc::new(Lanes::new()?),
         };
         store.script_sha = store.load_script().await?;
         store.warnings = store.check_configuration().await;
@@ -437,6 +525,25 @@ impl RedisStore {
         commands: &[(&str, Cmd)],
         retry: Retry,
     ) -> Result<Vec<Value>, StoreError> {
+        let (values, failure) = self.run_groups(commands, retry).await;
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(values
+                .into_iter()
+                .map(|v| v.unwrap_or(Value::Nil))
+                .collect()),
+        }
+    }
+
+    /// Sends commands tagged by site hash tag, like [`run_grouped`](Self::run_grouped),
+    /// once, and returns each command's reply, `None` where its group failed, with the
+    /// first failure (an ambiguous one before a clear one). On a Cluster some groups may
+    /// succeed while others fail.
+    async fn run_groups(
+        &self,
+        commands: &[(&str, Cmd)],
+        retry: Retry,
+    ) -> (Vec<Option<Value>>, Option<StoreError>) {
         let (writes, idempotent) = match &self.connection {
             Connection::Single(manager) => {
                 let mut pipeline = redis::pipe();
@@ -444,11 +551,15 @@ impl RedisStore {
                 for (_, cmd) in commands {
                     pipeline.add_command(cmd.clone());
                 }
-                let values: Vec<Value> = pipeline
-                    .query_async(&mut manager.clone())
+                let reply = pipeline
+                    .query_async::<Vec<Value>>(&mut manager.clone())
                     .await
-                    .map_err(|error| map_error(error, retry))?;
-                return check_len(values, commands.len());
+                    .map_err(|error| map_error(error, retry))
+                    .and_then(|values| check_len(values, commands.len()));
+                return match reply {
+                    Ok(values) => (values.into_iter().map(Some).collect(), None),
+                    Err(error) => (vec![None; commands.len()], Some(error)),
+                };
             }
             Connection::Cluster { writes, idempotent } => (writes, idempotent),
         };
@@ -473,30 +584,28 @@ impl RedisStore {
             }
         });
         let replies = futures_util::future::join_all(requests).await;
-        let mut values = vec![Value::Nil; commands.len()];
+        let mut values = vec![None; commands.len()];
         // Report the first failure, but only after every group has finished, so that an
         // ambiguous failure is not hidden behind a clear one.
         let mut failure: Option<StoreError> = None;
         for (indexes, reply) in groups.values().zip(replies) {
+            let reply = reply
+                .map_err(|error| map_error(error, retry))
+                .and_then(|group_values| check_len(group_values, indexes.len()));
             match reply {
                 Ok(group_values) => {
-                    let group_values = check_len(group_values, indexes.len())?;
                     for (&index, value) in indexes.iter().zip(group_values) {
-                        values[index] = value;
+                        values[index] = Some(value);
                     }
                 }
                 Err(error) => {
-                    let error = map_error(error, retry);
                     if failure.as_ref().is_none_or(|f| !f.is_ambiguous()) {
                         failure = Some(error);
                     }
                 }
             }
         }
-        match failure {
-            Some(error) => Err(error),
-            None => Ok(values),
-        }
+        (values, failure)
     }
 
     /// Scans one page of one node (`None` = the single server).
@@ -605,38 +714,111 @@ impl RedisStore {
     }
 }
 
-impl Store for RedisStore {
-    async fn apply(&self, batch: &WriteBatch) -> Result<ApplyReport, StoreError> {
-        let commands = apply::encode_batch(batch, &self.script_sha, self.is_cluster())?;
-        let mut values = self.run_grouped(&commands, Retry::Once).await?;
-        // After a restart or SCRIPT FLUSH the server has forgotten the script. NOSCRIPT
-        // means that call did not run, so load the script and send just those calls.
-        let missing: Vec<usize> = values
-            .iter()
-            .enumerate()
-            .filter(|(_, value)| is_noscript(value))
-            .map(|(index, _)| index)
-            .collect();
-        if !missing.is_empty() {
-            let sha = self.load_script().await?;
-            if sha != self.script_sha {
-                return Err(backend(
-                    "the server hashes the batch script differently",
-                    None,
-                ));
+impl RedisStore {
+    /// Sends a batch's script calls until each has an answer. A call whose answer is
+    /// unknown (a timeout, a connection lost while it was on the wire) is sent again, with
+    /// the same token, for up to [`APPLY_RETRY_BUDGET`](Self::APPLY_RETRY_BUDGET): the
+    /// token makes a second run of a call that did run change nothing. A call NOSCRIPT
+    /// refused did not run: the script is loaded and the call sent again.
+    ///
+    /// A failure that certainly wrote nothing anywhere is returned at once, unambiguous,
+    /// for the caller to retry as it likes (a new call, with new tokens). Once any part of
+    /// the batch may have been applied, only this call can finish it: its failure is then
+    /// ambiguous, whatever the last error said.
+    async fn send_batch(&self, commands: &[(&str, Cmd)]) -> Result<Vec<Value>, StoreError> {
+        let mut replies: Vec<Option<Value>> = vec![None; commands.len()];
+        let mut maybe_applied = false;
+        let give_up = tokio::time::Instant::now() + Self::APPLY_RETRY_BUDGET;
+        let mut pause = RETRY_PAUSE;
+        loop {
+            let pending: Vec<usize> = (0..commands.len())
+                .filter(|&index| replies[index].is_none())
+                .collect();
+            if pending.is_empty() {
+                return Ok(replies
+                    .into_iter()
+                    .map(|v| v.unwrap_or(Value::Nil))
+                    .collect());
             }
-            let again: Vec<(&str, Cmd)> = missing
+            let sending: Vec<(&str, Cmd)> = pending
                 .iter()
                 .map(|&index| commands[index].clone())
                 .collect();
-            let replies = self.run_grouped(&again, Retry::Once).await?;
-            for (index, value) in missing.into_iter().zip(replies) {
-                values[index] = value;
+            let (values, failure) = within(self.run_groups(&sending, Retry::Once), Retry::Once)
+                .await
+                .unwrap_or_else(|timeout| (vec![None; sending.len()], Some(timeout)));
+            let mut noscript = false;
+            for (&index, value) in pending.iter().zip(values) {
+                match value {
+                    Some(value) if is_noscript(&value) => noscript = true,
+                    Some(value) => {
+                        maybe_applied = true;
+                        replies[index] = Some(value);
+                    }
+                    None => {}
+                }
             }
+            if noscript {
+                // After a restart or SCRIPT FLUSH the server has forgotten the script.
+                let sha = self.load_script().await.map_err(|error| {
+                    if maybe_applied {
+                        ambiguous(error)
+                    } else {
+                        error
+                    }
+                })?;
+                if sha != self.script_sha {
+                    return Err(backend(
+                        "the server hashes the batch script differently",
+                        None,
+                    ));
+                }
+            }
+            let Some(error) = failure else { continue };
+            maybe_applied |= error.is_ambiguous();
+            let retryable = matches!(error, StoreError::Unavailable { .. })
+                && maybe_applied
+                && tokio::time::Instant::now() + pause < give_up;
+            if !retryable {
+                return Err(if maybe_applied {
+                    ambiguous(error)
+                } else {
+                    error
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
+    }
+}
+
+/// `error`, marked ambiguous: part of what failed may have been applied.
+fn ambiguous(error: StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable {
+            message, source, ..
+        } => StoreError::Unavailable {
+            message,
+            source,
+            ambiguous: true,
+        },
+        other => StoreError::Unavailable {
+            message: format!("part of the batch may have been applied: {other}"),
+            source: Some(Box::new(other)),
+            ambiguous: true,
+        },
+    }
+}
+
+impl Store for RedisStore {
+    async fn apply(&self, batch: &WriteBatch) -> Result<ApplyReport, StoreError> {
+        let (_lane, token) = self.lanes.borrow();
+        let commands = apply::encode_batch(batch, &self.script_sha, self.is_cluster(), &token)?;
+        let values = self.send_batch(&commands).await?;
         // Redis refuses a script's first write when it is out of memory (maxmemory with
-        // noeviction), and every site's script starts with writes: when every site was
-        // refused that way, nothing was written and the whole batch may be retried.
+        // noeviction), and every site's script writes nothing before its first write is
+        // checked (it only reads its token): when every site was refused that way,
+        // nothing was written and the whole batch may be retried.
         let refused_for_memory =
             |value: &Value| matches!(value, Value::ServerError(error) if error.code() == "OOM");
         if !values.is_empty() && values.iter().all(refused_for_memory) {
