@@ -2,11 +2,12 @@
 //!
 //! # Round trips
 //!
-//! - [`Store::apply`]: one `EVALSHA` of a small Lua script per site (see `apply.lua`).
-//!   On a single node all of a batch's script calls travel in one pipeline: one round
-//!   trip. On a Cluster a script may only touch one slot, and every key of a site shares
-//!   the `{site}` hash tag, so the batch is split by site and the per-site calls are sent
-//!   concurrently: one round trip per site-slot group, in parallel.
+//! - [`Store::apply`]: `EVALSHA` of a small Lua script (see `apply.lua`). On a single
+//!   node one call carries many sites' parts (a few calls for a large batch), all in one
+//!   pipeline: one round trip. On a Cluster a script may only touch one slot, and every
+//!   key of a site shares the `{site}` hash tag, so the batch is split by site and the
+//!   per-site calls are sent concurrently: one round trip per site-slot group, in
+//!   parallel.
 //! - [`Store::read`]: one pipeline of `MGET` (counters), `PFCOUNT` (sketches) and a
 //!   small read-only script counting a union of bounded sets (`SUNION`); on a Cluster one
 //!   pipeline per site, in parallel.
@@ -838,11 +839,16 @@ impl Store for RedisStore {
                     // The script stopped on a server error (e.g. WRONGTYPE: a key holds
                     // something else); Lua does not roll back, so its site is partly
                     // written, and other sites of the batch were applied.
+                    let key = if tag.is_empty() {
+                        "ff:{…}:… (one call's sites)".to_owned()
+                    } else {
+                        format!("ff:{{{tag}}}:…")
+                    };
                     failure.get_or_insert(StoreError::Corrupt {
-                        key: format!("ff:{{{tag}}}:…"),
+                        key,
                         message: format!(
-                            "the batch script failed for this site (other sites were \
-                             applied, this one maybe in part): {error}"
+                            "the batch script failed for these keys (other calls of the \
+                             batch were applied, this one maybe in part): {error}"
                         ),
                     });
                 }
