@@ -300,22 +300,54 @@ fn initialise(database: Database, path: &Path, markers: Markers) -> Result<Share
 
 /// Writes the visit markers that changed since the last checkpoint, durably; returns how
 /// many markers it wrote.
+///
+/// The rows go in transactions of about [`CHECKPOINT_TRANSACTION_MARKERS`] markers each
+/// (a site's row is never split), so the flusher's batches get the single writer between
+/// them instead of waiting for one transaction of every open visit. A crash between two
+/// of them leaves some sites' rows newer than others', which is as good as any
+/// checkpoint: each marker is either as it was or as it is.
 fn checkpoint(shared: &Shared) -> Result<usize, StoreError> {
-    let mut transaction = shared.database.begin_write().map_err(backend)?;
-    transaction
-        .set_durability(Durability::Immediate)
-        .map_err(backend)?;
-    let (sites, written) = shared.markers.checkpoint(&transaction)?;
-    if sites.is_empty() {
-        return Ok(0);
-    }
-    match transaction.commit() {
-        Ok(()) => Ok(written),
-        Err(error) => {
-            shared.markers.restore_dirty(sites);
-            Err(backend(error))
+    checkpoint_in_parts(shared, CHECKPOINT_TRANSACTION_MARKERS)
+}
+
+/// About how many markers one checkpoint transaction writes: some 2.5 MB in the compact
+/// rows, a few milliseconds of the writer.
+const CHECKPOINT_TRANSACTION_MARKERS: usize = 100_000;
+
+fn checkpoint_in_parts(shared: &Shared, per_transaction: usize) -> Result<usize, StoreError> {
+    let mut sites = shared.markers.take_dirty().into_iter().peekable();
+    let mut written = 0;
+    while sites.peek().is_some() {
+        let mut transaction = shared.database.begin_write().map_err(backend)?;
+        transaction
+            .set_durability(Durability::Immediate)
+            .map_err(backend)?;
+        let mut in_transaction = Vec::new();
+        let mut markers = 0;
+        let mut failure = None;
+        while markers < per_transaction {
+            let Some(site) = sites.next() else { break };
+            match shared.markers.write_row(&transaction, &site) {
+                Ok(n) => markers += n,
+                Err(error) => failure = Some(error),
+            }
+            in_transaction.push(site);
+            if failure.is_some() {
+                break;
+            }
         }
+        let result = match failure {
+            Some(error) => Err(error),
+            None => transaction.commit().map_err(backend),
+        };
+        if let Err(error) = result {
+            in_transaction.extend(sites);
+            shared.markers.restore_dirty(in_transaction);
+            return Err(error);
+        }
+        written += markers;
     }
+    Ok(written)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -260,55 +260,42 @@ impl Markers {
         before - map.len()
     }
 
-    /// Writes the markers of every site that changed since the last checkpoint, one row
-    /// per site, in `transaction` (the caller commits it durably). The sites are taken off
-    /// the dirty list first; if the transaction then fails, [`Markers::restore_dirty`]
-    /// puts them back.
-    pub(super) fn checkpoint(
+    /// Takes the sites whose markers changed since the last checkpoint off the dirty list,
+    /// in site order. Each is then written with [`Markers::write_row`]; any not written
+    /// go back with [`Markers::restore_dirty`].
+    pub(super) fn take_dirty(&self) -> Vec<Arc<str>> {
+        std::mem::take(&mut self.lock().dirty).into_iter().collect()
+    }
+
+    /// Writes `site`'s markers as its row in `transaction` (removes the row when it has
+    /// none); returns how many markers the row holds.
+    pub(super) fn write_row(
         &self,
         transaction: &WriteTransaction,
-    ) -> Result<(Vec<Arc<str>>, usize), StoreError> {
+        site: &Arc<str>,
+    ) -> Result<usize, StoreError> {
         // Copied under the lock (a few dozen bytes per marker), encoded after it: every
-        // batch the flusher applies waits for this lock, and a store with millions of open
+        // batch the flusher applies waits for this lock, and a site with millions of open
         // visits has megabytes to encode.
-        let (copies, sites) = {
-            let mut state = self.lock();
-            let sites: Vec<Arc<str>> = std::mem::take(&mut state.dirty).into_iter().collect();
-            let copies: Vec<Vec<([u8; 16], Held)>> = sites
-                .iter()
-                .map(|site| {
-                    state
-                        .map
-                        .range((Arc::clone(site), [0u8; 16])..)
-                        .take_while(|((s, _), _)| s == site)
-                        .map(|((_, id), held)| (*id, held.clone()))
-                        .collect()
-                })
-                .collect();
-            (copies, sites)
+        let copy: Vec<([u8; 16], Held)> = {
+            let state = self.lock();
+            state
+                .map
+                .range((Arc::clone(site), [0u8; 16])..)
+                .take_while(|((s, _), _)| s == site)
+                .map(|((_, id), held)| (*id, held.clone()))
+                .collect()
         };
-        let written = copies.iter().map(Vec::len).sum();
-        let rows: Vec<(String, Vec<u8>)> = sites
-            .iter()
-            .zip(copies)
-            .map(|(site, markers)| {
-                (
-                    site.trim_end_matches('}').to_owned(),
-                    encode_row(site, markers),
-                )
-            })
-            .collect();
+        let written = copy.len();
+        let row = encode_row(site, copy);
+        let name = site.trim_end_matches('}');
         let mut table = transaction.open_table(MARKERS).map_err(backend)?;
-        for (site, row) in &rows {
-            if row.is_empty() {
-                table.remove(site.as_str()).map_err(backend)?;
-            } else {
-                table
-                    .insert(site.as_str(), row.as_slice())
-                    .map_err(backend)?;
-            }
+        if row.is_empty() {
+            table.remove(name).map_err(backend)?;
+        } else {
+            table.insert(name, row.as_slice()).map_err(backend)?;
         }
-        Ok((sites, written))
+        Ok(written)
     }
 
     /// Marks `sites` changed again, after a checkpoint of them failed.

@@ -408,6 +408,48 @@ async fn open_visits_survive_a_clean_restart() {
     assert_eq!(keys.iter().filter(|k| k.contains(":sess:")).count(), 2);
 }
 
+/// A checkpoint writes its rows in transactions of a bounded number of markers, a site's
+/// row whole in one: every changed site's row is there afterwards, with its markers.
+#[tokio::test]
+async fn a_checkpoint_writes_its_rows_in_bounded_transactions() {
+    let store = temp_store();
+    let now = at("2026-11-30T03:00:00Z");
+    let sites: Vec<SiteId> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|name| SiteId::new(name).unwrap())
+        .collect();
+    let batch = WriteBatch {
+        now,
+        visits: sites
+            .iter()
+            .flat_map(|site| {
+                (0..3).map(move |n| VisitGroup {
+                    counters: vec![(keys::metric(site, Metric::Visits, &Scope::Total), None)],
+                    sessions: vec![SessionTouch {
+                        key: keys::session(site, &visitor(n)),
+                        previous_key: None,
+                        expire_at: now + SignedDuration::from_mins(30),
+                    }],
+                })
+            })
+            .collect(),
+        ..WriteBatch::default()
+    };
+    store.apply(&batch).await.unwrap();
+    // Four markers a transaction: two sites (six markers) in the first, two in the
+    // second, one in the third.
+    let written = checkpoint_in_parts(&store.shared, 4).unwrap();
+    assert_eq!(written, 15);
+    assert!(store.shared.markers.take_dirty().is_empty());
+    let transaction = store.shared.database.begin_read().unwrap();
+    let table = transaction.open_table(markers::MARKERS).unwrap();
+    for site in &sites {
+        let row = table.get(site.as_str()).unwrap().expect("a row per site");
+        assert!(!row.value().is_empty());
+    }
+    assert_eq!(table.len().unwrap(), 5);
+}
+
 /// A version 2 file kept markers as records: opening it moves them into the markers
 /// table, and the visits they hold open go on.
 #[tokio::test]
