@@ -12,6 +12,12 @@
   };
   var INVALID = { vi: 'không hợp lệ trên tên miền này', en: 'not valid on this domain' };
   var METRICS = { visits: 1, visitors: 1, pageviews: 1 };
+  // Read by screen readers, not drawn: what each figure counts (the tooltip's text, which
+  // a screen reader does not reliably read).
+  var UNSEEN = {
+    position: 'absolute', width: '1px', height: '1px', overflow: 'hidden',
+    clip: 'rect(0 0 0 0)', whiteSpace: 'nowrap'
+  };
 
   function make(tag, style, text) {
     var node = doc.createElement(tag);
@@ -103,8 +109,8 @@
       item.setAttribute('data-metric', m);
       var num = make('strong', { color: t.num }, text);
       num.title = about;
-      num.setAttribute('aria-label', text + ' \u2013 ' + about);
       item.appendChild(num);
+      if (about) item.appendChild(make('span', UNSEEN, ' \u2013 ' + about));
       list.appendChild(item);
     });
     // The trust badge: footfall's own (a path on this service) or an official seal (the

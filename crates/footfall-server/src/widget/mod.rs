@@ -424,18 +424,21 @@ pub async fn demo_page(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let demo = SiteId::new(DEMO_SITE).map_err(|e| AppError::Internal(e.to_string()))?;
-    if state.sites.get(&demo).is_none() {
+    let Some(site) = state.sites.get(&demo) else {
         return Err(AppError::NotFound(
             "no demo site here; see /widget.json and the README".to_owned(),
         ));
-    }
+    };
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let script = script::script();
+    let lang = Lang::parse(query.lang.as_deref());
     let page = render::DemoPage {
-        lang: Lang::parse(query.lang.as_deref()),
+        lang,
         origin: request_origin(&headers),
         script_path: script.versioned_path.clone(),
         integrity: script.integrity.clone(),
+        box_title: render::title(&site, lang),
+        box_lines: site.lines.len(),
     };
     let csp = format!(
         "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self'; style-src {}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",

@@ -279,16 +279,27 @@ pub fn csp_hash(content: &str) -> String {
     )
 }
 
-const LIGHT_COLOURS: &str = ".ff{background:#fff;color:#1f2328;border-color:#d0d7de}.ff h2{background:#0b5394}.ff strong{color:#a11d1d}";
-const DARK_COLOURS: &str = ".ff{background:#161b22;color:#e6edf3;border-color:#30363d}.ff h2{background:#1f4f82}.ff strong{color:#ffa198}";
+const LIGHT_COLOURS: &str = ".ff{background:#fff;color:#1f2328;border-color:#d0d7de}.ff h1{background:#0b5394}.ff strong{color:#a11d1d}";
+const DARK_COLOURS: &str = ".ff{background:#161b22;color:#e6edf3;border-color:#30363d}.ff h1{background:#1f4f82}.ff strong{color:#ffa198}";
+
+/// The embed page's line boxes, in pixels: the border (1 px above and below), the title
+/// bar (a 20 px line and 6 px of padding above and below), the list's padding (6 px above
+/// and below) and each line (a 22 px line and 2 px of padding above and below). Fixed in
+/// pixels rather than relative to the font, so the page is as tall whatever font the
+/// reader's system substitutes for Arial, and an iframe can be given its exact height.
+const EMBED_BORDERS: u32 = 2;
+const EMBED_TITLE: u32 = 32;
+const EMBED_LIST_PADDING: u32 = 12;
+const EMBED_LINE: u32 = 26;
 
 /// The embed page's stylesheet for `theme`; the page's CSP allows it by hash.
 pub fn embed_css(theme: Theme) -> String {
-    let base = "body{margin:0;background:transparent;font:14px/1.6 Arial,Helvetica,sans-serif}\
-.ff{border:1px solid;border-radius:4px;max-width:300px;overflow:hidden}\
-.ff h2{margin:0;color:#fff;font-size:13px;padding:6px 10px;text-transform:uppercase}\
+    let base = "body{margin:0;background:transparent;font:14px/22px Arial,Helvetica,sans-serif}\
+.ff{border:1px solid;border-radius:4px;max-width:300px;overflow:hidden;box-sizing:border-box}\
+.ff h1{margin:0;color:#fff;font-size:13px;line-height:20px;padding:6px 10px;text-transform:uppercase}\
 .ff ul{list-style:none;margin:0;padding:6px 10px}.ff li{padding:2px 0}.ff .bad{font-style:italic}\
-.ff .trust{padding:0 10px 8px}";
+.ff .trust{padding:0 10px 8px}\
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}";
     match theme {
         Theme::Light => format!("{base}{LIGHT_COLOURS}"),
         Theme::Dark => format!("{base}{DARK_COLOURS}"),
@@ -298,13 +309,38 @@ pub fn embed_css(theme: Theme) -> String {
     }
 }
 
-/// The box as a `<section>` fragment (used by the embed page).
+/// The height in pixels of the embed page showing `lines` lines and no seal: what an
+/// iframe needs to show the box with no scroll bar and no empty space.
+pub fn embed_height(lines: usize) -> u32 {
+    let lines = u32::try_from(lines).unwrap_or(u32::MAX);
+    EMBED_BORDERS + EMBED_TITLE + EMBED_LIST_PADDING + EMBED_LINE.saturating_mul(lines)
+}
+
+/// The `<iframe>` a page without JavaScript embeds the box with: as wide as the box and
+/// exactly as tall (for `lines` lines), no border (a browser draws an inset one by
+/// default), and a `title` (the frame's accessible name). `origin` is the service's,
+/// e.g. `https://footfall.example.vn`.
+pub fn iframe_snippet(origin: &str, site: &str, lang: Lang, title: &str, lines: usize) -> String {
+    format!(
+        "<iframe src=\"{origin}/embed/{site}?lang={lang}\" width=\"300\" height=\"{height}\" style=\"border:0\" title=\"{title}\"></iframe>",
+        origin = escape_html(origin),
+        site = escape_html(site),
+        lang = lang.code(),
+        height = embed_height(lines),
+        title = escape_html(title),
+    )
+}
+
+/// The box as the embed page's `<main>`, named by its title, the page's one heading (so
+/// in an iframe it is a landmark of its own beside the host page's `<main>`); each figure
+/// followed by what it counts, for screen readers (`.sr`, not drawn; the same text is the
+/// tooltip). It never changes once drawn, so it is no live region.
 pub fn box_html(model: &BoxModel, grouping: Grouping) -> String {
     let title = escape_html(&model.title);
     let mut out = String::new();
     let _ = write!(
         out,
-        "<section class=\"ff\" data-footfall=\"{site}\" aria-label=\"{title}\">\n<h2>{title}</h2>\n<ul>\n",
+        "<main class=\"ff\" data-footfall=\"{site}\" aria-labelledby=\"ff-title\">\n<h1 id=\"ff-title\">{title}</h1>\n<ul>\n",
         site = escape_html(&model.site),
     );
     if model.valid {
@@ -313,7 +349,7 @@ pub fn box_html(model: &BoxModel, grouping: Grouping) -> String {
             let about = escape_html(&line.description);
             let _ = writeln!(
                 out,
-                "<li data-window=\"{window}\" data-metric=\"{metric}\">\u{2022} {label}: <strong title=\"{about}\" aria-label=\"{value} \u{2013} {about}\">{value}</strong></li>",
+                "<li data-window=\"{window}\" data-metric=\"{metric}\">\u{2022} {label}: <strong title=\"{about}\">{value}</strong><span class=\"sr\"> \u{2013} {about}</span></li>",
                 window = line.window.name(),
                 metric = line.metric.name(),
                 label = escape_html(&line.label),
@@ -343,7 +379,7 @@ pub fn box_html(model: &BoxModel, grouping: Grouping) -> String {
             escape_html(&trust.alt),
         );
     }
-    out.push_str("</section>\n");
+    out.push_str("</main>\n");
     out
 }
 
@@ -395,13 +431,25 @@ fn char_width(c: char) -> f64 {
     }
 }
 
+/// The badge's fills under its white 11 px text, each at least 4.5:1 against white (WCAG
+/// AA for text of that size): the label, a valid value, and the not-valid message.
+pub const BADGE_LABEL: &str = "#555";
+/// See [`BADGE_LABEL`].
+pub const BADGE_VALUE: &str = "#0b5394";
+/// See [`BADGE_LABEL`]; darker than shields.io's light grey, which is 2.6:1.
+pub const BADGE_INVALID: &str = "#707070";
+
 /// A shields-style two-part badge: grey label, coloured value.
 pub fn badge_svg(badge: &Badge) -> String {
     // 5 px of padding each side of each text, rounded to whole pixels.
     let label_w = (text_width(&badge.label) + 10.0).round();
     let value_w = (text_width(&badge.value) + 10.0).round();
     let width = label_w + value_w;
-    let colour = if badge.valid { "#0b5394" } else { "#9f9f9f" };
+    let colour = if badge.valid {
+        BADGE_VALUE
+    } else {
+        BADGE_INVALID
+    };
     let label = escape_html(&badge.label);
     let value = escape_html(&badge.value);
     let title = escape_html(&badge.title);
@@ -415,7 +463,7 @@ pub fn badge_svg(badge: &Badge) -> String {
 <title>{title}</title>\
 <linearGradient id=\"s\" x2=\"0\" y2=\"100%\"><stop offset=\"0\" stop-color=\"#bbb\" stop-opacity=\".1\"/><stop offset=\"1\" stop-opacity=\".1\"/></linearGradient>\
 <clipPath id=\"r\"><rect width=\"{width}\" height=\"20\" rx=\"3\" fill=\"#fff\"/></clipPath>\
-<g clip-path=\"url(#r)\"><rect width=\"{label_w}\" height=\"20\" fill=\"#555\"/><rect x=\"{label_w}\" width=\"{value_w}\" height=\"20\" fill=\"{colour}\"/><rect width=\"{width}\" height=\"20\" fill=\"url(#s)\"/></g>\
+<g clip-path=\"url(#r)\"><rect width=\"{label_w}\" height=\"20\" fill=\"{BADGE_LABEL}\"/><rect x=\"{label_w}\" width=\"{value_w}\" height=\"20\" fill=\"{colour}\"/><rect width=\"{width}\" height=\"20\" fill=\"url(#s)\"/></g>\
 <g fill=\"#fff\" text-anchor=\"middle\" font-family=\"Verdana,Geneva,DejaVu Sans,sans-serif\" font-size=\"11\">{label_text}{value_text}</g></svg>\n",
         label_text = text(label_w / 2.0, label_w - 10.0, &label),
         value_text = text(label_w + value_w / 2.0, value_w - 10.0, &value),
@@ -433,6 +481,10 @@ pub struct DemoPage {
     pub script_path: String,
     /// The script's SRI value, `sha384-…`.
     pub integrity: String,
+    /// The demo box's title in the page's language (the iframe snippet's `title`).
+    pub box_title: String,
+    /// How many lines the demo box shows (the iframe snippet's height).
+    pub box_lines: usize,
 }
 
 const DEMO_CSS: &str = "body{margin:0;font:15px/1.55 Arial,Helvetica,sans-serif;color:#1f2328;background:#eef2f6}\
@@ -465,6 +517,13 @@ pub fn demo_html(page: &DemoPage) -> String {
         "script-src {o}; connect-src {o}; img-src {o}",
         o = page.origin
     );
+    let iframe = iframe_snippet(
+        &page.origin,
+        "demo",
+        page.lang,
+        &page.box_title,
+        page.box_lines,
+    );
     let (switch_href, switch_lang, switch_text) = if vi {
         ("?lang=en", "en", "English")
     } else {
@@ -480,13 +539,13 @@ pub fn demo_html(page: &DemoPage) -> String {
 <style>{css}</style>
 </head>
 <body>
-<header><strong>WEBSITE BAN TUYÊN GIÁO TỈNH ỦY TRÀ VINH</strong> <span>{demo_note}</span> <a href=\"{switch_href}\" hreflang=\"{switch_lang}\" lang=\"{switch_lang}\">{switch_text}</a></header>
+<header><strong lang=\"vi\">WEBSITE BAN TUYÊN GIÁO TỈNH ỦY TRÀ VINH</strong> <span>{demo_note}</span> <a href=\"{switch_href}\" hreflang=\"{switch_lang}\" lang=\"{switch_lang}\">{switch_text}</a></header>
 <main>
 <h1>{page_title}</h1>
 <p>{intro}</p>
 </main>
 <footer class=\"portal\">
-<div class=\"agency\">
+<div class=\"agency\" lang=\"vi\">
 <p class=\"org\">BAN TUYÊN GIÁO TỈNH UỶ TRÀ VINH</p>
 <p>Trưởng Ban biên tập: Trần Quốc Tuấn</p>
 <p>Địa chỉ: số 4, Nguyễn Thái Học, Khóm 4, Phường 1, Thành phố Trà Vinh</p>
@@ -506,7 +565,9 @@ pub fn demo_html(page: &DemoPage) -> String {
 <p>{sri_text} <code>{integrity}</code> (<a href=\"/widget.json\">/widget.json</a>)</p>
 <p>{csp_intro}</p>
 <pre><code>{csp}</code></pre>
-<p>{other_forms} <a href=\"/embed/demo\">/embed/demo</a> · <a href=\"/badge/demo/today.svg\">/badge/demo/today.svg</a> · <a href=\"/api/v1/sites/demo/counts\">/api/v1/sites/demo/counts</a></p>
+<p>{other_forms} <a href=\"/embed/demo?lang={lang}\">/embed/demo</a> · <a href=\"/badge/demo/today.svg?lang={lang}\">/badge/demo/today.svg</a> · <a href=\"/api/v1/sites/demo/counts\">/api/v1/sites/demo/counts</a></p>
+<p>{iframe_intro}</p>
+<pre><code>{iframe}</code></pre>
 </section>
 </body>
 </html>
@@ -519,7 +580,7 @@ pub fn demo_html(page: &DemoPage) -> String {
         demo_note = t("(trang trình diễn footfall)", "(footfall demo page)"),
         intro = t(
             "Chân trang dưới đây tái hiện chân trang của cổng thông tin: hộp \u{201c}Thống kê truy cập\u{201d} do widget.js thật vẽ ra, mỗi lần tải trang được tính một lượt xem.",
-            "The footer below reproduces the portal's: the \u{201c}Thống kê truy cập\u{201d} box is drawn by the real widget.js, and every load of this page counts one page view."
+            "The footer below reproduces the portal's: the \u{201c}<span lang=\"vi\">Thống kê truy cập</span>\u{201d} box is drawn by the real widget.js, and every load of this page counts one page view."
         ),
         paste_heading = t("Dành cho đội web", "For web teams"),
         paste_intro = t(
@@ -537,6 +598,11 @@ pub fn demo_html(page: &DemoPage) -> String {
             "Không dùng JavaScript:",
             "Without JavaScript:"
         ),
+        iframe_intro = t(
+            "Khung nhúng vừa khít hộp (không viền, không khoảng trống; thêm frame-src với nguồn của dịch vụ nếu trang có Content-Security-Policy):",
+            "The box in an iframe that fits it (no border, no empty space; add frame-src with the service's origin if the page has a Content-Security-Policy):"
+        ),
+        iframe = escape_html(&iframe),
     )
 }
 

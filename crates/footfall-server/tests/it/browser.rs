@@ -23,8 +23,10 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use footfall::store::{AnyStore, MemoryStore};
 use footfall_server::client_ip::TrustedProxies;
+use footfall_server::describe::Lang;
 use footfall_server::http::ConnectionLimits;
 use footfall_server::sites::{Site, SiteSettings};
+use footfall_server::widget::render;
 use http::{Request, header};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -59,53 +61,8 @@ async fn widget_in_chromium_counts_renders_and_refuses_foreign_pages() {
 async fn scenario() {
     let tools = BrowserTools::find();
     let started = Instant::now();
-
-    // The service: memory store, one site on `localhost`, flushes and count refreshes
-    // fast enough for a test, and 127.0.0.1 trusted as a proxy so the forwarding proxy
-    // below can present a second client address.
-    let mut config = memory_service_config(&["--no-demo", "--flush-interval-ms", "20"]);
-    let mut settings = SiteSettings::new(SITE, &["localhost"]);
-    settings.name = "Cầu Kè".to_owned();
-    // A trust record (the demo's: it certifies localhost), so the box shows its badge.
-    settings.trust = SiteSettings::demo().trust;
-    config.sites = vec![Site::from_settings(settings, "").expect("a valid site")];
-    config.options.counts_fresh_for = Duration::from_millis(50);
-    config.options.trusted_proxies = TrustedProxies::parse("127.0.0.1").expect("valid");
-    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
-    // The old counter's total, as imported on the portal: the box must group it.
-    footfall::counter::set_baseline(
-        store.as_ref(),
-        &footfall::SiteId::new(SITE).expect("a valid id"),
-        footfall::Metric::Visits,
-        7_289_126,
-        false,
-        footfall::clock::Clock::now(&footfall::clock::SystemClock),
-    )
-    .await
-    .expect("the memory store takes a baseline");
-    let InProcessService {
-        bound,
-        stop: stop_tx,
-        task: service,
-    } = spawn_service(config, store, WAIT).await;
-    let svc = bound.public;
-
-    // A proxy in front of the service that says its client is OTHER_IP, as nginx would.
-    let proxy_server = Server::start(
-        Router::new().fallback(forward).with_state(svc),
-        ConnectionLimits::default(),
-    )
-    .await;
-    let proxy = proxy_server.address;
-    // The host page, on another port: the web team's site.
-    let host_server = Server::start(
-        Router::new()
-            .fallback(host_page)
-            .with_state(HostState { svc, proxy }),
-        ConnectionLimits::default(),
-    )
-    .await;
-    let host = host_server.address;
+    let fixture = Fixture::start().await;
+    let (svc, host) = (fixture.svc, fixture.host);
     let page = |query: &str| format!("http://localhost:{}/?{query}", host.port());
 
     let driver = ChromeDriver::start(&tools);
@@ -138,7 +95,7 @@ async fn scenario() {
             "{window}: {line:?}"
         );
         assert!(
-            !line.title.is_empty() && line.aria.contains(&line.title),
+            !line.title.is_empty() && line.about == format!(" \u{2013} {}", line.title),
             "{line:?}"
         );
     }
@@ -149,22 +106,7 @@ async fn scenario() {
         "{first:?}"
     );
     assert_eq!(first.title, "Thống kê truy cập");
-    // The trust badge under the box is legible (its natural 20 px height, not squeezed
-    // into a 150 px width) and its text alternative says the status.
-    let badge = a
-        .poll(
-            "var i = document.querySelector('[data-footfall] a img'); \
-             return i && i.complete && i.naturalHeight > 0 \
-               ? {height: i.getBoundingClientRect().height, alt: i.alt} : null;",
-        )
-        .await;
-    let height = badge["height"].as_f64().unwrap_or_default();
-    assert!(
-        height >= 18.0,
-        "the badge is drawn {height} px tall: {badge}"
-    );
-    let alt = badge["alt"].as_str().unwrap_or_default();
-    assert!(alt.ends_with("hợp lệ"), "{badge}");
+    a.assert_trust_badge_natural("hợp lệ").await;
     // The site's number format (comma, as the portal shows today), baseline included.
     assert!(
         first.line("total").value.starts_with("7,289,12"),
@@ -276,13 +218,291 @@ async fn scenario() {
     wait_for_counts(svc, hits, 3).await;
 
     drop(driver);
-    let _ = stop_tx.send(());
-    let _ = timeout(WAIT, service).await;
+    fixture.stop().await;
     eprintln!(
         "browser test: screenshots in {} ({:?})",
         shots.display(),
         started.elapsed()
     );
+}
+
+/// The axe-core release the accessibility checks run: `scripts/install-test-deps.sh`
+/// fetches it from the npm registry, checks the tarball against its pinned integrity and
+/// caches `axe.min.js` where [`axe_source`] finds it. Change both together.
+const AXE_VERSION: &str = "4.14.1";
+
+/// The rule tags enabled on top of axe-core's default rules: WCAG 2.0, 2.1 and 2.2 at
+/// levels A and AA, and Deque's best practices.
+const AXE_TAGS: &[&str] = &[
+    "wcag2a",
+    "wcag2aa",
+    "wcag21a",
+    "wcag21aa",
+    "wcag22aa",
+    "best-practice",
+];
+
+/// The accessibility test's budget: sixteen pages, each audited by axe-core.
+const A11Y_BUDGET: Duration = Duration::from_secs(150);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_pass_axe_core_in_light_and_dark_vietnamese_and_english() {
+    timeout(A11Y_BUDGET, accessibility())
+        .await
+        .expect("the accessibility test finishes within its budget");
+}
+
+/// Every page a reader meets (the demo page, the embed page, the box and the iframe
+/// snippet on a host page, the badges) in both languages and both colour schemes, with
+/// reduced motion asked for: zero violations and zero results that need review.
+async fn accessibility() {
+    let tools = BrowserTools::find();
+    axe_source();
+    let fixture = Fixture::start().await;
+    let svc = format!("http://127.0.0.1:{}", fixture.svc.port());
+    let host = format!("http://localhost:{}", fixture.host.port());
+    let driver = ChromeDriver::start(&tools);
+    // Automation that says so: the boxes are drawn, nothing is counted.
+    let session = driver.automated_session(UA_ONE).await;
+    let mut findings = Vec::new();
+    let mut audited = 0;
+    for scheme in ["light", "dark"] {
+        session.emulate_media(scheme, "reduce").await;
+        for lang in ["vi", "en"] {
+            let valid = if lang == "vi" { "hợp lệ" } else { "valid" };
+            // The demo page: the real snippet, its box and the trust badge under it.
+            session.goto(&format!("{svc}/?lang={lang}")).await;
+            session.wait_for_box().await;
+            session.assert_trust_badge_natural(valid).await;
+            findings.extend(axe_audit(&session, &format!("/?lang={lang} ({scheme})")).await);
+            // The embed page on its own.
+            let embed = format!("/embed/{SITE}?lang={lang}&theme=auto");
+            session.goto(&format!("{svc}{embed}")).await;
+            findings.extend(axe_audit(&session, &format!("{embed} ({scheme})")).await);
+            // A host page: the box the widget draws and the iframe snippet.
+            session
+                .goto(&format!("{host}/?lang={lang}&theme=auto&frame=1"))
+                .await;
+            session.wait_for_box().await;
+            session.assert_trust_badge_natural(valid).await;
+            session.assert_iframe_fits().await;
+            findings.extend(axe_audit(&session, &format!("the box, {lang} ({scheme})")).await);
+            session.assert_no_errors().await;
+            // The badges, as images with a text alternative on a host page.
+            session.goto(&format!("{host}/badges?lang={lang}")).await;
+            session
+                .poll(
+                    "var all = [].slice.call(document.images); \
+                     return all.every(function (i) { return i.complete && i.naturalWidth > 0; }) \
+                       ? all.length : null;",
+                )
+                .await;
+            findings.extend(axe_audit(&session, &format!("badges, {lang} ({scheme})")).await);
+            session.assert_no_errors().await;
+            audited += 4;
+        }
+    }
+    session.close().await;
+    drop(driver);
+    fixture.stop().await;
+    assert!(
+        findings.is_empty(),
+        "axe-core {AXE_VERSION} found {} problem(s) in {audited} pages:\n{}",
+        findings.len(),
+        findings.join("\n")
+    );
+    eprintln!("axe-core {AXE_VERSION}: {audited} pages, no violation, nothing to review");
+}
+
+/// axe.min.js, as `scripts/install-test-deps.sh` caches it, read once.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+            .expect("HOME or XDG_CACHE_HOME is set");
+        let path = cache
+            .join("footfall-test-deps")
+            .join(format!("axe-core-{AXE_VERSION}"))
+            .join("axe.min.js");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "the accessibility checks need axe-core {AXE_VERSION} at {}: {e}; \
+                 run scripts/install-test-deps.sh",
+                path.display()
+            )
+        })
+    });
+    &SOURCE
+}
+
+/// Runs axe-core in the page `session` shows, and in each of its frames, with the default
+/// rules and those of [`AXE_TAGS`]; when the reader asks for reduced motion (the session
+/// emulates `prefers-reduced-motion`), also checks that nothing moves. Returns one line per
+/// problem (`label`, the rule, and each node's target and why), empty when the page passes:
+/// violations and results that need review both count. Reusable by any page's test:
+/// navigate, wait for what the page draws, then audit.
+async fn axe_audit(session: &Session, label: &str) -> Vec<String> {
+    // Frames on another origin (the iframe snippet's) answer the page's copy only when
+    // both allow it.
+    let inject = format!(
+        "{}\n;axe.configure({{ allowedOrigins: ['<unsafe_all_origins>'] }}); return axe.version;",
+        axe_source()
+    );
+    let version = session.execute(&inject).await;
+    assert_eq!(version, AXE_VERSION, "axe-core in {label}");
+    // axe-core audits a frame through the copy running inside it.
+    let frames = session
+        .execute("return window.frames.length;")
+        .await
+        .as_u64()
+        .unwrap_or_default();
+    for index in 0..frames {
+        session
+            .command("POST", "/frame", Some(&json!({ "id": index })))
+            .await;
+        session.execute(&inject).await;
+        session
+            .command("POST", "/frame/parent", Some(&json!({})))
+            .await;
+    }
+    let run = format!(
+        r#"
+var done = arguments[arguments.length - 1];
+var rules = {{}};
+axe.getRules({tags}).forEach(function (rule) {{
+  var retired = rule.tags.indexOf('experimental') >= 0 || rule.tags.indexOf('deprecated') >= 0;
+  if (!retired) rules[rule.ruleId] = {{ enabled: true }};
+}});
+var brief = function (results) {{
+  return results.map(function (r) {{
+    return {{ id: r.id, impact: r.impact, help: r.help, nodes: r.nodes.map(function (n) {{
+      return {{ target: n.target, why: n.failureSummary || '', html: n.html }};
+    }}) }};
+  }});
+}};
+axe.run(document, {{ rules: rules, resultTypes: ['violations', 'incomplete'] }}).then(function (r) {{
+  var moving = window.matchMedia('(prefers-reduced-motion: reduce)').matches && document.getAnimations
+    ? document.getAnimations().length : 0;
+  done({{ violations: brief(r.violations), incomplete: brief(r.incomplete),
+          passes: r.passes.length, moving: moving }});
+}}, function (e) {{ done({{ error: String(e) }}); }});
+"#,
+        tags = json!(AXE_TAGS),
+    );
+    let result = session.execute_async(&run).await;
+    assert!(result["error"].is_null(), "axe-core in {label}: {result}");
+    assert!(
+        result["passes"].as_u64().unwrap_or_default() > 0,
+        "axe-core ran no rule in {label}: {result}"
+    );
+    let mut findings = Vec::new();
+    for (kind, key) in [("violation", "violations"), ("needs review", "incomplete")] {
+        for rule in result[key].as_array().into_iter().flatten() {
+            findings.push(format!(
+                "{label}: {kind} {} ({}): {}",
+                rule["id"].as_str().unwrap_or("?"),
+                rule["impact"].as_str().unwrap_or("no impact"),
+                rule["help"].as_str().unwrap_or(""),
+            ));
+            for node in rule["nodes"].as_array().into_iter().flatten() {
+                findings.push(format!(
+                    "    at {}: {} [{}]",
+                    node["target"],
+                    node["why"].as_str().unwrap_or("").replace('\n', " "),
+                    node["html"]
+                        .as_str()
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ));
+            }
+        }
+    }
+    let moving = result["moving"].as_u64().unwrap_or_default();
+    if moving > 0 {
+        findings.push(format!(
+            "{label}: {moving} animation(s) run although the reader asked for reduced motion"
+        ));
+    }
+    findings
+}
+
+/// The service (memory store; SITE on `localhost` with a trust record and the old
+/// counter's total; the demo site, for `/`), a proxy in front of it that presents another
+/// client address, and the host page on a port of its own.
+struct Fixture {
+    /// The service's public listener.
+    svc: SocketAddr,
+    /// The host page's server.
+    host: SocketAddr,
+    service: InProcessService,
+    _proxy: Server,
+    _host: Server,
+}
+
+impl Fixture {
+    async fn start() -> Fixture {
+        // Flushes and count refreshes fast enough for a test, and 127.0.0.1 trusted as a
+        // proxy so the forwarding proxy can present a second client address.
+        let mut config = memory_service_config(&["--no-demo", "--flush-interval-ms", "20"]);
+        let mut settings = SiteSettings::new(SITE, &["localhost"]);
+        settings.name = "Cầu Kè".to_owned();
+        // A trust record (the demo's: it certifies localhost), so the box shows its badge.
+        settings.trust = SiteSettings::demo().trust;
+        config.sites = vec![
+            Site::from_settings(settings, "").expect("a valid site"),
+            Site::from_settings(SiteSettings::demo(), "").expect("the demo site"),
+        ];
+        config.options.counts_fresh_for = Duration::from_millis(50);
+        config.options.trusted_proxies = TrustedProxies::parse("127.0.0.1").expect("valid");
+        let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+        // The old counter's total, as imported on the portal: the box must group it.
+        footfall::counter::set_baseline(
+            store.as_ref(),
+            &footfall::SiteId::new(SITE).expect("a valid id"),
+            footfall::Metric::Visits,
+            7_289_126,
+            false,
+            footfall::clock::Clock::now(&footfall::clock::SystemClock),
+        )
+        .await
+        .expect("the memory store takes a baseline");
+        let service = spawn_service(config, store, WAIT).await;
+        let svc = service.bound.public;
+        // A proxy in front of the service that says its client is OTHER_IP, as nginx would.
+        let proxy = Server::start(
+            Router::new().fallback(forward).with_state(svc),
+            ConnectionLimits::default(),
+        )
+        .await;
+        // The host page, on another port: the web team's site.
+        let host = Server::start(
+            Router::new()
+                .route("/badges", axum::routing::get(badges_page))
+                .fallback(host_page)
+                .with_state(HostState {
+                    svc,
+                    proxy: proxy.address,
+                }),
+            ConnectionLimits::default(),
+        )
+        .await;
+        Fixture {
+            svc,
+            host: host.address,
+            service,
+            _proxy: proxy,
+            _host: host,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.service.stop.send(());
+        let _ = timeout(WAIT, self.service.task).await;
+    }
 }
 
 /// The box's computed background in the light and dark themes (widget.js `THEMES`).
@@ -438,7 +658,8 @@ struct ShownLine {
     label: String,
     value: String,
     title: String,
-    aria: String,
+    /// What the figure counts, for screen readers (not drawn).
+    about: String,
 }
 
 impl Shown {
@@ -457,7 +678,7 @@ box.querySelectorAll('li[data-window]').forEach(function (li) {
   var n = li.querySelector('strong');
   lines[li.getAttribute('data-window')] = {
     label: li.firstChild.textContent, value: n.textContent,
-    title: n.title, aria: n.getAttribute('aria-label')
+    title: n.title, about: (n.nextElementSibling || {}).textContent || ''
   };
 });
 return { title: box.firstChild.textContent, text: box.textContent,
@@ -494,15 +715,112 @@ impl Session {
         .await
     }
 
+    /// Runs `script` asynchronously: it ends by calling its last argument.
+    async fn execute_async(&self, script: &str) -> Value {
+        self.command(
+            "POST",
+            "/execute/async",
+            Some(&json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
     /// Makes the page see `scheme` (`light`, `dark`) as the system's colour scheme,
     /// through chromedriver's DevTools passthrough.
     async fn emulate_color_scheme(&self, scheme: &str) {
+        self.emulate_media(scheme, "no-preference").await;
+    }
+
+    /// Makes the page see `scheme` as the colour scheme and `motion` (`reduce`,
+    /// `no-preference`) as the reader's wish about motion, through chromedriver's DevTools
+    /// passthrough; it holds across navigations.
+    async fn emulate_media(&self, scheme: &str, motion: &str) {
         let params = json!({
             "cmd": "Emulation.setEmulatedMedia",
-            "params": { "features": [{ "name": "prefers-color-scheme", "value": scheme }] },
+            "params": { "features": [
+                { "name": "prefers-color-scheme", "value": scheme },
+                { "name": "prefers-reduced-motion", "value": motion },
+            ] },
         });
         self.command("POST", "/goog/cdp/execute", Some(&params))
             .await;
+    }
+
+    /// The first iframe on the page (the README's snippet) has no border and is as tall
+    /// as the box it shows: no scroll bar, no empty space under the box.
+    async fn assert_iframe_fits(&self) {
+        let frame = self
+            .execute(
+                "var f = document.querySelector('iframe'), s = getComputedStyle(f);                  var r = f.getBoundingClientRect();                  return {width: r.width, height: r.height, borders: [s.borderTopWidth,                    s.borderRightWidth, s.borderBottomWidth, s.borderLeftWidth]};",
+            )
+            .await;
+        assert_eq!(
+            frame["borders"],
+            json!(["0px", "0px", "0px", "0px"]),
+            "{frame}"
+        );
+        let element = self
+            .command(
+                "POST",
+                "/element",
+                Some(&json!({ "using": "css selector", "value": "iframe" })),
+            )
+            .await;
+        self.command("POST", "/frame", Some(&json!({ "id": element })))
+            .await;
+        let inside = self
+            .poll(
+                "var box = document.querySelector('[data-footfall]');                  if (!box) return null;                  var d = document.documentElement;                  return {bottom: box.getBoundingClientRect().bottom, right:                    box.getBoundingClientRect().right, scrollHeight: d.scrollHeight,                    clientHeight: d.clientHeight, scrollWidth: d.scrollWidth,                    clientWidth: d.clientWidth};",
+            )
+            .await;
+        self.command("POST", "/frame", Some(&json!({ "id": null })))
+            .await;
+        let number = |value: &Value, name: &str| value[name].as_f64().unwrap_or(f64::NAN);
+        let height = number(&frame, "height");
+        assert!(
+            (number(&inside, "bottom") - height).abs() <= 2.0,
+            "the box is {} px tall in a {height} px iframe: {inside}",
+            number(&inside, "bottom")
+        );
+        assert!(
+            (number(&inside, "right") - number(&frame, "width")).abs() <= 2.0,
+            "the box is {} px wide in a {} px iframe: {inside}",
+            number(&inside, "right"),
+            number(&frame, "width")
+        );
+        assert!(
+            number(&inside, "scrollHeight") <= number(&inside, "clientHeight")
+                && number(&inside, "scrollWidth") <= number(&inside, "clientWidth"),
+            "the iframe scrolls: {inside}"
+        );
+    }
+
+    /// The trust badge under the box is legible: drawn at its natural size (20 px tall,
+    /// neither squeezed into the box's width nor stretched to it), and its text
+    /// alternative ends with the record's `status`.
+    async fn assert_trust_badge_natural(&self, status: &str) {
+        let badge = self
+            .poll(
+                "var i = document.querySelector('[data-footfall] a img'); \
+                 if (!i || !i.complete || !i.naturalHeight) return null; \
+                 var r = i.getBoundingClientRect(); \
+                 return {width: r.width, height: r.height, naturalWidth: i.naturalWidth, \
+                         naturalHeight: i.naturalHeight, alt: i.alt};",
+            )
+            .await;
+        let size = |name: &str| badge[name].as_f64().unwrap_or_default();
+        assert!(
+            size("height") >= 18.0,
+            "the badge is drawn {} px tall: {badge}",
+            size("height")
+        );
+        assert!(
+            (size("width") - size("naturalWidth")).abs() <= 1.0
+                && (size("height") - size("naturalHeight")).abs() <= 1.0,
+            "the badge is not drawn at its natural size: {badge}"
+        );
+        let alt = badge["alt"].as_str().unwrap_or_default();
+        assert!(alt.ends_with(status), "{badge}");
     }
 
     /// Waits (at most 10 s) until the widget's box has the computed `background`.
@@ -593,7 +911,20 @@ impl Session {
             .await;
         let severe: Vec<&Value> = log
             .as_array()
-            .map(|entries| entries.iter().filter(|e| e["level"] == "SEVERE").collect())
+            .map(|entries| {
+                entries
+                    .iter()
+                    // The browser asks the service's pages (`/`, `/embed/…`) for a
+                    // favicon of its own accord; the service has none.
+                    .filter(|e| {
+                        e["level"] == "SEVERE"
+                            && !e["message"]
+                                .as_str()
+                                .unwrap_or("")
+                                .contains("/favicon.ico ")
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         assert!(severe.is_empty(), "console errors: {severe:?}");
     }
@@ -728,8 +1059,20 @@ struct HostState {
 /// The nonce of the test's own probe script: the only inline script the page allows.
 const PROBE_NONCE: &str = "footfall-browser-test";
 
+/// The test's probe, first in every host page: collects script errors and CSP
+/// violations in `__ff`.
+const PROBE: &str = r#"
+window.__ff = [];
+addEventListener('error', function (e) { __ff.push('error: ' + (e.message || e.target && e.target.src)); }, true);
+addEventListener('unhandledrejection', function (e) { __ff.push('rejection: ' + e.reason); });
+addEventListener('securitypolicyviolation', function (e) { __ff.push('csp: ' + e.violatedDirective + ' ' + e.blockedURI); });
+"#;
+
 /// The web team's page: the widget's snippet under a strict CSP that allows only the
-/// service's origin (and the test's own error probe, by nonce).
+/// service's origin (and the test's own probe, by nonce, and the iframe snippet's one
+/// style attribute, by hash). Query: `lang`, `theme`, `metric-today`, `grouping` become
+/// the snippet's `data-*`; `frame` adds the iframe snippet;
+/// `via=proxy` loads the widget through the forwarding proxy.
 async fn host_page(
     State(host): State<HostState>,
     Query(query): Query<HashMap<String, String>>,
@@ -747,36 +1090,72 @@ async fn host_page(
             data.push_str(&format!(" data-{name}=\"{value}\""));
         }
     }
+    let lang = Lang::parse(query.get("lang").map(String::as_str));
     let frame = if query.contains_key("frame") {
-        format!(
-            "<iframe src=\"{svc}/embed/{SITE}\" title=\"footfall\" width=\"320\" height=\"190\"></iframe>"
-        )
+        let title = match lang {
+            Lang::Vi => "Thống kê truy cập",
+            Lang::En => "Visitor statistics",
+        };
+        render::iframe_snippet(&svc, SITE, lang, title, 4)
     } else {
         String::new()
     };
-    let background = if theme == "dark" {
-        "#0d1117"
+    let (background, colour) = if theme == "dark" {
+        ("#0d1117", "#e6edf3")
     } else {
-        "#ffffff"
+        ("#ffffff", "#1f2328")
     };
     let csp = format!(
-        "default-src 'none'; script-src {svc} 'nonce-{PROBE_NONCE}'; connect-src {svc}; img-src {svc}; frame-src {svc}; base-uri 'none'; form-action 'none'"
+        "default-src 'none'; script-src {svc} 'nonce-{PROBE_NONCE}'; connect-src {svc}; img-src {svc}; frame-src {svc}; style-src-attr 'unsafe-hashes' {border}; base-uri 'none'; form-action 'none'",
+        border = render::csp_hash("border:0"),
     );
     let html = format!(
         r#"<!doctype html>
 <html lang="vi"><head><meta charset="utf-8"><title>Cầu Kè</title>
-<script nonce="{PROBE_NONCE}">
-window.__ff = [];
-addEventListener('error', function (e) {{ __ff.push('error: ' + (e.message || e.target && e.target.src)); }}, true);
-addEventListener('unhandledrejection', function (e) {{ __ff.push('rejection: ' + e.reason); }});
-addEventListener('securitypolicyviolation', function (e) {{ __ff.push('csp: ' + e.violatedDirective + ' ' + e.blockedURI); }});
+<script nonce="{PROBE_NONCE}">{PROBE}
 document.documentElement.style.background = '{background}';
+document.documentElement.style.color = '{colour}';
 </script></head>
 <body>
-<div id="stats">
-<script async src="{svc}/widget.js" data-site="{SITE}"{data}></script>
-</div>
+<main>
+<h1>Cầu Kè</h1>
 {frame}
+</main>
+<footer id="stats">
+<script async src="{svc}/widget.js" data-site="{SITE}"{data}></script>
+</footer>
+</body></html>
+"#
+    );
+    (
+        [(header::CONTENT_SECURITY_POLICY, csp)],
+        axum::response::Html(html),
+    )
+        .into_response()
+}
+
+/// The badges as a web team shows them, with a text alternative: the counter badge
+/// and the trust badge (`?lang=vi|en`).
+async fn badges_page(
+    State(host): State<HostState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let svc = format!("http://127.0.0.1:{}", host.svc.port());
+    let lang = Lang::parse(query.get("lang").map(String::as_str)).code();
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{PROBE_NONCE}'; img-src {svc}; base-uri 'none'; form-action 'none'"
+    );
+    let html = format!(
+        r#"<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><title>Cầu Kè: huy hiệu</title>
+<script nonce="{PROBE_NONCE}">{PROBE}</script></head>
+<body>
+<main>
+<h1>Cầu Kè</h1>
+<p><img src="{svc}/badge/{SITE}/today.svg?lang={lang}" alt="Lượt truy cập hôm nay"></p>
+<p><img src="{svc}/badge/{SITE}/total.svg?lang={lang}&amp;grouping=dot" alt="Tổng lượt truy cập"></p>
+<p><img src="{svc}/trust/{SITE}/badge.svg?lang={lang}" alt="Chứng nhận tín nhiệm"></p>
+</main>
 </body></html>
 "#
     );

@@ -208,6 +208,16 @@ async fn the_embed_page_is_framed_only_by_the_site_and_counts_nothing() {
     assert!(html.contains("<html lang=\"en\">"), "{html}");
     assert!(html.contains("• Online now: <strong"), "{html}");
     assert!(!html.contains("<script"), "{html}");
+    // A page of its own: one main landmark, named by the one heading (so it stays a
+    // distinct landmark inside a host page's iframe); what a figure counts is text for
+    // screen readers, not an ARIA label on <strong>, which the role does not allow.
+    assert_eq!(html.matches("<main").count(), 1, "{html}");
+    assert!(
+        html.contains("<main class=\"ff\" data-footfall=\"demo\" aria-labelledby=\"ff-title\">\n<h1 id=\"ff-title\">Visitor statistics</h1>"),
+        "{html}"
+    );
+    assert!(!html.contains("aria-label="), "{html}");
+    assert!(html.contains("<span class=\"sr\"> \u{2013} "), "{html}");
     // The inline style is the one the CSP allows by hash.
     let style = html
         .split("<style>")
@@ -350,4 +360,20 @@ async fn the_demo_page_loads_the_versioned_script_from_its_own_origin() {
     let reply = send(&app, get("/", &[("host", "x\"><script>")])).await;
     let html = String::from_utf8(reply.body.to_vec()).unwrap();
     assert!(html.contains("footfall.example.vn") && !html.contains("x\"><script>"));
+}
+
+/// The README's iframe snippet is the one the demo page shows: no border, a title, and
+/// the height of the default four lines (`render::iframe_snippet`).
+#[test]
+fn the_readme_shows_the_fitted_iframe_snippet() {
+    let readme = include_str!("../../../../README.md");
+    let snippet = footfall_server::widget::render::iframe_snippet(
+        "https://footfall.example.vn",
+        "caukee",
+        footfall_server::describe::Lang::Vi,
+        "Thống kê truy cập",
+        4,
+    );
+    assert!(readme.contains(&snippet), "README.md should show {snippet}");
+    assert!(!readme.contains("height=\"190\""));
 }

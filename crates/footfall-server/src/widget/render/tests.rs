@@ -68,15 +68,15 @@ fn box_snapshot_vi_comma() {
     let site = demo_site();
     let model = box_model(&site, &portal_snapshot(&site), Lang::Vi, true);
     expect![[r#"
-        <section class="ff" data-footfall="demo" aria-label="Thống kê truy cập">
-        <h2>Thống kê truy cập</h2>
+        <main class="ff" data-footfall="demo" aria-labelledby="ff-title">
+        <h1 id="ff-title">Thống kê truy cập</h1>
         <ul>
-        <li data-window="online" data-metric="visitors">• Đang online: <strong title="Số khách có hoạt động trong 5 phút gần nhất (ước tính)" aria-label="29 – Số khách có hoạt động trong 5 phút gần nhất (ước tính)">29</strong></li>
-        <li data-window="today" data-metric="visits">• Hôm nay: <strong title="Lượt truy cập từ 00:00 hôm nay (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động" aria-label="1,138 – Lượt truy cập từ 00:00 hôm nay (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động">1,138</strong></li>
-        <li data-window="week" data-metric="visits">• Trong tuần: <strong title="Lượt truy cập trong tuần này (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động" aria-label="11,577 – Lượt truy cập trong tuần này (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động">11,577</strong></li>
-        <li data-window="total" data-metric="visits">• Tất cả: <strong title="Lượt truy cập từ trước đến nay; một lượt mới bắt đầu sau 30 phút không hoạt động, gồm số liệu của hệ thống cũ" aria-label="7,289,126 – Lượt truy cập từ trước đến nay; một lượt mới bắt đầu sau 30 phút không hoạt động, gồm số liệu của hệ thống cũ">7,289,126</strong></li>
+        <li data-window="online" data-metric="visitors">• Đang online: <strong title="Số khách có hoạt động trong 5 phút gần nhất (ước tính)">29</strong><span class="sr"> – Số khách có hoạt động trong 5 phút gần nhất (ước tính)</span></li>
+        <li data-window="today" data-metric="visits">• Hôm nay: <strong title="Lượt truy cập từ 00:00 hôm nay (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động">1,138</strong><span class="sr"> – Lượt truy cập từ 00:00 hôm nay (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động</span></li>
+        <li data-window="week" data-metric="visits">• Trong tuần: <strong title="Lượt truy cập trong tuần này (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động">11,577</strong><span class="sr"> – Lượt truy cập trong tuần này (giờ Asia/Ho_Chi_Minh); một lượt mới bắt đầu sau 30 phút không hoạt động</span></li>
+        <li data-window="total" data-metric="visits">• Tất cả: <strong title="Lượt truy cập từ trước đến nay; một lượt mới bắt đầu sau 30 phút không hoạt động, gồm số liệu của hệ thống cũ">7,289,126</strong><span class="sr"> – Lượt truy cập từ trước đến nay; một lượt mới bắt đầu sau 30 phút không hoạt động, gồm số liệu của hệ thống cũ</span></li>
         </ul>
-        </section>
+        </main>
     "#]]
     .assert_eq(&box_html(&model, Grouping::Comma));
 }
@@ -92,13 +92,13 @@ fn box_snapshot_en_dot_invalid_and_trust_slot() {
         official_html: None,
     });
     expect![[r#"
-        <section class="ff" data-footfall="demo" aria-label="Visitor statistics">
-        <h2>Visitor statistics</h2>
+        <main class="ff" data-footfall="demo" aria-labelledby="ff-title">
+        <h1 id="ff-title">Visitor statistics</h1>
         <ul>
         <li class="bad" data-invalid>not valid on this domain</li>
         </ul>
         <div class="trust"><a href="/trust/demo" target="_blank" rel="noopener"><img src="/trust/demo/badge.svg" alt="Network trust"></a></div>
-        </section>
+        </main>
     "#]]
     .assert_eq(&box_html(&model, Grouping::Dot));
     model.valid = true;
@@ -119,6 +119,77 @@ fn badge_snapshot() {
         <svg xmlns="http://www.w3.org/2000/svg" width="101" height="20" role="img" aria-label="Hôm nay: 1.138 – Lượt truy cập"><title>Hôm nay: 1.138 – Lượt truy cập</title><linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient><clipPath id="r"><rect width="101" height="20" rx="3" fill="#fff"/></clipPath><g clip-path="url(#r)"><rect width="59" height="20" fill="#555"/><rect x="59" width="42" height="20" fill="#0b5394"/><rect width="101" height="20" fill="url(#s)"/></g><g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11"><text x="29.5" y="15" fill="#010101" fill-opacity=".3" textLength="49">Hôm nay</text><text x="29.5" y="14" textLength="49">Hôm nay</text><text x="80" y="15" fill="#010101" fill-opacity=".3" textLength="32">1.138</text><text x="80" y="14" textLength="32">1.138</text></g></svg>
     "##]]
     .assert_eq(&badge_svg(&badge));
+}
+
+/// The WCAG 2 contrast ratio of two `#rgb` or `#rrggbb` colours.
+fn contrast(a: &str, b: &str) -> f64 {
+    let luminance = |hex: &str| {
+        let hex = hex.trim_start_matches('#');
+        let hex: String = if hex.len() == 3 {
+            hex.chars().flat_map(|c| [c, c]).collect()
+        } else {
+            hex.to_owned()
+        };
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+            if c <= 0.039_28 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4)
+    };
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+#[test]
+fn badge_text_has_aa_contrast_on_every_fill() {
+    // Known values: black on white is 21:1; shields.io's grey under white text is not AA.
+    assert!((contrast("#000", "#fff") - 21.0).abs() < 1e-9);
+    assert!(contrast("#9f9f9f", "#fff") < 4.5);
+    for fill in [BADGE_LABEL, BADGE_VALUE, BADGE_INVALID] {
+        let ratio = contrast(fill, "#fff");
+        assert!(ratio >= 4.5, "white on {fill}: {ratio:.2}:1");
+    }
+    let invalid = badge_svg(&Badge {
+        label: "Hôm nay".into(),
+        value: invalid_message(Lang::Vi).into(),
+        title: "Hôm nay: không hợp lệ".into(),
+        valid: false,
+    });
+    assert!(
+        invalid.contains(&format!("fill=\"{BADGE_INVALID}\"")),
+        "{invalid}"
+    );
+}
+
+#[test]
+fn iframe_snippet_fits_the_box_without_a_border() {
+    // Border 2 + title bar 32 + list padding 12 + 26 a line.
+    assert_eq!(embed_height(4), 150);
+    assert_eq!(embed_height(1), 72);
+    expect![[r#"<iframe src="https://footfall.example.vn/embed/caukee?lang=vi" width="300" height="150" style="border:0" title="Thống kê truy cập"></iframe>"#]]
+    .assert_eq(&iframe_snippet(
+        "https://footfall.example.vn",
+        "caukee",
+        Lang::Vi,
+        "Thống kê truy cập",
+        4,
+    ));
+    let hostile = iframe_snippet("https://x", "a", Lang::En, "\"><script>", 2);
+    assert!(!hostile.contains("<script>"), "{hostile}");
+    // The stylesheet's line boxes are the ones the height is computed from.
+    let css = embed_css(Theme::Light);
+    for rule in [
+        "font:14px/22px",
+        "line-height:20px;padding:6px 10px",
+        ".ff ul{list-style:none;margin:0;padding:6px 10px}.ff li{padding:2px 0}",
+        "border:1px solid",
+    ] {
+        assert!(css.contains(rule), "{rule} in {css}");
+    }
 }
 
 #[test]
@@ -157,6 +228,8 @@ fn demo_page_names_the_script_and_switches_language() {
         origin: "http://127.0.0.1:8080".into(),
         script_path: "/widget.0123456789abcdef.js".into(),
         integrity: "sha384-abc".into(),
+        box_title: "Thống kê truy cập".into(),
+        box_lines: 4,
     };
     let html = demo_html(&page);
     assert!(html.contains("<html lang=\"vi\">"));
@@ -178,6 +251,16 @@ fn demo_page_names_the_script_and_switches_language() {
         "&lt;script async src=&quot;http://127.0.0.1:8080/widget.0123456789abcdef.js&quot;"
     ));
     assert!(html.contains("script-src http://127.0.0.1:8080; connect-src http://127.0.0.1:8080; img-src http://127.0.0.1:8080"));
+    // The iframe snippet, escaped, fitted to the demo's four lines.
+    assert!(html.contains(&escape_html(&iframe_snippet(
+        "http://127.0.0.1:8080",
+        "demo",
+        Lang::Vi,
+        "Thống kê truy cập",
+        4
+    ))));
+    // Vietnamese text is marked as such, also on the English page.
+    assert!(html.contains("<div class=\"agency\" lang=\"vi\">"));
     // No inline script or style attribute: the page's CSP allows neither.
     assert_eq!(html.matches("<script").count(), 1);
     assert!(!html.contains("style=\""));
@@ -187,6 +270,8 @@ fn demo_page_names_the_script_and_switches_language() {
     });
     assert!(en.contains("data-lang=\"en\""));
     assert!(en.contains("href=\"?lang=vi\""));
+    assert!(en.contains("<span lang=\"vi\">Thống kê truy cập</span>"));
+    assert!(en.contains("<strong lang=\"vi\">WEBSITE BAN TUYÊN GIÁO"));
 }
 
 /// Hostile text a site's operator (or a badge URL) could put in a title, a label or a
