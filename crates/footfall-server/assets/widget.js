@@ -1,6 +1,7 @@
 /*! footfall widget: the "Thống kê truy cập" box, MIT OR Apache-2.0 */
-// One request records the page view and returns the numbers. No cookies, no storage, no
-// eval, no HTML parsing of data: text goes in through textContent and styles through CSSOM
+// One request records the page view and returns the numbers (with data-spa, one more for
+// each client-side navigation to a new address). No cookies, no storage, no eval, no HTML
+// parsing of data: text goes in through textContent and styles through CSSOM
 // (element.style), which a strict Content-Security-Policy allows without style-src.
 // Every step is inside try/catch or a promise's catch: the host page never sees an error.
 (function (doc, win) {
@@ -34,17 +35,17 @@
   // is drawn, its view is not counted, as well-known analytics scripts do.
   function automated() {
     try {
-      var n = win.navigator || {};
-      if (n.webdriver) return true;
+      if ((win.navigator || {}).webdriver) return true;
       var root = doc.documentElement;
-      if (root && (root.getAttribute('webdriver') || root.getAttribute('selenium') ||
-        root.getAttribute('driver'))) return true;
-      var marks = ['_phantom', 'callPhantom', '__nightmare', 'Cypress', 'domAutomation',
-        'domAutomationController', '_selenium', 'callSelenium', '_Selenium_IDE_Recorder',
-        '__webdriver_evaluate', '__selenium_unwrapped', '__fxdriver_unwrapped',
-        '__playwright__binding__', '__pwInitScripts', 'puppeteer'];
-      for (var i = 0; i < marks.length; i++) if (marks[i] in win) return true;
-      return /HeadlessChrome|PhantomJS/.test(n.userAgent || '');
+      // The attributes and globals of maintained frameworks. Those that say so in their
+      // User-Agent (HeadlessChrome, PhantomJS, ...) are dropped by the service's robot list.
+      return ['webdriver', 'selenium', 'driver'].some(function (a) {
+        return root && root.getAttribute(a);
+      }) || ['Cypress', 'domAutomation', 'domAutomationController', '_selenium',
+        'callSelenium', '__webdriver_evaluate', '__selenium_unwrapped',
+        '__playwright__binding__', '__pwInitScripts', 'puppeteer'].some(function (m) {
+        return m in win;
+      });
     } catch (e) {
       return false;
     }
@@ -71,6 +72,10 @@
       textTransform: 'uppercase', fontSize: '13px'
     }, title));
     var list = make('ul', { listStyle: 'none', margin: '0', padding: '6px 10px' });
+    // A polite live region: a box inserted with its figures is not announced; later, a
+    // line is replaced only when its text changed (see show), so a screen reader hears a
+    // figure that changed and never a refresh that changed nothing.
+    list.setAttribute('aria-live', 'polite');
     box.appendChild(list);
     if (data.valid === false) {
       var bad = make('li', { fontStyle: 'italic' }, INVALID[lang]);
@@ -162,9 +167,25 @@
         headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify(body)
       });
     };
-    send(false).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
-      if (!data) return;
-      var box = draw(data, opt);
+    var box, last;
+    // Draws the box the first time. After that `whole` draws it again (new colours); else
+    // only the lines whose text changed are replaced (a navigation's figures).
+    var show = function (data, whole) {
+      var next = draw(last = data, opt);
+      if (box) {
+        var was = box.querySelector('ul').children, now = next.querySelector('ul').children;
+        if (whole || was.length !== now.length) {
+          if (box.parentNode) box.parentNode.replaceChild(next, box);
+          box = next;
+        } else {
+          // From the last line back: a line moved out of `now` shifts only those after it.
+          for (var i = was.length; i--;) {
+            if (was[i].textContent !== now[i].textContent) was[i].parentNode.replaceChild(now[i], was[i]);
+          }
+        }
+        return;
+      }
+      box = next;
       var target = d.target && doc.querySelector(d.target);
       if (target) {
         target.textContent = '';
@@ -172,26 +193,55 @@
       } else if (script.parentNode) {
         script.parentNode.insertBefore(box, script.nextSibling);
       }
-      // theme=auto follows the reader's colour scheme when it changes (dark mode at
-      // sunset): the same numbers are drawn again, with no new request.
-      var scheme = opt.theme === 'auto' && win.matchMedia &&
-        win.matchMedia('(prefers-color-scheme: dark)');
-      var redraw = function () {
+    };
+    var count = function () {
+      send(false).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
+        if (data) show(data);
+      })['catch'](function () {});
+    };
+    count();
+    // data-spa: a single-page site's client-side navigations (History API) count one page
+    // view each time the path or query changes; a hash change, or a pushState or
+    // replaceState to the address already shown, counts nothing.
+    if (d.spa != null) {
+      var shown = location.pathname + location.search;
+      var moved = function () {
         try {
-          var next = draw(data, opt);
-          if (box.parentNode) box.parentNode.replaceChild(next, box);
-          box = next;
-        } catch (e) { /* never reaches the host page */ }
+          var here = location.pathname + location.search;
+          if (here !== shown) {
+            shown = here;
+            count();
+          }
+        } catch (e) {}
       };
-      if (scheme && scheme.addEventListener) scheme.addEventListener('change', redraw);
-      else if (scheme && scheme.addListener) scheme.addListener(redraw);
-    })['catch'](function () {});
+      ['pushState', 'replaceState'].forEach(function (name) {
+        var real = history[name];
+        history[name] = function () {
+          try {
+            return real.apply(this, arguments);
+          } finally {
+            moved();
+          }
+        };
+      });
+      win.addEventListener('popstate', moved);
+    }
     if (d.heartbeat != null && !robot) {
       win.setInterval(function () {
         try {
           if (doc.visibilityState === 'visible') send(true)['catch'](function () {});
-        } catch (e) { /* never reaches the host page */ }
+        } catch (e) {}
       }, 60000);
     }
-  } catch (e) { /* never reaches the host page */ }
+    // theme=auto follows the reader's colour scheme when it changes (dark mode at sunset):
+    // the same numbers are drawn again, with no new request. Last, as a browser without
+    // MediaQueryList events (before 2020) stops here.
+    if (opt.theme === 'auto' && win.matchMedia) {
+      win.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', function () {
+        try {
+          if (box) show(last, true);
+        } catch (e) {}
+      });
+    }
+  } catch (e) {}
 })(document, window);

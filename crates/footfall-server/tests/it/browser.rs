@@ -430,6 +430,100 @@ axe.run(document, {{ rules: rules, resultTypes: ['violations', 'incomplete'] }})
     findings
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_page_navigations_count_once_per_address() {
+    timeout(BUDGET, single_page_site())
+        .await
+        .expect("the single-page test finishes within 60 s");
+}
+
+/// What a single-page site's router does: three new addresses, the same address again
+/// (replaceState), and a hash change. Returns the widget's counted requests so far.
+const NAVIGATE: &str = "history.pushState({}, '', '/app/a'); \
+    history.pushState({}, '', '/app/b?tab=2'); \
+    history.pushState({}, '', '/app/c'); \
+    history.replaceState({}, '', '/app/c'); \
+    history.pushState({}, '', '/app/c#part'); \
+    return window.__hits;";
+
+/// `data-spa`: one page view per client-side navigation to a new path or query (History
+/// API and the back button), none for the same address or a hash; without it, only the
+/// page load counts. The box takes the new figures in place, replacing only the lines
+/// whose figure changed (its list is a polite live region).
+async fn single_page_site() {
+    let tools = BrowserTools::find();
+    let fixture = Fixture::start().await;
+    let svc = fixture.svc;
+    let app = |query: &str| format!("http://localhost:{}/app?{query}", fixture.host.port());
+    let driver = ChromeDriver::start(&tools);
+    let s = driver.session(UA_ONE).await;
+
+    // Without the attribute: the page load counts, the navigations do not.
+    s.goto(&app("metric-today=pageviews")).await;
+    s.wait_for_box().await;
+    assert_eq!(s.execute(NAVIGATE).await, 1, "requests without data-spa");
+    wait_for_counts(svc, 1, 1).await;
+
+    // With it: the load and three new addresses; the repeat and the hash count nothing.
+    s.goto(&app("metric-today=pageviews&spa")).await;
+    let before = s.wait_for_box().await;
+    let live = s
+        .execute(
+            "var box = document.querySelector('[data-footfall]'); \
+             box.querySelector('li[data-window=online]').__untouched = true; \
+             return box.querySelector('ul').getAttribute('aria-live');",
+        )
+        .await;
+    assert_eq!(live, "polite", "the figures are a polite live region");
+    assert_eq!(s.execute(NAVIGATE).await, 4, "requests with data-spa");
+    let mut pageviews = 1 + 4;
+    wait_for_counts(svc, pageviews, 1).await;
+
+    // One more address, read after the counts above: the box shows the new figure, in
+    // a new line; the online line, unchanged, is the same element (nothing to announce).
+    assert_eq!(
+        s.execute("history.pushState({}, '', '/app/d'); return window.__hits;")
+            .await,
+        5
+    );
+    pageviews += 1;
+    let shown = s
+        .poll(&format!(
+            "var box = document.querySelector('[data-footfall]'); \
+             var today = box.querySelector('li[data-window=today] strong').textContent; \
+             return today !== {before} ? {{ today: today, \
+               untouched: !!box.querySelector('li[data-window=online]').__untouched }} : null;",
+            before = json!(before.line("today").value),
+        ))
+        .await;
+    assert_eq!(shown["untouched"], true, "{shown}");
+    let today: u64 = shown["today"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    assert!(
+        today >= pageviews,
+        "today shows {shown}, {pageviews} counted"
+    );
+    wait_for_counts(svc, pageviews, 1).await;
+
+    // The back button: /app/d to /app/c#part is a new address, /app/c#part to /app/c
+    // only a hash.
+    s.execute("history.back(); return null;").await;
+    s.poll("return location.pathname === '/app/c' && location.hash === '#part' ? true : null;")
+        .await;
+    s.execute("history.back(); return null;").await;
+    s.poll("return location.pathname === '/app/c' && location.hash === '' ? true : null;")
+        .await;
+    assert_eq!(s.execute("return window.__hits;").await, 6);
+    pageviews += 1;
+    wait_for_counts(svc, pageviews, 1).await;
+    s.assert_no_errors().await;
+    s.close().await;
+    drop(driver);
+    fixture.stop().await;
+}
+
 /// The service (memory store; SITE on `localhost` with a trust record and the old
 /// counter's total; the demo site, for `/`), a proxy in front of it that presents another
 /// client address, and the host page on a port of its own.
@@ -1060,18 +1154,25 @@ struct HostState {
 const PROBE_NONCE: &str = "footfall-browser-test";
 
 /// The test's probe, first in every host page: collects script errors and CSP
-/// violations in `__ff`.
+/// violations in `__ff`, and counts the widget's counted requests in `__hits` (a
+/// single-page site's navigations must each send one, at once).
 const PROBE: &str = r#"
 window.__ff = [];
+window.__hits = 0;
 addEventListener('error', function (e) { __ff.push('error: ' + (e.message || e.target && e.target.src)); }, true);
 addEventListener('unhandledrejection', function (e) { __ff.push('rejection: ' + e.reason); });
 addEventListener('securitypolicyviolation', function (e) { __ff.push('csp: ' + e.violatedDirective + ' ' + e.blockedURI); });
+var realFetch = window.fetch;
+window.fetch = function (url) {
+  if (String(url).indexOf('/api/v1/hit?counts=1') >= 0) __hits += 1;
+  return realFetch.apply(this, arguments);
+};
 "#;
 
 /// The web team's page: the widget's snippet under a strict CSP that allows only the
 /// service's origin (and the test's own probe, by nonce, and the iframe snippet's one
 /// style attribute, by hash). Query: `lang`, `theme`, `metric-today`, `grouping` become
-/// the snippet's `data-*`; `frame` adds the iframe snippet;
+/// the snippet's `data-*`; `spa` adds `data-spa`; `frame` adds the iframe snippet;
 /// `via=proxy` loads the widget through the forwarding proxy.
 async fn host_page(
     State(host): State<HostState>,
@@ -1089,6 +1190,9 @@ async fn host_page(
             let value: String = value.chars().filter(char::is_ascii_alphanumeric).collect();
             data.push_str(&format!(" data-{name}=\"{value}\""));
         }
+    }
+    if query.contains_key("spa") {
+        data.push_str(" data-spa");
     }
     let lang = Lang::parse(query.get("lang").map(String::as_str));
     let frame = if query.contains_key("frame") {
