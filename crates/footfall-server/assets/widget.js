@@ -72,10 +72,6 @@
       textTransform: 'uppercase', fontSize: '13px'
     }, title));
     var list = make('ul', { listStyle: 'none', margin: '0', padding: '6px 10px' });
-    // A polite live region: a box inserted with its figures is not announced; later, a
-    // line is replaced only when its text changed (see show), so a screen reader hears a
-    // figure that changed and never a refresh that changed nothing.
-    list.setAttribute('aria-live', 'polite');
     box.appendChild(list);
     if (data.valid === false) {
       var bad = make('li', { fontStyle: 'italic' }, INVALID[lang]);
@@ -168,31 +164,32 @@
       });
     };
     var box, last;
-    // Draws the box the first time. After that `whole` draws it again (new colours); else
-    // only the lines whose text changed are replaced (a navigation's figures).
+    // Draws the box the first time, and again in place when `whole` (new colours) or when
+    // its lines are not the same ones; else replaces only the lines whose text changed (a
+    // navigation's figures). The list becomes a polite live region once it is in the page,
+    // so drawing it announces nothing and a screen reader hears a figure that changed,
+    // never a refresh that changed nothing.
     var show = function (data, whole) {
       var next = draw(last = data, opt);
-      if (box) {
-        var was = box.querySelector('ul').children, now = next.querySelector('ul').children;
-        if (whole || was.length !== now.length) {
-          if (box.parentNode) box.parentNode.replaceChild(next, box);
-          box = next;
-        } else {
-          // From the last line back: a line moved out of `now` shifts only those after it.
-          for (var i = was.length; i--;) {
-            if (was[i].textContent !== now[i].textContent) was[i].parentNode.replaceChild(now[i], was[i]);
-          }
+      var was = box && box.querySelector('ul').children, now = next.querySelector('ul').children;
+      if (was && !whole && was.length === now.length) {
+        // From the last line back: a line moved out of `now` shifts only those after it.
+        for (var i = was.length; i--;) {
+          if (was[i].textContent !== now[i].textContent) was[i].parentNode.replaceChild(now[i], was[i]);
         }
         return;
       }
-      box = next;
       var target = d.target && doc.querySelector(d.target);
-      if (target) {
+      if (box) {
+        if (box.parentNode) box.parentNode.replaceChild(next, box);
+      } else if (target) {
         target.textContent = '';
-        target.appendChild(box);
+        target.appendChild(next);
       } else if (script.parentNode) {
-        script.parentNode.insertBefore(box, script.nextSibling);
+        script.parentNode.insertBefore(next, script.nextSibling);
       }
+      box = next;
+      box.querySelector('ul').setAttribute('aria-live', 'polite');
     };
     var count = function () {
       send(false).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
