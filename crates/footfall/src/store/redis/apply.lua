@@ -18,16 +18,16 @@
 --         per touch the marker key and, when has_previous, the previous marker key.
 --
 -- A deadline is absolute Unix milliseconds, or '' for "never expires".
--- Returns the number of visits started.
+-- Returns the number of visits started (0 for a call that had run already).
 --
 -- Idempotency: the token key belongs to one writer's lane (and, on a Cluster, to the
--- call's site) and holds "<seq>:<visits started>" of the last call of that lane applied
--- there. A lane sends its calls one after another with growing `seq`, and sends a call
--- again (same `seq`) only when it cannot know whether the first one ran. So a call whose
--- `seq` is already there ran before: it changes nothing and answers what it answered
--- then; an older `seq` is a late copy of a call the lane gave up on: it changes nothing
--- either. The script is atomic, so the token and the writes it guards land together or
--- not at all.
+-- call's site) and holds the `seq` of the last call of that lane applied there. A lane
+-- sends its calls one after another with growing `seq`, and sends a call again (same
+-- `seq`) only when it cannot know whether the first one ran. So a call whose `seq` (or a
+-- later one) is already there ran before, or is a late copy of a call the lane gave up
+-- on: it changes nothing and answers 0. One command records the number and reads the
+-- last one; the script is atomic, so the number and the writes it guards land together
+-- or not at all (Redis refuses a script's first write when out of memory: this one).
 
 local k, a = 0, 0
 local function next_key() k = k + 1; return KEYS[k] end
@@ -35,11 +35,12 @@ local function next_arg() a = a + 1; return ARGV[a] end
 
 local token, seq_text, token_ttl = next_key(), next_arg(), next_arg()
 local seq = tonumber(seq_text)
-local recorded = redis.call('GET', token)
-if recorded then
-  local last_seq, last_started = string.match(recorded, '^(%d+):(%d+)$')
-  if last_seq and tonumber(last_seq) == seq then return tonumber(last_started) end
-  if last_seq and tonumber(last_seq) > seq then return 0 end
+local recorded = redis.call('SET', token, seq_text, 'PX', token_ttl, 'GET')
+if recorded and tonumber(recorded) and tonumber(recorded) >= seq then
+  if tonumber(recorded) > seq then
+    redis.call('SET', token, recorded, 'PX', token_ttl)
+  end
+  return 0
 end
 
 -- Counters: their deadline is set by the write that creates them (see below).
@@ -176,5 +177,4 @@ for _ = 1, tonumber(next_arg()) do
     started_total = started_total + started
   end
 end
-redis.call('SET', token, seq_text .. ':' .. started_total, 'PX', token_ttl)
 return started_total

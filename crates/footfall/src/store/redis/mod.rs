@@ -26,7 +26,8 @@
 //! the lane's token and number and records them, atomically with its writes, in a small
 //! key of the site (`apply.lua`). A call whose fate is unknown (a timeout, a connection
 //! lost mid-request) is sent again with the same token for up to
-//! [`RedisStore::APPLY_RETRY_BUDGET`]; if it had run, running it again changes nothing.
+//! [`RedisStore::APPLY_RETRY_BUDGET`]; if it had run, running it again changes nothing
+//! (and reports no visits started: the counts are exact, that one report is not).
 //! Only when that budget runs out is the failure ambiguous, and the caller decides. A
 //! failure to connect at all is not ambiguous. A compare-and-swap is sent once.
 
