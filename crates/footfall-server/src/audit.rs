@@ -7,8 +7,9 @@
 //! with structured fields.
 //!
 //! The actor is a token's *fingerprint*: the first 8 hex digits of SHA-256 over the
-//! token's SHA-256 digest. It tells the configured tokens apart and cannot be turned back
-//! into the token; neither the token nor the client's address is ever written here.
+//! token's SHA-256 digest, with the token's scope (`operator` or `sites:a,b`). It tells
+//! the configured tokens apart and cannot be turned back into the token; neither the
+//! token nor the client's address is ever written here.
 
 use std::fmt;
 
@@ -74,18 +75,33 @@ impl fmt::Debug for TokenFingerprint {
 }
 
 /// Who made a change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
     /// A request bearing the token with this fingerprint.
-    Token(TokenFingerprint),
+    Token {
+        /// The token's fingerprint.
+        fingerprint: TokenFingerprint,
+        /// What the token may manage: `operator` or `sites:a,b`.
+        scope: std::sync::Arc<str>,
+    },
     /// The service itself, at start-up (the sites file).
     Startup,
+}
+
+impl Actor {
+    /// The token's scope, for a token.
+    pub fn scope(&self) -> Option<&str> {
+        match self {
+            Actor::Token { scope, .. } => Some(scope),
+            Actor::Startup => None,
+        }
+    }
 }
 
 impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Actor::Token(fingerprint) => write!(f, "token:{fingerprint}"),
+            Actor::Token { fingerprint, .. } => write!(f, "token:{fingerprint}"),
             Actor::Startup => f.write_str("startup"),
         }
     }
@@ -104,6 +120,10 @@ pub struct AuditEntry {
     pub site: Option<String>,
     /// Who: `token:<fingerprint>` or `startup`.
     pub actor: String,
+    /// The token's scope: `operator` or `sites:a,b` (absent for `startup`, and in
+    /// entries written before tokens had scopes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// What changed (old and new values, or the settings).
     #[serde(default)]
     pub summary: serde_json::Value,
@@ -123,6 +143,7 @@ impl AuditEntry {
             action: action.as_str().to_owned(),
             site: site.map(str::to_owned),
             actor: actor.to_string(),
+            scope: actor.scope().map(str::to_owned),
             summary,
         }
     }
@@ -208,21 +229,23 @@ pub async fn append<S: Store + ?Sized>(
     }
 }
 
-/// The most recent `limit` entries, newest first.
+/// The most recent `limit` entries that `shown` keeps, newest first, and how many it
+/// keeps in all.
 pub async fn recent<S: Store + ?Sized>(
     store: &S,
     limit: usize,
     now: Timestamp,
+    shown: impl Fn(&AuditEntry) -> bool,
 ) -> Result<(Vec<AuditEntry>, usize), AuditError> {
     let Some(bytes) = store.get(&keys::audit(), now).await? else {
         return Ok((Vec::new(), 0));
     };
     let document = parse(&bytes)?;
-    let total = document.entries.len();
-    Ok((
-        document.entries.into_iter().rev().take(limit).collect(),
-        total,
-    ))
+    let mut kept: Vec<AuditEntry> = document.entries.into_iter().filter(|e| shown(e)).collect();
+    let total = kept.len();
+    kept.reverse();
+    kept.truncate(limit);
+    Ok((kept, total))
 }
 
 /// Logs `entries` at INFO and appends them to the stored log. Returns whether the append
@@ -239,6 +262,7 @@ pub async fn record<S: Store + ?Sized>(
             action = %entry.action,
             site = entry.site.as_deref().unwrap_or("-"),
             actor = %entry.actor,
+            scope = entry.scope.as_deref().unwrap_or("-"),
             summary = %entry.summary,
             "admin change"
         );
@@ -267,7 +291,10 @@ mod tests {
             at(n),
             Action::BaselineSet,
             Some("caukee"),
-            &Actor::Token(TokenFingerprint([0xde, 0xad, 0xbe, 0xef])),
+            &Actor::Token {
+                fingerprint: TokenFingerprint([0xde, 0xad, 0xbe, 0xef]),
+                scope: "sites:caukee".into(),
+            },
             serde_json::json!({ "new": n }),
         )
     }
@@ -275,11 +302,14 @@ mod tests {
     #[tokio::test]
     async fn the_log_keeps_the_newest_entries_newest_first() {
         let store = MemoryStore::new();
-        assert_eq!(recent(&store, 10, at(0)).await.unwrap(), (Vec::new(), 0));
+        assert_eq!(
+            recent(&store, 10, at(0), |_| true).await.unwrap(),
+            (Vec::new(), 0)
+        );
         append(&store, &[entry(0), entry(1)], at(1)).await.unwrap();
         let many: Vec<AuditEntry> = (2..MAX_ENTRIES as i64 + 5).map(entry).collect();
         append(&store, &many, at(2)).await.unwrap();
-        let (newest, total) = recent(&store, 3, at(3)).await.unwrap();
+        let (newest, total) = recent(&store, 3, at(3), |_| true).await.unwrap();
         assert_eq!(total, MAX_ENTRIES);
         let seconds: Vec<i64> = newest
             .iter()
@@ -287,11 +317,12 @@ mod tests {
             .collect();
         let last = MAX_ENTRIES as i64 + 4;
         assert_eq!(seconds, [last, last - 1, last - 2]);
-        let (all, _) = recent(&store, MAX_ENTRIES, at(3)).await.unwrap();
+        let (all, _) = recent(&store, MAX_ENTRIES, at(3), |_| true).await.unwrap();
         // The five oldest (0 … 4) were dropped.
         assert_eq!(all.last().unwrap().summary["new"], 5);
         assert_eq!(newest[0].actor, "token:deadbeef");
         assert_eq!(newest[0].action, "baseline.set");
+        assert_eq!(newest[0].scope.as_deref(), Some("sites:caukee"));
     }
 
     #[tokio::test]
@@ -303,7 +334,7 @@ mod tests {
             Err(AuditError::Unreadable { .. })
         ));
         assert!(matches!(
-            recent(&store, 1, at(0)).await,
+            recent(&store, 1, at(0), |_| true).await,
             Err(AuditError::Unreadable { .. })
         ));
         assert_eq!(

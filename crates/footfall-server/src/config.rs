@@ -42,6 +42,11 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub admin_tokens: Vec<String>,
+    /// A TOML file of admin tokens kept as digests, each for some sites or for an
+    /// operator (`footfall admin-token new` makes the entries). Read at start-up and
+    /// again on SIGHUP, so a token is added, rotated or revoked without a restart.
+    #[arg(long, env = "FOOTFALL_ADMIN_TOKENS_FILE", value_name = "FILE")]
+    pub admin_tokens_file: Option<PathBuf>,
     /// Proxies whose `X-Forwarded-For` is believed: addresses and CIDR networks,
     /// comma-separated.
     #[arg(long, env = "FOOTFALL_TRUSTED_PROXIES", default_value = "")]
@@ -252,6 +257,24 @@ pub struct Config {
     /// The salt secrets, when configured (otherwise the store decides, see
     /// [`crate::salt_cache::resolve_secrets`]).
     pub salt_secrets: Option<ConfiguredSecrets>,
+    /// The admin tokens file, read again on SIGHUP.
+    pub admin_tokens_file: Option<PathBuf>,
+}
+
+/// The setting naming the admin tokens file.
+const TOKENS_FILE_SETTING: &str = "--admin-tokens-file / FOOTFALL_ADMIN_TOKENS_FILE";
+
+/// Reads the admin tokens file (at start-up and on SIGHUP); the error names the setting,
+/// the file and the entry at fault, never a token.
+pub fn read_admin_tokens_file(
+    path: &std::path::Path,
+) -> Result<Vec<crate::admin::tokens::TokenGrant>, ConfigError> {
+    crate::admin::tokens::read_tokens_file(path).map_err(|e| {
+        bad(
+            &format!("{TOKENS_FILE_SETTING} ({})", path.display()),
+            e.to_string(),
+        )
+    })
 }
 
 /// How the service logs (to standard error).
@@ -338,7 +361,7 @@ impl ServeArgs {
             .admin_tokens
             .iter()
             .map(|t| t.trim())
-            .find(|t| !t.is_empty() && t.len() < 16)
+            .find(|t| !t.is_empty() && t.len() < crate::admin::tokens::MIN_TOKEN_CHARS)
         {
             return Err(bad(
                 "--admin-tokens / FOOTFALL_ADMIN_TOKENS",
@@ -502,8 +525,13 @@ impl ServeArgs {
             }
             (None, None) => None,
         };
+        let admin_token_grants = match &self.admin_tokens_file {
+            Some(path) => read_admin_tokens_file(path)?,
+            None => Vec::new(),
+        };
         let options = Options {
             trust_keyring,
+            admin_token_grants,
             buffer: BufferConfig {
                 capacity: self.buffer_capacity,
                 batch_max: self.flush_batch,
@@ -543,6 +571,7 @@ impl ServeArgs {
             },
             log_format,
             salt_secrets,
+            admin_tokens_file: self.admin_tokens_file,
         })
     }
 
@@ -723,6 +752,10 @@ mod tests {
                 "FOOTFALL_TRUSTED_PROXIES",
             ),
             (&["--admin-tokens", "short"], "FOOTFALL_ADMIN_TOKENS"),
+            (
+                &["--admin-tokens-file", "/nonexistent/tokens.toml"],
+                "FOOTFALL_ADMIN_TOKENS_FILE",
+            ),
             (&["--buffer-capacity", "0"], "FOOTFALL_BUFFER_CAPACITY"),
             (&["--flush-interval-ms", "0"], "FOOTFALL_FLUSH_INTERVAL_MS"),
             (&["--rate-limit", "0"], "FOOTFALL_RATE_LIMIT"),

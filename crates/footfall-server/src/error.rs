@@ -21,6 +21,9 @@ pub enum AppError {
     /// Missing or wrong credentials.
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// Valid credentials that do not cover what was asked; the message says what.
+    #[error("{0}")]
+    Forbidden(String),
     /// The request conflicts with the current state (e.g. lowering a baseline).
     #[error("{0}")]
     Conflict(String),
@@ -59,6 +62,7 @@ impl AppError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),

@@ -5,6 +5,7 @@ use std::io::{self, IsTerminal};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use footfall_server::cli;
+use footfall_server::cli::admin_token::AdminTokenCommand;
 use footfall_server::cli::healthcheck::HealthcheckArgs;
 use footfall_server::cli::migrate::MigrateArgs;
 use footfall_server::cli::sketch::SketchCommand;
@@ -43,6 +44,10 @@ enum Command {
     /// (`--live`, `/livez`): exit 0 on 200, else 1 with a one-line reason. For container
     /// health checks, without curl.
     Healthcheck(HealthcheckArgs),
+    /// Admin tokens: make one for some sites (`new --site caukee`) or an operator
+    /// (`new --operator`), printed once, with the tokens file entry holding its digest.
+    #[command(subcommand)]
+    AdminToken(AdminTokenCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,6 +68,9 @@ fn main() -> anyhow::Result<()> {
             )
         }
         Command::Healthcheck(args) => healthcheck(&args),
+        Command::AdminToken(command) => {
+            cli::admin_token::run(&command, &mut io::stdout().lock(), &mut io::stderr().lock())
+        }
     }
 }
 

@@ -146,6 +146,7 @@ pub fn document() -> Value {
                     "visit_timeout_minutes": { "type": "integer", "default": 30 }, "online_window_minutes": { "type": "integer", "default": 5 },
                     "retention_days": { "type": "integer", "default": 400 }, "salt_rotation_hours": { "type": ["integer", "null"] },
                     "ip_truncation": { "type": "boolean" }, "respect_do_not_track": { "type": "boolean" },
+                    "stats_public": { "type": "boolean", "default": false, "description": "Serve /stats/{site} to anyone on the public listener." },
                     "footer": { "type": "object" }, "trust": { "type": ["object", "null"] } } }
             }
         }

@@ -147,6 +147,7 @@ pub async fn run_with_store(
     on_bound(bound);
 
     let flusher = tokio::spawn(flusher.run());
+    let token_reload = spawn_token_reload(&state, &config);
     let upkeep = state.spawn_upkeep(Duration::from_secs(10));
     let registry_sync = crate::registry::spawn_sync(
         &state.registry,
@@ -186,6 +187,7 @@ pub async fn run_with_store(
     // waiting on a store that does not answer.
     upkeep.abort();
     registry_sync.abort();
+    token_reload.abort();
     let _ = upkeep.await;
     let _ = registry_sync.await;
     let totals = flusher
@@ -197,4 +199,60 @@ pub async fn run_with_store(
         "stopped"
     );
     Ok(totals)
+}
+
+/// Reads the admin tokens file again on each SIGHUP (Unix) and replaces the accepted
+/// tokens whole: `--admin-tokens` stay, the file's entries are the new ones. A file that
+/// no longer parses is refused with an ERROR and the tokens in use stay.
+fn spawn_token_reload(state: &AppState, config: &Config) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    let path = config.admin_tokens_file.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                tracing::warn!(
+                    "cannot listen for SIGHUP: the admin tokens file is read at start-up only"
+                );
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                let Some(path) = &path else {
+                    tracing::info!("SIGHUP: no --admin-tokens-file to read again");
+                    continue;
+                };
+                let file = path.clone();
+                match tokio::task::spawn_blocking(move || {
+                    crate::config::read_admin_tokens_file(&file)
+                })
+                .await
+                {
+                    Ok(Ok(grants)) => {
+                        let fingerprints: Vec<String> = grants
+                            .iter()
+                            .map(|grant| {
+                                format!("{} {}", grant.fingerprint(), grant.scope().label())
+                            })
+                            .collect();
+                        let mut all =
+                            crate::admin::tokens::operator_grants(&state.options.admin_tokens);
+                        all.extend(grants);
+                        state.admin.replace(all);
+                        tracing::info!(tokens = state.admin.len(), file_tokens = ?fingerprints, "SIGHUP: admin tokens file read again");
+                    }
+                    Ok(Err(error)) => {
+                        tracing::error!(error = %error, "SIGHUP: the admin tokens file was not read again; the tokens in use stay");
+                    }
+                    Err(error) => {
+                        tracing::error!(error = %error, "SIGHUP: reading the admin tokens file failed")
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (state, path);
+        }
+    })
 }

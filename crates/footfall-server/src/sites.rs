@@ -53,6 +53,11 @@ pub struct SiteSettings {
     /// Do not count hits from browsers that send `DNT: 1` or `Sec-GPC: 1`.
     #[serde(default)]
     pub respect_do_not_track: bool,
+    /// Serve the statistics page `/stats/{id}` to anyone on the public listener. Off by
+    /// default: the page is then served only on the internal listener, to the site's
+    /// tokens (and the operators'), and the public listener answers 404.
+    #[serde(default)]
+    pub stats_public: bool,
     /// What the footer box shows.
     #[serde(default)]
     pub footer: FooterSettings,
@@ -163,6 +168,7 @@ impl SiteSettings {
             salt_rotation_hours: None,
             ip_truncation: false,
             respect_do_not_track: false,
+            stats_public: false,
             footer: FooterSettings::default(),
             trust: None,
         }

@@ -43,8 +43,10 @@ pub struct Options {
     pub counts_fresh_for: Duration,
     /// Longest a store read may take.
     pub store_timeout: Duration,
-    /// Admin bearer tokens.
+    /// Admin bearer tokens of operators, in clear (`--admin-tokens`).
     pub admin_tokens: Vec<String>,
+    /// Admin tokens of the tokens file (`--admin-tokens-file`), as digests with scopes.
+    pub admin_token_grants: Vec<crate::admin::tokens::TokenGrant>,
     /// The trust credential signing key; `None`: a new ephemeral one per process.
     pub trust_keyring: Option<crate::trust::Keyring>,
     /// The secrets salts are sealed with in the store; `None`: a new one for this
@@ -76,9 +78,19 @@ impl Default for Options {
             counts_fresh_for: Duration::from_secs(5),
             store_timeout: Duration::from_secs(2),
             admin_tokens: Vec::new(),
+            admin_token_grants: Vec::new(),
             trust_keyring: None,
             salt_secrets: None,
         }
+    }
+}
+
+impl Options {
+    /// Every admin token: the operators' of `--admin-tokens`, then the tokens file's.
+    pub fn admin_grants(&self) -> Vec<crate::admin::tokens::TokenGrant> {
+        let mut grants = crate::admin::tokens::operator_grants(&self.admin_tokens);
+        grants.extend(self.admin_token_grants.iter().cloned());
+        grants
     }
 }
 
@@ -204,7 +216,7 @@ impl AppState {
                 &options.extra_human_patterns,
             )?,
             ingest_counters: crate::metrics::IngestCounters::new(),
-            admin: AdminTokens::new(&options.admin_tokens),
+            admin: AdminTokens::with_grants(options.admin_grants()),
             store,
             clock,
             sites,

@@ -1,20 +1,24 @@
 //! The admin API, on the internal listener, behind bearer tokens.
 //!
-//! Routes (under `/admin/v1`, JSON in and out, errors as `{"error": {"code", "message"}}`):
+//! Routes (under `/admin/v1`, JSON in and out, errors as `{"error": {"code", "message"}}`),
+//! all declared in [`ROUTES`] with who may call them ([`Access`]):
 //!
-//! | route | does |
-//! |---|---|
-//! | `GET /sites` | every site's settings and the registry version |
-//! | `GET /sites/{site}` | one site's settings |
-//! | `PUT /sites/{site}` | creates (201) or replaces (200) a site: a full replacement, so a setting the body leaves out takes its default (a trust record left out is removed); the body is [`SiteSettings`], whose `id` may be omitted and otherwise must equal the path's |
-//! | `PATCH /sites/{site}` | changes some settings of a registered site (JSON merge patch, RFC 7396): what the body leaves out is kept, `null` resets a setting to its default (removes an optional one), arrays replace; the result is validated as `PUT` validates it |
-//! | `DELETE /sites/{site}` | unregisters a site; its counters stay in the store |
-//! | `PUT /sites/{site}/baseline` | sets an imported all-time baseline (absolute, idempotent) |
-//! | `POST /salts/rotate` | replaces the salt of one site (`{"site": "…"}`) or of all (`{}`) |
-//! | `GET /audit?limit=N` | the most recent audit entries, newest first |
+//! | route | does | a site's token |
+//! |---|---|---|
+//! | `GET /sites` | every site's settings and the registry version | its sites only |
+//! | `GET /sites/{site}` | one site's settings | its sites |
+//! | `PUT /sites/{site}` | creates (201) or replaces (200) a site: a full replacement, so a setting the body leaves out takes its default (a trust record left out is removed); the body is [`SiteSettings`], whose `id` may be omitted and otherwise must equal the path's | replaces its sites; creates none |
+//! | `PATCH /sites/{site}` | changes some settings of a registered site (JSON merge patch, RFC 7396): what the body leaves out is kept, `null` resets a setting to its default (removes an optional one), arrays replace; the result is validated as `PUT` validates it | its sites |
+//! | `DELETE /sites/{site}` | unregisters a site; its counters stay in the store | no |
+//! | `PUT /sites/{site}/baseline` | sets an imported all-time baseline (absolute, idempotent) | its sites |
+//! | `POST /salts/rotate` | replaces the salt of one site (`{"site": "…"}`) or of all (`{}`) | its sites (`{}`: all of its sites) |
+//! | `GET /audit?limit=N` | the most recent audit entries, newest first | its sites' entries only |
 //!
-//! Every change is written to the audit log ([`crate::audit`]) with the fingerprint of
-//! the token that made it.
+//! An operator's token may call every route. A site's token that asks for another site
+//! gets 403 `forbidden`; so does one that would change a site's trust record (the
+//! issuer's word, signed with the issuer's key: only an operator changes it). Every
+//! change is written to the audit log ([`crate::audit`]) with the fingerprint and the
+//! scope of the token that made it.
 //!
 //! A site the sites file names (or the built-in demo site) is registered again at every
 //! start-up with the file's settings: the file is configuration management and wins. A
@@ -23,10 +27,10 @@
 
 use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use bytes::Bytes;
 use footfall::{Metric, SiteId};
 use serde::Deserialize;
@@ -40,25 +44,128 @@ use crate::sites::{Site, SiteSettings};
 use crate::state::AppState;
 use crate::web::site::SiteSegment;
 
-pub use tokens::{AdminTokens, fingerprint_of_digest};
+pub use tokens::{AdminTokens, Caller, Scope, fingerprint_of_digest};
 
 pub mod tokens;
 
-/// The admin routes (mounted under `/admin/v1`).
+/// Who may call an admin route besides an operator's token, which may call every one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A token of the site the route's `{site}` names.
+    Site,
+    /// Any token; the answer shows only the token's own sites.
+    Filtered,
+    /// Any token; the handler checks the sites the body names ([`ManagedSite::check`]).
+    SiteInBody,
+    /// An operator's token only.
+    Operator,
+}
+
+/// One admin route: its method and path (under `/admin/v1`), who may call it, and its
+/// handler. The router is built from [`ROUTES`] only, each route behind the check of its
+/// [`Access`], so no route escapes the scope check (a test walks the list).
+#[derive(Debug)]
+pub struct AdminRoute {
+    /// The method.
+    pub method: Method,
+    /// The path under `/admin/v1`.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// The handler, on `method`.
+    handler: fn(MethodFilter) -> MethodRouter<AppState>,
+}
+
+/// Every admin route. To add one: a line here, and in a `{site}` route's handler the
+/// [`ManagedSite`] extractor (a site's token for another site is refused with 403 before
+/// the handler runs, and the extractor says so again where the site is used).
+pub static ROUTES: &[AdminRoute] = &[
+    route(Method::GET, "/sites", Access::Filtered, |m| {
+        on(m, list_sites)
+    }),
+    route(Method::GET, "/sites/{site}", Access::Site, |m| {
+        on(m, get_site)
+    }),
+    route(Method::PUT, "/sites/{site}", Access::Site, |m| {
+        on(m, put_site)
+    }),
+    route(Method::PATCH, "/sites/{site}", Access::Site, |m| {
+        on(m, patch_site)
+    }),
+    route(Method::DELETE, "/sites/{site}", Access::Operator, |m| {
+        on(m, delete_site)
+    }),
+    route(Method::PUT, "/sites/{site}/baseline", Access::Site, |m| {
+        on(m, put_baseline)
+    }),
+    route(Method::POST, "/salts/rotate", Access::SiteInBody, |m| {
+        on(m, rotate_salts)
+    }),
+    route(Method::GET, "/audit", Access::Filtered, |m| {
+        on(m, get_audit)
+    }),
+];
+
+const fn route(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: fn(MethodFilter) -> MethodRouter<AppState>,
+) -> AdminRoute {
+    AdminRoute {
+        method,
+        path,
+        access,
+        handler,
+    }
+}
+
+/// The admin routes (mounted under `/admin/v1`), built from [`ROUTES`].
 pub fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/sites", get(list_sites))
-        .route(
-            "/sites/{site}",
-            get(get_site)
-                .put(put_site)
-                .patch(patch_site)
-                .delete(delete_site),
-        )
-        .route("/sites/{site}/baseline", put(put_baseline))
-        .route("/salts/rotate", post(rotate_salts))
-        .route("/audit", get(get_audit))
-        .method_not_allowed_fallback(method_not_allowed)
+    let mut router = axum::Router::new();
+    for route in ROUTES {
+        let filter = MethodFilter::try_from(route.method.clone())
+            .expect("admin routes use standard methods");
+        let access = route.access;
+        let guarded = (route.handler)(filter).route_layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| check_access(access, request, next),
+        ));
+        // Routes on one path merge their methods.
+        router = router.route(route.path, guarded);
+    }
+    router.method_not_allowed_fallback(method_not_allowed)
+}
+
+/// The scope check every admin route runs before its handler: a site's token is refused
+/// (403) on operator routes and on `{site}` routes of sites it does not manage.
+async fn check_access(access: Access, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let checked = match access {
+        Access::Operator => RequestCaller::from_request_parts(&mut parts, &())
+            .await
+            .and_then(|RequestCaller(caller)| require_operator(&caller)),
+        Access::Site => ManagedSite::from_request_parts(&mut parts, &())
+            .await
+            .map(|_| ()),
+        Access::Filtered | Access::SiteInBody => RequestCaller::from_request_parts(&mut parts, &())
+            .await
+            .map(|_| ()),
+    };
+    match checked {
+        Ok(()) => next.run(Request::from_parts(parts, body)).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn require_operator(caller: &Caller) -> Result<(), AppError> {
+    if caller.scope.is_operator() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "this token manages {} only; this needs an operator's token",
+            caller.scope.label()
+        )))
+    }
 }
 
 async fn method_not_allowed() -> Response {
@@ -70,38 +177,41 @@ async fn method_not_allowed() -> Response {
 }
 
 /// Middleware: requires `Authorization: Bearer <token>` with a configured token, and
-/// tells the handlers which one ([`Actor`] in the request's extensions).
+/// tells the handlers which one ([`Caller`] in the request's extensions).
 pub async fn require_token(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, AppError> {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let fingerprint = presented
-        .filter(|token| !token.is_empty())
-        .and_then(|token| state.admin.identify(token));
-    match fingerprint {
-        Some(fingerprint) => {
-            request.extensions_mut().insert(Actor::Token(fingerprint));
+    match bearer_caller(&state.admin, request.headers()) {
+        Some(caller) => {
+            request.extensions_mut().insert(caller);
             Ok(next.run(request).await)
         }
         None => Err(AppError::Unauthorized),
     }
 }
 
-/// The actor of a request; the middleware always sets it, so a request without one is
-/// refused rather than audited anonymously.
-struct RequestActor(Actor);
+/// The caller an `Authorization: Bearer <token>` header identifies, if any.
+pub fn bearer_caller(tokens: &AdminTokens, headers: &axum::http::HeaderMap) -> Option<Caller> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .and_then(|token| tokens.identify(token))
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestActor {
+/// The caller of a request; the middleware always sets it, so a request without one is
+/// refused rather than audited anonymously.
+#[derive(Debug)]
+pub struct RequestCaller(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestCaller {
     type Rejection = AppError;
 
     async fn from_request_parts(
@@ -110,10 +220,65 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestActor {
     ) -> Result<Self, AppError> {
         parts
             .extensions
-            .get::<Actor>()
-            .copied()
-            .map(RequestActor)
+            .get::<Caller>()
+            .cloned()
+            .map(RequestCaller)
             .ok_or(AppError::Unauthorized)
+    }
+}
+
+/// The actor of a request, for the audit log.
+struct RequestActor(Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestActor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, AppError> {
+        let RequestCaller(caller) = RequestCaller::from_request_parts(parts, state).await?;
+        Ok(RequestActor(caller.actor()))
+    }
+}
+
+/// The `{site}` of a route that the caller's token manages: 400 for a malformed id, 403
+/// for a site of another scope (whether or not it is registered, so a site's token learns
+/// nothing of other sites). The one line a `{site}` admin handler needs.
+#[derive(Debug)]
+pub struct ManagedSite {
+    /// The site.
+    pub id: SiteId,
+    /// Who asked.
+    pub caller: Caller,
+}
+
+impl ManagedSite {
+    /// Checks that `caller` manages `id`.
+    pub fn check(caller: &Caller, id: &SiteId) -> Result<(), AppError> {
+        if caller.scope.covers(id.as_str()) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "this token manages {} only, not {:?}",
+                caller.scope.label(),
+                id.as_str()
+            )))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ManagedSite {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, AppError> {
+        let RequestCaller(caller) = RequestCaller::from_request_parts(parts, state).await?;
+        let SitePath(id) = SitePath::from_request_parts(parts, state).await?;
+        ManagedSite::check(&caller, &id)?;
+        Ok(ManagedSite { id, caller })
     }
 }
 
@@ -186,10 +351,17 @@ fn unknown_site(id: &SiteId) -> AppError {
     AppError::NotFound(format!("no site {:?} is registered", id.as_str()))
 }
 
-/// `GET /admin/v1/sites`: every site's settings, sorted by id.
-async fn list_sites(State(state): State<AppState>) -> Json<Value> {
+/// `GET /admin/v1/sites`: every site's settings the caller manages, sorted by id.
+async fn list_sites(
+    State(state): State<AppState>,
+    RequestCaller(caller): RequestCaller,
+) -> Json<Value> {
     let all = state.sites.all();
-    let sites: Vec<&SiteSettings> = all.iter().map(|site| &site.settings).collect();
+    let sites: Vec<&SiteSettings> = all
+        .iter()
+        .filter(|site| caller.scope.covers(site.id.as_str()))
+        .map(|site| &site.settings)
+        .collect();
     Json(json!({
         "registry_version": state.registry.version(),
         "sites": sites,
@@ -199,7 +371,7 @@ async fn list_sites(State(state): State<AppState>) -> Json<Value> {
 /// `GET /admin/v1/sites/{site}`.
 async fn get_site(
     State(state): State<AppState>,
-    SitePath(id): SitePath,
+    ManagedSite { id, .. }: ManagedSite,
 ) -> Result<Json<Value>, AppError> {
     let site = state.sites.get(&id).ok_or_else(|| unknown_site(&id))?;
     Ok(Json(json!({
@@ -212,10 +384,10 @@ async fn get_site(
 /// setting the body leaves out takes its default ([`patch_site`] changes some only).
 async fn put_site(
     State(state): State<AppState>,
-    RequestActor(actor): RequestActor,
-    SitePath(id): SitePath,
+    ManagedSite { id, caller }: ManagedSite,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    let actor = caller.actor();
     let Value::Object(object) = body else {
         return Err(AppError::BadRequest(
             "the body must be a JSON object of site settings".to_owned(),
@@ -224,6 +396,11 @@ async fn put_site(
     let settings = validated_settings(&id, object)?;
 
     let updated = registry::update(&state.registry, |document| -> Result<_, AppError> {
+        let current = document.sites.get(id.as_str());
+        if current.is_none() {
+            require_operator(&caller)?;
+        }
+        check_trust_change(&caller, current, &settings)?;
         let previous = document.sites.insert(id.to_string(), settings.clone());
         Ok(if previous.as_ref() == Some(&settings) {
             Edit::Unchanged(previous)
@@ -259,10 +436,10 @@ async fn put_site(
 /// [`put_site`] validates a body, and nothing changes when it is refused.
 async fn patch_site(
     State(state): State<AppState>,
-    RequestActor(actor): RequestActor,
-    SitePath(id): SitePath,
+    ManagedSite { id, caller }: ManagedSite,
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Json<Value>, AppError> {
+    let actor = caller.actor();
     if !patch.is_object() {
         return Err(AppError::BadRequest(
             "the body must be a JSON object: a merge patch of the site's settings".to_owned(),
@@ -284,6 +461,7 @@ async fn patch_site(
             ));
         };
         let settings = validated_settings(&id, object)?;
+        check_trust_change(&caller, Some(current), &settings)?;
         let previous = document.sites.insert(id.to_string(), settings.clone());
         Ok(if previous.as_ref() == Some(&settings) {
             Edit::Unchanged((previous, settings))
@@ -304,6 +482,25 @@ async fn patch_site(
     });
     warn_if_startup_site(&state, &id, "PATCH", &mut answer);
     Ok(Json(answer))
+}
+
+/// A site's trust record is the issuer's statement about the site, signed with the
+/// issuer's key: a site's own token may keep it but not change it.
+fn check_trust_change(
+    caller: &Caller,
+    current: Option<&SiteSettings>,
+    settings: &SiteSettings,
+) -> Result<(), AppError> {
+    let unchanged = current.map(|current| &current.trust) == Some(&settings.trust);
+    if unchanged || caller.scope.is_operator() {
+        return Ok(());
+    }
+    Err(AppError::Forbidden(
+        "trust: the trust record is certified by the issuer and signed with its key; only \
+         an operator's token changes it (send the site's current trust record, or leave \
+         it out of a PATCH)"
+            .to_owned(),
+    ))
 }
 
 /// Applies a JSON merge patch (RFC 7396) to `target`: an object patch merges key by key
@@ -408,9 +605,11 @@ fn warn_if_startup_site(state: &AppState, id: &SiteId, method: &str, answer: &mu
 /// (until they expire) salts stay in the store, so registering it again resumes them.
 async fn delete_site(
     State(state): State<AppState>,
-    RequestActor(actor): RequestActor,
+    RequestCaller(caller): RequestCaller,
     SitePath(id): SitePath,
 ) -> Result<Json<Value>, AppError> {
+    require_operator(&caller)?;
+    let actor = caller.actor();
     let updated = registry::update(&state.registry, |document| -> Result<_, AppError> {
         let removed = document
             .sites
@@ -477,7 +676,7 @@ fn default_baseline_metric() -> String {
 async fn put_baseline(
     State(state): State<AppState>,
     RequestActor(actor): RequestActor,
-    SitePath(id): SitePath,
+    ManagedSite { id, .. }: ManagedSite,
     JsonBody(request): JsonBody<BaselineRequest>,
 ) -> Result<Json<Value>, AppError> {
     let site = state.sites.get(&id).ok_or_else(|| unknown_site(&id))?;
@@ -550,15 +749,22 @@ struct RotateRequest {
 /// their next registry sync.
 async fn rotate_salts(
     State(state): State<AppState>,
-    RequestActor(actor): RequestActor,
+    RequestCaller(caller): RequestCaller,
     JsonBody(request): JsonBody<RotateRequest>,
 ) -> Result<Json<Value>, AppError> {
+    let actor = caller.actor();
     let sites = match &request.site {
         Some(raw) => {
             let id = parse_site_id(raw)?;
+            ManagedSite::check(&caller, &id)?;
             vec![state.sites.get(&id).ok_or_else(|| unknown_site(&id))?]
         }
-        None => state.sites.all(),
+        None => state
+            .sites
+            .all()
+            .into_iter()
+            .filter(|site| caller.scope.covers(site.id.as_str()))
+            .collect(),
     };
     let now = state.clock.now();
     let mut rotated = Vec::with_capacity(sites.len());
@@ -614,8 +820,13 @@ struct AuditQuery {
     limit: Option<usize>,
 }
 
-/// `GET /admin/v1/audit?limit=N`: the most recent entries, newest first.
-async fn get_audit(State(state): State<AppState>, uri: Uri) -> Result<Json<Value>, AppError> {
+/// `GET /admin/v1/audit?limit=N`: the most recent entries, newest first; for a site's
+/// token, only the entries of its sites.
+async fn get_audit(
+    State(state): State<AppState>,
+    RequestCaller(caller): RequestCaller,
+    uri: Uri,
+) -> Result<Json<Value>, AppError> {
     let query = axum::extract::Query::<AuditQuery>::try_from_uri(&uri)
         .map_err(|e| AppError::BadRequest(format!("query: {}", e.body_text())))?;
     let limit = query.limit.unwrap_or(DEFAULT_AUDIT_LIMIT);
@@ -625,7 +836,14 @@ async fn get_audit(State(state): State<AppState>, uri: Uri) -> Result<Json<Value
             audit::MAX_ENTRIES
         )));
     }
-    let (entries, total) = audit::recent(state.store.as_ref(), limit, state.clock.now())
+    let shown = |entry: &AuditEntry| {
+        caller.scope.is_operator()
+            || entry
+                .site
+                .as_deref()
+                .is_some_and(|site| caller.scope.covers(site))
+    };
+    let (entries, total) = audit::recent(state.store.as_ref(), limit, state.clock.now(), shown)
         .await
         .map_err(|error| match error {
             audit::AuditError::Store(error) => AppError::Unavailable(Some(error.into())),

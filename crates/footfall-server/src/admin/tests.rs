@@ -120,7 +120,11 @@ fn tokens_match_exactly() {
     assert!(AdminTokens::new(&[]).is_empty());
     assert!(!format!("{tokens:?}").contains("token\""));
     assert_eq!(
-        tokens.identify("new-token").unwrap().to_string(),
+        tokens
+            .identify("new-token")
+            .unwrap()
+            .fingerprint
+            .to_string(),
         fingerprint("new-token")
     );
     assert_ne!(tokens.identify("old-token"), tokens.identify("new-token"));
@@ -130,28 +134,16 @@ fn tokens_match_exactly() {
 async fn every_route_requires_a_configured_token() {
     let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
     let (_state, app) = instance(&store);
-    let routes = [
-        ("GET", "/admin/v1/sites", None),
-        ("GET", "/admin/v1/sites/demo", None),
-        ("PUT", "/admin/v1/sites/demo", Some("{}")),
-        ("PATCH", "/admin/v1/sites/demo", Some("{}")),
-        ("DELETE", "/admin/v1/sites/demo", None),
-        (
-            "PUT",
-            "/admin/v1/sites/demo/baseline",
-            Some("{\"value\":1}"),
-        ),
-        ("POST", "/admin/v1/salts/rotate", Some("{}")),
-        ("GET", "/admin/v1/audit", None),
-    ];
-    for (method, uri, body) in routes {
+    for route in ROUTES {
+        let (uri, body) = example(route, "demo");
+        let method = route.method.as_str();
         for token in [
             None,
             Some("wrong-token"),
             Some(""),
             Some("first-admin-token"),
         ] {
-            let (status, response) = send(&app, method, uri, token, body).await;
+            let (status, response) = send(&app, method, &uri, token, body.as_deref()).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri} {token:?}");
             assert_eq!(response["error"]["code"], "unauthorized");
         }
@@ -1265,4 +1257,186 @@ async fn an_untouched_demo_site_leaves_the_registry_when_the_demo_is_off() {
     )
     .await;
     assert!(third.sites.get(&SiteId::new("demo").unwrap()).is_some());
+}
+
+/// A token of the `caukee` site only.
+const CAUKEE_TOKEN: &str = "caukee-webmaster-token-31d9";
+/// A token of the `tracu` site only.
+const TRACU_TOKEN: &str = "tracu-webmaster-token-8a02";
+
+/// An instance with the operator tokens and a token for each of `caukee` and `tracu`,
+/// both sites registered by an operator.
+async fn scoped_instance() -> (AppState, Router) {
+    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+    let clock = Arc::new(ManualClock::new("2026-11-30T17:00:00Z".parse().unwrap()));
+    let site = |id: &str| Scope::Sites(vec![SiteId::new(id).unwrap()]);
+    let options = Options {
+        admin_tokens: vec![TOKEN.to_owned()],
+        admin_token_grants: vec![
+            tokens::TokenGrant::new(CAUKEE_TOKEN, site("caukee")),
+            tokens::TokenGrant::new(TRACU_TOKEN, site("tracu")),
+        ],
+        ..Options::default()
+    };
+    let (state, _flusher) = AppState::new(store, clock, Sites::default(), options).unwrap();
+    let app = internal_app(state.clone(), RequestLimits::default());
+    for (id, host) in [("caukee", "caukee.vn"), ("tracu", "tracu.vn")] {
+        assert_eq!(put_site(&app, TOKEN, id, host).await.0, StatusCode::CREATED);
+    }
+    (state, app)
+}
+
+/// A request of `route` about `site` that the route accepts: its URI and JSON body.
+/// Every route of [`ROUTES`] needs one here, so the walks below cover each new route.
+fn example(route: &AdminRoute, site: &str) -> (String, Option<String>) {
+    let uri = format!("/admin/v1{}", route.path.replace("{site}", site));
+    let body = match (route.method.as_str(), route.path) {
+        ("GET", "/sites" | "/sites/{site}" | "/audit") | ("DELETE", "/sites/{site}") => None,
+        ("PUT", "/sites/{site}") => Some(settings_json(site, &format!("{site}.vn"))),
+        ("PATCH", "/sites/{site}") => Some(r#"{"name": "Renamed"}"#.to_owned()),
+        ("PUT", "/sites/{site}/baseline") => Some(r#"{"value": 1000}"#.to_owned()),
+        ("POST", "/salts/rotate") => Some(format!(r#"{{"site": "{site}"}}"#)),
+        (method, path) => panic!("add an example request for {method} {path} to this test"),
+    };
+    (uri, body)
+}
+
+#[tokio::test]
+async fn every_route_checks_the_scope_of_a_sites_token() {
+    let (state, app) = scoped_instance().await;
+    for route in ROUTES {
+        let method = route.method.as_str();
+        // Another site's token: refused before anything is read or changed, or (for the
+        // routes that list) shown nothing of the other site.
+        put_site(&app, TOKEN, "tracu", "tracu.vn").await;
+        let (uri, body) = example(route, "tracu");
+        let (status, answer) = send(&app, method, &uri, Some(CAUKEE_TOKEN), body.as_deref()).await;
+        if route.access == Access::Filtered {
+            assert_eq!(status, StatusCode::OK, "{method} {uri}: {answer}");
+            assert!(
+                !answer.to_string().contains("tracu"),
+                "{method} {uri}: {answer}"
+            );
+        } else {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}: {answer}");
+            assert_eq!(answer["error"]["code"], "forbidden", "{answer}");
+            assert!(
+                message(&answer).contains("sites:caukee"),
+                "the refusal names the token's scope: {answer}"
+            );
+        }
+        let tracu = state.sites.get("tracu").expect("still registered");
+        assert_eq!(tracu.settings.name, "", "{method} {uri} changed tracu");
+
+        // Its own site's token: allowed, except where only an operator may go.
+        put_site(&app, TOKEN, "caukee", "caukee.vn").await;
+        let (uri, body) = example(route, "caukee");
+        let (status, answer) = send(&app, method, &uri, Some(CAUKEE_TOKEN), body.as_deref()).await;
+        if route.access == Access::Operator {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {uri}: {answer}");
+            assert_eq!(answer["error"]["code"], "forbidden", "{answer}");
+        } else {
+            assert!(status.is_success(), "{method} {uri}: {status} {answer}");
+        }
+
+        // An operator's token: allowed everywhere.
+        put_site(&app, TOKEN, "caukee", "caukee.vn").await;
+        let (status, answer) = send(&app, method, &uri, Some(TOKEN), body.as_deref()).await;
+        assert!(status.is_success(), "{method} {uri}: {status} {answer}");
+    }
+}
+
+#[tokio::test]
+async fn a_sites_token_sees_and_changes_only_its_own_sites() {
+    let (_state, app) = scoped_instance().await;
+    let (status, list) = send(&app, "GET", "/admin/v1/sites", Some(CAUKEE_TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = list["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|site| site["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["caukee"]);
+
+    // It replaces and patches its site, but creates none, even one its scope names.
+    let (status, _) = put_site(&app, CAUKEE_TOKEN, "caukee", "www.caukee.vn").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) =
+        patch_site_as(&app, CAUKEE_TOKEN, "caukee", r#"{"stats_public": true}"#).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["site"]["stats_public"], true);
+    let (status, answer) = send(&app, "DELETE", "/admin/v1/sites/caukee", Some(TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = put_site(&app, CAUKEE_TOKEN, "caukee", "caukee.vn").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(message(&answer).contains("operator"), "{answer}");
+    assert_eq!(
+        put_site(&app, TOKEN, "caukee", "caukee.vn").await.0,
+        StatusCode::CREATED
+    );
+
+    // The trust record is the issuer's: kept through its changes, never changed by it.
+    let trust = serde_json::to_string(&SiteSettings::demo().trust).unwrap();
+    let (status, answer) = patch_site_as(
+        &app,
+        CAUKEE_TOKEN,
+        "caukee",
+        &format!(r#"{{"trust": {trust}}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(message(&answer).starts_with("trust:"), "{answer}");
+    let (status, _) =
+        patch_site_as(&app, TOKEN, "caukee", &format!(r#"{{"trust": {trust}}}"#)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) =
+        patch_site_as(&app, CAUKEE_TOKEN, "caukee", r#"{"name": "Cầu Kè"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["site"]["trust"]["certificate_id"], "DEMO-0001");
+    let (status, answer) = patch_site_as(&app, CAUKEE_TOKEN, "caukee", r#"{"trust": null}"#).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+
+    // `{}` rotates the salts of every site it manages, and only those.
+    let (status, answer) = send(
+        &app,
+        "POST",
+        "/admin/v1/salts/rotate",
+        Some(CAUKEE_TOKEN),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["rotated"], json!(["caukee"]));
+
+    // Its audit log: its sites' entries only, each naming the token and its scope.
+    let (status, audit) = send(&app, "GET", "/admin/v1/audit", Some(CAUKEE_TOKEN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(audit["total"], entries.len());
+    assert!(entries.iter().all(|e| e["site"] == "caukee"), "{audit}");
+    let own = format!("token:{}", fingerprint(CAUKEE_TOKEN));
+    let by_it: Vec<&Value> = entries.iter().filter(|e| e["actor"] == own).collect();
+    assert_eq!(by_it.len(), 4, "{audit}");
+    assert!(
+        by_it.iter().all(|e| e["scope"] == "sites:caukee"),
+        "{audit}"
+    );
+    let (_, all) = send(&app, "GET", "/admin/v1/audit", Some(TOKEN), None).await;
+    assert!(all["total"].as_u64().unwrap() > entries.len() as u64);
+    let operator = format!("token:{}", fingerprint(TOKEN));
+    assert!(
+        all["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["actor"] == operator)
+            .all(|e| e["scope"] == "operator"),
+        "{all}"
+    );
+}
+
+async fn patch_site_as(app: &Router, token: &str, id: &str, patch: &str) -> (StatusCode, Value) {
+    let uri = format!("/admin/v1/sites/{id}");
+    send(app, "PATCH", &uri, Some(token), Some(patch)).await
 }

@@ -1,8 +1,9 @@
 //! The operator commands beside `serve`, at the top of the crate: nothing below imports
 //! them. `sketch` looks at Redis HyperLogLogs, `migrate` copies and upgrades stores,
 //! `trust` makes keys and signs and verifies credentials, `healthcheck` asks a running
-//! service whether it is ready.
+//! service whether it is ready, `admin_token` makes admin tokens for the tokens file.
 
+pub mod admin_token;
 pub mod healthcheck;
 pub mod migrate;
 pub mod sketch;
