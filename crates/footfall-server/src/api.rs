@@ -6,7 +6,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
+use footfall::counter::DayFigures;
+
 use crate::error::AppError;
+use crate::sites::Site;
 use crate::state::AppState;
 use crate::web::conditional::not_modified;
 use crate::web::cors;
@@ -66,6 +69,27 @@ struct HistoryDay {
     pageviews: u64,
 }
 
+/// A site's last `days` local days (today included, oldest first, at most the retention),
+/// bounded by the store timeout: the one reading of per-day history that the history
+/// API and the statistics page share.
+pub async fn read_history(
+    state: &AppState,
+    site: &Site,
+    days: u32,
+) -> Result<Vec<DayFigures>, AppError> {
+    let now = state.clock.now();
+    let history = tokio::time::timeout(
+        state.options.store_timeout,
+        state
+            .counts
+            .settled()
+            .history(state.store.as_ref(), &site.id, &site.rules, days, now),
+    )
+    .await
+    .map_err(|_| AppError::Unavailable(None))??;
+    Ok(history)
+}
+
 /// `GET /api/v1/sites/{site}/history?days=N`.
 pub async fn get_history(
     State(state): State<AppState>,
@@ -81,16 +105,7 @@ pub async fn get_history(
             site.rules.retention_days()
         )));
     }
-    let now = state.clock.now();
-    let history = tokio::time::timeout(
-        state.options.store_timeout,
-        state
-            .counts
-            .settled()
-            .history(state.store.as_ref(), &site.id, &site.rules, days, now),
-    )
-    .await
-    .map_err(|_| AppError::Unavailable(None))??;
+    let history = read_history(&state, &site, days).await?;
     let body = HistoryBody {
         site: site.id.as_str(),
         time_zone: site.rules.calendar().time_zone_name(),

@@ -56,6 +56,7 @@ pub fn public_app(state: AppState, limits: RequestLimits) -> Router {
         .route("/api/v1/sites/{site}/history", get(api::get_history))
         .merge(crate::trust::routes::routes())
         .merge(widget::routes())
+        .merge(crate::stats::public_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
@@ -88,6 +89,7 @@ pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics_with_buffer_depth))
         .route("/openapi.json", get(crate::openapi::openapi_endpoint))
+        .merge(crate::stats::internal_routes())
         // `nest` takes `/admin` and `/admin/…` but not `/admin/` itself, which the same
         // guarded router answers (with its fallback, as the path is not stripped).
         .route_service("/admin/", admin_routes.clone().with_state(state.clone()))

@@ -37,7 +37,8 @@ impl TrustedProxies {
         Ok(TrustedProxies { networks })
     }
 
-    fn trusts(&self, address: IpAddr) -> bool {
+    /// True when `address` is one of the trusted proxies.
+    pub fn trusts(&self, address: IpAddr) -> bool {
         let address = canonical(address);
         self.networks.iter().any(|n| n.contains(&address))
     }

@@ -35,6 +35,7 @@ pub mod service;
 pub mod setting;
 pub mod sites;
 pub mod state;
+pub mod stats;
 pub mod store;
 pub mod text;
 pub mod trust;

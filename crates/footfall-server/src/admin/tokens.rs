@@ -237,7 +237,8 @@ pub fn operator_grants(tokens: &[String]) -> Vec<TokenGrant> {
         .collect()
 }
 
-fn digest_of(token: &str) -> [u8; 32] {
+/// The SHA-256 digest of a token, as kept and compared.
+pub fn digest_of(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 

@@ -8,6 +8,7 @@ mod layering;
 mod openapi;
 mod routes;
 mod sockets;
+mod stats;
 mod support;
 mod trust_cli;
 mod widget;
