@@ -90,7 +90,9 @@ pub fn chart_svg(days: &[DayFigures], text: &ChartText, label: impl Fn(u64) -> S
         .flat_map(|day| Series::ALL.map(|series| series.of(day)))
         .max()
         .unwrap_or(0);
-    let top = nice_ceiling(max.max(4));
+    // Four gridline steps of a round size, the top one at or above every value.
+    let step = nice_ceiling(max.div_ceil(4).max(1));
+    let top = step.saturating_mul(4);
     let plot_w = f64::from(WIDTH - LEFT - RIGHT);
     let plot_h = f64::from(HEIGHT - TOP - BOTTOM);
     let x = |index: usize| -> f64 {
@@ -110,8 +112,8 @@ pub fn chart_svg(days: &[DayFigures], text: &ChartText, label: impl Fn(u64) -> S
         desc = escape_markup(&text.desc),
     );
     svg.push_str(r#"<g class="grid" aria-hidden="true">"#);
-    for step in 0..=4u64 {
-        let value = top / 4 * step;
+    for line in 0..=4u64 {
+        let value = step.saturating_mul(line);
         let at = y(value);
         let _ = write!(
             svg,
@@ -208,8 +210,10 @@ mod tests {
         for series in Series::ALL {
             assert!(svg.contains(series.class()), "{svg}");
         }
-        // The top gridline is 20 (the largest value, already round), the highest point on it.
-        assert!(svg.contains(">20</text>"), "{svg}");
+        // Gridlines every 5 up to 20 (the largest value), the highest point on the top one.
+        for value in [0, 5, 10, 15, 20] {
+            assert!(svg.contains(&format!(">{value}</text>")), "{svg}");
+        }
         assert!(svg.contains(&format!("{:.1},{:.1}", 708.0, 12.0)), "{svg}");
         assert!(
             !svg.contains("style="),

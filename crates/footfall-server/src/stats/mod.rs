@@ -285,16 +285,20 @@ fn over_tls(
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
-/// Refuses a browser's form sent from another site (login CSRF, forced sign-out): a
-/// browser says where a form comes from in `Sec-Fetch-Site` and `Origin`. A request
-/// with neither (a script) is no browser's and goes on.
+/// Refuses a browser's form sent from another site (login CSRF, forced sign-out). A
+/// browser says where a request comes from in `Sec-Fetch-Site`, which no page can
+/// forge: when present it decides. Otherwise `Origin` must name this host (a page with
+/// `Referrer-Policy: no-referrer`, as this one, sends `Origin: null`, accepted only with
+/// `Sec-Fetch-Site`). A request with neither (a script) is no browser's and goes on.
 fn same_origin(headers: &HeaderMap) -> Result<(), AppError> {
     let refused =
         || AppError::Forbidden("a form of another site cannot sign in or out here".to_owned());
-    if let Some(site) = headers.get("sec-fetch-site")
-        && !matches!(site.as_bytes(), b"same-origin" | b"none")
-    {
-        return Err(refused());
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return if matches!(site.as_bytes(), b"same-origin" | b"none") {
+            Ok(())
+        } else {
+            Err(refused())
+        };
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
@@ -474,5 +478,21 @@ mod tests {
             .is_err()
         );
         assert!(same_origin(&with(&[("host", "a"), ("origin", "null")])).is_err());
+        assert!(
+            same_origin(&with(&[
+                ("host", "a"),
+                ("origin", "null"),
+                ("sec-fetch-site", "same-origin")
+            ]))
+            .is_ok()
+        );
+        assert!(
+            same_origin(&with(&[
+                ("host", "a"),
+                ("origin", "http://a"),
+                ("sec-fetch-site", "same-site")
+            ]))
+            .is_err()
+        );
     }
 }

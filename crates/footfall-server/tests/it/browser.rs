@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -21,7 +20,6 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use footfall::store::{AnyStore, MemoryStore};
 use footfall_server::client_ip::TrustedProxies;
 use footfall_server::describe::Lang;
 use footfall_server::http::ConnectionLimits;
@@ -34,10 +32,12 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout};
 
-use crate::support::{InProcessService, Server, memory_service_config, spawn_service};
+use crate::support::{
+    InProcessService, Server, memory_service_config, spawn_service, store_with_baseline,
+};
 
 /// The longest any single wait may take.
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// The whole test's budget.
 const BUDGET: Duration = Duration::from_secs(60);
 /// The site the host page embeds; registered for `localhost` only, so the same page
@@ -552,18 +552,8 @@ impl Fixture {
         ];
         config.options.counts_fresh_for = Duration::from_millis(50);
         config.options.trusted_proxies = TrustedProxies::parse("127.0.0.1").expect("valid");
-        let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
         // The old counter's total, as imported on the portal: the box must group it.
-        footfall::counter::set_baseline(
-            store.as_ref(),
-            &footfall::SiteId::new(SITE).expect("a valid id"),
-            footfall::Metric::Visits,
-            7_289_126,
-            false,
-            footfall::clock::Clock::now(&footfall::clock::SystemClock),
-        )
-        .await
-        .expect("the memory store takes a baseline");
+        let store = store_with_baseline(SITE, 7_289_126).await;
         let service = spawn_service(config, store, WAIT).await;
         let svc = service.bound.public;
         // A proxy in front of the service that says its client is OTHER_IP, as nginx would.
@@ -604,13 +594,13 @@ const LIGHT_BACKGROUND: &str = "rgb(255, 255, 255)";
 const DARK_BACKGROUND: &str = "rgb(22, 27, 34)";
 
 /// Chromium and chromedriver, or a failure that says how to install them.
-struct BrowserTools {
+pub(crate) struct BrowserTools {
     chromium: PathBuf,
     chromedriver: PathBuf,
 }
 
 impl BrowserTools {
-    fn find() -> BrowserTools {
+    pub(crate) fn find() -> BrowserTools {
         let hint = "install them with scripts/install-test-deps.sh \
                     (apt-get install -y chromium chromium-driver)";
         let find = |names: &[&str]| {
@@ -634,7 +624,7 @@ impl BrowserTools {
 }
 
 /// A chromedriver process on a free loopback port, killed on drop.
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     address: SocketAddr,
     chromium: PathBuf,
@@ -642,7 +632,7 @@ struct ChromeDriver {
 }
 
 impl ChromeDriver {
-    fn start(tools: &BrowserTools) -> ChromeDriver {
+    pub(crate) fn start(tools: &BrowserTools) -> ChromeDriver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -663,7 +653,7 @@ impl ChromeDriver {
 
     /// A new browser with a fresh profile and the given User-Agent, as a reader's:
     /// chromedriver's `navigator.webdriver` mark is switched off, so the widget counts it.
-    async fn session(&self, user_agent: &str) -> Session {
+    pub(crate) async fn session(&self, user_agent: &str) -> Session {
         self.session_with(user_agent, true).await
     }
 
@@ -732,7 +722,7 @@ impl Drop for ChromeDriver {
 }
 
 /// One browser session.
-struct Session {
+pub(crate) struct Session {
     driver: SocketAddr,
     id: String,
     _profile: tempfile::TempDir,
@@ -780,7 +770,7 @@ return { title: box.firstChild.textContent, text: box.textContent,
 "#;
 
 impl Session {
-    async fn command(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+    pub(crate) async fn command(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let path = format!("/session/{}{path}", self.id);
         let reply = try_http(self.driver, method, &path, body)
             .await
@@ -791,7 +781,7 @@ impl Session {
         reply["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.command("POST", "/url", Some(&json!({ "url": url })))
             .await;
     }
@@ -800,7 +790,7 @@ impl Session {
         self.command("POST", "/refresh", Some(&json!({}))).await;
     }
 
-    async fn execute(&self, script: &str) -> Value {
+    pub(crate) async fn execute(&self, script: &str) -> Value {
         self.command(
             "POST",
             "/execute/sync",
@@ -821,14 +811,14 @@ impl Session {
 
     /// Makes the page see `scheme` (`light`, `dark`) as the system's colour scheme,
     /// through chromedriver's DevTools passthrough.
-    async fn emulate_color_scheme(&self, scheme: &str) {
+    pub(crate) async fn emulate_color_scheme(&self, scheme: &str) {
         self.emulate_media(scheme, "no-preference").await;
     }
 
     /// Makes the page see `scheme` as the colour scheme and `motion` (`reduce`,
     /// `no-preference`) as the reader's wish about motion, through chromedriver's DevTools
     /// passthrough; it holds across navigations.
-    async fn emulate_media(&self, scheme: &str, motion: &str) {
+    pub(crate) async fn emulate_media(&self, scheme: &str, motion: &str) {
         let params = json!({
             "cmd": "Emulation.setEmulatedMedia",
             "params": { "features": [
@@ -940,7 +930,7 @@ impl Session {
 
     /// Waits (at most 10 s) for the widget to draw its box, and reads it.
     /// Runs `script` until it returns something other than null (at most `WAIT`).
-    async fn poll(&self, script: &str) -> Value {
+    pub(crate) async fn poll(&self, script: &str) -> Value {
         let deadline = Instant::now() + WAIT;
         loop {
             let value = self.execute(script).await;
@@ -1047,7 +1037,7 @@ impl Session {
         std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = try_http(
             self.driver,
             "DELETE",
@@ -1271,7 +1261,7 @@ async fn badges_page(
 }
 
 /// `target/screenshots/`, created.
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .unwrap_or_else(|| Path::new("."))

@@ -9,6 +9,7 @@ mod openapi;
 mod routes;
 mod sockets;
 mod stats;
+mod stats_browser;
 mod support;
 mod trust_cli;
 mod widget;

@@ -441,3 +441,20 @@ pub(crate) fn footfall(args: &[&OsStr], stdin: &[u8]) -> Output {
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// A memory store holding `site`'s imported all-time baseline of `visits`, as the
+/// portal's old counter left it.
+pub(crate) async fn store_with_baseline(site: &str, visits: u64) -> Arc<AnyStore> {
+    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+    counter::set_baseline(
+        store.as_ref(),
+        &footfall::SiteId::new(site).expect("a valid id"),
+        footfall::Metric::Visits,
+        visits,
+        false,
+        footfall::clock::SystemClock.now(),
+    )
+    .await
+    .expect("the memory store takes a baseline");
+    store
+}

@@ -1,0 +1,240 @@
+//! The statistics page in Chromium: a webmaster signs in through the form on the
+//! internal listener, and the page renders under its CSP in light and dark, Vietnamese
+//! and English, without overflowing a phone's width; screenshots go to
+//! `target/screenshots/stats-{light,dark}-{vi,en}.png`.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use footfall::SiteId;
+use footfall_server::admin::tokens::{Scope, TokenGrant};
+use footfall_server::sites::{Site, SiteSettings};
+use serde_json::{Value, json};
+use tokio::time::timeout;
+
+use crate::browser::{BrowserTools, ChromeDriver, Session, WAIT, screenshot_dir};
+use crate::support::{InProcessService, memory_service_config, spawn_service, store_with_baseline};
+
+const SITE: &str = "caukee";
+const TOKEN: &str = "caukee-webmaster-browser-token";
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_page_in_chromium_signs_in_and_renders_light_and_dark() {
+    timeout(Duration::from_secs(60), scenario())
+        .await
+        .expect("the browser test finishes within 60 s");
+}
+
+async fn element(session: &Session, selector: &str) -> String {
+    let found = session
+        .command(
+            "POST",
+            "/element",
+            Some(&json!({ "using": "css selector", "value": selector })),
+        )
+        .await;
+    found
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no {selector}: {found}"))
+        .to_owned()
+}
+
+async fn scenario() {
+    let tools = BrowserTools::find();
+    let mut config = memory_service_config(&[
+        "--no-demo",
+        "--flush-interval-ms",
+        "20",
+        "--counts-ttl",
+        "1",
+    ]);
+    let mut settings = SiteSettings::new(SITE, &["caukee.travinh.gov.vn"]);
+    settings.name = "Cầu Kè".to_owned();
+    config.sites = vec![Site::from_settings(settings, "").expect("a valid site")];
+    config.options.admin_token_grants = vec![TokenGrant::new(
+        TOKEN,
+        Scope::Sites(vec![SiteId::new(SITE).expect("a valid id")]),
+    )];
+    let store = store_with_baseline(SITE, 7_289_126).await;
+    let InProcessService {
+        bound,
+        stop,
+        task: service,
+    } = spawn_service(config, store, WAIT).await;
+    let base = format!("http://127.0.0.1:{}", bound.internal.port());
+    // Some readers today, so the page has figures to draw.
+    for (n, reader) in ["Firefox/140.0", "Chrome/142.0", "Edg/142.0", "Safari/605.1"]
+        .iter()
+        .enumerate()
+    {
+        for _ in 0..=n {
+            hit(
+                bound.public,
+                &format!("Mozilla/5.0 (X11; Linux x86_64) {reader}"),
+            )
+            .await;
+        }
+    }
+
+    let driver = ChromeDriver::start(&tools);
+    let browser = driver.session(UA).await;
+    // Not signed in: the form. Sign in as a webmaster would.
+    browser.goto(&format!("{base}/stats/{SITE}")).await;
+    let input = element(&browser, "#token").await;
+    browser
+        .command(
+            "POST",
+            &format!("/element/{input}/value"),
+            Some(&json!({ "text": TOKEN })),
+        )
+        .await;
+    let button = element(&browser, "button[type=submit]").await;
+    browser
+        .command(
+            "POST",
+            &format!("/element/{button}/click"),
+            Some(&json!({})),
+        )
+        .await;
+    browser
+        .poll("return document.querySelector('svg.chart') ? true : null;")
+        .await;
+    // The session is not readable by script (HttpOnly), yet it keeps the page open.
+    assert_eq!(browser.execute("return document.cookie;").await, "");
+
+    let shots = screenshot_dir();
+    for scheme in ["light", "dark"] {
+        browser.emulate_color_scheme(scheme).await;
+        for lang in ["vi", "en"] {
+            browser
+                .goto(&format!("{base}/stats/{SITE}?lang={lang}&days=30"))
+                .await;
+            let shown = browser
+                .poll(
+                    "var s = document.querySelector('svg.chart'); if (!s) return null; \
+                     return {lang: document.documentElement.lang, \
+                             background: getComputedStyle(document.body).backgroundColor, \
+                             scripts: document.scripts.length, \
+                             cards: document.querySelectorAll('.card').length, \
+                             today: document.querySelectorAll('.card .value')[1].textContent, \
+                             signOut: !!document.querySelector('form[action$=\"sign-out\"]'), \
+                             styled: getComputedStyle(document.querySelector('.cards')).display, \
+                             baseline: (document.querySelector('.baseline') || {}).textContent || ''};",
+                )
+                .await;
+            assert_eq!(shown["lang"], lang, "{shown}");
+            assert!(shown["today"].as_str().unwrap_or("0") != "0", "{shown}");
+            assert_eq!(shown["scripts"], 0, "{shown}");
+            assert_eq!(shown["cards"], 4, "{shown}");
+            assert_eq!(shown["signOut"], true, "{shown}");
+            // The hashed stylesheet applied (a CSP that blocked it would leave `block`).
+            assert_eq!(shown["styled"], "grid", "{shown}");
+            let background = if scheme == "dark" {
+                "rgb(13, 17, 23)"
+            } else {
+                "rgb(246, 248, 250)"
+            };
+            assert_eq!(shown["background"], background, "{shown}");
+            assert!(
+                shown["baseline"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("7,289,126"),
+                "{shown}"
+            );
+            let bytes = full_page_png(&browser).await;
+            assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+            let path = shots.join(format!("stats-{scheme}-{lang}.png"));
+            std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    }
+    // No console error (a CSP violation is one). Network errors are expected: the
+    // sign-in form comes with a 401, and there is no favicon.
+    let log = browser
+        .command("POST", "/se/log", Some(&json!({ "type": "browser" })))
+        .await;
+    let severe: Vec<&Value> = log
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e["level"] == "SEVERE" && e["source"] != "network")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+
+    // A phone's width: nothing wider than the screen.
+    browser
+        .command(
+            "POST",
+            "/window/rect",
+            Some(&json!({ "width": 320, "height": 800 })),
+        )
+        .await;
+    browser.goto(&format!("{base}/stats/{SITE}?lang=vi")).await;
+    let widths = browser
+        .poll(
+            "return document.querySelector('svg.chart') ? \
+             {page: document.documentElement.scrollWidth, view: document.documentElement.clientWidth} : null;",
+        )
+        .await;
+    assert!(
+        widths["page"].as_u64() <= widths["view"].as_u64(),
+        "the page overflows a phone: {widths}"
+    );
+    browser.close().await;
+    drop(driver);
+    let _ = stop.send(());
+    let _ = timeout(WAIT, service).await;
+}
+
+/// A screenshot of the whole page, beyond the window's height (DevTools
+/// `Page.captureScreenshot`, through chromedriver).
+async fn full_page_png(session: &Session) -> Vec<u8> {
+    let size = session
+        .execute(
+            "return {width: document.documentElement.scrollWidth, \
+                     height: document.documentElement.scrollHeight};",
+        )
+        .await;
+    let params = json!({
+        "cmd": "Page.captureScreenshot",
+        "params": {
+            "format": "png",
+            "captureBeyondViewport": true,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    });
+    let shot = session
+        .command("POST", "/goog/cdp/execute", Some(&params))
+        .await;
+    base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap_or(""))
+        .expect("a base64 PNG")
+}
+
+/// One page view of the site, as a browser's beacon sends it.
+async fn hit(public: std::net::SocketAddr, user_agent: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = format!(r#"{{"site":"{SITE}","path":"/"}}"#);
+    let request = format!(
+        "POST /api/v1/hit HTTP/1.1\r\nHost: {public}\r\nOrigin: https://caukee.travinh.gov.vn\r\n\
+         User-Agent: {user_agent}\r\nContent-Type: text/plain;charset=UTF-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(public)
+        .await
+        .expect("the public listener accepts");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("the hit is sent");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+}
