@@ -3,11 +3,9 @@
 //! Expected values are computed with the library directly, independently of the
 //! command-line parsing and file handling under test.
 
-use std::process::Stdio;
-
 use footfall::sketch::{Encoding, Hll};
 
-use crate::support::{footfall, footfall_command, text};
+use crate::support::{LOOPBACK_LISTENERS, footfall, footfall_command, spawn_with_log, text};
 
 #[test]
 fn add_count_and_inspect_a_sketch_file() {
@@ -151,40 +149,21 @@ fn a_redis_store_without_a_salt_secret_is_refused_naming_the_setting() {
 /// made a salt secret and where it keeps it (mode 0600, beside the database file).
 #[test]
 fn serve_logs_json_without_colour_and_keeps_a_salt_secret_beside_its_store() {
-    use std::io::BufRead;
     use std::time::{Duration, Instant};
 
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = dir.path().join("data");
-    let mut child = footfall_command()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
+    let mut command = footfall_command();
+    command
+        .arg("serve")
+        .args(LOOPBACK_LISTENERS)
         .arg("--store")
         .arg(&store)
         // Whatever the environment running the tests says, the defaults are under test.
         .env_remove("FOOTFALL_LOG_FORMAT")
         .env_remove("FOOTFALL_SALT_SECRET")
-        .env_remove("FOOTFALL_SALT_SECRET_FILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the footfall binary starts");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (lines_tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { return };
-            if lines_tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+        .env_remove("FOOTFALL_SALT_SECRET_FILE");
+    let (mut child, lines) = spawn_with_log(&mut command);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
     while !seen

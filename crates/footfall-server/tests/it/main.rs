@@ -1,6 +1,7 @@
 //! The server crate's one integration-test binary (matklad, "Delete Cargo Integration
 //! Tests"): one link step, one process, modules by concern.
 
+mod admin_tokens;
 mod bad_input;
 mod browser;
 mod cli;

@@ -145,6 +145,11 @@ async fn scenario() {
                     .starts_with("7,289,126"),
                 "{shown}"
             );
+            let worst = browser.execute(LOWEST_CONTRAST).await;
+            assert!(
+                worst["ratio"].as_f64().unwrap_or(0.0) >= 4.5,
+                "{scheme} {lang}: text below 4.5:1: {worst}"
+            );
             let bytes = full_page_png(&browser).await;
             assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
             let path = shots.join(format!("stats-{scheme}-{lang}.png"));
@@ -238,3 +243,37 @@ async fn hit(public: std::net::SocketAddr, user_agent: &str) {
     stream.read_to_string(&mut answer).await.expect("an answer");
     assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
 }
+
+/// The text of the page with the lowest contrast against what is drawn behind it (WCAG
+/// relative luminance of the computed colours; the nearest opaque background up the
+/// tree), as `{ratio, text, color, background}`.
+const LOWEST_CONTRAST: &str = r#"
+function rgb(c) { var m = c.match(/[\d.]+/g); return m ? m.map(Number) : [0, 0, 0, 0]; }
+function lum(c) {
+  return [0, 1, 2].map(function (i) {
+    var v = c[i] / 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  }).reduce(function (s, v, i) { return s + v * [0.2126, 0.7152, 0.0722][i]; }, 0);
+}
+function behind(el) {
+  for (; el; el = el.parentElement) {
+    var b = rgb(getComputedStyle(el).backgroundColor);
+    if (b.length < 4 || b[3] > 0) return b;
+  }
+  return [255, 255, 255];
+}
+var worst = { ratio: 99 };
+var walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+while (walker.nextNode()) {
+  var node = walker.currentNode, el = node.parentElement;
+  if (!node.textContent.trim() || !el || el.closest('svg,details:not([open])')) continue;
+  var style = getComputedStyle(el);
+  if (style.visibility === 'hidden' || style.display === 'none') continue;
+  var fg = rgb(style.color), bg = behind(el);
+  var a = lum(fg), b = lum(bg);
+  var ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < worst.ratio) {
+    worst = { ratio: ratio, text: node.textContent.trim().slice(0, 40), color: style.color, background: String(bg) };
+  }
+}
+return worst;
+"#;

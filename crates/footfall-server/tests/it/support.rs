@@ -360,20 +360,18 @@ struct ServeCli {
     serve: ServeArgs,
 }
 
+/// Both listeners of `footfall serve` on free loopback ports.
+pub(crate) const LOOPBACK_LISTENERS: [&str; 4] =
+    ["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"];
+
 /// The configuration of `footfall serve` on a memory store with both listeners on
 /// 127.0.0.1:0, then the flags in `extra`.
 pub(crate) fn memory_service_config(extra: &[&str]) -> Config {
-    let base = [
-        "footfall",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--store",
-        "memory:",
-    ];
-    let args =
-        <ServeCli as clap::Parser>::try_parse_from(base.iter().chain(extra)).expect("flags parse");
+    let base = ["footfall"]
+        .iter()
+        .chain(&LOOPBACK_LISTENERS)
+        .chain(&["--store", "memory:"]);
+    let args = <ServeCli as clap::Parser>::try_parse_from(base.chain(extra)).expect("flags parse");
     args.serve.validate().expect("a valid configuration")
 }
 
@@ -457,4 +455,30 @@ pub(crate) async fn store_with_baseline(site: &str, visits: u64) -> Arc<AnyStore
     .await
     .expect("the memory store takes a baseline");
     store
+}
+
+/// Starts `command` with its standard error piped, and returns the child and the lines
+/// it writes there, read on a thread of their own so a test can wait for one with a
+/// timeout.
+pub(crate) fn spawn_with_log(
+    command: &mut Command,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the footfall binary starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, lines)
 }
