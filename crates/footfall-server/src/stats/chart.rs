@@ -13,7 +13,7 @@ use crate::text::escape_markup;
 const WIDTH: u32 = 720;
 const HEIGHT: u32 = 260;
 /// Room for the value labels on the left and the dates below.
-const LEFT: u32 = 56;
+const LEFT: u32 = 80;
 const RIGHT: u32 = 12;
 const TOP: u32 = 12;
 const BOTTOM: u32 = 28;

@@ -54,6 +54,7 @@ input{font:inherit;padding:.45rem .5rem;border:1px solid #6e7781;border-radius:6
 button{font:inherit;margin-top:.75rem;padding:.45rem 1rem;border-radius:6px;border:1px solid #0b5394;background:#0b5394;color:#fff;cursor:pointer}\
 .link{margin:0;padding:0;border:0;background:none;color:#0b5394;text-decoration:underline}\
 .error{color:#a11d1d;font-weight:600}\
+@media (max-width:40rem){.grid text{font-size:20px}.value{font-size:1.75rem}}\
 @media (prefers-color-scheme:dark){\
 body{background:#0d1117;color:#e6edf3}.meta,.def,figcaption{color:#9da7b3}a,summary,.link{color:#79c0ff}\
 .card,.panel,.chart,.ranges a,input{background:#161b22;border-color:#30363d;color:#e6edf3}\
@@ -513,12 +514,13 @@ fn all_time(snapshot: &Snapshot, lang: Lang, number: &impl Fn(u64) -> String) ->
 /// The sign-in form of the internal listener: a token of the site, posted to
 /// `/stats/{site}/sign-in`. `message` says why the form is shown again.
 pub fn sign_in_html(site: &str, lang: Lang, message: Option<&str>) -> String {
+    let page_title = title(site, lang);
     let site = escape_markup(site);
-    let mut html = head(lang, &title(&site, lang));
+    let mut html = head(lang, &page_title);
     let _ = write!(
         html,
         "<body>\n<header><div><h1>{title}</h1><p class=\"meta\">{intro}</p></div><nav>{other}</nav></header>\n<main>\n<div class=\"panel\">\n",
-        title = title(&site, lang),
+        title = page_title,
         intro = t(
             lang,
             "Trang riêng của người quản trị trang web: đăng nhập bằng mã truy cập (token) của trang.",
@@ -582,4 +584,74 @@ pub enum Refusal {
     OtherSite,
     /// A session that ended (or whose token was removed).
     Expired,
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect_file;
+    use footfall::store::MemoryStore;
+
+    use super::*;
+    use crate::sites::SiteSettings;
+
+    const HOSTILE: &str = "<script>alert(1)</script>\"'&";
+
+    async fn page_of(settings: SiteSettings, lang: Lang) -> String {
+        let site = Site::from_settings(settings, "").unwrap();
+        let now: jiff::Timestamp = "2026-03-02T03:00:00Z".parse().unwrap();
+        let store = MemoryStore::new();
+        let snapshot = footfall::counter::snapshot(&store, &site.id, &site.rules, now)
+            .await
+            .unwrap();
+        let days = footfall::counter::history(&store, &site.id, &site.rules, 3, now)
+            .await
+            .unwrap();
+        stats_html(&PageModel {
+            site: &site,
+            snapshot: &snapshot,
+            stale: true,
+            days: &days,
+            range: 30,
+            ranges: &RANGES,
+            lang,
+            signed_in: true,
+        })
+    }
+
+    #[tokio::test]
+    async fn configured_text_is_escaped_and_nothing_runs() {
+        let mut settings = SiteSettings::new("caukee", &["caukee.vn"]);
+        settings.name = HOSTILE.to_owned();
+        settings.footer.lines[1].label_vi = Some(HOSTILE.to_owned());
+        for lang in [Lang::Vi, Lang::En] {
+            let html = page_of(settings.clone(), lang).await;
+            assert!(!html.contains("<script"), "{html}");
+            assert!(
+                html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+                "{html}"
+            );
+            assert!(!html.contains("style=\""), "{html}");
+        }
+        let form = sign_in_html("caukee", Lang::Vi, Some(HOSTILE));
+        assert!(!form.contains("<script"), "{form}");
+        assert!(
+            form.contains("<title>Thống kê truy cập — caukee</title>"),
+            "{form}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_page_and_the_form_look_as_reviewed() {
+        let mut settings = SiteSettings::new("caukee", &["caukee.vn"]);
+        settings.name = "Cầu Kè".to_owned();
+        // The stylesheet is reviewed where it is written, not in every snapshot.
+        let without_style = |html: String| html.replace(STYLE, "/* STYLE */");
+        expect_file!["snapshots/page.en.html"]
+            .assert_eq(&without_style(page_of(settings, Lang::En).await));
+        expect_file!["snapshots/sign-in.vi.html"].assert_eq(&without_style(sign_in_html(
+            "caukee",
+            Lang::Vi,
+            Some(refusal(Refusal::Expired, Lang::Vi)),
+        )));
+    }
 }

@@ -173,12 +173,12 @@ async fn scenario() {
     assert!(severe.is_empty(), "console errors: {severe:?}");
 
     // A phone's width: nothing wider than the screen.
+    let phone = json!({
+        "cmd": "Emulation.setDeviceMetricsOverride",
+        "params": { "width": 320, "height": 640, "deviceScaleFactor": 1, "mobile": true },
+    });
     browser
-        .command(
-            "POST",
-            "/window/rect",
-            Some(&json!({ "width": 320, "height": 800 })),
-        )
+        .command("POST", "/goog/cdp/execute", Some(&phone))
         .await;
     browser.goto(&format!("{base}/stats/{SITE}?lang=vi")).await;
     let widths = browser
@@ -187,10 +187,16 @@ async fn scenario() {
              {page: document.documentElement.scrollWidth, view: document.documentElement.clientWidth} : null;",
         )
         .await;
+    assert_eq!(widths["view"], 320, "{widths}");
     assert!(
         widths["page"].as_u64() <= widths["view"].as_u64(),
         "the page overflows a phone: {widths}"
     );
+    std::fs::write(
+        shots.join("stats-phone-vi.png"),
+        full_page_png(&browser).await,
+    )
+    .expect("a screenshot");
     browser.close().await;
     drop(driver);
     let _ = stop.send(());
