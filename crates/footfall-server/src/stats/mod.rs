@@ -18,7 +18,6 @@ pub mod session;
 
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Form, Query, State};
@@ -201,14 +200,19 @@ fn owner_of(state: &AppState, headers: &HeaderMap) -> Result<Owner, AppError> {
     })
 }
 
-/// The sign-in form, with why it is shown, as the answer `status`.
+/// The sign-in form, with why it is shown: 403 for a token of other sites, 401
+/// otherwise. `clear_cookie` (its `Secure`) ends a session that no longer holds.
 fn sign_in_page(
     site: &str,
     lang: Lang,
     refusal: Option<Refusal>,
-    status: StatusCode,
     clear_cookie: Option<bool>,
 ) -> Response {
+    let status = if refusal == Some(Refusal::OtherSite) {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
     let message = refusal.map(|r| page::refusal(r, lang));
     let mut response = html_response(status, page::sign_in_html(site, lang, message), "no-store");
     if let Some(secure) = clear_cookie
@@ -217,6 +221,11 @@ fn sign_in_page(
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
+}
+
+/// The form again (403) when `caller` does not manage `site`.
+fn scope_refusal(caller: &Caller, site: &str, lang: Lang) -> Option<Response> {
+    (!caller.scope.covers(site)).then(|| sign_in_page(site, lang, Some(Refusal::OtherSite), None))
 }
 
 /// The `{site}` segment, validated as an id (the page of an unknown site is still the
@@ -231,7 +240,7 @@ async fn owner_page(
     State(state): State<AppState>,
     SiteSegment(raw): SiteSegment,
     query: Result<Query<StatsQuery>, QueryRejection>,
-    connect: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    OverTls(secure): OverTls,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let id = site_id(&raw)?;
@@ -240,49 +249,42 @@ async fn owner_page(
     let (caller, signed_in) = match owner_of(&state, &headers)? {
         Owner::Caller(caller, signed_in) => (caller, signed_in),
         Owner::Expired => {
-            let secure = over_tls(
-                &state,
-                connect.as_ref().map(|Extension(info)| info),
-                &headers,
-            );
-            return Ok(sign_in_page(
-                id,
-                lang,
-                Some(Refusal::Expired),
-                StatusCode::UNAUTHORIZED,
-                Some(secure),
-            ));
+            return Ok(sign_in_page(id, lang, Some(Refusal::Expired), Some(secure)));
         }
-        Owner::Nobody => {
-            return Ok(sign_in_page(id, lang, None, StatusCode::UNAUTHORIZED, None));
-        }
+        Owner::Nobody => return Ok(sign_in_page(id, lang, None, None)),
     };
-    if !caller.scope.covers(id) {
-        return Ok(sign_in_page(
-            id,
-            lang,
-            Some(Refusal::OtherSite),
-            StatusCode::FORBIDDEN,
-            None,
-        ));
+    if let Some(refused) = scope_refusal(&caller, id, lang) {
+        return Ok(refused);
     }
     let site = registered_site(&state.sites, id)?;
     let html = render(&state, &site, &query, lang, signed_in).await?;
     Ok(html_response(StatusCode::OK, html, "no-store"))
 }
 
-/// True when the request reached the service over TLS: through a trusted proxy that says
-/// so (`X-Forwarded-Proto: https`). The service itself speaks plain HTTP.
-fn over_tls(
-    state: &AppState,
-    connect: Option<&ConnectInfo<std::net::SocketAddr>>,
-    headers: &HeaderMap,
-) -> bool {
-    let from_proxy = connect.is_some_and(|ConnectInfo(peer)| state.proxies.trusts(peer.ip()));
-    from_proxy
-        && headers
-            .get("x-forwarded-proto")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+/// Whether the request reached the service over TLS: through a trusted proxy that says
+/// so (`X-Forwarded-Proto: https`); the service itself speaks plain HTTP. Decides the
+/// session cookie's `Secure`.
+struct OverTls(bool);
+
+impl axum::extract::FromRequestParts<AppState> for OverTls {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let from_proxy = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .is_some_and(|ConnectInfo(peer)| state.proxies.trusts(peer.ip()));
+        Ok(OverTls(
+            from_proxy
+                && parts
+                    .headers
+                    .get("x-forwarded-proto")
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")),
+        ))
+    }
 }
 
 /// Refuses a browser's form sent from another site (login CSRF, forced sign-out). A
@@ -348,7 +350,7 @@ async fn sign_in(
     State(state): State<AppState>,
     SiteSegment(raw): SiteSegment,
     query: Result<Query<LangQuery>, QueryRejection>,
-    connect: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    OverTls(secure): OverTls,
     headers: HeaderMap,
     form: Result<Form<SignIn>, FormRejection>,
 ) -> Result<Response, AppError> {
@@ -361,30 +363,13 @@ async fn sign_in(
     let Form(form) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let token = form.token.trim();
     let Some(caller) = state.admin.identify(token) else {
-        return Ok(sign_in_page(
-            id,
-            lang,
-            Some(Refusal::WrongToken),
-            StatusCode::UNAUTHORIZED,
-            None,
-        ));
+        return Ok(sign_in_page(id, lang, Some(Refusal::WrongToken), None));
     };
-    if !caller.scope.covers(id) {
-        return Ok(sign_in_page(
-            id,
-            lang,
-            Some(Refusal::OtherSite),
-            StatusCode::FORBIDDEN,
-            None,
-        ));
+    if let Some(refused) = scope_refusal(&caller, id, lang) {
+        return Ok(refused);
     }
     let now = session::unix_now(state.clock.as_ref());
     let value = session::issue(&digest_of(token), caller.fingerprint, now);
-    let secure = over_tls(
-        &state,
-        connect.as_ref().map(|Extension(info)| info),
-        &headers,
-    );
     tracing::info!(site = id, actor = %caller.actor(), scope = %caller.scope.label(), "statistics page: signed in");
     let mut response = see_other(&format!("/stats/{id}?lang={}", lang.code()));
     let cookie = HeaderValue::from_str(&session::set_cookie(&value, secure))
@@ -398,20 +383,14 @@ async fn sign_in(
 
 /// `POST /stats/{site}/sign-out`: ends the session and goes back to the form.
 async fn sign_out(
-    State(state): State<AppState>,
     SiteSegment(raw): SiteSegment,
     query: Result<Query<LangQuery>, QueryRejection>,
-    connect: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    OverTls(secure): OverTls,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let id = site_id(&raw)?;
     same_origin(&headers)?;
     let lang = query.ok().and_then(|Query(q)| q.lang);
-    let secure = over_tls(
-        &state,
-        connect.as_ref().map(|Extension(info)| info),
-        &headers,
-    );
     let mut response = see_other(&format!(
         "/stats/{id}?lang={}",
         Lang::parse(lang.as_deref()).code()
