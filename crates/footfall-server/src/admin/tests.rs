@@ -1440,3 +1440,24 @@ async fn patch_site_as(app: &Router, token: &str, id: &str, patch: &str) -> (Sta
     let uri = format!("/admin/v1/sites/{id}");
     send(app, "PATCH", &uri, Some(token), Some(patch)).await
 }
+
+#[tokio::test]
+async fn a_handler_mounted_outside_the_list_cannot_learn_its_caller() {
+    async fn undeclared(ManagedSite { id, .. }: ManagedSite) -> String {
+        id.to_string()
+    }
+    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+    let (state, _) = instance(&store);
+    let app = Router::new()
+        .route(
+            "/admin/v1/sites/{site}/extra",
+            axum::routing::get(undeclared),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
+        .with_state(state);
+    let (status, answer) = send(&app, "GET", "/admin/v1/sites/demo/extra", Some(TOKEN), None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
+}
