@@ -172,6 +172,31 @@ async fn scenario() {
         .unwrap_or_default();
     assert!(severe.is_empty(), "console errors: {severe:?}");
 
+    // Printed: no navigation or forms, black on white.
+    let print = json!({
+        "cmd": "Emulation.setEmulatedMedia",
+        "params": { "media": "print" },
+    });
+    browser
+        .command("POST", "/goog/cdp/execute", Some(&print))
+        .await;
+    let printed = browser
+        .execute(
+            "return {nav: getComputedStyle(document.querySelector('nav')).display, \
+                     form: getComputedStyle(document.querySelector('form')).display, \
+                     color: getComputedStyle(document.body).color, \
+                     background: getComputedStyle(document.body).backgroundColor};",
+        )
+        .await;
+    assert_eq!(
+        printed,
+        json!({"nav": "none", "form": "none", "color": "rgb(0, 0, 0)", "background": "rgb(255, 255, 255)"})
+    );
+    let screen = json!({ "cmd": "Emulation.setEmulatedMedia", "params": { "media": "" } });
+    browser
+        .command("POST", "/goog/cdp/execute", Some(&screen))
+        .await;
+
     // A phone's width: nothing wider than the screen.
     let phone = json!({
         "cmd": "Emulation.setDeviceMetricsOverride",
