@@ -2,6 +2,10 @@
 //! function of the days. Colours come from the page's stylesheet (classes, no `style`
 //! attribute, so the page's hash-only CSP allows it), and each series also has its own
 //! dash pattern, so the lines stay apart without colour and in print.
+//!
+//! The axis labels are HTML beside the drawing, placed by the stylesheet's classes at
+//! the gridlines' heights: text inside an SVG has no background a checker (or a reader's
+//! high-contrast mode) can resolve, and HTML text keeps the page's size on a phone.
 
 use std::fmt::Write as _;
 
@@ -12,11 +16,11 @@ use crate::text::escape_markup;
 /// The drawing's coordinate space; the SVG scales to its container's width.
 const WIDTH: u32 = 720;
 const HEIGHT: u32 = 260;
-/// Room for the value labels on the left and the dates below.
-const LEFT: u32 = 80;
+/// Margins of the plot inside the drawing (the labels are HTML beside it).
+const LEFT: u32 = 8;
 const RIGHT: u32 = 12;
 const TOP: u32 = 12;
-const BOTTOM: u32 = 28;
+const BOTTOM: u32 = 12;
 /// Up to this many days each day gets a dot too (a single day is then still seen).
 const DOTS_UP_TO: usize = 31;
 
@@ -104,6 +108,7 @@ pub fn chart_svg(days: &[DayFigures], text: &ChartText, label: impl Fn(u64) -> S
     };
     let y = |value: u64| -> f64 { f64::from(TOP) + plot_h * (1.0 - value as f64 / top as f64) };
     let mut svg = String::with_capacity(2048 + days.len() * 60);
+    svg.push_str(r#"<div class="plot">"#);
     let _ = write!(
         svg,
         r#"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{id}-title {id}-desc" xmlns="http://www.w3.org/2000/svg"><title id="{id}-title">{title}</title><desc id="{id}-desc">{desc}</desc>"#,
@@ -111,34 +116,22 @@ pub fn chart_svg(days: &[DayFigures], text: &ChartText, label: impl Fn(u64) -> S
         title = escape_markup(&text.title),
         desc = escape_markup(&text.desc),
     );
+    let mut labels = String::new();
     svg.push_str(r#"<g class="grid" aria-hidden="true">"#);
     for line in 0..=4u64 {
         let value = step.saturating_mul(line);
         let at = y(value);
         let _ = write!(
             svg,
-            r#"<line x1="{LEFT}" x2="{}" y1="{at:.1}" y2="{at:.1}"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
+            r#"<line x1="{LEFT}" x2="{}" y1="{at:.1}" y2="{at:.1}"/>"#,
             WIDTH - RIGHT,
-            LEFT - 6,
-            at + 4.0,
+        );
+        // `g{line}`: the stylesheet's top for the gridline (see GRIDLINE_TOPS).
+        let _ = write!(
+            labels,
+            r#"<span class="yl g{line}">{}</span>"#,
             escape_markup(&label(value)),
         );
-    }
-    if let (Some(first), Some(last)) = (days.first(), days.last()) {
-        let baseline = HEIGHT - 8;
-        let _ = write!(
-            svg,
-            r#"<text x="{LEFT}" y="{baseline}">{first}</text>"#,
-            first = first.date
-        );
-        if days.len() > 1 {
-            let _ = write!(
-                svg,
-                r#"<text x="{}" y="{baseline}" text-anchor="end">{last}</text>"#,
-                WIDTH - RIGHT,
-                last = last.date
-            );
-        }
     }
     svg.push_str("</g>");
     for series in Series::ALL {
@@ -163,7 +156,53 @@ pub fn chart_svg(days: &[DayFigures], text: &ChartText, label: impl Fn(u64) -> S
         svg.push_str("</g>");
     }
     svg.push_str("</svg>");
+    // The labels are what the drawing's title, description and the data table say
+    // already: hidden from assistive technology, shown to the eye.
+    let _ = write!(
+        svg,
+        r#"<div class="axis" aria-hidden="true">{labels}</div>"#
+    );
+    if let (Some(first), Some(last)) = (days.first(), days.last()) {
+        let _ = write!(
+            svg,
+            r#"<div class="dates" aria-hidden="true"><span>{first}</span>"#,
+            first = first.date
+        );
+        if days.len() > 1 {
+            let _ = write!(svg, "<span>{last}</span>", last = last.date);
+        }
+        svg.push_str("</div>");
+    }
+    svg.push_str("</div>");
     svg
+}
+
+/// The stylesheet rules placing the value labels (the page's stylesheet holds them, and
+/// a test checks it does): `.g{k}` at the height of the gridline
+/// of `k` steps, in percent of the drawing's height, right-aligned at the plot's left
+/// edge; the dates under the plot's ends. Derived from the drawing's geometry so the two
+/// cannot drift apart.
+#[cfg(test)]
+pub fn label_css() -> String {
+    let plot_h = f64::from(HEIGHT - TOP - BOTTOM);
+    // A grid: the value labels in a column of their own left of the drawing (so no
+    // text lies over it), the dates under the plot's ends.
+    let mut css = format!(
+        ".plot{{display:grid;grid-template-columns:3.5rem 1fr}}.plot .chart{{grid-column:2;grid-row:1}}\
+.axis{{grid-column:1;grid-row:1;position:relative;font-size:.75rem;line-height:1}}.axis .yl{{position:absolute;right:0;padding-right:6px;transform:translateY(-50%);white-space:nowrap}}\
+.dates{{grid-column:2;grid-row:2;display:flex;justify-content:space-between;margin:.2rem {:.2}% 0 {:.2}%;font-size:.75rem}}",
+        100.0 * f64::from(RIGHT) / f64::from(WIDTH),
+        100.0 * f64::from(LEFT) / f64::from(WIDTH),
+    );
+    for line in 0..=4u32 {
+        let at = f64::from(TOP) + plot_h * (1.0 - f64::from(line) / 4.0);
+        let _ = write!(
+            css,
+            ".g{line}{{top:{:.2}%}}",
+            100.0 * at / f64::from(HEIGHT)
+        );
+    }
+    css
 }
 
 #[cfg(test)]
@@ -212,12 +251,21 @@ mod tests {
         }
         // Gridlines every 5 up to 20 (the largest value), the highest point on the top one.
         for value in [0, 5, 10, 15, 20] {
-            assert!(svg.contains(&format!(">{value}</text>")), "{svg}");
+            assert!(svg.contains(&format!(">{value}</span>")), "{svg}");
         }
         assert!(svg.contains(&format!("{:.1},{:.1}", 708.0, 12.0)), "{svg}");
         assert!(
             !svg.contains("style="),
             "the page's CSP allows no style attribute"
+        );
+        assert!(
+            !svg.contains("<text"),
+            "labels are HTML, beside the drawing"
+        );
+        assert!(
+            crate::stats::page::STYLE.contains(&label_css()),
+            "the page's stylesheet places the labels as the geometry says:\n{}",
+            label_css()
         );
         assert!(svg.contains("2026-03-01") && svg.contains("2026-03-02"));
     }

@@ -37,7 +37,8 @@ section{margin:0 0 1.75rem}\
 .ranges{margin:0 0 .75rem}.ranges a{padding:.3rem .75rem;border:1px solid #d0d7de;border-radius:6px;text-decoration:none;background:#fff}\
 .ranges a[aria-current]{background:#0b5394;color:#fff;border-color:#0b5394}\
 figure{margin:0}.chart{display:block;width:100%;height:auto;background:#fff;border:1px solid #d0d7de;border-radius:8px}\
-.grid line{stroke:#d0d7de}.grid text{fill:#57606a;font-size:12px}\
+.grid line{stroke:#d0d7de}.axis,.dates{color:#57606a}\
+.plot{display:grid;grid-template-columns:3.5rem 1fr}.plot .chart{grid-column:2;grid-row:1}.axis{grid-column:1;grid-row:1;position:relative;font-size:.75rem;line-height:1}.axis .yl{position:absolute;right:0;padding-right:6px;transform:translateY(-50%);white-space:nowrap}.dates{grid-column:2;grid-row:2;display:flex;justify-content:space-between;margin:.2rem 1.67% 0 1.11%;font-size:.75rem}.g0{top:95.38%}.g1{top:72.69%}.g2{top:50.00%}.g3{top:27.31%}.g4{top:4.62%}\
 .series polyline{fill:none;stroke-width:2}.s-pageviews{stroke:#0b5394;fill:#0b5394}\
 .s-visits{stroke:#a11d1d;fill:#a11d1d}.s-visitors{stroke:#1a7f37;fill:#1a7f37}\
 .s-visits polyline{stroke-dasharray:8 4}.s-visitors polyline{stroke-dasharray:2 3}\
@@ -54,12 +55,12 @@ input{font:inherit;padding:.45rem .5rem;border:1px solid #6e7781;border-radius:6
 button{font:inherit;margin-top:.75rem;padding:.45rem 1rem;border-radius:6px;border:1px solid #0b5394;background:#0b5394;color:#fff;cursor:pointer}\
 .link{margin:0;padding:0;border:0;background:none;color:#0b5394;text-decoration:underline}\
 .error{color:#a11d1d;font-weight:600}\
-@media (max-width:40rem){.grid text{font-size:20px}.value{font-size:1.75rem}}\
+@media (max-width:40rem){.value{font-size:1.75rem}}\
 @media (prefers-color-scheme:dark){\
 body{background:#0d1117;color:#e6edf3}.meta,.def,figcaption{color:#9da7b3}a,summary,.link{color:#79c0ff}\
 .card,.panel,.chart,.ranges a,input{background:#161b22;border-color:#30363d;color:#e6edf3}\
 .ranges a{color:#79c0ff}.ranges a[aria-current]{background:#79c0ff;color:#0d1117;border-color:#79c0ff}\
-.value,.error{color:#ffa198}.legend{color:#e6edf3}.grid line{stroke:#30363d}.grid text{fill:#9da7b3}th,td{border-color:#30363d}\
+.value,.error{color:#ffa198}.legend{color:#e6edf3}.grid line{stroke:#30363d}.axis,.dates{color:#9da7b3}th,td{border-color:#30363d}\
 .s-pageviews{stroke:#79c0ff;fill:#79c0ff}.s-visits{stroke:#ffa198;fill:#ffa198}.s-visitors{stroke:#7ee787;fill:#7ee787}\
 .key.s-pageviews{border-color:#79c0ff}.key.s-visits{border-color:#ffa198}.key.s-visitors{border-color:#7ee787}\
 .baseline{background:#3b2300;color:#f8e3a1}.stale{color:#e3b341}\

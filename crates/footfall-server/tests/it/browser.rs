@@ -343,7 +343,7 @@ fn axe_source() -> &'static str {
 /// problem (`label`, the rule, and each node's target and why), empty when the page passes:
 /// violations and results that need review both count. Reusable by any page's test:
 /// navigate, wait for what the page draws, then audit.
-async fn axe_audit(session: &Session, label: &str) -> Vec<String> {
+pub(crate) async fn axe_audit(session: &Session, label: &str) -> Vec<String> {
     // Frames on another origin (the iframe snippet's) answer the page's copy only when
     // both allow it.
     let inject = format!(

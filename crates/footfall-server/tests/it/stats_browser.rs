@@ -12,7 +12,7 @@ use footfall_server::sites::{Site, SiteSettings};
 use serde_json::{Value, json};
 use tokio::time::timeout;
 
-use crate::browser::{BrowserTools, ChromeDriver, Session, WAIT, screenshot_dir};
+use crate::browser::{BrowserTools, ChromeDriver, Session, WAIT, axe_audit, screenshot_dir};
 use crate::support::{InProcessService, memory_service_config, spawn_service, store_with_baseline};
 
 const SITE: &str = "caukee";
@@ -84,6 +84,8 @@ async fn scenario() {
     // Not signed in: the form. Sign in as a webmaster would.
     browser.goto(&format!("{base}/stats/{SITE}")).await;
     let input = element(&browser, "#token").await;
+    // axe-core: zero violations and nothing left for review, on the form and the page.
+    let mut findings = axe_audit(&browser, "the sign-in form").await;
     browser
         .command(
             "POST",
@@ -150,12 +152,20 @@ async fn scenario() {
                 worst["ratio"].as_f64().unwrap_or(0.0) >= 4.5,
                 "{scheme} {lang}: text below 4.5:1: {worst}"
             );
+            findings
+                .extend(axe_audit(&browser, &format!("/stats/{SITE}, {lang} ({scheme})")).await);
             let bytes = full_page_png(&browser).await;
             assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
             let path = shots.join(format!("stats-{scheme}-{lang}.png"));
             std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
     }
+    assert!(
+        findings.is_empty(),
+        "axe-core found {} problem(s):\n{}",
+        findings.len(),
+        findings.join("\n")
+    );
     // No console error (a CSP violation is one). Network errors are expected: the
     // sign-in form comes with a 401, and there is no favicon.
     let log = browser
