@@ -229,6 +229,15 @@ fn in_app_and_regional_browsers_are_human() {
             "Opera Mini",
             "Opera/9.80 (Android; Opera Mini/11.0.1912/37.8507; U; en) Presto/2.12.423 Version/12.16",
         ),
+        // Browsers that put their home page in the User-Agent (CrawlerDetect's devices).
+        (
+            "K-Meleon",
+            "Mozilla/5.0 (Windows; U; Windows NT 5.1; de-DE; rv:1.8.1.14) Gecko/20080406 K-Meleon/1.1.5 (+http://www.kangaroo-personal.de)",
+        ),
+        (
+            "QtWeb",
+            "Mozilla/5.0 (X11; U; Linux; en-IE) AppleWebKit/534.34 (KHTML, like Gecko)  QtWeb Internet Browser/3.8.5 http://www.QtWeb.net",
+        ),
     ];
     for (name, ua) in cases {
         assert_eq!(filter().verdict(Some(ua)), Verdict::Human, "{name}: {ua}");
