@@ -593,6 +593,14 @@ mod tests {
     use footfall::store::MemoryStore;
 
     use super::*;
+
+    /// The stylesheet places the chart's labels where the drawing's geometry puts its
+    /// gridlines and plot (the rules are derived from it in `chart.rs`).
+    #[test]
+    fn the_stylesheet_places_the_chart_labels_by_its_geometry() {
+        let rules = super::super::chart::label_css();
+        assert!(STYLE.contains(&rules), "STYLE lacks:\n{rules}");
+    }
     use crate::sites::SiteSettings;
 
     const HOSTILE: &str = "<script>alert(1)</script>\"'&";
