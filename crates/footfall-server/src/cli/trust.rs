@@ -12,7 +12,7 @@ use footfall::SiteId;
 use jiff::Timestamp;
 
 use crate::sites::parse_sites_file;
-use crate::trust::credential::{self, Credential, CredentialPayload, credential_instant};
+use crate::trust::credential::{self, Credential};
 use crate::trust::{Keyring, KeysDocument, LiveStatus, TrustRecord, TrustSettings};
 
 /// The `trust` subcommands.
@@ -164,15 +164,8 @@ fn issue(args: &IssueArgs, now: Timestamp, out: &mut dyn Write) -> anyhow::Resul
             (args.site_name.clone(), record)
         }
     };
-    let payload = CredentialPayload::new(
-        site_id.as_str(),
-        &site_name,
-        &record,
-        credential_instant(now),
-        keyring.key_id(),
-    );
-    let credential = credential::sign(&payload, &keyring);
-    writeln!(out, "{}", serde_json::to_string_pretty(&credential)?)?;
+    let credential = credential::issue(site_id.as_str(), &site_name, &record, &keyring);
+    write!(out, "{}", credential::to_document(&credential))?;
     Ok(())
 }
 
@@ -202,11 +195,7 @@ fn verify(
         .context("the credential's status is unknown")?;
     writeln!(out, "signature: valid (Ed25519, key {})", credential.key_id)?;
     writeln!(out, "fingerprint: sha256:{}", verified.fingerprint)?;
-    writeln!(
-        out,
-        "status at signing ({}): {}",
-        payload.issued_at, payload.status
-    )?;
+    writeln!(out, "status set by the issuer: {}", payload.status)?;
     writeln!(out, "status now ({now}): {}", status_now.name())?;
     writeln!(out, "payload:")?;
     writeln!(out, "{}", serde_json::to_string_pretty(payload)?)?;

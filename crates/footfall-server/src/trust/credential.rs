@@ -8,7 +8,7 @@
 //!
 //! `payload` is base64url (RFC 4648 §5, no padding) of the UTF-8 bytes of a compact JSON
 //! object, [`CredentialPayload`], whose first member `"type"` is
-//! `"footfall-trust-credential/1"`. `signature` is the 64-byte Ed25519 signature
+//! `"footfall-trust-credential/2"`. `signature` is the 64-byte Ed25519 signature
 //! (RFC 8032, no pre-hash, no context) of exactly those payload bytes by the key
 //! `key_id` names. The signed bytes travel as they were signed, so no canonical JSON is
 //! needed to verify: decode, verify the bytes, then parse them. A verifier also checks
@@ -16,22 +16,35 @@
 //! cannot point a signature at another key. Base64 decoding is strict (no padding, no
 //! stray bits), so every credential has exactly one spelling.
 //!
-//! `status` is the live status at `issued_at`; `issued_at` is the signing instant rounded
-//! down to the minute, so the credential (and its fingerprint, SHA-256 of the payload
-//! bytes) is stable for a minute and Ed25519's determinism gives the same signature.
+//! The payload is a pure function of the site, its trust record and the signing key: it
+//! carries no signing time and no status derived from a clock. Issued twice, or by two
+//! instances, or after a restart, a credential is the same bytes (Ed25519 signatures are
+//! deterministic), so its fingerprint (SHA-256 of the payload bytes) changes exactly when
+//! what it states changes: the record, the site's name, or the key. `status` is the
+//! status the issuer set (`valid`, `suspended`, `revoked`); expiry and "not yet valid"
+//! follow from the dates at the verifier's own clock ([`CredentialPayload::status_at`]).
+//! A suspension or revocation changes the payload, so a verifier sees it by fetching the
+//! credential again, as with any certificate and its revocation check.
+//!
+//! Version 1 (`footfall-trust-credential/1`) also carried the signing minute, so the same
+//! record gave a new credential and fingerprint every minute; it is refused with a
+//! message saying to fetch a fresh credential.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Signer};
-use jiff::{Timestamp, TimestampRound, Unit};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::keyring::{KeyError, Keyring, KeysDocument};
-use super::record::{LiveStatus, TrustRecord};
+use super::record::{LiveStatus, SetStatus, TrustRecord, live_status};
 
 /// The value of the payload's `type` member.
-pub const CREDENTIAL_TYPE: &str = "footfall-trust-credential/1";
+pub const CREDENTIAL_TYPE: &str = "footfall-trust-credential/2";
+
+/// The type of the first format, which a verifier names when it refuses one.
+const CREDENTIAL_TYPE_1: &str = "footfall-trust-credential/1";
 
 /// The envelope served at `/trust/{site}.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,13 +81,18 @@ pub struct CredentialPayload {
     pub issued: Timestamp,
     /// End of validity (exclusive).
     pub expires: Timestamp,
-    /// The live status at `issued_at` (`valid`, `not_yet_valid`, `expired`,
-    /// `suspended`, `revoked`).
+    /// The status the issuer set: `valid`, `suspended` or `revoked`.
     pub status: String,
-    /// When the credential was signed (rounded down to the minute).
-    pub issued_at: Timestamp,
     /// The signing key's id, repeated inside the signed bytes.
     pub key_id: String,
+}
+
+/// The `type` member of a payload, read before the rest so that an earlier format is
+/// named rather than reported as an unknown field.
+#[derive(Deserialize)]
+struct TypeOnly {
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 /// Why a credential does not verify.
@@ -105,23 +123,13 @@ pub struct VerifiedCredential {
     pub fingerprint: String,
 }
 
-/// Rounds `now` down to the minute: the instant a credential is issued at.
-pub fn credential_instant(now: Timestamp) -> Timestamp {
-    now.round(
-        TimestampRound::new()
-            .smallest(Unit::Minute)
-            .mode(jiff::RoundMode::Trunc),
-    )
-    .unwrap_or(now)
-}
-
 impl CredentialPayload {
-    /// The statement about `record` of site `site` (`site_name`) at `issued_at`.
+    /// The statement about `record` of site `site` (`site_name`), to be signed by the
+    /// key `key_id`.
     pub fn new(
         site: &str,
         site_name: &str,
         record: &TrustRecord,
-        issued_at: Timestamp,
         key_id: &str,
     ) -> CredentialPayload {
         CredentialPayload {
@@ -134,23 +142,44 @@ impl CredentialPayload {
             level: record.level.clone(),
             issued: record.issued,
             expires: record.expires,
-            status: record.status_at(issued_at).name().to_owned(),
-            issued_at,
+            status: record.status.name().to_owned(),
             key_id: key_id.to_owned(),
         }
     }
 
     /// The live status at `now` as far as the credential can tell: a suspension or
-    /// revocation it states stands; otherwise the dates decide. (A revocation after
-    /// `issued_at` is not in it: fetch a fresh credential for that.)
+    /// revocation it states stands; otherwise the dates decide. (A suspension or
+    /// revocation after it was fetched is not in it: fetch it again for that.) `None`
+    /// when `status` is not one of the set statuses.
     pub fn status_at(&self, now: Timestamp) -> Option<LiveStatus> {
-        Some(match LiveStatus::from_name(&self.status)? {
-            status @ (LiveStatus::Suspended | LiveStatus::Revoked) => status,
-            _ if now < self.issued => LiveStatus::NotYetValid,
-            _ if now >= self.expires => LiveStatus::Expired,
-            _ => LiveStatus::Valid,
-        })
+        let status = SetStatus::from_name(&self.status)?;
+        Some(live_status(status, self.issued, self.expires, now))
     }
+}
+
+/// The credential of `record` for site `site` (`site_name`), signed with `keyring`'s
+/// key: the same bytes every time for the same inputs.
+pub fn issue(site: &str, site_name: &str, record: &TrustRecord, keyring: &Keyring) -> Credential {
+    sign(
+        &CredentialPayload::new(site, site_name, record, keyring.key_id()),
+        keyring,
+    )
+}
+
+/// The credential as served at `/trust/{site}.json` and shown on the verification page:
+/// indented JSON and a final newline.
+pub fn to_document(credential: &Credential) -> String {
+    let mut text = serde_json::to_string_pretty(credential).expect("a credential serializes");
+    text.push('\n');
+    text
+}
+
+/// The payload of `credential`, decoded and indented for reading (members in the signed
+/// order); `None` when it is not base64url of a payload.
+pub fn payload_document(credential: &Credential) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(&credential.payload).ok()?;
+    let payload: CredentialPayload = serde_json::from_slice(&bytes).ok()?;
+    serde_json::to_string_pretty(&payload).ok()
 }
 
 /// Signs `payload` with `keyring`'s key.
@@ -190,6 +219,15 @@ pub fn verify(
     // a signature cannot be reshaped into a second valid one.
     key.verify_strict(&bytes, &Signature::from_bytes(&signature))
         .map_err(|_| CredentialError::BadSignature(credential.key_id.clone()))?;
+    let kind = serde_json::from_slice::<TypeOnly>(&bytes)
+        .map_err(|e| CredentialError::BadPayload(e.to_string()))?
+        .kind;
+    if kind == CREDENTIAL_TYPE_1 {
+        return Err(CredentialError::BadPayload(format!(
+            "{CREDENTIAL_TYPE_1} is an earlier format (it changed every minute): fetch the \
+             credential again to get a {CREDENTIAL_TYPE} one"
+        )));
+    }
     let payload: CredentialPayload =
         serde_json::from_slice(&bytes).map_err(|e| CredentialError::BadPayload(e.to_string()))?;
     if payload.kind != CREDENTIAL_TYPE {
@@ -204,7 +242,7 @@ pub fn verify(
             payload.key_id, credential.key_id
         )));
     }
-    if LiveStatus::from_name(&payload.status).is_none() {
+    if SetStatus::from_name(&payload.status).is_none() {
         return Err(CredentialError::BadPayload(format!(
             "unknown status {:?}",
             payload.status

@@ -63,6 +63,27 @@ pub enum SetStatus {
     Revoked,
 }
 
+impl SetStatus {
+    /// The wire name, as in settings and credentials.
+    pub fn name(self) -> &'static str {
+        match self {
+            SetStatus::Valid => "valid",
+            SetStatus::Suspended => "suspended",
+            SetStatus::Revoked => "revoked",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn from_name(name: &str) -> Option<SetStatus> {
+        Some(match name {
+            "valid" => SetStatus::Valid,
+            "suspended" => SetStatus::Suspended,
+            "revoked" => SetStatus::Revoked,
+            _ => return None,
+        })
+    }
+}
+
 /// The status of a record at an instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LiveStatus {
@@ -174,17 +195,8 @@ impl TrustRecord {
         if expires <= issued {
             return Err(setting_error(at("expires"), "must be after issued"));
         }
-        let status = match settings.status.as_str() {
-            "valid" => SetStatus::Valid,
-            "suspended" => SetStatus::Suspended,
-            "revoked" => SetStatus::Revoked,
-            _ => {
-                return Err(setting_error(
-                    at("status"),
-                    "expected valid, suspended or revoked",
-                ));
-            }
-        };
+        let status = SetStatus::from_name(&settings.status)
+            .ok_or_else(|| setting_error(at("status"), "expected valid, suspended or revoked"))?;
         if let Some(seal) = &settings.tinnhiemmang {
             if normalize_hostname(&seal.domain).as_deref() != Some(seal.domain.as_str()) {
                 return Err(setting_error(
@@ -214,19 +226,30 @@ impl TrustRecord {
     /// The live status at `now`: the issuer's suspension or revocation wins; otherwise
     /// the dates decide, validity being the half-open interval `[issued, expires)`.
     pub fn status_at(&self, now: Timestamp) -> LiveStatus {
-        match self.status {
-            SetStatus::Revoked => LiveStatus::Revoked,
-            SetStatus::Suspended => LiveStatus::Suspended,
-            SetStatus::Valid if now < self.issued => LiveStatus::NotYetValid,
-            SetStatus::Valid if now >= self.expires => LiveStatus::Expired,
-            SetStatus::Valid => LiveStatus::Valid,
-        }
+        live_status(self.status, self.issued, self.expires, now)
     }
 
     /// True when `host` (from a `Referer` or `Origin`) is one of the certified hostnames.
     pub fn certifies_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.hostnames.contains(&host)
+    }
+}
+
+/// The live status at `now` of a certificate the issuer set to `status`, valid in
+/// `[issued, expires)`: a suspension or revocation wins over the dates.
+pub fn live_status(
+    status: SetStatus,
+    issued: Timestamp,
+    expires: Timestamp,
+    now: Timestamp,
+) -> LiveStatus {
+    match status {
+        SetStatus::Revoked => LiveStatus::Revoked,
+        SetStatus::Suspended => LiveStatus::Suspended,
+        SetStatus::Valid if now < issued => LiveStatus::NotYetValid,
+        SetStatus::Valid if now >= expires => LiveStatus::Expired,
+        SetStatus::Valid => LiveStatus::Valid,
     }
 }
 

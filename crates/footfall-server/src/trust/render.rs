@@ -5,8 +5,9 @@
 //! [`escape_markup`], which is correct in HTML and SVG (XML) text and in quoted
 //! attribute values alike.
 
-use jiff::Timestamp;
+use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
+use jiff::{Timestamp, ZonedDateTime};
 
 use super::record::{LiveStatus, TrustRecord, valid_slug};
 use crate::describe::Lang;
@@ -187,11 +188,13 @@ pub fn tinnhiemmang_snippet(domain: &str, slug: &str) -> Option<String> {
 /// its SHA-256 hash, so no other style and no script can run.
 pub const PAGE_STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f5f6f7;color:#1b1f23}\
 main{max-width:44rem;margin:2rem auto;padding:1.5rem;background:#fff;border-radius:8px}\
-h1{font-size:1.4rem;margin-top:0}.status{padding:.75rem 1rem;border-radius:6px;color:#fff;font-weight:600}\
+h1{font-size:1.4rem;margin-top:0}h3{font-size:1rem}.status{padding:.75rem 1rem;border-radius:6px;color:#fff;font-weight:600}\
 .valid{background:#2e7d32}.not_yet_valid{background:#58646e}.expired{background:#8a6a00}\
 .suspended{background:#b04a00}.revoked{background:#c62828}.wrong-domain{background:#6a1b9a}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem 1rem}dt{font-weight:600}dd{margin:0}\
-code{word-break:break-all;font-size:.85rem}footer{margin-top:1.5rem;font-size:.9rem}";
+code{word-break:break-all;font-size:.85rem}\
+pre{background:#f5f6f7;padding:.75rem;border-radius:6px;white-space:pre-wrap;word-break:break-all}\
+footer{margin-top:1.5rem;font-size:.9rem}";
 
 /// Everything the verification page shows.
 #[derive(Clone, Debug)]
@@ -206,28 +209,86 @@ pub struct PageInput<'a> {
     pub status: LiveStatus,
     /// The site's time zone, for dates.
     pub time_zone: &'a str,
-    /// The credential's key id.
+    /// The id of the service's issuer key that signs the credential.
     pub key_id: &'a str,
     /// The credential's fingerprint (SHA-256 of its payload, hex).
     pub fingerprint: &'a str,
-    /// When that credential was issued.
-    pub issued_at: Timestamp,
+    /// The credential exactly as `/trust/{site}.json` serves it.
+    pub credential_json: &'a str,
+    /// Its payload, decoded and indented.
+    pub payload_json: &'a str,
     /// The hostname the visitor came from (`Referer`, else `Origin`), if any.
     pub visitor_host: Option<&'a str>,
     /// The language.
     pub lang: Lang,
 }
 
-fn format_instant(instant: Timestamp, time_zone: &str, lang: Lang) -> String {
-    let Ok(zone) = TimeZone::get(time_zone) else {
-        return instant.to_string();
-    };
-    let zoned = instant.to_zoned_datetime(zone);
-    let pattern = match lang {
-        Lang::Vi => "%H:%M ngày %d/%m/%Y",
-        Lang::En => "%Y-%m-%d %H:%M",
-    };
-    format!("{} ({time_zone})", zoned.strftime(pattern))
+/// A bound of the validity period as people write it: a whole day when it falls on the
+/// site's midnight (a date in the settings; for the end, the last day still valid),
+/// otherwise the instant.
+enum Bound {
+    Day(Date),
+    Instant(ZonedDateTime),
+}
+
+impl Bound {
+    /// The first instant of validity.
+    fn start(instant: Timestamp, zone: &TimeZone) -> Bound {
+        let zoned = instant.to_zoned_datetime(zone.clone());
+        if zoned.time() == Time::midnight() {
+            Bound::Day(zoned.date())
+        } else {
+            Bound::Instant(zoned)
+        }
+    }
+
+    /// The end of validity, `expires` being the first instant no longer valid: at
+    /// midnight, the day before is the last valid day ("expires 2027-05-31" is stored
+    /// as 2027-06-01 00:00 and shown as 2027-05-31 again).
+    fn end(expires: Timestamp, zone: &TimeZone) -> Bound {
+        let zoned = expires.to_zoned_datetime(zone.clone());
+        match zoned.date().yesterday() {
+            Ok(last_day) if zoned.time() == Time::midnight() => Bound::Day(last_day),
+            _ => Bound::Instant(zoned),
+        }
+    }
+
+    /// A `<time>` element: machine-readable ISO 8601 in `datetime`, the reader's
+    /// format in the text (`31/05/2027` in Vietnamese, `2027-05-31` in English).
+    fn html(&self, lang: Lang) -> String {
+        let (datetime, text) = match (self, lang) {
+            (Bound::Day(date), Lang::Vi) => {
+                (date.to_string(), date.strftime("%d/%m/%Y").to_string())
+            }
+            (Bound::Day(date), Lang::En) => (date.to_string(), date.to_string()),
+            (Bound::Instant(zoned), Lang::Vi) => (
+                zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+                zoned.strftime("%H:%M ngày %d/%m/%Y").to_string(),
+            ),
+            (Bound::Instant(zoned), Lang::En) => (
+                zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+                zoned.strftime("%Y-%m-%d %H:%M").to_string(),
+            ),
+        };
+        format!("<time datetime=\"{datetime}\">{text}</time>")
+    }
+}
+
+/// [`escape_markup`] line by line, keeping the line breaks: for a `<pre>` block.
+fn escape_lines(text: &str) -> String {
+    text.lines()
+        .map(escape_markup)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Items joined as a reader lists them: `a`, `a and b`, `a, b and c`.
+fn join_words(items: &[String], and: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} {and} {last}", init.join(", ")),
+    }
 }
 
 fn capitalized(text: &str) -> String {
@@ -235,6 +296,75 @@ fn capitalized(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+/// The record in words: who certifies which site at which level, for exactly which
+/// hostnames, from when through when. Every configured text arrives escaped.
+struct Summary<'a> {
+    issuer: &'a str,
+    name: &'a str,
+    certificate: &'a str,
+    level: &'a str,
+    hostnames: &'a [String],
+    start: &'a Bound,
+    end: &'a Bound,
+    zone: &'a str,
+}
+
+impl Summary<'_> {
+    fn html(&self, lang: Lang) -> String {
+        let Summary {
+            issuer,
+            name,
+            certificate,
+            level,
+            hostnames,
+            start,
+            end,
+            zone,
+        } = *self;
+        let (from, until) = (start.html(lang), end.html(lang));
+        match lang {
+            Lang::Vi => {
+                let level = if level.is_empty() {
+                    ", không ghi cấp độ".to_owned()
+                } else {
+                    format!(", mức “{level}”")
+                };
+                let from = match start {
+                    Bound::Day(_) => format!("ngày {from}"),
+                    Bound::Instant(_) => from,
+                };
+                let until = match end {
+                    Bound::Day(_) => format!("đến hết ngày {until}"),
+                    Bound::Instant(_) => format!("đến trước {until}"),
+                };
+                format!(
+                    "<p>{issuer} chứng nhận trang web {name}{level}, số chứng nhận {certificate}. \
+                     Chứng nhận chỉ áp dụng cho đúng {hosts}; trang ở tên miền khác, kể cả tên \
+                     miền con, không được chứng nhận. Hiệu lực từ {from} {until} (giờ {zone}).</p>",
+                    hosts = join_words(hostnames, "và"),
+                )
+            }
+            Lang::En => {
+                let level = if level.is_empty() {
+                    ", with no level stated".to_owned()
+                } else {
+                    format!(" at the level “{level}”")
+                };
+                let until = match end {
+                    Bound::Day(_) => format!("through {until}"),
+                    Bound::Instant(_) => format!("until {until}"),
+                };
+                format!(
+                    "<p>{issuer} certifies the website {name}{level}, certificate {certificate}. \
+                     It covers exactly {hosts}; a page on any other hostname, a subdomain \
+                     included, is not certified. Valid from {from} {until} ({zone} time).</p>",
+                    hosts = join_words(hostnames, "and"),
+                )
+            }
+        }
     }
 }
 
@@ -248,7 +378,8 @@ pub fn verification_page(input: &PageInput<'_>) -> String {
         time_zone,
         key_id,
         fingerprint,
-        issued_at,
+        credential_json,
+        payload_json,
         visitor_host,
         lang,
     } = *input;
@@ -292,21 +423,73 @@ pub fn verification_page(input: &PageInput<'_>) -> String {
         )
         .to_owned(),
     };
-    let hostnames: String = record
+    let hostnames: Vec<String> = record
         .hostnames
         .iter()
-        .map(|host| format!("<li><code>{}</code></li>", e(host)))
+        .map(|host| format!("<code>{}</code>", e(host)))
+        .collect();
+    let hostname_items: String = hostnames
+        .iter()
+        .map(|host| format!("<li>{host}</li>"))
         .collect();
     let level = if record.level.is_empty() {
         "—".to_owned()
     } else {
         e(&record.level)
     };
+    // The zone is the site's, already validated; UTC only if that ever failed.
+    let (zone, zone_name) = match TimeZone::get(time_zone) {
+        Ok(zone) => (zone, time_zone),
+        Err(_) => (TimeZone::UTC, "UTC"),
+    };
+    let (start, end) = (
+        Bound::start(record.issued, &zone),
+        Bound::end(record.expires, &zone),
+    );
+    let name = e(display_name);
+    let (issuer, certificate) = (e(&record.issuer), e(&record.certificate_id));
+    let summary = Summary {
+        issuer: &issuer,
+        name: &name,
+        certificate: &certificate,
+        level: if record.level.is_empty() { "" } else { &level },
+        hostnames: &hostnames,
+        start: &start,
+        end: &end,
+        zone: &e(zone_name),
+    }
+    .html(lang);
+    let l_end = match (&end, lang) {
+        (Bound::Day(_), Lang::Vi) => "Hiệu lực đến hết ngày",
+        (Bound::Day(_), Lang::En) => "Valid through",
+        (Bound::Instant(_), Lang::Vi) => "Hết hiệu lực lúc",
+        (Bound::Instant(_), Lang::En) => "Valid until",
+    };
+    let zone_suffix = format!(" ({})", e(zone_name));
     let other_lang = match lang {
         Lang::Vi => "<a href=\"?lang=en\" hreflang=\"en\" lang=\"en\">English</a>",
         Lang::En => "<a href=\"?lang=vi\" hreflang=\"vi\" lang=\"vi\">Tiếng Việt</a>",
     };
     let site_path = e(site_id);
+    let key_id = e(key_id);
+    let credential_text = match lang {
+        Lang::Vi => format!(
+            "Hồ sơ trên được dịch vụ footfall này ký bằng khóa phát hành của dịch vụ \
+             (Ed25519, mã khóa <code>{key_id}</code>); khóa công khai được công bố tại \
+             <a href=\"/.well-known/footfall-trust-keys\">/.well-known/footfall-trust-keys</a>. \
+             Chữ ký chứng tỏ dịch vụ này công bố đúng hồ sơ trên; giấy chứng nhận do {issuer} \
+             cấp. Ai cũng kiểm tra được chứng thư JSON dưới đây mà không cần mạng \
+             (<code>footfall trust verify</code>)."
+        ),
+        Lang::En => format!(
+            "This footfall service signs the record above with its issuer key (Ed25519, key \
+             id <code>{key_id}</code>), whose public key is published at \
+             <a href=\"/.well-known/footfall-trust-keys\">/.well-known/footfall-trust-keys</a>. \
+             The signature shows that this service publishes exactly this record; the \
+             certificate itself is {issuer}'s. Anyone can check the JSON credential below \
+             offline (<code>footfall trust verify</code>)."
+        ),
+    };
     format!(
         r#"<!doctype html>
 <html lang="{lang_code}">
@@ -321,25 +504,29 @@ pub fn verification_page(input: &PageInput<'_>) -> String {
 <main>
 <h1>{title}</h1>
 <p class="status {banner_class}">{banner}</p>
+{summary}
 <dl>
 <dt>{l_site}</dt><dd>{name} (<code>{site_path}</code>)</dd>
 <dt>{l_issuer}</dt><dd>{issuer}</dd>
 <dt>{l_certificate}</dt><dd>{certificate}</dd>
 <dt>{l_level}</dt><dd>{level}</dd>
-<dt>{l_hostnames}</dt><dd><ul>{hostnames}</ul></dd>
-<dt>{l_issued}</dt><dd>{issued}</dd>
-<dt>{l_expires}</dt><dd>{expires}</dd>
+<dt>{l_hostnames}</dt><dd><ul>{hostname_items}</ul></dd>
+<dt>{l_start}</dt><dd>{start_html}{zone_suffix}</dd>
+<dt>{l_end}</dt><dd>{end_html}{zone_suffix}</dd>
 <dt>{l_status}</dt><dd>{status_words}</dd>
 <dt>{l_visitor}</dt><dd>{visitor}</dd>
 </dl>
 <h2>{l_credential}</h2>
-<p>{l_credential_text}</p>
+<p>{credential_text}</p>
 <dl>
 <dt>{l_key}</dt><dd><code>{key_id}</code></dd>
-<dt>SHA-256</dt><dd><code>{fingerprint}</code></dd>
-<dt>{l_issued_at}</dt><dd>{issued_at}</dd>
+<dt>{l_fingerprint}</dt><dd><code>{fingerprint}</code></dd>
 </dl>
-<p><a href="/trust/{site_path}.json">/trust/{site_path}.json</a> · <a href="/.well-known/footfall-trust-keys">/.well-known/footfall-trust-keys</a></p>
+<p>{l_fingerprint_text}</p>
+<h3>{l_json} (<a href="/trust/{site_path}.json">/trust/{site_path}.json</a>)</h3>
+<pre><code>{credential_json}</code></pre>
+<h3>{l_payload}</h3>
+<pre><code>{payload_json}</code></pre>
 <footer>{other_lang}</footer>
 </main>
 </body>
@@ -350,29 +537,30 @@ pub fn verification_page(input: &PageInput<'_>) -> String {
             "Xác minh chứng nhận tín nhiệm",
             "Trust certificate verification"
         ),
-        name = e(display_name),
-        issuer = e(&record.issuer),
-        certificate = e(&record.certificate_id),
-        issued = format_instant(record.issued, time_zone, lang),
-        expires = format_instant(record.expires, time_zone, lang),
-        issued_at = format_instant(issued_at, time_zone, lang),
-        key_id = e(key_id),
+        start_html = start.html(lang),
+        end_html = end.html(lang),
         fingerprint = e(fingerprint),
+        credential_json = escape_lines(credential_json.trim_end()),
+        payload_json = escape_lines(payload_json.trim_end()),
         l_site = t("Trang web", "Website"),
         l_issuer = t("Tổ chức chứng nhận", "Issuer"),
         l_certificate = t("Số chứng nhận", "Certificate"),
         l_level = t("Cấp độ", "Level"),
         l_hostnames = t("Tên miền được chứng nhận", "Certified hostnames"),
-        l_issued = t("Ngày cấp", "Issued"),
-        l_expires = t("Hết hạn", "Expires"),
+        l_start = t("Hiệu lực từ", "Valid from"),
         l_status = t("Trạng thái hiện tại", "Current status"),
         l_visitor = t("Bạn đến từ", "You came from"),
         l_credential = t("Chứng thư ký số", "Signed credential"),
-        l_credential_text = t(
-            "Chứng thư JSON dưới đây được ký bằng khóa Ed25519 của tổ chức chứng nhận; khóa công khai được công bố để ai cũng kiểm tra được (footfall trust verify).",
-            "The JSON credential below is signed with the issuer's Ed25519 key; the public keys are published so anyone can check it offline (footfall trust verify)."
+        l_key = t("Mã khóa ký", "Signing key id"),
+        l_fingerprint = t("Dấu vân tay SHA-256", "SHA-256 fingerprint"),
+        l_fingerprint_text = t(
+            "Dấu vân tay là SHA-256 của nội dung đã ký (trường payload sau khi giải mã base64url); nó không đổi chừng nào hồ sơ và khóa ký không đổi.",
+            "The fingerprint is SHA-256 of the signed content (the payload member, base64url-decoded); it stays the same as long as the record and the signing key do."
         ),
-        l_key = t("Mã khóa", "Key id"),
-        l_issued_at = t("Ký lúc", "Signed at"),
+        l_json = t("Chứng thư JSON", "JSON credential"),
+        l_payload = t(
+            "Nội dung đã ký (payload, đã giải mã)",
+            "Signed content (payload, decoded)"
+        ),
     )
 }

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::credential::{self, CredentialPayload, credential_instant};
+use super::credential;
 use super::record::TrustRecord;
 use super::render::{self, PageInput, Verdict};
 use crate::describe::Lang;
@@ -151,38 +151,49 @@ async fn get_page_or_credential(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     match site.strip_suffix(".json") {
-        Some(id) => credential_response(&state, id),
+        Some(id) => credential_response(&state, id, &headers),
         None => page_response(&state, &site, lang_of(query), &headers),
     }
 }
 
-fn issue(
-    state: &AppState,
-    site: &Site,
-    record: &TrustRecord,
-    now: jiff::Timestamp,
-) -> credential::Credential {
-    let issued_at = credential_instant(now);
-    let payload = CredentialPayload::new(
+/// The credential of `site`, signed with the service's key: the same bytes for the same
+/// record and key, whenever and however often it is asked for.
+fn issue(state: &AppState, site: &Site, record: &TrustRecord) -> credential::Credential {
+    credential::issue(
         site.id.as_str(),
         &site.settings.name,
         record,
-        issued_at,
-        state.keyring.key_id(),
-    );
-    credential::sign(&payload, &state.keyring)
+        &state.keyring,
+    )
 }
 
-fn credential_response(state: &AppState, id: &str) -> Result<Response, AppError> {
+fn credential_response(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
     let (site, record) = site_and_record(state, id)?;
-    let credential = issue(state, &site, &record, state.clock.now());
-    let mut response = axum::Json(credential).into_response();
+    let document = credential::to_document(&issue(state, &site, &record));
+    let etag = etag_of(document.as_bytes());
+    let mut response = if not_modified(headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        document.into_response()
+    };
     let h = response.headers_mut();
-    // A credential states the status as of its minute: a minute of caching loses nothing.
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    // A credential changes only with its record; a minute of caching bounds how long a
+    // suspension or revocation takes to reach whoever fetches it again.
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60"),
     );
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, value);
+    }
     // Public, signed data: any page may fetch it to verify a badge.
     cors::allow_everyone(h);
     Ok(response)
@@ -195,20 +206,27 @@ fn page_response(
     headers: &HeaderMap,
 ) -> Result<Response, AppError> {
     let (site, record) = site_and_record(state, id)?;
-    let now = state.clock.now();
-    let credential = issue(state, &site, &record, now);
-    let fingerprint = credential::fingerprint(&credential)
-        .ok_or_else(|| AppError::Internal("a fresh credential did not decode".to_owned()))?;
+    let credential = issue(state, &site, &record);
+    let (Some(fingerprint), Some(payload_json)) = (
+        credential::fingerprint(&credential),
+        credential::payload_document(&credential),
+    ) else {
+        return Err(AppError::Internal(
+            "a fresh credential did not decode".to_owned(),
+        ));
+    };
+    let credential_json = credential::to_document(&credential);
     let visitor_host = requesting_host(headers);
     let html = render::verification_page(&PageInput {
         site_id: site.id.as_str(),
         site_name: &site.settings.name,
         record: &record,
-        status: record.status_at(now),
+        status: record.status_at(state.clock.now()),
         time_zone: &site.settings.time_zone,
         key_id: state.keyring.key_id(),
         fingerprint: &fingerprint,
-        issued_at: credential_instant(now),
+        credential_json: &credential_json,
+        payload_json: &payload_json,
         visitor_host: visitor_host.as_deref(),
         lang,
     });

@@ -169,18 +169,18 @@ fn sites_file_carries_a_trust_table() {
 
 // ----- credentials -----
 
-fn payload_at(at: &str) -> CredentialPayload {
-    payload_signed_by(at, &keyring())
+fn payload() -> CredentialPayload {
+    payload_signed_by(&keyring())
 }
 
-fn payload_signed_by(at: &str, keyring: &Keyring) -> CredentialPayload {
-    CredentialPayload::new("caukee", "Cầu Kè", &record(), ts(at), keyring.key_id())
+fn payload_signed_by(keyring: &Keyring) -> CredentialPayload {
+    CredentialPayload::new("caukee", "Cầu Kè", &record(), keyring.key_id())
 }
 
 #[test]
 fn credential_snapshot_and_round_trip() {
     let keyring = keyring();
-    let credential = credential::sign(&payload_at("2026-03-01T08:00:00Z"), &keyring);
+    let credential = credential::sign(&payload(), &keyring);
     let text = serde_json::to_string_pretty(&credential).unwrap();
     // Reviewed: the signature in this snapshot verifies with an independent Ed25519
     // implementation (Python `cryptography`) for the public key of seed [7; 32], and the
@@ -196,25 +196,103 @@ fn credential_snapshot_and_round_trip() {
         .assert_eq(std::str::from_utf8(&bytes).unwrap());
 
     let verified = credential::verify(&credential, &keyring.keys_document()).unwrap();
-    assert_eq!(verified.payload, payload_at("2026-03-01T08:00:00Z"));
+    assert_eq!(verified.payload, payload());
     assert_eq!(verified.payload.status, "valid");
     assert_eq!(
         verified.fingerprint,
         credential::fingerprint(&credential).unwrap()
     );
-    // Offline status: the dates still decide after signing.
+    // Offline status: the dates decide at the verifier's clock.
+    for (at, expected) in [
+        ("2025-01-14T16:59:59Z", LiveStatus::NotYetValid),
+        ("2026-03-01T08:00:00Z", LiveStatus::Valid),
+        ("2027-01-14T17:00:00Z", LiveStatus::Expired),
+    ] {
+        assert_eq!(verified.payload.status_at(ts(at)), Some(expected), "{at}");
+    }
+    // The served document is the envelope, indented, with a final newline.
+    let document = credential::to_document(&credential);
+    assert_eq!(document, format!("{text}\n"));
     assert_eq!(
-        verified.payload.status_at(ts("2027-02-01T00:00:00Z")),
-        Some(LiveStatus::Expired)
+        serde_json::from_str::<Credential>(&document).unwrap(),
+        credential
     );
 }
 
 #[test]
-fn credential_instant_is_the_minute() {
+fn issuance_is_deterministic_and_the_fingerprint_follows_the_content() {
+    let keyring = keyring();
+    let fingerprint_of = |site_name: &str, record: &TrustRecord, keyring: &Keyring| {
+        let credential = credential::issue("caukee", site_name, record, keyring);
+        credential::fingerprint(&credential).unwrap()
+    };
+    let base = fingerprint_of("Cầu Kè", &record(), &keyring);
+    // Issued again, from a record parsed again, with a key loaded again from its file:
+    // the same bytes, so the same fingerprint (and signature).
+    let reloaded = Keyring::from_key_file(&keyring.to_key_file()).unwrap();
+    assert_eq!(fingerprint_of("Cầu Kè", &record(), &reloaded), base);
     assert_eq!(
-        credential::credential_instant(ts("2026-03-01T08:00:59.9Z")),
-        ts("2026-03-01T08:00:00Z")
+        credential::issue("caukee", "Cầu Kè", &record(), &keyring),
+        credential::issue("caukee", "Cầu Kè", &record(), &reloaded)
     );
+    // Any change of what it states gives another fingerprint.
+    type Change = fn(&mut TrustSettings);
+    let changes: [(&str, Change); 7] = [
+        ("level", |t| t.level = "Cấp độ 3".into()),
+        ("hostnames", |t| t.hostnames.truncate(1)),
+        ("expires", |t| t.expires = "2027-01-15".into()),
+        ("issued", |t| t.issued = "2025-01-16".into()),
+        ("status", |t| t.status = "suspended".into()),
+        ("issuer", |t| t.issuer = "Another issuer".into()),
+        ("certificate", |t| t.certificate_id = "TNM-2025-0043".into()),
+    ];
+    let mut seen = std::collections::HashSet::from([base.clone()]);
+    for (what, change) in changes {
+        let mut settings = settings();
+        change(&mut settings);
+        let changed = TrustRecord::from_settings(&settings, "Asia/Ho_Chi_Minh", "trust").unwrap();
+        assert!(
+            seen.insert(fingerprint_of("Cầu Kè", &changed, &keyring)),
+            "changing {what} kept a fingerprint"
+        );
+    }
+    assert_ne!(fingerprint_of("Cau Ke", &record(), &keyring), base);
+    let other = Keyring::from_signing_key(SigningKey::from_bytes(&[9u8; 32]));
+    assert_ne!(fingerprint_of("Cầu Kè", &record(), &other), base);
+}
+
+#[test]
+fn earlier_formats_and_derived_statuses_are_refused_by_name() {
+    let keyring = keyring();
+    let keys = keyring.keys_document();
+    let sign_json = |json: serde_json::Value| {
+        let bytes = serde_json::to_vec(&json).unwrap();
+        let signature = ed25519_dalek::Signer::sign(keyring.signing_key(), &bytes);
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        Credential {
+            key_id: keyring.key_id().to_owned(),
+            payload: base64::Engine::encode(&b64, &bytes),
+            signature: base64::Engine::encode(&b64, signature.to_bytes()),
+        }
+    };
+    let current = serde_json::to_value(payload()).unwrap();
+    // A version 1 credential: signing minute included, properly signed by our key.
+    let mut v1 = current.clone();
+    v1["type"] = "footfall-trust-credential/1".into();
+    v1["issued_at"] = "2026-03-01T08:00:00Z".into();
+    let error = credential::verify(&sign_json(v1), &keys).unwrap_err();
+    assert!(matches!(error, CredentialError::BadPayload(_)), "{error}");
+    assert!(
+        error.to_string().contains("fetch the credential again"),
+        "{error}"
+    );
+    // A status that only a clock can tell is not the issuer's to sign.
+    let mut expired = current.clone();
+    expired["status"] = "expired".into();
+    let error = credential::verify(&sign_json(expired), &keys).unwrap_err();
+    assert!(error.to_string().contains("unknown status"), "{error}");
+    // The same JSON as signed by the code verifies: the helper signs faithfully.
+    assert!(credential::verify(&sign_json(current), &keys).is_ok());
 }
 
 /// Changes the character at `index` of a base64url string to another base64url one.
@@ -228,7 +306,7 @@ fn flip(text: &str, index: usize) -> String {
 fn every_tampered_credential_fails() {
     let keyring = keyring();
     let keys = keyring.keys_document();
-    let good = credential::sign(&payload_at("2026-03-01T08:00:00Z"), &keyring);
+    let good = credential::sign(&payload(), &keyring);
     for index in 0..good.payload.len() {
         let bad = Credential {
             payload: flip(&good.payload, index),
@@ -262,7 +340,7 @@ fn every_tampered_credential_fails() {
     let other = Keyring::from_signing_key(SigningKey::from_bytes(&[9u8; 32]));
     let forged = Credential {
         key_id: keyring.key_id().to_owned(),
-        ..credential::sign(&payload_at("2026-03-01T08:00:00Z"), &other)
+        ..credential::sign(&payload(), &other)
     };
     assert!(matches!(
         credential::verify(&forged, &keys),
@@ -272,7 +350,7 @@ fn every_tampered_credential_fails() {
     // envelope and payload disagree.
     let mut both = keys.clone();
     both.keys.extend(other.keys_document().keys);
-    let mismatched = credential::sign(&payload_at("2026-03-01T08:00:00Z"), &other);
+    let mismatched = credential::sign(&payload(), &other);
     assert!(matches!(
         credential::verify(&mismatched, &both),
         Err(CredentialError::BadPayload(_))
@@ -289,7 +367,7 @@ fn every_tampered_credential_fails() {
 #[test]
 fn credentials_signed_before_a_rotation_verify_against_the_new_document() {
     let old = Keyring::generate().unwrap();
-    let issued_before = credential::sign(&payload_signed_by("2026-03-01T08:00:00Z", &old), &old);
+    let issued_before = credential::sign(&payload_signed_by(&old), &old);
     let new = Keyring::generate().unwrap();
     // Without the retired key the old credential names an unknown key…
     assert!(credential::verify(&issued_before, &new.keys_document()).is_err());
@@ -297,10 +375,7 @@ fn credentials_signed_before_a_rotation_verify_against_the_new_document() {
     let rotated = new.clone().with_retired(&old.keys_document()).unwrap();
     let published = rotated.keys_document();
     assert!(credential::verify(&issued_before, &published).is_ok());
-    let issued_after = credential::sign(
-        &payload_signed_by("2026-03-02T08:00:00Z", &rotated),
-        &rotated,
-    );
+    let issued_after = credential::sign(&payload_signed_by(&rotated), &rotated);
     assert_eq!(issued_after.key_id, new.key_id());
     assert!(credential::verify(&issued_after, &published).is_ok());
 }
@@ -367,32 +442,167 @@ fn badges_differ_by_colour_and_text() {
     }
 }
 
-fn page_input<'a>(record: &'a TrustRecord, visitor: Option<&'a str>, lang: Lang) -> PageInput<'a> {
-    PageInput {
+/// The verification page of `record` for site caukee named `site_name`, showing the
+/// real credential the test key signs for it, as the route does.
+fn page(record: &TrustRecord, site_name: &str, visitor: Option<&str>, lang: Lang) -> String {
+    let keyring = keyring();
+    let credential = credential::issue("caukee", site_name, record, &keyring);
+    render::verification_page(&PageInput {
         site_id: "caukee",
-        site_name: "Cầu Kè",
+        site_name,
         record,
         status: LiveStatus::Valid,
         time_zone: "Asia/Ho_Chi_Minh",
-        key_id: "c3a1a4e1d2c5b6a7",
-        fingerprint: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
-        issued_at: ts("2026-03-01T08:00:00Z"),
+        key_id: keyring.key_id(),
+        fingerprint: &credential::fingerprint(&credential).unwrap(),
+        credential_json: &credential::to_document(&credential),
+        payload_json: &credential::payload_document(&credential).unwrap(),
         visitor_host: visitor,
         lang,
-    }
+    })
 }
 
 #[test]
 fn verification_page_snapshots() {
     let record = record();
-    expect_file!["snapshots/page.vi.html"].assert_eq(&render::verification_page(&page_input(
+    expect_file!["snapshots/page.vi.html"].assert_eq(&page(
         &record,
+        "Cầu Kè",
         Some("caukee.travinh.gov.vn"),
         Lang::Vi,
-    )));
-    expect_file!["snapshots/page-wrong-domain.en.html"].assert_eq(&render::verification_page(
-        &page_input(&record, Some("caukee-travinh.example"), Lang::En),
     ));
+    expect_file!["snapshots/page-wrong-domain.en.html"].assert_eq(&page(
+        &record,
+        "Cầu Kè",
+        Some("caukee-travinh.example"),
+        Lang::En,
+    ));
+}
+
+#[test]
+fn page_says_what_is_certified_in_words() {
+    let record = record();
+    let vi = page(&record, "Cầu Kè", None, Lang::Vi);
+    assert!(
+        vi.contains(
+            "<p>Tín nhiệm mạng chứng nhận trang web Cầu Kè, mức “Cấp độ 2”, số chứng nhận \
+             TNM-2025-0042. Chứng nhận chỉ áp dụng cho đúng <code>caukee.travinh.gov.vn</code> \
+             và <code>www.caukee.travinh.gov.vn</code>; trang ở tên miền khác, kể cả tên miền \
+             con, không được chứng nhận."
+        ),
+        "{vi}"
+    );
+    let en = page(&record, "Cầu Kè", None, Lang::En);
+    assert!(
+        en.contains(
+            "<p>Tín nhiệm mạng certifies the website Cầu Kè at the level “Cấp độ 2”, \
+             certificate TNM-2025-0042. It covers exactly <code>caukee.travinh.gov.vn</code> \
+             and <code>www.caukee.travinh.gov.vn</code>; a page on any other hostname, a \
+             subdomain included, is not certified."
+        ),
+        "{en}"
+    );
+    // Three hostnames read as a list; no level is said in words too.
+    let mut settings = settings();
+    settings.level.clear();
+    settings.hostnames.push("caukee.vn".to_owned());
+    let record = TrustRecord::from_settings(&settings, "Asia/Ho_Chi_Minh", "trust").unwrap();
+    let en = page(&record, "Cầu Kè", None, Lang::En);
+    assert!(
+        en.contains(
+            "Cầu Kè, with no level stated, certificate TNM-2025-0042. It covers exactly \
+             <code>caukee.travinh.gov.vn</code>, <code>www.caukee.travinh.gov.vn</code> and \
+             <code>caukee.vn</code>;"
+        ),
+        "{en}"
+    );
+    let vi = page(&record, "Cầu Kè", None, Lang::Vi);
+    assert!(
+        vi.contains("Cầu Kè, không ghi cấp độ, số chứng nhận"),
+        "{vi}"
+    );
+}
+
+#[test]
+fn page_shows_the_last_valid_day_as_configured() {
+    // (issued, expires) as an operator may write them, and what the page must say.
+    let cases = [
+        // Dates: from the start of the first day through the end of the last one.
+        (
+            "2025-06-01",
+            "2027-05-31",
+            "ngày <time datetime=\"2025-06-01\">01/06/2025</time> đến hết ngày \
+             <time datetime=\"2027-05-31\">31/05/2027</time> (giờ Asia/Ho_Chi_Minh)",
+            "from <time datetime=\"2025-06-01\">2025-06-01</time> through \
+             <time datetime=\"2027-05-31\">2027-05-31</time> (Asia/Ho_Chi_Minh time)",
+        ),
+        // The same period as instants at local midnight reads the same.
+        (
+            "2025-06-01T00:00:00+07:00",
+            "2027-06-01T00:00:00+07:00",
+            "đến hết ngày <time datetime=\"2027-05-31\">31/05/2027</time>",
+            "through <time datetime=\"2027-05-31\">2027-05-31</time>",
+        ),
+        // An end at another time of day is that instant, never a day.
+        (
+            "2025-06-01T08:30:00+07:00",
+            "2027-05-31T10:00:00Z",
+            "từ <time datetime=\"2025-06-01T08:30:00+07:00\">08:30 ngày 01/06/2025</time> đến \
+             trước <time datetime=\"2027-05-31T17:00:00+07:00\">17:00 ngày 31/05/2027</time>",
+            "until <time datetime=\"2027-05-31T17:00:00+07:00\">2027-05-31 17:00</time>",
+        ),
+    ];
+    for (issued, expires, vi_text, en_text) in cases {
+        let settings = TrustSettings {
+            issued: issued.to_owned(),
+            expires: expires.to_owned(),
+            ..settings()
+        };
+        let record = TrustRecord::from_settings(&settings, "Asia/Ho_Chi_Minh", "trust").unwrap();
+        let vi = page(&record, "Cầu Kè", None, Lang::Vi);
+        let en = page(&record, "Cầu Kè", None, Lang::En);
+        assert!(vi.contains(vi_text), "{issued} {expires}:\n{vi}");
+        assert!(en.contains(en_text), "{issued} {expires}:\n{en}");
+        // The exclusive end instant is never shown as a day of validity.
+        assert!(!vi.contains("01/06/2027"), "{vi}");
+        assert!(!en.contains("2027-06-01"), "{en}");
+    }
+}
+
+#[test]
+fn page_shows_the_credential_it_describes_and_names_the_signing_key() {
+    let record = record();
+    let keyring = keyring();
+    let credential = credential::issue("caukee", "Cầu Kè", &record, &keyring);
+    for lang in [Lang::Vi, Lang::En] {
+        let html = page(&record, "Cầu Kè", None, lang);
+        // The JSON "below" is there, escaped, exactly as served, and linked raw.
+        let shown = html
+            .split_once("<pre><code>")
+            .and_then(|(_, rest)| rest.split_once("</code></pre>"))
+            .map(|(json, _)| json.replace("&quot;", "\""))
+            .expect("the credential in a <pre><code>");
+        assert_eq!(
+            format!("{shown}\n"),
+            credential::to_document(&credential),
+            "{html}"
+        );
+        assert!(html.contains("(<a href=\"/trust/caukee.json\">/trust/caukee.json</a>)"));
+        assert!(html.contains(&"\"site\": \"caukee\"".replace('"', "&quot;")));
+        // Signed by the service's key, named by its id as published; not by the
+        // certifying organisation.
+        assert!(html.contains(&format!("<code>{}</code>", keyring.key_id())));
+        assert!(html.contains("<a href=\"/.well-known/footfall-trust-keys\">"));
+        assert!(!html.contains("khóa Ed25519 của tổ chức chứng nhận"));
+        assert!(!html.contains("the issuer's Ed25519 key"));
+    }
+    let en = page(&record, "Cầu Kè", None, Lang::En);
+    assert!(en.contains(&format!(
+        "This footfall service signs the record above with its issuer key (Ed25519, key id \
+         <code>{}</code>)",
+        keyring.key_id()
+    )));
+    assert!(en.contains("the certificate itself is Tín nhiệm mạng's"));
 }
 
 #[test]
@@ -490,9 +700,7 @@ fn xss_corpus_stays_text_in_every_configured_field() {
                 }
             }
             for lang in [Lang::Vi, Lang::En] {
-                let mut input = page_input(&record, Some(text), lang);
-                input.site_name = &name;
-                out.push(render::verification_page(&input));
+                out.push(page(&record, &name, Some(text), lang));
             }
             out
         };
@@ -510,6 +718,24 @@ fn xss_corpus_stays_text_in_every_configured_field() {
 const NOW: &str = "2026-03-01T08:00:30Z";
 
 fn app(clock: Arc<ManualClock>) -> axum::Router {
+    instance(
+        clock,
+        Arc::new(footfall::store::AnyStore::Memory(
+            footfall::store::MemoryStore::new(),
+        )),
+    )
+    .0
+}
+
+/// The admin token of [`instance`].
+const ADMIN_TOKEN: &str = "trust-tests-admin-token-0123456789";
+
+/// One service instance over `store` with the caukee record and the test key: its public
+/// and internal routers. Two instances over one store are a restart.
+fn instance(
+    clock: Arc<ManualClock>,
+    store: Arc<footfall::store::AnyStore>,
+) -> (axum::Router, axum::Router) {
     let mut caukee = SiteSettings::new("caukee", &["caukee.travinh.gov.vn"]);
     caukee.name = "Cầu Kè".to_owned();
     caukee.trust = Some(settings());
@@ -520,13 +746,15 @@ fn app(clock: Arc<ManualClock>) -> axum::Router {
     ]);
     let options = crate::state::Options {
         trust_keyring: Some(keyring()),
+        admin_tokens: vec![ADMIN_TOKEN.to_owned()],
         ..crate::state::Options::default()
     };
-    let store = Arc::new(footfall::store::AnyStore::Memory(
-        footfall::store::MemoryStore::new(),
-    ));
     let (state, _flusher) = crate::state::AppState::new(store, clock, sites, options).unwrap();
-    crate::app::public_app(state, crate::app::RequestLimits::default())
+    let limits = crate::app::RequestLimits::default();
+    (
+        crate::app::public_app(state.clone(), limits),
+        crate::app::internal_app(state, limits),
+    )
 }
 
 async fn get(
@@ -647,8 +875,18 @@ async fn credential_verifies_against_the_published_keys() {
     assert_eq!(status, StatusCode::OK);
     let keys = KeysDocument::from_json(&keys).unwrap();
     let verified = credential::verify(&credential, &keys).unwrap();
-    // Issued at NOW rounded down to the minute, with the status at that instant.
-    assert_eq!(verified.payload, payload_at("2026-03-01T08:00:00Z"));
+    // The record as configured, signed by the service's key.
+    assert_eq!(verified.payload, payload());
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    // Unchanged content, unchanged bytes: a 304 for the ETag.
+    let etag = headers[header::ETAG].to_str().unwrap().to_owned();
+    let (status, _, _) = get(
+        &app,
+        "/trust/caukee.json",
+        &[(header::IF_NONE_MATCH, &etag)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
 
     // The page shows that credential's fingerprint, the visitor's host, and its CSP
     // allows only the page's stylesheet hash.
@@ -682,4 +920,92 @@ fn page_csp_hash_matches_the_stylesheet() {
     let hash = base64::engine::general_purpose::STANDARD
         .encode(sha2::Sha256::digest(render::PAGE_STYLE.as_bytes()));
     expect_file!["snapshots/page-style.sha256"].assert_eq(&hash);
+}
+
+/// The fingerprint the verification page shows.
+async fn page_fingerprint(app: &axum::Router) -> String {
+    let (status, _, page) = get(app, "/trust/caukee?lang=en", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, rest) = page
+        .split_once("<dt>SHA-256 fingerprint</dt><dd><code>")
+        .expect("the page shows a fingerprint");
+    rest[..64].to_owned()
+}
+
+/// `PUT /admin/v1/sites/caukee` with `trust` as its record.
+async fn register_caukee(internal: &axum::Router, trust: &TrustSettings) {
+    let body = serde_json::json!({
+        "name": "Cầu Kè",
+        "hostnames": ["caukee.travinh.gov.vn"],
+        "trust": trust,
+    });
+    let request = Request::put("/admin/v1/sites/caukee")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = internal.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        status.is_success(),
+        "{status} {}",
+        String::from_utf8_lossy(&bytes)
+    );
+}
+
+#[tokio::test]
+async fn fingerprint_is_stable_while_the_record_is_and_changes_with_it() {
+    let clock = clock();
+    let store = Arc::new(footfall::store::AnyStore::Memory(
+        footfall::store::MemoryStore::new(),
+    ));
+    let (public, internal) = instance(Arc::clone(&clock), Arc::clone(&store));
+    let first = page_fingerprint(&public).await;
+    let (_, _, served) = get(&public, "/trust/caukee.json", &[]).await;
+    assert_eq!(
+        credential::fingerprint(&serde_json::from_str(&served).unwrap()).as_deref(),
+        Some(first.as_str()),
+        "the page shows the served credential's fingerprint"
+    );
+
+    // Two requests, minutes and days apart (the first format signed the minute).
+    assert_eq!(page_fingerprint(&public).await, first);
+    for later in ["2026-03-01T08:01:30Z", "2026-03-09T23:59:00Z"] {
+        clock.set(ts(later));
+        assert_eq!(page_fingerprint(&public).await, first, "at {later}");
+        let (_, _, again) = get(&public, "/trust/caukee.json", &[]).await;
+        assert_eq!(again, served, "at {later}");
+    }
+
+    // The same record registered again through the admin API.
+    register_caukee(&internal, &settings()).await;
+    assert_eq!(
+        page_fingerprint(&public).await,
+        first,
+        "after re-registration"
+    );
+
+    // A restart: a new instance over the same store, with the same key file's key.
+    drop((public, internal));
+    let (public, internal) = instance(Arc::clone(&clock), Arc::clone(&store));
+    assert_eq!(page_fingerprint(&public).await, first, "after a restart");
+
+    // A change of content changes it, at once; the old content gives the old one back.
+    let suspended = TrustSettings {
+        status: "suspended".to_owned(),
+        ..settings()
+    };
+    register_caukee(&internal, &suspended).await;
+    let changed = page_fingerprint(&public).await;
+    assert_ne!(changed, first, "a suspension must change the credential");
+    let (_, _, body) = get(&public, "/trust/caukee.json", &[]).await;
+    let verified = credential::verify(
+        &serde_json::from_str(&body).unwrap(),
+        &keyring().keys_document(),
+    )
+    .unwrap();
+    assert_eq!(verified.payload.status, "suspended");
+    register_caukee(&internal, &settings()).await;
+    assert_eq!(page_fingerprint(&public).await, first);
 }
