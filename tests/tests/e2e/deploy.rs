@@ -1184,3 +1184,428 @@ fn the_sites_file_and_its_commented_example_parse() {
         "name the fields, not a Rust type"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The systemd install, as the runbook writes it
+
+/// The fenced block of language `lang` that first follows `heading` in `text`.
+fn fenced_block(text: &str, heading: &str, lang: &str) -> String {
+    let (_, after) = text
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("deploy/README.md has no {heading:?}"));
+    let (_, block) = after
+        .split_once(&format!("```{lang}\n"))
+        .unwrap_or_else(|| panic!("no ```{lang} block after {heading:?}"));
+    let (block, _) = block.split_once("```").expect("a closed fenced block");
+    block.to_owned()
+}
+
+/// A user and group id (equal, as DynamicUser allocates them) in systemd's dynamic range
+/// (61184–65519) that no account or group of this host uses: it owns nothing but what
+/// the emulated service manager gives it, as a dynamic user.
+fn dynamic_user_id() -> u32 {
+    let used: BTreeSet<u32> = ["/etc/passwd", "/etc/group"]
+        .iter()
+        .flat_map(|file| {
+            std::fs::read_to_string(file)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|line| line.split(':').nth(2)?.parse().ok())
+        .collect();
+    (61184..=65519)
+        .find(|id| !used.contains(id))
+        .expect("a free id in the dynamic user range")
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+/// Starts the unit installed under `root` as systemd would start it, for what a
+/// service can observe: the user (a dynamic user id, no supplementary groups, no new
+/// privileges, via `setpriv`), `LoadCredential=` (copies owned by that user, mode 0400, in
+/// a directory of mode 0500, named by `%d` and `$CREDENTIALS_DIRECTORY`), the state
+/// directory (owned by the user, `StateDirectoryMode`), `Environment=` then
+/// `EnvironmentFile=` (which overrides it), `WorkingDirectory=`, `UMask=` and
+/// `ExecStart=`. Paths under `/etc`, `/var/lib` and `/usr/local` are those under `root`.
+/// Sandboxing (namespaces, system call filter) is not emulated: `systemd-analyze` judges
+/// it above. `overrides` come last, as a drop-in would.
+fn start_like_systemd(
+    root: &Path,
+    uid: u32,
+    overrides: &[(&str, String)],
+    log: &Path,
+) -> std::process::Child {
+    use std::os::unix::fs::chown;
+    let unit = std::fs::read_to_string(root.join("etc/systemd/system/footfall.service"))
+        .expect("the installed unit");
+    let settings = systemd_settings(&unit);
+    let under_root = |path: &str| -> String {
+        for prefix in ["/etc/", "/var/lib/", "/usr/local/"] {
+            if path.starts_with(prefix) {
+                return format!("{}{path}", root.display());
+            }
+        }
+        path.to_owned()
+    };
+    let credentials = root.join("run/credentials/footfall.service");
+    if credentials.exists() {
+        std::fs::remove_dir_all(&credentials).expect("clearing the credentials directory");
+    }
+    std::fs::create_dir_all(&credentials).expect("the credentials directory");
+    let mut state_mode = 0o755;
+    let mut env: Vec<(String, String)> = Vec::new();
+    let (mut exec, mut workdir, mut umask) =
+        (String::new(), String::from("/"), String::from("0022"));
+    let mut env_files = Vec::new();
+    for (key, value) in &settings {
+        match key.as_str() {
+            "LoadCredential" => {
+                let (id, path) = value.split_once(':').expect("LoadCredential=ID:PATH");
+                let copy = credentials.join(id);
+                // systemd reads the source as root; a missing one stops the start.
+                std::fs::copy(under_root(path), &copy).unwrap_or_else(|e| {
+                    panic!("LoadCredential={value}: {e} (systemd would refuse to start)")
+                });
+                chown(&copy, Some(uid), Some(uid)).expect("chown of a credential");
+                set_mode(&copy, 0o400);
+            }
+            "StateDirectoryMode" => {
+                state_mode = u32::from_str_radix(value, 8).expect("an octal mode");
+            }
+            "Environment" => {
+                let (name, value) = value.split_once('=').expect("Environment=NAME=VALUE");
+                assert!(
+                    !value.contains('%') || value.starts_with("%d/"),
+                    "the emulation knows only the %d specifier: {name}={value}"
+                );
+                let value = value.replace("%d", &credentials.to_string_lossy());
+                env.push((name.to_owned(), under_root(&value)));
+            }
+            "EnvironmentFile" => env_files.push(value.trim_start_matches('-').to_owned()),
+            "ExecStart" => exec.clone_from(value),
+            "WorkingDirectory" => workdir = under_root(value),
+            "UMask" => umask.clone_from(value),
+            _ => {}
+        }
+    }
+    chown(&credentials, Some(uid), Some(uid)).expect("chown of the credentials directory");
+    set_mode(&credentials, 0o500);
+    let state_name = settings
+        .iter()
+        .find(|(k, _)| k == "StateDirectory")
+        .map(|(_, v)| v.clone())
+        .expect("a StateDirectory");
+    let state = root.join("var/lib").join(state_name);
+    std::fs::create_dir_all(&state).expect("the state directory");
+    chown(&state, Some(uid), Some(uid)).expect("chown of the state directory");
+    set_mode(&state, state_mode);
+    for file in env_files {
+        if let Ok(text) = std::fs::read_to_string(under_root(&file)) {
+            for line in text
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            {
+                let (name, value) = line.split_once('=').expect("NAME=VALUE in the env file");
+                env.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+    for (name, value) in overrides {
+        env.push(((*name).to_owned(), value.clone()));
+    }
+    let mut words = exec.split_whitespace();
+    let program = under_root(words.next().expect("ExecStart names a program"));
+    let log_file = std::fs::File::create(log).expect("the service log");
+    Command::new("setpriv")
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={uid}"))
+        .args(["--clear-groups", "--no-new-privs", "--", "sh", "-c"])
+        .arg(format!("umask {umask} && exec \"$@\""))
+        .arg("sh")
+        .arg(program)
+        .args(words)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .envs(env)
+        .current_dir(workdir)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("the log twice"))
+        .stderr(log_file)
+        .spawn()
+        .expect("running setpriv (util-linux)")
+}
+
+/// `GET path` on `address`, `None` while nothing answers.
+fn try_get(
+    address: SocketAddr,
+    path: &str,
+) -> Option<footfall_tests::footfall_server::HttpResponse> {
+    footfall_tests::footfall_server::HttpClient::connect(address)
+        .and_then(|mut client| client.get(path))
+        .ok()
+}
+
+/// Waits until `/readyz` on `internal` answers 200; panics with the log if the service
+/// exits or does not get ready in 30 s.
+fn wait_ready(child: &mut std::process::Child, internal: SocketAddr, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for footfall") {
+            panic!(
+                "footfall exited ({status}) before it was ready:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if try_get(internal, "/readyz").is_some_and(|r| r.status == 200) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz not 200 after 30 s:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        // Polling: the service gives no readiness signal but /readyz.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("waiting for footfall").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn systemd_install_as_the_runbook_writes_it_serves_as_a_dynamic_user() {
+    use footfall_server::trust::credential::{self, Credential};
+    use footfall_server::trust::{Keyring, KeysDocument};
+    use std::os::unix::fs::MetadataExt;
+
+    let whoami = Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("running id -u");
+    assert_eq!(
+        String::from_utf8_lossy(&whoami.stdout).trim(),
+        "0",
+        "this test runs the runbook's install as root (as the runbook says) and starts the \
+         service as another user: run the e2e tests as root (CI and the dev box do)"
+    );
+    let readme = read("README.md");
+    let script = fenced_block(&readme, "### Binary and systemd", "sh");
+    let record = fenced_block(&readme, "## Issuing a trust credential", "toml");
+
+    // A host under a temporary root: what a Debian host has before the install.
+    let root_dir = tempfile::tempdir().expect("a temporary root");
+    let root = root_dir.path();
+    set_mode(root, 0o755);
+    for dir in [
+        "etc/systemd/system",
+        "usr/local/bin",
+        "var/lib",
+        "run/credentials",
+    ] {
+        std::fs::create_dir_all(root.join(dir)).expect("a host directory");
+    }
+    // The repository as the runbook expects it, with the binary already built.
+    let work = tempfile::tempdir().expect("a work directory");
+    std::os::unix::fs::symlink(
+        deploy_dir().canonicalize().unwrap(),
+        work.path().join("deploy"),
+    )
+    .expect("linking deploy/");
+    std::fs::create_dir_all(work.path().join("target/release")).unwrap();
+    std::os::unix::fs::symlink(
+        footfall_binary().canonicalize().unwrap(),
+        work.path().join("target/release/footfall"),
+    )
+    .expect("linking the built binary");
+    // cargo (already built) and systemctl (recorded; the test starts the unit below).
+    let shims = work.path().join("shims");
+    std::fs::create_dir_all(&shims).unwrap();
+    let calls = work.path().join("systemctl.calls");
+    for (name, body) in [
+        (
+            "cargo",
+            "[ \"$*\" = 'build --release -p footfall-server --bin footfall' ] || \
+             { echo \"unexpected cargo $*\" >&2; exit 1; }"
+                .to_owned(),
+        ),
+        ("systemctl", format!("echo \"$*\" >> '{}'", calls.display())),
+    ] {
+        let path = shims.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        set_mode(&path, 0o755);
+    }
+    let rooted = ["/etc/", "/usr/local/", "/var/lib/"]
+        .iter()
+        .fold(script, |s, prefix| {
+            s.replace(
+                &format!(" {prefix}"),
+                &format!(" {}{prefix}", root.display()),
+            )
+        });
+    let output = Command::new("sh")
+        .args(["-eu", "-c", &rooted])
+        .current_dir(work.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}/usr/local/bin:/usr/bin:/bin",
+                shims.display(),
+                root.display()
+            ),
+        )
+        .output()
+        .expect("running the runbook's install steps");
+    assert!(
+        output.status.success(),
+        "the runbook's steps failed:\n{rooted}\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap_or_default(),
+        "daemon-reload\nenable --now footfall\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/systemd/system/footfall.service")).unwrap(),
+        read("systemd/footfall.service")
+    );
+    // Everything in /etc/footfall is root's alone.
+    let etc = root.join("etc/footfall");
+    assert_eq!(mode_of(&etc), 0o700);
+    for file in ["footfall.env", "sites.toml", "issuer.key", "salt-secret"] {
+        let path = etc.join(file);
+        assert_eq!(mode_of(&path), 0o600, "{file}");
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0, "{file}");
+    }
+    let env_text = std::fs::read_to_string(etc.join("footfall.env")).unwrap();
+    assert!(
+        env_text
+            .lines()
+            .any(|l| l.starts_with("FOOTFALL_ADMIN_TOKENS=") && l.len() > 40)
+    );
+
+    // "Then edit sites.toml": the trust section's record, as shown there.
+    let sites = etc.join("sites.toml");
+    let mut text = std::fs::read_to_string(&sites).unwrap();
+    text.push('\n');
+    text.push_str(&record);
+    std::fs::write(&sites, text).unwrap();
+    let site_id = footfall_server::sites::parse_sites_file(&record).expect("the runbook's record")
+        [0]
+    .id
+    .to_string();
+
+    let uid = dynamic_user_id();
+    let public: SocketAddr = format!("127.0.0.1:{}", free_port().unwrap())
+        .parse()
+        .unwrap();
+    let internal: SocketAddr = format!("127.0.0.1:{}", free_port().unwrap())
+        .parse()
+        .unwrap();
+    // Only the listeners change (the defaults may be taken on a test machine).
+    let overrides = [
+        ("FOOTFALL_LISTEN", public.to_string()),
+        ("FOOTFALL_ADMIN_LISTEN", internal.to_string()),
+    ];
+    let log = work.path().join("footfall.log");
+    let mut child = start_like_systemd(root, uid, &overrides, &log);
+    wait_ready(&mut child, internal, &log);
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("run/credentials/footfall.service/salt-secret"),
+        "the salt secret comes from the credential:\n{log_text}"
+    );
+    assert!(!log_text.contains("no --trust-key-file"), "{log_text}");
+
+    let page = try_get(public, &format!("/trust/{site_id}?lang=en")).expect("the page");
+    assert_eq!(page.status, 200);
+    let page = String::from_utf8(page.body).unwrap();
+    assert!(
+        page.contains("through <time datetime=\"2027-05-31\">2027-05-31</time>"),
+        "{page}"
+    );
+    let keys = try_get(public, "/.well-known/footfall-trust-keys").expect("the keys");
+    let keys = KeysDocument::from_json(&String::from_utf8(keys.body).unwrap()).unwrap();
+    let served = try_get(public, &format!("/trust/{site_id}.json")).expect("the credential");
+    assert_eq!(served.status, 200);
+    let credential: Credential = serde_json::from_slice(&served.body).unwrap();
+    let verified = credential::verify(&credential, &keys).expect("a valid credential");
+    let key = Keyring::load(&etc.join("issuer.key")).expect("the key keygen made");
+    assert_eq!(
+        credential.key_id,
+        key.key_id(),
+        "signed with the runbook's key"
+    );
+    assert_eq!(verified.payload.site, site_id);
+    assert!(page.contains(&verified.fingerprint));
+    assert!(page.contains(&format!("key id <code>{}</code>", key.key_id())));
+
+    // A restart serves the very same credential.
+    stop(child);
+    let mut child = start_like_systemd(root, uid, &overrides, &log);
+    wait_ready(&mut child, internal, &log);
+    let again = try_get(public, &format!("/trust/{site_id}.json")).expect("the credential");
+    assert_eq!(
+        again.body, served.body,
+        "the credential changed across a restart"
+    );
+    stop(child);
+
+    // The mistake the runbook warns about: pointing the service at the root-only file
+    // itself. It stops at once, naming the setting, the file and the reason.
+    let direct = [
+        overrides[0].clone(),
+        overrides[1].clone(),
+        (
+            "FOOTFALL_TRUST_KEY_FILE",
+            etc.join("issuer.key").to_string_lossy().into_owned(),
+        ),
+    ];
+    let mut child = start_like_systemd(root, uid, &direct, &log);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "footfall started with an unreadable key"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains("FOOTFALL_TRUST_KEY_FILE")
+            && log_text.contains("issuer.key")
+            && log_text.contains("Permission denied"),
+        "{log_text}"
+    );
+}
