@@ -42,6 +42,10 @@ pub enum Action {
     SaltRotate,
     /// The sites file was merged into the registry at start-up.
     RegistryImport,
+    /// Daily figures of an earlier counter were imported into a site's history.
+    HistoryImport,
+    /// A site's imported history was removed.
+    HistoryDelete,
 }
 
 impl Action {
@@ -54,6 +58,8 @@ impl Action {
             Action::BaselineSet => "baseline.set",
             Action::SaltRotate => "salt.rotate",
             Action::RegistryImport => "registry.import",
+            Action::HistoryImport => "history.import",
+            Action::HistoryDelete => "history.delete",
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod describe;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod imported;
 pub mod ingest;
 pub mod layout;
 pub mod metrics;

@@ -66,13 +66,33 @@ pub fn document() -> Value {
                     "503": error_response("The store is unavailable and nothing is cached yet.")
                 } } },
             "/api/v1/sites/{site}/history": { "get": {
-                "summary": "Per-day figures for charts, oldest first.",
+                "summary": "Per-day figures for charts, oldest first, in the site's time zone: each day live or imported from the earlier counter (`source`). JSON or CSV: `?format=` wins, else `Accept` (JSON when both or neither is preferred).",
                 "tags": ["public"],
-                "parameters": [site_parameter(), { "name": "days", "in": "query", "schema": { "type": "integer", "minimum": 1, "default": 30 } }],
+                "parameters": [site_parameter(),
+                    { "name": "days", "in": "query", "schema": { "type": "integer", "minimum": 1, "default": 30 } },
+                    { "name": "format", "in": "query", "schema": { "enum": ["json", "csv"] } }],
                 "responses": {
-                    "200": { "description": "Days.", "content": { "application/json": {} } },
-                    "400": error_response("Bad days or site id."),
-                    "404": error_response("No such site.")
+                    "200": { "description": "Days. CSV: header row date,pageviews,visits,visitors,source; Content-Disposition attachment {site}-history.csv.", "content": {
+                        "application/json": { "schema": { "$ref": "#/components/schemas/History" } },
+                        "text/csv": { "schema": { "type": "string" } } } },
+                    "400": error_response("Bad days, format or site id."),
+                    "404": error_response("No such site."),
+                    "406": error_response("Accept allows neither application/json nor text/csv.")
+                } } },
+            "/badge/{site}/{window}.json": { "get": {
+                "summary": "shields.io endpoint badge (schemaVersion 1: label, message, color, labelColor, cacheSeconds and nothing else), the counter badge's label and number in the site's language.",
+                "tags": ["public"],
+                "parameters": [site_parameter(),
+                    { "name": "window", "in": "path", "required": true, "schema": { "enum": ["online", "today", "week", "month", "total"] } },
+                    { "name": "lang", "in": "query", "schema": { "enum": ["vi", "en"] } },
+                    { "name": "metric", "in": "query", "schema": { "enum": ["visits", "visitors", "pageviews"] } },
+                    { "name": "label", "in": "query", "schema": { "type": "string", "maxLength": 40 } }],
+                "responses": {
+                    "200": { "description": "The endpoint document; CORS open, revalidated every time (ETag).", "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "required": ["schemaVersion", "label", "message"], "properties": {
+                        "schemaVersion": { "const": 1 }, "label": { "type": "string" }, "message": { "type": "string" },
+                        "color": { "type": "string" }, "labelColor": { "type": "string" }, "cacheSeconds": { "type": "integer" } } } } } },
+                    "304": { "description": "Not modified." },
+                    "404": error_response("No such site or window.")
                 } } },
             "/trust/{site}/badge.svg": { "get": {
                 "summary": "The site's trust badge: its live status, or \"not verified for this domain\" when the embedding page's host is not certified.",
@@ -112,6 +132,16 @@ pub fn document() -> Value {
                     "value": { "type": "integer", "minimum": 0 },
                     "allow_decrease": { "type": "boolean", "default": false } } } } } },
                 "responses": { "200": { "description": "Previous and current baseline." }, "401": error_response("No valid token."), "404": error_response("No such site."), "409": error_response("Lowering a public total needs allow_decrease.") } } },
+            "/admin/v1/sites/{site}/history": {
+                "put": { "summary": "Import the earlier counter's days (history only, never added to a total). Idempotent and audited; refuses days with live counts (409, naming them) unless replace=true; only settled days (through the day before yesterday), from 2000-01-01, at most 3660 days and the listener's body limit per request; visitors <= visits <= pageviews.", "tags": ["admin"], "security": bearer, "parameters": [site_parameter(),
+                        { "name": "replace", "in": "query", "schema": { "type": "boolean", "default": false } },
+                        { "name": "dry_run", "in": "query", "schema": { "type": "boolean", "default": false } }],
+                    "requestBody": { "required": true, "content": {
+                        "text/csv": { "schema": { "type": "string", "description": "Header row date,pageviews,visits,visitors (any order; a source column is ignored), one row per day." } },
+                        "application/json": { "schema": { "$ref": "#/components/schemas/History" } } } },
+                    "responses": { "200": { "description": "Days added, replaced (replaced_live of them hiding live counts) and unchanged; the sums of all imported days against the baseline." }, "400": error_response("A row breaks a rule (the message lists them), or too many days."), "401": error_response("No valid token."), "404": error_response("No such site."), "409": error_response("Days with live counts, without replace=true."), "413": error_response("Body over the listener's limit."), "415": error_response("Neither text/csv nor application/json.") } },
+                "delete": { "summary": "Remove every imported day of the site (live counts are untouched).", "tags": ["admin"], "security": bearer, "parameters": [site_parameter()], "responses": { "200": { "description": "How many days were removed." }, "401": error_response("No valid token."), "404": error_response("No such site.") } }
+            },
             "/admin/v1/salts/rotate": { "post": {
                 "summary": "Replace visitor-id salts now (one site, or all with {}).", "tags": ["admin"], "security": bearer,
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": { "site": { "type": "string" } } } } } },
@@ -129,6 +159,11 @@ pub fn document() -> Value {
                     "site": { "type": "string" }, "path": { "type": "string", "maxLength": 2048 }, "referrer": { "type": "string", "maxLength": 2048 },
                     "heartbeat": { "type": "boolean", "description": "Keeps the reader online without a page view, visit or visitor." },
                     "record": { "type": "boolean", "default": true, "description": "false: an automated browser; nothing is counted, `?counts=1` still answers." } } },
+                "History": { "type": "object", "properties": {
+                    "site": { "type": "string" }, "time_zone": { "type": "string" },
+                    "days": { "type": "array", "items": { "type": "object", "required": ["date", "pageviews", "visits", "visitors"], "properties": {
+                        "date": { "type": "string", "format": "date" }, "pageviews": { "type": "integer" }, "visits": { "type": "integer" }, "visitors": { "type": "integer" },
+                        "source": { "enum": ["live", "imported"] } } } } } },
                 "Figures": { "type": "object", "properties": { "visits": { "type": "integer" }, "visitors": { "type": "integer" }, "pageviews": { "type": "integer" } } },
                 "Counts": { "type": "object", "properties": {
                     "site": { "type": "string" }, "as_of": { "type": "string", "format": "date-time" }, "stale": { "type": "boolean" }, "time_zone": { "type": "string" },
@@ -167,6 +202,18 @@ mod tests {
         let doc = document();
         let paths = doc["paths"].as_object().expect("paths");
         assert!(paths.len() >= 12);
+        // History out (JSON and CSV) and in, and the shields.io endpoint badge.
+        let history = &paths["/api/v1/sites/{site}/history"]["get"];
+        assert!(history["responses"]["200"]["content"]["text/csv"].is_object());
+        assert!(history["responses"]["406"].is_object());
+        let import = &paths["/admin/v1/sites/{site}/history"];
+        assert!(import["put"]["requestBody"]["content"]["text/csv"].is_object());
+        assert!(import["put"]["responses"]["409"].is_object());
+        assert!(import["delete"].is_object());
+        let shields = &paths["/badge/{site}/{window}.json"]["get"]["responses"]["200"];
+        let schema = &shields["content"]["application/json"]["schema"];
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["properties"].as_object().map(|p| p.len()), Some(6));
         for (path, operations) in paths {
             for (method, operation) in operations.as_object().expect("operations") {
                 assert!(

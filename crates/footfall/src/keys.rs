@@ -17,6 +17,7 @@
 //! | `ff:{site}:sess:<visitor>` | open visit marker (its deadline, Unix ms) | last hit + visit timeout |
 //! | `ff:{site}:salt:<period>` | 32-byte salt | period start + 48 h |
 //! | `ff:{site}:base:<metric>` | imported baseline for totals | never |
+//! | `ff:{site}:hist:<year>` | the days of one local year imported from an earlier counter (the server's document) | never |
 //! | `ff:registry`, `ff:audit` | the site registry and the audit log (the server's documents) | never |
 //! | `ff:layout` | the layout the registered sites were brought to (`2`) | never |
 //!
@@ -231,6 +232,12 @@ pub fn baseline(site: &SiteId, metric: Metric) -> Key {
     Key(format!("ff:{{{site}}}:base:{}", metric_tag(metric)))
 }
 
+/// The days of one local calendar year imported from the counter footfall replaced (a
+/// document the server keeps; history only, never part of a total).
+pub fn imported_history(site: &SiteId, year: i16) -> Key {
+    Key(format!("ff:{{{site}}}:hist:{year}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +276,11 @@ mod tests {
             (
                 salt(&site, "2026-11-30"),
                 "ff:{caukee}:salt:2026-11-30",
+                KeyKind::Bytes,
+            ),
+            (
+                imported_history(&site, 2025),
+                "ff:{caukee}:hist:2025",
                 KeyKind::Bytes,
             ),
             (

@@ -11,6 +11,8 @@
 //! | `PATCH /sites/{site}` | changes some settings of a registered site (JSON merge patch, RFC 7396): what the body leaves out is kept, `null` resets a setting to its default (removes an optional one), arrays replace; the result is validated as `PUT` validates it | its sites |
 //! | `DELETE /sites/{site}` | unregisters a site; its counters stay in the store | no |
 //! | `PUT /sites/{site}/baseline` | sets an imported all-time baseline (absolute, idempotent) | its sites |
+//! | `PUT /sites/{site}/history` | imports the earlier counter's days (CSV or JSON; `?replace=true`, `?dry_run=true`), see [`history`] | its sites |
+//! | `DELETE /sites/{site}/history` | removes the imported days | its sites |
 //! | `POST /salts/rotate` | replaces the salt of one site (`{"site": "…"}`) or of all (`{}`) | its sites (`{}`: all of its sites) |
 //! | `GET /audit?limit=N` | the most recent audit entries, newest first | its sites' entries only |
 //!
@@ -46,6 +48,7 @@ use crate::web::site::SiteSegment;
 
 pub use tokens::{AdminTokens, Caller, Scope, fingerprint_of_digest};
 
+pub mod history;
 pub mod tokens;
 
 /// Who may call an admin route besides an operator's token, which may call every one.
@@ -99,6 +102,12 @@ pub static ROUTES: &[AdminRoute] = &[
     }),
     route(Method::PUT, "/sites/{site}/baseline", Access::Site, |m| {
         on(m, put_baseline)
+    }),
+    route(Method::PUT, "/sites/{site}/history", Access::Site, |m| {
+        on(m, history::put_history)
+    }),
+    route(Method::DELETE, "/sites/{site}/history", Access::Site, |m| {
+        on(m, history::delete_history)
     }),
     route(Method::POST, "/salts/rotate", Access::SiteInBody, |m| {
         on(m, rotate_salts)

@@ -31,6 +31,7 @@ use crate::admin::tokens::{Caller, digest_of};
 use crate::api::read_history;
 use crate::describe::Lang;
 use crate::error::AppError;
+use crate::imported::HistoryDay;
 use crate::sites::Site;
 use crate::state::AppState;
 use crate::web::site::{RegisteredSite, SiteSegment, registered_site};
@@ -139,7 +140,13 @@ async fn render(
         )));
     }
     let counts = state.counts.get(site).await?;
-    let days = read_history(state, site, range).await?;
+    // Imported days (the previous counter's) draw like live ones: the chart starts
+    // before the switch to footfall.
+    let days: Vec<_> = read_history(state, site, range)
+        .await?
+        .iter()
+        .map(HistoryDay::figures)
+        .collect();
     Ok(page::stats_html(&PageModel {
         site,
         snapshot: &counts.snapshot,

@@ -1,5 +1,6 @@
 //! Widgets: the embed script (`/widget.js`), the iframe page (`/embed/{site}`), counter
-//! badges (`/badge/{site}/{window}.svg`) and the demo page (`/`).
+//! badges (`/badge/{site}/{window}.svg`, and `.json` for shields.io, in [`shields`]) and
+//! the demo page (`/`).
 //!
 //! The HTTP side lives here; what the widgets look like is in [`render`], pure functions
 //! of numbers and options. None of these routes counts anything by itself: the script
@@ -16,6 +17,7 @@
 
 pub mod render;
 pub mod script;
+pub mod shields;
 
 use std::sync::Arc;
 
@@ -295,14 +297,8 @@ pub async fn badge(
     let Path((site, file)) =
         path.map_err(|e| AppError::BadRequest(format!("badge path: {}", e.body_text())))?;
     let site = registered_site(&state.sites, &site)?;
-    let window = file
-        .strip_suffix(".svg")
-        .and_then(Window::from_name)
-        .ok_or_else(|| {
-            AppError::NotFound(
-                "badges are online.svg, today.svg, week.svg, month.svg or total.svg".to_owned(),
-            )
-        })?;
+    let (window, format) = shields::badge_file(&file)
+        .ok_or_else(|| AppError::NotFound(shields::UNKNOWN_BADGE.to_owned()))?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let metric = badge_metric(&site, window, query.metric.as_deref())?;
     let lang = Lang::parse(query.lang.as_deref());
@@ -340,6 +336,9 @@ pub async fn badge(
             valid: false,
         }
     };
+    if format == shields::BadgeFormat::ShieldsJson {
+        return Ok(shields::endpoint_response(&badge, &headers, LIVE_CACHE));
+    }
     let svg = render::badge_svg(&badge);
     let etag = etag_of(svg.as_bytes());
     let mut response = if not_modified(&headers, &etag) {

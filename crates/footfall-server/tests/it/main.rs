@@ -5,6 +5,7 @@ mod admin_tokens;
 mod bad_input;
 mod browser;
 mod cli;
+mod history;
 mod layering;
 mod openapi;
 mod routes;
