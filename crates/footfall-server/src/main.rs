@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use footfall_server::cli;
 use footfall_server::cli::admin_token::AdminTokenCommand;
 use footfall_server::cli::healthcheck::HealthcheckArgs;
+use footfall_server::cli::import_history::ImportHistoryArgs;
 use footfall_server::cli::migrate::MigrateArgs;
 use footfall_server::cli::sketch::SketchCommand;
 use footfall_server::cli::trust::TrustCommand;
@@ -48,6 +49,10 @@ enum Command {
     /// (`new --operator`), printed once, with the tokens file entry holding its digest.
     #[command(subcommand)]
     AdminToken(AdminTokenCommand),
+    /// Import an earlier counter's daily figures (CSV date,pageviews,visits,visitors, or
+    /// the history's JSON) into a site's history through the admin API: idempotent,
+    /// audited, history only (the all-time total stays baseline + live).
+    ImportHistory(ImportHistoryArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,6 +75,10 @@ fn main() -> anyhow::Result<()> {
         Command::Healthcheck(args) => healthcheck(&args),
         Command::AdminToken(command) => {
             cli::admin_token::run(&command, &mut io::stdout().lock(), &mut io::stderr().lock())
+        }
+        Command::ImportHistory(args) => {
+            print!("{}", args.run()?);
+            Ok(())
         }
     }
 }

@@ -214,3 +214,115 @@ fn serve_logs_json_without_colour_and_keeps_a_salt_secret_beside_its_store() {
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
 }
+
+/// `footfall import-history` against `footfall serve` in process: a two-year CSV is sent
+/// one year per request, read back through the history, and sent again without change;
+/// a day with a broken rule stops it before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_history_sends_a_file_year_by_year_and_is_idempotent() {
+    use std::sync::Arc;
+
+    use footfall::store::{AnyStore, MemoryStore};
+
+    use crate::support::{PATIENCE, memory_service_config, spawn_service};
+
+    const TOKEN: &str = "import-history-cli-test-token";
+    let config = memory_service_config(&["--admin-tokens", TOKEN, "--demo"]);
+    let store = Arc::new(AnyStore::Memory(MemoryStore::new()));
+    let service = spawn_service(config, store, PATIENCE).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).expect("write");
+    // Two days in two years, both within the default retention of 400 days and settled:
+    // ten days ago, and the last day of the year before it.
+    let today = {
+        use footfall::clock::Clock;
+        footfall::clock::SystemClock
+            .now()
+            .in_tz("Asia/Ho_Chi_Minh")
+            .expect("bundled")
+            .date()
+    };
+    let recent = today.checked_sub(jiff::ToSpan::days(10)).expect("a date");
+    let older = jiff::civil::date(recent.year() - 1, 12, 31);
+    let file = dir.path().join("old-counter.csv");
+    std::fs::write(
+        &file,
+        format!("date,pageviews,visits,visitors\r\n{older},50,40,30\r\n{recent},20,10,5\r\n"),
+    )
+    .expect("write");
+    let server = format!("http://{}", service.bound.internal);
+    let run = move |file: std::path::PathBuf, extra: &'static [&'static str]| {
+        let (server, token) = (server.clone(), token.clone());
+        tokio::task::spawn_blocking(move || {
+            footfall_command()
+                .args(["import-history", "--site", "demo", "--server", &server])
+                .arg("--token-file")
+                .arg(&token)
+                .arg("--file")
+                .arg(&file)
+                .args(extra)
+                .env_remove("FOOTFALL_ADMIN_URL")
+                .output()
+                .expect("footfall runs")
+        })
+    };
+    let first = run(file.clone(), &[]).await.expect("joined");
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let report = text(&first.stdout);
+    assert!(
+        report.contains(&format!("2 day(s) from {older} to {recent} in 2 year(s)")),
+        "{report}"
+    );
+    assert!(report.contains("2 day(s) were added"), "{report}");
+    assert!(
+        report.contains("warning: the imported days add up to more than the baseline"),
+        "{report}"
+    );
+
+    let again = run(file.clone(), &[]).await.expect("joined");
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains("2 unchanged: nothing changed"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    // Read back through the service (the clock is real: ask for enough days).
+    let history = tokio::task::spawn_blocking({
+        let public = service.bound.public;
+        move || {
+            use std::io::{Read as _, Write as _};
+            let mut stream = std::net::TcpStream::connect(public).expect("connect");
+            stream
+                .write_all(b"GET /api/v1/sites/demo/history?days=400&format=csv HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .expect("write");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).expect("read");
+            answer
+        }
+    })
+    .await
+    .expect("joined");
+    assert!(
+        history.contains(&format!("\n{older},50,40,30,imported\n")),
+        "{history}"
+    );
+    assert!(
+        history.contains(&format!("\n{recent},20,10,5,imported\n")),
+        "{history}"
+    );
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "date,pageviews,visits,visitors\n2025-02-01,5,9,1\n").expect("write");
+    let refused = run(bad, &[]).await.expect("joined");
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("visits (9) is more than pageviews (5)"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    let _ = service.stop.send(());
+    let _ = tokio::time::timeout(PATIENCE, service.task).await;
+}
