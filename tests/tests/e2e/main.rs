@@ -3,6 +3,7 @@
 mod deploy;
 mod embedded_store;
 mod faults;
+mod history;
 mod metrics;
 mod migration;
 mod redis_store;
