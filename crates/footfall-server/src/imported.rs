@@ -173,7 +173,7 @@ pub fn merge(live: &[DayFigures], imported: &BTreeMap<Date, StoredDay>) -> Vec<H
 }
 
 /// An import body that cannot be imported; the message lists the problems (at most
-/// [`MAX_LISTED`], then how many more).
+/// 20, then how many more).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidImport(pub String);

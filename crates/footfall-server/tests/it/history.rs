@@ -35,6 +35,31 @@ async fn history(harness: &Harness, query: &str, accept: Option<&str>) -> Reply 
     .await
 }
 
+/// An admin request without a body, with the token.
+async fn admin(harness: &Harness, method: &str, path: &str) -> Value {
+    send(
+        &harness.internal(),
+        request(method, path)
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await
+    .json()
+}
+
+/// The demo site's counts.
+async fn counts(harness: &Harness) -> Value {
+    send(
+        &harness.public(),
+        request("GET", "/api/v1/sites/demo/counts")
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await
+    .json()
+}
+
 fn day<'a>(json: &'a Value, date: &str) -> &'a Value {
     json["days"]
         .as_array()
@@ -83,15 +108,7 @@ async fn imported_days_show_in_both_forms_and_a_second_import_changes_nothing() 
     );
 
     // Audited once, with the counts.
-    let audit = send(
-        &harness.internal(),
-        request("GET", "/admin/v1/audit")
-            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-    .json();
+    let audit = admin(&harness, "GET", "/admin/v1/audit").await;
     let imports: Vec<&Value> = audit["entries"]
         .as_array()
         .unwrap()
@@ -118,14 +135,7 @@ async fn imported_days_show_in_both_forms_and_a_second_import_changes_nothing() 
     assert_eq!(day(&json, "2026-03-01")["pageviews"], 0);
 
     // The all-time total is untouched: history only.
-    let counts = send(
-        &harness.public(),
-        request("GET", "/api/v1/sites/demo/counts")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-    .json();
+    let counts = counts(&harness).await;
     assert_eq!(counts["total"]["pageviews"], 0, "{counts}");
 
     for (query, accept) in [
@@ -221,29 +231,14 @@ async fn live_days_are_refused_unless_replaced_and_stay_in_the_total() {
     let shown = history(&harness, "?days=5", None).await.json();
     assert_eq!(day(&shown, "2026-03-02")["pageviews"], 900);
     assert_eq!(day(&shown, "2026-03-02")["source"], "imported");
-    let counts = send(
-        &harness.public(),
-        request("GET", "/api/v1/sites/demo/counts")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-    .json();
+    let counts = counts(&harness).await;
     assert_eq!(
         counts["total"]["pageviews"], 1,
         "the live count stays in the total: {counts}"
     );
 
     // Removing the imported days shows the live ones again.
-    let deleted = send(
-        &harness.internal(),
-        request("DELETE", "/admin/v1/sites/demo/history")
-            .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await
-    .json();
+    let deleted = admin(&harness, "DELETE", "/admin/v1/sites/demo/history").await;
     assert_eq!(deleted["deleted_days"], 2);
     let shown = history(&harness, "?days=5", None).await.json();
     assert_eq!(day(&shown, "2026-03-02")["pageviews"], 1);
