@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::Extension;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -17,12 +16,14 @@ use jiff::civil::Date;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::audit::{self, Action, Actor, AuditEntry};
+use crate::audit::{self, Action, AuditEntry};
 use crate::error::AppError;
 use crate::imported::{self, DayCounts, Import, ImportCounts, ParsedImport};
 use crate::sites::Site;
 use crate::state::AppState;
 use crate::web::site::RegisteredSite;
+
+use super::access::{ManagedSite, RequestActor};
 
 /// The import's query.
 #[derive(Debug, Default, Deserialize)]
@@ -44,15 +45,15 @@ const TOTAL_RULE: &str = "Imported days are history only: they are shown in the 
 
 /// `PUT /admin/v1/sites/{site}/history?replace=&dry_run=`: imports days (`text/csv` or
 /// `application/json`), idempotently, and audits what changed.
-pub async fn put_history(
+pub(super) async fn put_history(
     State(state): State<AppState>,
-    actor: Option<Extension<Actor>>,
+    RequestActor(actor): RequestActor,
+    _scope: ManagedSite,
     RegisteredSite(site): RegisteredSite,
     query: Result<Query<ImportQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>, AppError> {
-    let Extension(actor) = actor.ok_or(AppError::Unauthorized)?;
     let Query(query) =
         query.map_err(|e| AppError::BadRequest(format!("query: {}", e.body_text())))?;
     let parsed = parse_body(&headers, body)?;
@@ -280,12 +281,12 @@ fn message(counts: &ImportCounts, dry_run: bool) -> String {
 
 /// `DELETE /admin/v1/sites/{site}/history`: removes every imported day of the site (live
 /// counts are untouched). Audited when there were any.
-pub async fn delete_history(
+pub(super) async fn delete_history(
     State(state): State<AppState>,
-    actor: Option<Extension<Actor>>,
+    RequestActor(actor): RequestActor,
+    _scope: ManagedSite,
     RegisteredSite(site): RegisteredSite,
 ) -> Result<axum::Json<Value>, AppError> {
-    let Extension(actor) = actor.ok_or(AppError::Unauthorized)?;
     let now = state.clock.now();
     let this_year = site.rules.calendar().day(now).year();
     let store = state.store.as_ref();

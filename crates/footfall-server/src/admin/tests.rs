@@ -1296,6 +1296,12 @@ fn example(route: &AdminRoute, site: &str) -> (String, Option<String>) {
         ("PATCH", "/sites/{site}") => Some(r#"{"name": "Renamed"}"#.to_owned()),
         ("PUT", "/sites/{site}/baseline") => Some(r#"{"value": 1000}"#.to_owned()),
         ("POST", "/salts/rotate") => Some(format!(r#"{{"site": "{site}"}}"#)),
+        // A day the instance's clock (2026-11-30) has settled; the export's JSON form.
+        ("PUT", "/sites/{site}/history") => Some(
+            r#"{"days": [{"date": "2026-11-01", "pageviews": 30, "visits": 20, "visitors": 10}]}"#
+                .to_owned(),
+        ),
+        ("DELETE", "/sites/{site}/history") => None,
         (method, path) => panic!("add an example request for {method} {path} to this test"),
     };
     (uri, body)
