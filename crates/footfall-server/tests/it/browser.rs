@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -637,10 +638,13 @@ impl ChromeDriver {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // Its own process group: the browsers it starts join it, so the drop below ends
+        // them too, even when a failed test never closed its session.
         let child = Command::new(&tools.chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", tools.chromedriver.display()));
         ChromeDriver {
@@ -716,6 +720,13 @@ impl ChromeDriver {
 
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
+        // The whole group (chromedriver and every browser it started), then chromedriver
+        // itself should the group signal not reach it.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
