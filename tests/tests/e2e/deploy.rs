@@ -1496,14 +1496,18 @@ fn systemd_install_as_the_runbook_writes_it_serves_as_a_dynamic_user() {
         std::fs::read_to_string(root.join("etc/systemd/system/footfall.service")).unwrap(),
         read("systemd/footfall.service")
     );
-    // Everything in /etc/footfall is root's alone.
+    // Everything in /etc/footfall is root's; only the digests of tokens.toml are readable
+    // by others, through a directory they can pass but not list.
     let etc = root.join("etc/footfall");
-    assert_eq!(mode_of(&etc), 0o700);
+    assert_eq!(mode_of(&etc), 0o711);
     for file in ["footfall.env", "sites.toml", "issuer.key", "salt-secret"] {
         let path = etc.join(file);
         assert_eq!(mode_of(&path), 0o600, "{file}");
         assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0, "{file}");
     }
+    let tokens_file = etc.join("tokens.toml");
+    assert_eq!(mode_of(&tokens_file), 0o644);
+    assert_eq!(std::fs::metadata(&tokens_file).unwrap().uid(), 0);
     let env_text = std::fs::read_to_string(etc.join("footfall.env")).unwrap();
     assert!(
         env_text
@@ -1566,6 +1570,56 @@ fn systemd_install_as_the_runbook_writes_it_serves_as_a_dynamic_user() {
     assert_eq!(verified.payload.site, site_id);
     assert!(page.contains(&verified.fingerprint));
     assert!(page.contains(&format!("key id <code>{}</code>", key.key_id())));
+
+    // The site-tokens step as the runbook shows it: `footfall admin-token new >>
+    // tokens.toml`, then `systemctl reload` (the unit's ExecReload: SIGHUP). The service,
+    // as its dynamic user, reads the file in place, and the new token manages its site.
+    let made = Command::new(root.join("usr/local/bin/footfall"))
+        .args(["admin-token", "new", "--site", &site_id])
+        .output()
+        .expect("footfall admin-token new");
+    assert!(made.status.success(), "{made:?}");
+    let token = String::from_utf8(made.stderr)
+        .unwrap()
+        .lines()
+        .last()
+        .expect("the token, shown once")
+        .trim()
+        .to_owned();
+    let mut entries = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&tokens_file)
+        .unwrap();
+    std::io::Write::write_all(&mut entries, &made.stdout).unwrap();
+    drop(entries);
+    let site_admin = |token: &str| {
+        footfall_tests::footfall_server::HttpClient::connect(internal)
+            .and_then(|mut client| {
+                client.request(
+                    "GET",
+                    &format!("/admin/v1/sites/{site_id}"),
+                    &[("Authorization", &format!("Bearer {token}"))],
+                    b"",
+                )
+            })
+            .expect("the admin API answers")
+            .status
+    };
+    assert_eq!(site_admin(&token), 401, "not yet reloaded");
+    let reload = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(reload.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while site_admin(&token) != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the reloaded tokens file did not take the new token:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // A restart serves the very same credential.
     stop(child);
