@@ -117,6 +117,11 @@ pub struct Options {
     /// Seconds between the soak's readings of RSS, buffer depth, lag and drops.
     #[arg(long, default_value_t = 10.0)]
     pub sample_every: f64,
+    /// The local service's sites' `visit_timeout_minutes` (default: the product's, 30).
+    /// A short one lets a soak reach the steady state of open visits within minutes. The
+    /// accuracy table's visits then do not apply: it expects one visit per visitor.
+    #[arg(long)]
+    pub visit_timeout_minutes: Option<u32>,
 }
 
 impl Options {

@@ -124,16 +124,20 @@ impl LoadTestSites {
     }
 
     /// The sites file (TOML) that registers `ids` at start-up, each on its
-    /// [`site_hostname`].
+    /// [`site_hostname`], with `visit_timeout_minutes` when given.
     #[must_use]
-    pub fn sites_file(ids: &[String]) -> String {
+    pub fn sites_file(ids: &[String], visit_timeout_minutes: Option<u32>) -> String {
         let mut toml = String::new();
         for id in ids {
             // Ids are `loadtest-<hex>-<n>`: nothing to escape.
             toml.push_str(&format!(
-                "[[sites]]\nid = \"{id}\"\nhostnames = [\"{}\"]\n\n",
+                "[[sites]]\nid = \"{id}\"\nhostnames = [\"{}\"]\n",
                 site_hostname(id)
             ));
+            if let Some(minutes) = visit_timeout_minutes {
+                toml.push_str(&format!("visit_timeout_minutes = {minutes}\n"));
+            }
+            toml.push('\n');
         }
         toml
     }

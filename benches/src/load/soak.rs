@@ -38,7 +38,7 @@ pub(super) fn soak(
     let kind: StoreKind = options.store.parse()?;
     let target = StoreTarget::start(&kind)?;
     let n_sites = options.sites();
-    let local = start_local(&target.location, n_sites)?;
+    let local = start_local(&target.location, n_sites, options.visit_timeout_minutes)?;
     let (endpoint, sites) = (&local.endpoint, &local.sites);
     let admin = local.server.internal();
     let pid = local.server.pid();

@@ -249,7 +249,11 @@ impl LocalService {
 /// registered from a sites file at start-up rather than through the admin API: the API
 /// takes seconds per thousand sites to register them and more to delete them, which
 /// would be most of a full run's wall time, and a throw-away service needs neither.
-pub(super) fn start_local(store: &str, n_sites: usize) -> anyhow::Result<LocalService> {
+pub(super) fn start_local(
+    store: &str,
+    n_sites: usize,
+    visit_timeout_minutes: Option<u32>,
+) -> anyhow::Result<LocalService> {
     let run = run_id();
     let ids: Vec<String> = (0..n_sites)
         .map(|n| format!("loadtest-{run}-{n:04}"))
@@ -259,8 +263,11 @@ pub(super) fn start_local(store: &str, n_sites: usize) -> anyhow::Result<LocalSe
         .tempdir()
         .context("creating a directory for the sites file")?;
     let sites_path = sites_dir.path().join("sites.toml");
-    std::fs::write(&sites_path, LoadTestSites::sites_file(&ids))
-        .with_context(|| format!("writing {}", sites_path.display()))?;
+    std::fs::write(
+        &sites_path,
+        LoadTestSites::sites_file(&ids, visit_timeout_minutes),
+    )
+    .with_context(|| format!("writing {}", sites_path.display()))?;
     let server = start_footfall(store, &sites_path)?;
     super::progress(format_args!(
         "footfall serve on {store} with {n_sites} sites"
@@ -373,7 +380,11 @@ pub(super) fn quick(
     } else {
         let store_kind: StoreKind = options.store.parse()?;
         let target = StoreTarget::start(&store_kind)?;
-        let started = start_local(&target.location, options.sites())?;
+        let started = start_local(
+            &target.location,
+            options.sites(),
+            options.visit_timeout_minutes,
+        )?;
         let measured = started.measured(&target.redis);
         _store = Some(target);
         let started = local.insert(started);
@@ -576,7 +587,11 @@ fn footfall_on(
     report: &mut Report,
 ) -> anyhow::Result<StoreRun> {
     let label = &plan.label;
-    let local = start_local(&plan.target.location, plan.sites)?;
+    let local = start_local(
+        &plan.target.location,
+        plan.sites,
+        options.visit_timeout_minutes,
+    )?;
     let measured = local.measured(&plan.target.redis);
     let (server, endpoint, sites) = (&local.server, &local.endpoint, &local.sites);
     let mut mix = options.mix();
