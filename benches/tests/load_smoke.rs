@@ -28,6 +28,7 @@ fn a_three_second_run_counts_every_hit_it_should() {
         seed: 42,
         drain_hits: 1_000,
         sample_every: 10.0,
+        visit_timeout_minutes: None,
     };
     let report = load::run(&options).expect("the load run");
 
