@@ -1001,27 +1001,32 @@ impl Session {
     async fn assert_no_errors(&self) {
         let probe = self.execute("return window.__ff || ['no probe'];").await;
         assert_eq!(probe, json!([]), "page errors or CSP violations");
+        // The browser asks the service's pages (`/`, `/embed/…`) for a favicon of its
+        // own accord; the service has none.
+        let severe = self
+            .console_errors(|e| {
+                e["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("/favicon.ico ")
+            })
+            .await;
+        assert!(severe.is_empty(), "console errors: {severe:?}");
+    }
+
+    /// The browser console's errors (`SEVERE`) since the last call, except those
+    /// `expected` says the test expects.
+    pub(crate) async fn console_errors(&self, expected: impl Fn(&Value) -> bool) -> Vec<Value> {
         let log = self
             .command("POST", "/se/log", Some(&json!({ "type": "browser" })))
             .await;
-        let severe: Vec<&Value> = log
-            .as_array()
-            .map(|entries| {
-                entries
-                    .iter()
-                    // The browser asks the service's pages (`/`, `/embed/…`) for a
-                    // favicon of its own accord; the service has none.
-                    .filter(|e| {
-                        e["level"] == "SEVERE"
-                            && !e["message"]
-                                .as_str()
-                                .unwrap_or("")
-                                .contains("/favicon.ico ")
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        assert!(severe.is_empty(), "console errors: {severe:?}");
+        match log {
+            Value::Array(entries) => entries
+                .into_iter()
+                .filter(|e| e["level"] == "SEVERE" && !expected(e))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     async fn screenshot_box(&self, path: &Path) {

@@ -168,18 +168,7 @@ async fn scenario() {
     );
     // No console error (a CSP violation is one). Network errors are expected: the
     // sign-in form comes with a 401, and there is no favicon.
-    let log = browser
-        .command("POST", "/se/log", Some(&json!({ "type": "browser" })))
-        .await;
-    let severe: Vec<&Value> = log
-        .as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .filter(|e| e["level"] == "SEVERE" && e["source"] != "network")
-                .collect()
-        })
-        .unwrap_or_default();
+    let severe = browser.console_errors(|e| e["source"] == "network").await;
     assert!(severe.is_empty(), "console errors: {severe:?}");
 
     // Printed: no navigation or forms, black on white.
