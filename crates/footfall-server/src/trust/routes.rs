@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
@@ -20,7 +20,7 @@ use crate::describe::Lang;
 use crate::error::AppError;
 use crate::sites::Site;
 use crate::state::AppState;
-use crate::web::conditional::{etag_of, not_modified};
+use crate::web::conditional::respond;
 use crate::web::cors;
 use crate::web::origin::{OriginPreference, origin_host};
 use crate::web::site::{SiteSegment, registered_site};
@@ -115,17 +115,8 @@ async fn get_badge(
         _ => Verdict::NotForThisDomain,
     };
     let svg = render::badge_svg(&record, display_name(&site), verdict, lang);
-    let etag = etag_of(svg.as_bytes());
-    let mut response = if not_modified(&headers, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        svg.into_response()
-    };
+    let mut response = respond(&headers, svg, "image/svg+xml");
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("image/svg+xml"),
-    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(BADGE_CSP),
@@ -137,9 +128,6 @@ async fn get_badge(
         "cross-origin-resource-policy",
         HeaderValue::from_static("cross-origin"),
     );
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, value);
-    }
     Ok(response)
 }
 
@@ -174,26 +162,14 @@ fn credential_response(
 ) -> Result<Response, AppError> {
     let (site, record) = site_and_record(state, id)?;
     let document = credential::to_document(&issue(state, &site, &record));
-    let etag = etag_of(document.as_bytes());
-    let mut response = if not_modified(headers, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        document.into_response()
-    };
+    let mut response = respond(headers, document, "application/json");
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     // A credential changes only with its record; a minute of caching bounds how long a
     // suspension or revocation takes to reach whoever fetches it again.
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60"),
     );
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, value);
-    }
     // Public, signed data: any page may fetch it to verify a badge.
     cors::allow_everyone(h);
     Ok(response)

@@ -1,6 +1,7 @@
 //! Conditional GET: one ETag recipe and one `If-None-Match` rule for every route.
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 /// The strong ETag of `body`: 32 hex digits (128 bits) of its SHA-256, quoted.
@@ -22,6 +23,25 @@ pub fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
             let tag = tag.trim();
             tag == "*" || tag.trim_start_matches("W/") == etag
         })
+}
+
+/// The answer to a GET of `body`, a document rendered per request: `304 Not Modified`
+/// when the request's `If-None-Match` names its ETag, else `body`; either way with
+/// `Content-Type: content_type` and the ETag. The caller adds caching and CORS headers.
+pub fn respond(headers: &HeaderMap, body: String, content_type: &'static str) -> Response {
+    let etag = etag_of(body.as_bytes());
+    let mut response = if not_modified(headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        body.into_response()
+    };
+    let out = response.headers_mut();
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Quoted hex digits: always a valid header value.
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        out.insert(header::ETAG, value);
+    }
+    response
 }
 
 #[cfg(test)]

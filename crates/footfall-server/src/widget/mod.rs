@@ -35,7 +35,7 @@ use crate::describe::{self, Lang};
 use crate::error::AppError;
 use crate::sites::{DEMO_SITE, Site};
 use crate::state::AppState;
-use crate::web::conditional::{etag_of, not_modified};
+use crate::web::conditional::{not_modified, respond};
 use crate::web::cors;
 use crate::web::origin::shown_on_site;
 use crate::web::site::{RegisteredSite, registered_site};
@@ -339,21 +339,14 @@ pub async fn badge(
     if format == shields::BadgeFormat::ShieldsJson {
         return Ok(shields::endpoint_response(&badge, &headers, LIVE_CACHE));
     }
-    let svg = render::badge_svg(&badge);
-    let etag = etag_of(svg.as_bytes());
-    let mut response = if not_modified(&headers, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        svg.into_response()
-    };
-    let out = response.headers_mut();
-    out.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
+    let mut response = respond(
+        &headers,
+        render::badge_svg(&badge),
+        "image/svg+xml; charset=utf-8",
     );
+    let out = response.headers_mut();
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static(LIVE_CACHE));
     out.insert(header::VARY, HeaderValue::from_static("Referer, Origin"));
-    out.insert(header::ETAG, header_value(&etag)?);
     Ok(response)
 }
 

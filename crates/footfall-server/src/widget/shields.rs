@@ -9,12 +9,12 @@
 //! shows older numbers than the SVG. CORS is open to every origin: shields fetches
 //! server-side, and the figures are public anyway.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use footfall::Window;
 use serde::Serialize;
 
-use crate::web::conditional::{etag_of, not_modified};
+use crate::web::conditional::respond;
 use crate::web::cors;
 use crate::widget::render::Badge;
 
@@ -89,26 +89,13 @@ pub fn endpoint_response(
     headers: &HeaderMap,
     cache_control: &'static str,
 ) -> Response {
-    let json = endpoint_json(badge);
-    let etag = etag_of(json.as_bytes());
-    let mut response = if not_modified(headers, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        json.into_response()
-    };
+    let mut response = respond(headers, endpoint_json(badge), "application/json");
     let out = response.headers_mut();
-    out.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     out.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(cache_control),
     );
     out.insert(header::VARY, HeaderValue::from_static("Referer, Origin"));
-    if let Ok(etag) = HeaderValue::from_str(&etag) {
-        out.insert(header::ETAG, etag);
-    }
     cors::allow_everyone(out);
     response
 }
