@@ -323,29 +323,27 @@ fn checkpoint_in_parts(shared: &Shared, per_transaction: usize) -> Result<usize,
             .set_durability(Durability::Immediate)
             .map_err(backend)?;
         let mut in_transaction = Vec::new();
-        let mut markers = 0;
-        let mut failure = None;
-        while markers < per_transaction {
-            let Some(site) = sites.next() else { break };
-            match shared.markers.write_row(&transaction, &site) {
-                Ok(n) => markers += n,
-                Err(error) => failure = Some(error),
+        let filled = (|| {
+            let mut table = transaction.open_table(MARKERS).map_err(backend)?;
+            let mut markers = 0;
+            while markers < per_transaction {
+                let Some(site) = sites.next() else { break };
+                in_transaction.push(Arc::clone(&site));
+                markers += shared.markers.write_row(&mut table, &site)?;
             }
-            in_transaction.push(site);
-            if failure.is_some() {
-                break;
+            Ok::<_, StoreError>(markers)
+        })();
+        match filled.and_then(|markers| {
+            transaction.commit().map_err(backend)?;
+            Ok(markers)
+        }) {
+            Ok(markers) => written += markers,
+            Err(error) => {
+                in_transaction.extend(sites);
+                shared.markers.restore_dirty(in_transaction);
+                return Err(error);
             }
         }
-        let result = match failure {
-            Some(error) => Err(error),
-            None => transaction.commit().map_err(backend),
-        };
-        if let Err(error) = result {
-            in_transaction.extend(sites);
-            shared.markers.restore_dirty(in_transaction);
-            return Err(error);
-        }
-        written += markers;
     }
     Ok(written)
 }

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::Timestamp;
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, Table, TableDefinition};
 
 use super::convert::{backend, nanos};
 use crate::keys::Key;
@@ -267,11 +267,11 @@ impl Markers {
         std::mem::take(&mut self.lock().dirty).into_iter().collect()
     }
 
-    /// Writes `site`'s markers as its row in `transaction` (removes the row when it has
-    /// none); returns how many markers the row holds.
+    /// Writes `site`'s markers as its row of `table` (removes the row when it has none);
+    /// returns how many markers the row holds.
     pub(super) fn write_row(
         &self,
-        transaction: &WriteTransaction,
+        table: &mut Table<'_, &'static str, &'static [u8]>,
         site: &Arc<str>,
     ) -> Result<usize, StoreError> {
         // Copied under the lock (a few dozen bytes per marker), encoded after it: every
@@ -289,7 +289,6 @@ impl Markers {
         let written = copy.len();
         let row = encode_row(site, copy);
         let name = site.trim_end_matches('}');
-        let mut table = transaction.open_table(MARKERS).map_err(backend)?;
         if row.is_empty() {
             table.remove(name).map_err(backend)?;
         } else {
