@@ -730,6 +730,15 @@ impl RedisStore {
     async fn send_batch(&self, commands: &[(&str, Cmd)]) -> Result<Vec<Value>, StoreError> {
         let mut replies: Vec<Option<Value>> = vec![None; commands.len()];
         let mut maybe_applied = false;
+        let mut script_reloaded = false;
+        // Once part of the batch may have run, every failure of this call is ambiguous.
+        let failed = |error: StoreError, maybe_applied: bool| {
+            if maybe_applied {
+                ambiguous(error)
+            } else {
+                error
+            }
+        };
         let give_up = tokio::time::Instant::now() + Self::APPLY_RETRY_BUDGET;
         let mut pause = RETRY_PAUSE;
         loop {
@@ -761,14 +770,17 @@ impl RedisStore {
                 }
             }
             if noscript {
-                // After a restart or SCRIPT FLUSH the server has forgotten the script.
-                let sha = self.load_script().await.map_err(|error| {
-                    if maybe_applied {
-                        ambiguous(error)
-                    } else {
-                        error
-                    }
-                })?;
+                // After a restart or SCRIPT FLUSH the server has forgotten the script: load
+                // it once per call (a server that forgets it again is not spun on).
+                if script_reloaded {
+                    let error = backend("the server forgot the batch script twice", None);
+                    return Err(failed(error, maybe_applied));
+                }
+                script_reloaded = true;
+                let sha = self
+                    .load_script()
+                    .await
+                    .map_err(|error| failed(error, maybe_applied))?;
                 if sha != self.script_sha {
                     return Err(backend(
                         "the server hashes the batch script differently",
@@ -782,11 +794,7 @@ impl RedisStore {
                 && maybe_applied
                 && tokio::time::Instant::now() + pause < give_up;
             if !retryable {
-                return Err(if maybe_applied {
-                    ambiguous(error)
-                } else {
-                    error
-                });
+                return Err(failed(error, maybe_applied));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));
