@@ -328,8 +328,9 @@ fn checkpoint_in_parts(shared: &Shared, per_transaction: usize) -> Result<usize,
             let mut markers = 0;
             while markers < per_transaction {
                 let Some(site) = sites.next() else { break };
-                in_transaction.push(Arc::clone(&site));
-                markers += shared.markers.write_row(&mut table, &site)?;
+                let row = shared.markers.write_row(&mut table, &site);
+                in_transaction.push(site);
+                markers += row?;
             }
             Ok::<_, StoreError>(markers)
         })();

@@ -14,8 +14,9 @@
 //! a hit: a reader whose visit spans a `kill -9` may start one more visit than they did.
 //! The counters, sketches and sets of every acknowledged batch are as durable as before.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use redb::{ReadableTable, Table, TableDefinition};
@@ -42,46 +43,99 @@ impl Marker {
     }
 }
 
-/// A marker as held: its deadline in milliseconds (`i64::MAX`: none) and its value only
-/// when it is not that deadline's text (markers copied from an older store). About 60
-/// bytes a marker with the map's own, so a million open visits take some 60 MB.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Held {
-    deadline_ms: i64,
-    other_value: Option<Box<[u8]>>,
+/// A site's markers as held. The usual marker (its value is its deadline's text) is an
+/// id and a deadline in milliseconds: 24 bytes in a B-tree leaf, 39 bytes a marker with
+/// the tree's own (measured over two million: 86 when each held its site's name and a
+/// spare value), so a million open visits take about 40 MB. Anything else (markers
+/// copied from an older store) is kept whole beside them.
+#[derive(Debug, Default)]
+struct SiteMarkers {
+    /// Id → deadline (Unix ms) of the usual markers.
+    usual: BTreeMap<[u8; 16], i64>,
+    /// Id → any other marker.
+    other: BTreeMap<[u8; 16], Marker>,
 }
 
-impl Held {
-    fn new(marker: &Marker) -> Self {
-        let deadline_ms = marker.expire_at.map_or(i64::MAX, |at| at.as_millisecond());
-        let standard =
-            marker.expire_at.is_some() && marker.value == deadline_ms.to_string().into_bytes();
-        Held {
-            deadline_ms,
-            other_value: (!standard).then(|| marker.value.clone().into_boxed_slice()),
+impl SiteMarkers {
+    fn is_empty(&self) -> bool {
+        self.usual.is_empty() && self.other.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.usual.len() + self.other.len()
+    }
+
+    fn set(&mut self, id: [u8; 16], marker: Option<&Marker>) {
+        match marker.and_then(usual_deadline) {
+            Some(deadline_ms) => {
+                self.usual.insert(id, deadline_ms);
+                self.other.remove(&id);
+            }
+            None => {
+                self.usual.remove(&id);
+                match marker {
+                    Some(marker) => self.other.insert(id, marker.clone()),
+                    None => self.other.remove(&id),
+                };
+            }
         }
     }
 
-    fn marker(&self) -> Marker {
-        let expire_at = (self.deadline_ms != i64::MAX)
-            .then(|| Timestamp::from_millisecond(self.deadline_ms).ok())
-            .flatten();
-        let value = match &self.other_value {
-            Some(value) => value.to_vec(),
-            None => self.deadline_ms.to_string().into_bytes(),
-        };
-        Marker { value, expire_at }
+    fn get(&self, id: &[u8; 16]) -> Option<Marker> {
+        match self.usual.get(id) {
+            Some(&deadline_ms) => usual_marker(deadline_ms),
+            None => self.other.get(id).cloned(),
+        }
     }
 
-    fn is_live(&self, now: Timestamp) -> bool {
-        self.deadline_ms == i64::MAX || self.deadline_ms > now.as_millisecond()
+    /// Drops the markers expired at `now`; returns how many.
+    fn purge(&mut self, now: Timestamp) -> usize {
+        let before = self.len();
+        let now_ms = now.as_millisecond();
+        self.usual.retain(|_, deadline_ms| *deadline_ms > now_ms);
+        self.other.retain(|_, marker| marker.is_live(now));
+        before - self.len()
+    }
+
+    /// Every marker with an id after `after` (all when `None`), in id order.
+    fn after(&self, after: Option<[u8; 16]>) -> impl Iterator<Item = ([u8; 16], Marker)> + '_ {
+        let range = match after {
+            Some(id) => (Bound::Excluded(id), Bound::Unbounded),
+            None => (Bound::Unbounded, Bound::Unbounded),
+        };
+        let mut usual = self.usual.range(range).peekable();
+        let mut other = self.other.range(range).peekable();
+        std::iter::from_fn(move || {
+            let take_usual = match (usual.peek(), other.peek()) {
+                (Some((a, _)), Some((b, _))) => a < b,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return None,
+            };
+            if take_usual {
+                let (id, &deadline_ms) = usual.next()?;
+                Some((*id, usual_marker(deadline_ms)?))
+            } else {
+                let (id, marker) = other.next()?;
+                Some((*id, marker.clone()))
+            }
+        })
     }
 }
 
-/// A marker key, `ff:{site}:sess:<32 hex digits>`, as (`site}`, id bytes): ordered as
-/// the key strings are (`}` sorts after every character a site id has, so comparing
-/// `site}` compares the strings up to the brace).
-type HeldKey = (Arc<str>, [u8; 16]);
+/// The deadline of a usual marker (one whose value is its deadline's text, as every
+/// marker this version writes), or `None` for any other.
+fn usual_deadline(marker: &Marker) -> Option<i64> {
+    let deadline_ms = marker.expire_at?.as_millisecond();
+    (marker.value == deadline_ms.to_string().into_bytes()).then_some(deadline_ms)
+}
+
+fn usual_marker(deadline_ms: i64) -> Option<Marker> {
+    Some(Marker {
+        value: deadline_ms.to_string().into_bytes(),
+        expire_at: Some(Timestamp::from_millisecond(deadline_ms).ok()?),
+    })
+}
 
 /// The parts of a marker key this module holds, or `None` for a key of another form
 /// (kept as a record of the file instead).
@@ -127,13 +181,11 @@ pub(super) struct Markers {
 
 #[derive(Debug, Default)]
 struct State {
-    /// (`site}`, id) → marker, ordered as the key strings, so a scan walks them in key
-    /// order beside the table's.
-    map: BTreeMap<HeldKey, Held>,
-    /// One shared `site}` string per site.
-    sites: HashMap<Box<str>, Arc<str>>,
+    /// `site}` → that site's markers. Keyed with the brace so that sites iterate in the
+    /// order of their key strings (`}` sorts after every character a site id has).
+    sites: BTreeMap<Box<str>, SiteMarkers>,
     /// Sites (`site}`) whose markers changed since their last checkpoint.
-    dirty: BTreeSet<Arc<str>>,
+    dirty: BTreeSet<Box<str>>,
     /// When the last periodic checkpoint ran (Unix ms), and how many markers it wrote.
     last_checkpoint: Option<(i64, usize)>,
 }
@@ -150,27 +202,25 @@ const CHECKPOINT_MARKERS_PER_SECOND: usize = 20_000;
 const MAX_CHECKPOINT_INTERVAL_MS: i64 = 5 * 60 * 1000;
 
 impl State {
-    fn site(&mut self, site: &str) -> Arc<str> {
-        let braced = format!("{site}}}");
-        if let Some(shared) = self.sites.get(braced.as_str()) {
-            return Arc::clone(shared);
-        }
-        let shared: Arc<str> = Arc::from(braced.as_str());
-        self.sites
-            .insert(braced.into_boxed_str(), Arc::clone(&shared));
-        shared
-    }
-
-    fn insert(&mut self, key: &str, held: Option<Held>) {
+    /// Sets (or with `None` removes) the marker at `key`; a key of another form is
+    /// ignored.
+    fn set(&mut self, key: &str, marker: Option<&Marker>) {
         let Some((site, id)) = split_key(key) else {
             return;
         };
-        let site = self.site(site);
-        self.dirty.insert(Arc::clone(&site));
-        match held {
-            Some(held) => self.map.insert((site, id), held),
-            None => self.map.remove(&(site, id)),
-        };
+        let braced = format!("{site}}}");
+        match self.sites.get_mut(braced.as_str()) {
+            Some(markers) => markers.set(id, marker),
+            None if marker.is_none() => return,
+            None => self
+                .sites
+                .entry(braced.clone().into_boxed_str())
+                .or_default()
+                .set(id, marker),
+        }
+        if !self.dirty.contains(braced.as_str()) {
+            self.dirty.insert(braced.into_boxed_str());
+        }
     }
 }
 
@@ -184,8 +234,7 @@ impl Markers {
     pub(super) fn get(&self, key: &Key) -> Option<Marker> {
         let (site, id) = split_key(key.as_str())?;
         let state = self.lock();
-        let site = state.sites.get(format!("{site}}}").as_str())?;
-        state.map.get(&(Arc::clone(site), id)).map(Held::marker)
+        state.sites.get(format!("{site}}}").as_str())?.get(&id)
     }
 
     /// Applies changes made by a committed transaction (`None`: removed).
@@ -195,7 +244,7 @@ impl Markers {
         }
         let mut state = self.lock();
         for (key, marker) in changes {
-            state.insert(key.as_str(), marker.as_ref().map(Held::new));
+            state.set(key.as_str(), marker.as_ref());
         }
     }
 
@@ -204,21 +253,24 @@ impl Markers {
         let state = self.lock();
         // Every marker of a site that sorts before the cursor's site is before it; start
         // at the cursor's site and compare whole keys only there.
-        let start_site: Arc<str> = match after
+        let start_site: String = match after
             .strip_prefix("ff:{")
             .and_then(|rest| rest.split_once('}'))
         {
-            Some((site, _)) => Arc::from(format!("{site}}}").as_str()),
-            None if after < "ff:{" => Arc::from(""),
-            None => Arc::from("\u{10ffff}"),
+            Some((site, _)) => format!("{site}}}"),
+            None if after < "ff:{" => String::new(),
+            None => "\u{10ffff}".to_owned(),
         };
         state
-            .map
-            .range((start_site, [0u8; 16])..)
-            .filter(|(_, held)| held.is_live(now))
-            .map(|((site, id), held)| (key_string(site, id), held))
-            .filter(|(key, _)| key.as_str() > after)
-            .filter_map(|(key, held)| Some((Key::parse(&key)?, held.marker())))
+            .sites
+            .range::<str, _>((Bound::Included(start_site.as_str()), Bound::Unbounded))
+            .flat_map(|(site, markers)| {
+                markers
+                    .after(None)
+                    .map(move |(id, marker)| (key_string(site, &id), marker))
+            })
+            .filter(|(key, marker)| marker.is_live(now) && key.as_str() > after)
+            .filter_map(|(key, marker)| Some((Key::parse(&key)?, marker)))
             .take(limit)
             .collect()
     }
@@ -248,46 +300,43 @@ impl Markers {
     /// many.
     pub(super) fn purge(&self, now: Timestamp) -> usize {
         let mut state = self.lock();
-        let State { map, dirty, .. } = &mut *state;
-        let before = map.len();
-        map.retain(|(site, _), held| {
-            let live = held.is_live(now);
-            if !live {
-                dirty.insert(Arc::clone(site));
+        let State { sites, dirty, .. } = &mut *state;
+        let mut removed = 0;
+        sites.retain(|site, markers| {
+            let gone = markers.purge(now);
+            if gone > 0 && !dirty.contains(site) {
+                dirty.insert(site.clone());
             }
-            live
+            removed += gone;
+            !markers.is_empty()
         });
-        before - map.len()
+        removed
     }
 
     /// Takes the sites whose markers changed since the last checkpoint off the dirty list,
     /// in site order. Each is then written with [`Markers::write_row`]; any not written
     /// go back with [`Markers::restore_dirty`].
-    pub(super) fn take_dirty(&self) -> Vec<Arc<str>> {
+    pub(super) fn take_dirty(&self) -> Vec<Box<str>> {
         std::mem::take(&mut self.lock().dirty).into_iter().collect()
     }
 
-    /// Writes `site`'s markers as its row of `table` (removes the row when it has none);
-    /// returns how many markers the row holds.
+    /// Writes `site`'s markers (`site}`) as its row of `table` (removes the row when it
+    /// has none); returns how many markers the row holds.
     pub(super) fn write_row(
         &self,
         table: &mut Table<'_, &'static str, &'static [u8]>,
-        site: &Arc<str>,
+        site: &str,
     ) -> Result<usize, StoreError> {
-        // Copied under the lock (a few dozen bytes per marker), encoded after it: every
-        // batch the flusher applies waits for this lock, and a site with millions of open
-        // visits has megabytes to encode.
-        let copy: Vec<([u8; 16], Held)> = {
+        // Encoded under the lock, straight from the map: 25 bytes a usual marker, as
+        // quick as a copy would be and half its memory (every batch the flusher applies
+        // waits for this lock, and a site of a million open visits takes a few ms).
+        let (row, written) = {
             let state = self.lock();
-            state
-                .map
-                .range((Arc::clone(site), [0u8; 16])..)
-                .take_while(|((s, _), _)| s == site)
-                .map(|((_, id), held)| (*id, held.clone()))
-                .collect()
+            match state.sites.get(site) {
+                Some(markers) => (encode_row(site, markers), markers.len()),
+                None => (Vec::new(), 0),
+            }
         };
-        let written = copy.len();
-        let row = encode_row(site, copy);
         let name = site.trim_end_matches('}');
         if row.is_empty() {
             table.remove(name).map_err(backend)?;
@@ -298,7 +347,7 @@ impl Markers {
     }
 
     /// Marks `sites` changed again, after a checkpoint of them failed.
-    pub(super) fn restore_dirty(&self, sites: Vec<Arc<str>>) {
+    pub(super) fn restore_dirty(&self, sites: Vec<Box<str>>) {
         self.lock().dirty.extend(sites);
     }
 
@@ -321,7 +370,7 @@ impl Markers {
             let site_brace = format!("{site}}}");
             for (key, marker) in decode_row(&site_brace, bytes.value()).ok_or_else(corrupt)? {
                 if marker.is_live(now) {
-                    state.insert(&key, Some(Held::new(&marker)));
+                    state.set(&key, Some(&marker));
                 }
             }
         }
@@ -332,7 +381,7 @@ impl Markers {
     /// How many markers are held, expired or not.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.lock().map.len()
+        self.lock().sites.values().map(SiteMarkers::len).sum()
     }
 }
 
@@ -345,22 +394,21 @@ const COMPACT_STANDARD: u8 = 0;
 const COMPACT_OTHER: u8 = 1;
 
 /// The row of one site's markers (`site_brace` is `site}`), in the compact format.
-fn encode_row(site_brace: &str, markers: Vec<([u8; 16], Held)>) -> Vec<u8> {
-    let mut row = Vec::with_capacity(2 + markers.len() * 25);
+fn encode_row(site_brace: &str, markers: &SiteMarkers) -> Vec<u8> {
+    if markers.is_empty() {
+        return Vec::new();
+    }
+    let mut row = Vec::with_capacity(2 + markers.usual.len() * 25);
     row.extend_from_slice(&COMPACT_ROW);
-    for (id, held) in markers {
-        match held.other_value {
-            // The usual marker: its id and deadline, 25 bytes.
-            None if held.deadline_ms != i64::MAX => {
-                row.push(COMPACT_STANDARD);
-                row.extend_from_slice(&id);
-                row.extend_from_slice(&held.deadline_ms.to_le_bytes());
-            }
-            _ => {
-                row.push(COMPACT_OTHER);
-                encode(&mut row, &key_string(site_brace, &id), &held.marker());
-            }
-        }
+    // The usual marker: its id and deadline, 25 bytes.
+    for (id, deadline_ms) in &markers.usual {
+        row.push(COMPACT_STANDARD);
+        row.extend_from_slice(id);
+        row.extend_from_slice(&deadline_ms.to_le_bytes());
+    }
+    for (id, marker) in &markers.other {
+        row.push(COMPACT_OTHER);
+        encode(&mut row, &key_string(site_brace, id), marker);
     }
     row
 }
@@ -495,15 +543,9 @@ mod tests {
         };
         let first = key_string("caukee}", &[1; 16]);
         let second = key_string("caukee}", &[2; 16]);
-        markers.lock().insert(&first, Some(Held::new(&standard)));
-        markers.lock().insert(&second, Some(Held::new(&other)));
-        let copies: Vec<([u8; 16], Held)> = markers
-            .lock()
-            .map
-            .iter()
-            .map(|((_, id), held)| (*id, held.clone()))
-            .collect();
-        let row = encode_row("caukee}", copies);
+        markers.lock().set(&first, Some(&standard));
+        markers.lock().set(&second, Some(&other));
+        let row = encode_row("caukee}", &markers.lock().sites["caukee}"]);
         // 25 bytes for the usual marker, the older entry for the other.
         let mut older = Vec::new();
         encode(&mut older, &second, &other);
@@ -517,6 +559,8 @@ mod tests {
             }
         }
         assert_eq!(decode_row("caukee}", &[0xff, 0xff, 9]), None);
+        // A site without markers has no row.
+        assert!(encode_row("caukee}", &SiteMarkers::default()).is_empty());
     }
 
     #[test]
@@ -588,7 +632,7 @@ mod tests {
     #[test]
     fn held_markers_keep_their_value_and_deadline() {
         let at: Timestamp = "2026-11-30T03:30:00Z".parse().unwrap();
-        for marker in [
+        let markers = [
             Marker {
                 value: at.as_millisecond().to_string().into_bytes(),
                 expire_at: Some(at),
@@ -601,8 +645,30 @@ mod tests {
                 value: b"x".to_vec(),
                 expire_at: None,
             },
-        ] {
-            assert_eq!(Held::new(&marker).marker(), marker);
+        ];
+        let mut site = SiteMarkers::default();
+        for (i, marker) in markers.iter().enumerate() {
+            site.set([i as u8; 16], Some(marker));
         }
+        assert_eq!((site.usual.len(), site.other.len()), (1, 2));
+        for (i, marker) in markers.iter().enumerate() {
+            assert_eq!(site.get(&[i as u8; 16]).as_ref(), Some(marker));
+        }
+        // A usual marker replaced by another kind (and back) is held once.
+        site.set([0; 16], Some(&markers[2]));
+        assert_eq!((site.usual.len(), site.other.len()), (0, 3));
+        site.set([0; 16], Some(&markers[0]));
+        assert_eq!((site.usual.len(), site.other.len()), (1, 2));
+        // Merged in id order across both kinds, after a cursor.
+        let ids: Vec<u8> = site.after(Some([0; 16])).map(|(id, _)| id[0]).collect();
+        assert_eq!(ids, vec![1, 2]);
+        site.set([1; 16], None);
+        assert_eq!(site.len(), 2);
+        // Expired markers go; those without a deadline stay.
+        assert_eq!(site.purge(at), 1);
+        assert_eq!(
+            site.after(None).map(|(id, _)| id[0]).collect::<Vec<_>>(),
+            vec![2]
+        );
     }
 }
