@@ -64,7 +64,7 @@ fn locate_or_build() -> anyhow::Result<PathBuf> {
         .and_then(Path::parent)
         .context("the test binary is not in target/<profile>/deps")?;
     let path = profile_dir.join(format!("footfall{}", std::env::consts::EXE_SUFFIX));
-    if path.is_file() {
+    if path.is_file() && !older_than_its_sources(&path) {
         return Ok(path);
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -90,6 +90,34 @@ fn locate_or_build() -> anyhow::Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+/// True when a file the binary was built from changed after it was written, by the list
+/// cargo keeps beside it (`footfall.d`): a test run of one package (`cargo test -p
+/// footfall-tests`) does not rebuild the service, and a stale binary fails in ways that
+/// point everywhere but at itself. Without the list, or a time, it counts as fresh.
+fn older_than_its_sources(binary: &Path) -> bool {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let Some(built) = modified(binary) else {
+        return false;
+    };
+    let Ok(dep_info) = std::fs::read_to_string(binary.with_extension("d")) else {
+        return false;
+    };
+    // `target: source source …`, paths with spaces escaped as `\ `.
+    let Some((_, sources)) = dep_info
+        .lines()
+        .next()
+        .and_then(|line| line.split_once(": "))
+    else {
+        return false;
+    };
+    sources
+        .replace("\\ ", "\0")
+        .split_whitespace()
+        .map(|source| PathBuf::from(source.replace('\0', " ")))
+        .filter_map(|source| modified(&source))
+        .any(|changed| changed > built)
 }
 
 /// A running `footfall serve`, killed and reaped when dropped.
@@ -651,4 +679,39 @@ impl HttpClient {
 /// When the exchange fails.
 pub fn http_get(address: SocketAddr, path: &str) -> anyhow::Result<HttpResponse> {
     HttpClient::connect(address)?.get(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::time::{Duration, SystemTime};
+
+    use super::older_than_its_sources;
+
+    #[test]
+    fn a_binary_older_than_a_source_it_lists_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("footfall");
+        let source = dir.path().join("with space.rs");
+        let other = dir.path().join("main.rs");
+        let at = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + s);
+        let touch = |path: &std::path::Path, time| {
+            File::create(path).unwrap().set_modified(time).unwrap();
+        };
+        touch(&other, at(0));
+        touch(&source, at(0));
+        touch(&binary, at(10));
+        // No dep-info: cargo is not asked.
+        assert!(!older_than_its_sources(&binary));
+        let escaped = source.display().to_string().replace(' ', "\\ ");
+        std::fs::write(
+            dir.path().join("footfall.d"),
+            format!("{}: {} {escaped}\n", binary.display(), other.display()),
+        )
+        .unwrap();
+        assert!(!older_than_its_sources(&binary));
+        // A source (its name has a space) edited after the build.
+        touch(&source, at(20));
+        assert!(older_than_its_sources(&binary));
+    }
 }
