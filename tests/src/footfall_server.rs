@@ -4,8 +4,9 @@
 //!
 //! The binary is the workspace's `target/<profile>/footfall`, found next to the test
 //! binary's own directory. `cargo test --workspace` builds it (the server crate has
-//! integration tests); when it is missing, the first test to ask builds it once with
-//! `cargo build -p footfall-server --bin footfall`. Set `FOOTFALL_BIN` to test another
+//! integration tests); when it is missing, or older than a file it was built from (a
+//! run of this package alone does not rebuild it), the first test to ask builds it once
+//! with `cargo build -p footfall-server --bin footfall`. Set `FOOTFALL_BIN` to test another
 //! build.
 //!
 //! ```no_run
@@ -36,11 +37,11 @@ const PORT_ATTEMPTS: usize = 5;
 /// How long a test HTTP exchange may take; generous for a busy two-core machine.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The `footfall` binary under test, built once per test binary when missing.
+/// The `footfall` binary under test, built once per test binary when missing or stale.
 ///
 /// # Panics
 ///
-/// When it is missing and cannot be built.
+/// When it is missing or stale and cannot be built.
 pub fn footfall_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| match locate_or_build() {
