@@ -14,7 +14,10 @@ use footfall_server::cli::trust::TrustCommand;
 use footfall_server::config::{LogFormat, ServeArgs};
 
 /// mimalloc: a request allocates many small, short-lived blocks (headers, the hit's JSON,
-/// futures), and this allocator serves them in about half the instructions of glibc's.
+/// futures), and this allocator serves them in about half the instructions of glibc's
+/// (9 % fewer for a whole hit). Built without transparent huge pages (`no_thp`): on a
+/// kernel that grants them on request, mimalloc asked for them on its arenas, and 2 MiB
+/// pages made the service's RSS some 30 MiB larger at the same CPU.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
