@@ -261,12 +261,16 @@ impl Markers {
             None if after < "ff:{" => String::new(),
             None => "\u{10ffff}".to_owned(),
         };
+        // A cursor on a marker starts its site's walk after that id, so paging through a
+        // site of a million markers does not pass every earlier one on each page.
+        let cursor_id = split_key(after).map(|(_, id)| id);
         state
             .sites
             .range::<str, _>((Bound::Included(start_site.as_str()), Bound::Unbounded))
             .flat_map(|(site, markers)| {
+                let from = cursor_id.filter(|_| **site == *start_site);
                 markers
-                    .after(None)
+                    .after(from)
                     .map(move |(id, marker)| (key_string(site, &id), marker))
             })
             .filter(|(key, marker)| marker.is_live(now) && key.as_str() > after)
@@ -561,6 +565,46 @@ mod tests {
         assert_eq!(decode_row("caukee}", &[0xff, 0xff, 9]), None);
         // A site without markers has no row.
         assert!(encode_row("caukee}", &SiteMarkers::default()).is_empty());
+    }
+
+    /// Following cursors two markers at a time walks every live marker once, in key
+    /// order, across sites one of which is a prefix of another, whether the cursor is a
+    /// marker (its site's walk starts after its id) or another key of the same site.
+    #[test]
+    fn pages_follow_cursors_within_and_across_sites() {
+        let markers = Markers::default();
+        let now: Timestamp = "2026-11-30T03:00:00Z".parse().unwrap();
+        let live = usual_marker(now.as_millisecond() + 60_000).unwrap();
+        let expired = usual_marker(now.as_millisecond()).unwrap();
+        let mut expected = Vec::new();
+        for site in ["a}", "ab}"] {
+            for n in [3u8, 1, 7, 5, 9] {
+                let key = key_string(site, &[n; 16]);
+                let marker = if n == 7 { &expired } else { &live };
+                markers.lock().set(&key, Some(marker));
+                if n != 7 {
+                    expected.push(key);
+                }
+            }
+        }
+        expected.sort_unstable();
+        let mut walked = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page = markers.page(&cursor, 2, now);
+            let Some((last, _)) = page.last() else { break };
+            cursor = last.to_string();
+            walked.extend(page.into_iter().map(|(key, _)| key.to_string()));
+        }
+        assert_eq!(walked, expected);
+        // A cursor on another key of a site: every marker of that site after it.
+        let page = markers.page("ff:{a}:pv:t", 10, now);
+        let keys: Vec<String> = page.iter().map(|(key, _)| key.to_string()).collect();
+        let after: Vec<&String> = expected
+            .iter()
+            .filter(|k| k.as_str() > "ff:{a}:pv:t")
+            .collect();
+        assert_eq!(keys.iter().collect::<Vec<_>>(), after);
     }
 
     #[test]
