@@ -92,6 +92,16 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Bytes `pid` caused to be written to storage so far (`write_bytes` of
+/// `/proc/PID/io`: what reached the block layer, page-cache writeback included); `None`
+/// when it cannot be read (another user's process, or a kernel without I/O accounting).
+#[must_use]
+pub fn storage_written_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let line = io.lines().find(|l| l.starts_with("write_bytes:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Waits until `pid` is close to idle: at most one clock tick of CPU over the last
 /// `window` (checked every `window`), or `limit` passed. Returns how long it waited.
 ///
@@ -157,5 +167,8 @@ mod tests {
         assert!(times.user >= 0.0 && times.system >= 0.0);
         assert!(cpu_seconds(pid).is_some());
         assert!(rss_bytes(pid).unwrap_or(0) > 0);
+        // The counter itself: what a file write adds depends on the file system (nothing
+        // on tmpfs), so only that it parses is checked.
+        assert!(storage_written_bytes(pid).is_some());
     }
 }

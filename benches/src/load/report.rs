@@ -261,6 +261,11 @@ pub struct SoakReport {
     pub rss_change: f64,
     /// Whether |change| ≤ 15 %.
     pub rss_steady: bool,
+    /// Bytes the service wrote to storage from the start of the load until its writes
+    /// caught up (`/proc/PID/io`), when readable.
+    pub storage_written_bytes: Option<u64>,
+    /// The service's CPU time over the same span (`/proc/PID/stat`).
+    pub service_cpu: CpuTimes,
 }
 
 /// One reading of the soak.
@@ -582,6 +587,22 @@ impl Report {
             "| RSS steady (within 15 %) | {} |",
             yes_no(soak.rss_steady)
         );
+        let per_hit = |seconds: f64| seconds * 1e6 / soak.written.max(1.0);
+        let _ = writeln!(
+            md,
+            "| service CPU per written hit | {:.1} µs ({:.1} user + {:.1} kernel) |",
+            per_hit(soak.service_cpu.total()),
+            per_hit(soak.service_cpu.user),
+            per_hit(soak.service_cpu.system)
+        );
+        if let Some(bytes) = soak.storage_written_bytes {
+            let _ = writeln!(
+                md,
+                "| written to storage by the service | {:.1} MiB, {:.0} bytes a written hit |",
+                mib(bytes),
+                bytes as f64 / soak.written.max(1.0)
+            );
+        }
         let _ = writeln!(
             md,
             "\n| at s | RSS MiB | buffer hits | flush lag s | buffer_full drops | accepted | written |\n|---:|---:|---:|---:|---:|---:|---:|"

@@ -48,6 +48,8 @@ pub(super) fn soak(
     let duration = bench.duration;
     let every = Duration::from_secs_f64(options.sample_every.max(0.5));
 
+    let written_before = procstat::storage_written_bytes(pid);
+    let cpu_before = procstat::cpu_times(pid).unwrap_or_default();
     let load_started = Instant::now();
     let sampler =
         std::thread::spawn(move || sample_until(admin, pid, load_started, every, duration));
@@ -72,6 +74,12 @@ pub(super) fn soak(
         Err(error) => eprintln!("footfall-load: soak reading after the load: {error:#}"),
     }
     let totals = HitMetrics::scrape(admin)?;
+    let storage_written_bytes = procstat::storage_written_bytes(pid)
+        .zip(written_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let service_cpu = procstat::cpu_times(pid)
+        .unwrap_or(cpu_before)
+        .since(&cpu_before);
 
     let duration_s = duration.as_secs_f64();
     let reference_at = RSS_REFERENCE_AFTER_S.min(duration_s / 2.0);
@@ -105,6 +113,8 @@ pub(super) fn soak(
         rss_end_bytes: end_of_load.rss_bytes,
         rss_change,
         rss_steady: rss_change.abs() <= RSS_STEADY_SHARE,
+        storage_written_bytes,
+        service_cpu,
     };
     report.ratios = vec![
         Ratio {

@@ -104,6 +104,13 @@ impl Key {
     }
 }
 
+/// A key orders and compares as its text, so maps keyed by [`Key`] are searched by `&str`.
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -291,6 +291,16 @@ impl Hll {
         })
     }
 
+    /// About how much heap memory the sketch holds: a dense sketch one byte a register,
+    /// a sparse one four bytes an entry (for callers that bound what they keep).
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        match &self.registers {
+            Registers::Sparse(entries) => entries.capacity() * 4,
+            Registers::Dense(_) => REGISTERS,
+        }
+    }
+
     /// True when no element has been added (every register is zero).
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -46,9 +46,14 @@
 //!   one and most of the file's writing went to them). A crash loses the marker updates
 //!   since the last checkpoint (every upkeep, about 10 s, for a store with up to 200,000
 //!   open visits; spaced by their number beyond, at most 5 minutes), never a hit.
+//! - `journal`: row number → one applied batch, for the records its batches changed that
+//!   are not in `entries` yet (see the `pending` module: a batch commits its journal row,
+//!   the records it changed are held in memory and written to `entries` together every few
+//!   seconds, in the transaction that empties the journal). Opening replays the journal.
 //! - `meta`: the layout version, checked on open. Version 2 added the set kind; version 3
-//!   moved visit markers from `entries` to `markers`. Older files are upgraded in place at
-//!   open (a version 1 file is a valid version 2 file; version 2's markers are moved),
+//!   moved visit markers from `entries` to `markers`; version 4 added the journal. Older
+//!   files are upgraded in place at open (a version 1 file is a valid version 2 file;
+//!   version 2's markers are moved; a version 3 file has no journal yet),
 //!   while a build that reads only an older version refuses the upgraded file at open
 //!   rather than failing later on something it does not know.
 //!
@@ -58,7 +63,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use jiff::Timestamp;
 use redb::{
@@ -74,11 +80,12 @@ use crate::keys::Key;
 pub const FILE_NAME: &str = "footfall.redb";
 
 /// The layout version written to `meta`; bumped on any change of the record encoding or
-/// tables (2: the set record kind; 3: visit markers in their own table).
-const LAYOUT_VERSION: u64 = 3;
+/// tables (2: the set record kind; 3: visit markers in their own table; 4: the journal,
+/// which an older build would ignore, losing the batches in it).
+const LAYOUT_VERSION: u64 = 4;
 
 /// Layout versions this build opens and upgrades to [`LAYOUT_VERSION`] in place.
-const UPGRADABLE_LAYOUT_VERSIONS: &[u64] = &[1, 2];
+const UPGRADABLE_LAYOUT_VERSIONS: &[u64] = &[1, 2, 3];
 
 const ENTRIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("entries");
 const EXPIRY: TableDefinition<'_, (i128, &str), ()> = TableDefinition::new("expiry");
@@ -96,10 +103,11 @@ const PURGE_CHUNK: usize = 10_000;
 /// The memory redb may keep as a page cache. Its default (1 GiB) is a database server's
 /// setting: with it the process grows by the pages every batch writes until the cache is
 /// full. The hot working set is small (today's records of the active sites, the online
-/// minutes, open visit markers: a few megabytes for a province's sites), and the kernel's
-/// page cache still holds the rest of the file, so 32 MiB keeps the service's memory
-/// steady and small without reading from disk on the write path.
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// minutes: a few megabytes for a province's sites, and the records batches change are
+/// held decoded in memory anyway, see the `pending` module), and the kernel's page cache
+/// still holds the rest of the file, so 16 MiB keeps the service's memory steady and
+/// small without reading from disk on the write path.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// A store in one redb file. Cheap to share behind an `Arc`; all handles of one
 /// [`EmbeddedStore`] share one open database.
@@ -109,16 +117,29 @@ pub struct EmbeddedStore {
     path: Arc<PathBuf>,
 }
 
-/// The open database and the visit markers held beside it.
+/// The open database and what is held in memory beside it.
 struct Shared {
     database: Database,
     markers: Markers,
+    pending: Pending,
+    /// Held by every write transaction from its start until the records it changed are
+    /// held in memory (after its commit), so the next one reads them: redb's own lock is
+    /// released at the commit, a moment too early.
+    writer: Mutex<()>,
 }
 
 impl Drop for Shared {
-    /// The last handle is gone: write the markers that changed since the last checkpoint,
-    /// so a clean stop keeps every open visit.
+    /// The last handle is gone: write out the held records (so the next open has no
+    /// journal to replay) and the markers that changed since the last checkpoint (so a
+    /// clean stop keeps every open visit).
     fn drop(&mut self) {
+        // The read guard must be gone before the write-out takes the lock to write.
+        let holding = !self.pending.read().is_empty();
+        if holding && let Err(error) = write(self, |_| Ok(())) {
+            // No logger in the library: say it where an operator's log collects stderr.
+            // Nothing is lost: the journal holds it, and the next open replays it.
+            eprintln!("footfall: writing out the held records failed: {error}");
+        }
         if let Err(error) = checkpoint(self) {
             // No logger in the library: say it where an operator's log collects stderr.
             eprintln!("footfall: the last checkpoint of visit markers failed: {error}");
@@ -240,7 +261,12 @@ impl EmbeddedStore {
 /// Creates the tables, checks the layout version (upgrading an older file in place) and
 /// loads the visit markers.
 fn initialise(database: Database, path: &Path, markers: Markers) -> Result<Shared, StoreError> {
-    let shared = Shared { database, markers };
+    let shared = Shared {
+        database,
+        markers,
+        pending: Pending::default(),
+        writer: Mutex::new(()),
+    };
     let moved = write(&shared, |tables| {
         tables.transaction.open_table(MARKERS).map_err(backend)?;
         let mut meta = tables.transaction.open_table(META).map_err(backend)?;
@@ -260,6 +286,7 @@ fn initialise(database: Database, path: &Path, markers: Markers) -> Result<Share
         }
         meta.insert("layout", LAYOUT_VERSION).map_err(backend)?;
         drop(meta);
+        replay_journal(tables)?;
         // Up to version 2 markers were records of `entries`: move them (none in a new
         // file; cheap to look for, since they share a key prefix per site).
         let mut old_markers = Vec::new();
@@ -296,6 +323,35 @@ fn initialise(database: Database, path: &Path, markers: Markers) -> Result<Share
         checkpoint(&shared)?;
     }
     Ok(shared)
+}
+
+/// Applies the batches of the journal (left by a store that stopped without writing out
+/// its held records) to `entries`, in order, and empties it.
+fn replay_journal(tables: &mut Tables<'_>) -> Result<(), StoreError> {
+    let mut journal = tables.transaction.open_table(JOURNAL).map_err(backend)?;
+    let mut rows = Vec::new();
+    for row in journal.iter().map_err(backend)? {
+        let (number, bytes) = row.map_err(backend)?;
+        rows.push(pending::decode_row(number.value(), bytes.value())?);
+    }
+    journal.retain(|_, _| false).map_err(backend)?;
+    drop(journal);
+    for row in rows {
+        let batch = WriteBatch {
+            now: row.now,
+            sketches: row.sketches,
+            sets: row.sets,
+            ..WriteBatch::default()
+        };
+        engine::apply(tables, &batch)?;
+        for (key, record) in &row.records {
+            match record {
+                Some(record) => tables.put_record(key, record)?,
+                None => tables.remove_record(key)?,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes the visit markers that changed since the last checkpoint, durably; returns how
@@ -485,34 +541,124 @@ struct Tables<'t> {
     markers: &'t Markers,
     /// Marker changes of this transaction (`None`: removed).
     staged: BTreeMap<Key, Option<Marker>>,
+    /// In an apply, the records held in memory: read over `entries`, and what the apply
+    /// changes goes to `changed` instead of `entries`. `None`: reads and writes go to
+    /// `entries` (which then holds every record: see [`transact`]).
+    held: Option<&'t Held>,
+    /// Records this apply changed (`None`: removed).
+    changed: BTreeMap<Key, Option<Record>>,
+}
+
+/// How a write transaction treats the records held in memory.
+enum Mode<'b> {
+    /// Everything held is written to `entries` first, then the job reads and writes there.
+    Direct,
+    /// The batch's changes are held and journaled, or written out with everything held
+    /// when that is due (see the `pending` module).
+    Apply(&'b WriteBatch),
 }
 
 /// Runs `job` in one write transaction, committed durably when it succeeds and aborted
-/// (leaving the file as it was) when it fails.
+/// (leaving the file as it was) when it fails; the held records are written out first.
 fn write<T>(
     shared: &Shared,
     job: impl FnOnce(&mut Tables<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
+    transact(shared, Mode::Direct, job)
+}
+
+fn transact<T>(
+    shared: &Shared,
+    mode: Mode<'_>,
+    job: impl FnOnce(&mut Tables<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let _writer = shared.writer.lock().unwrap_or_else(PoisonError::into_inner);
+    let held = shared.pending.read();
     let mut transaction = shared.database.begin_write().map_err(backend)?;
     // Immediate is redb's default; set it anyway because acknowledging only what is on
     // disk is this store's whole promise.
     transaction
         .set_durability(Durability::Immediate)
         .map_err(backend)?;
-    let (result, staged) = {
+    let started = Instant::now();
+    let (result, staged, outcome) = {
         let mut tables = Tables {
             transaction: &transaction,
             entries: transaction.open_table(ENTRIES).map_err(backend)?,
             expiry: transaction.open_table(EXPIRY).map_err(backend)?,
             markers: &shared.markers,
             staged: BTreeMap::new(),
+            held: None,
+            changed: BTreeMap::new(),
         };
+        let mut outcome = Outcome::Unchanged;
+        if let Mode::Apply(_) = mode {
+            tables.held = Some(&*held);
+        } else if !held.is_empty() {
+            write_out(&mut tables, &held)?;
+            outcome = Outcome::WroteOut;
+        }
         let result = job(&mut tables)?;
-        (result, tables.staged)
+        if let Mode::Apply(batch) = mode
+            && !tables.changed.is_empty()
+        {
+            outcome = if held.due(&tables.changed, started) {
+                write_out(&mut tables, &held)?;
+                Outcome::WroteOut
+            } else {
+                let row = pending::encode_row(
+                    batch.now,
+                    &batch.sketches,
+                    &batch.sets,
+                    tables
+                        .changed
+                        .iter()
+                        .map(|(key, record)| (key, record.as_ref())),
+                );
+                let mut journal = transaction.open_table(JOURNAL).map_err(backend)?;
+                journal
+                    .insert(held.next_row(), row.as_slice())
+                    .map_err(backend)?;
+                Outcome::Held(std::mem::take(&mut tables.changed))
+            };
+        }
+        (result, tables.staged, outcome)
     };
     transaction.commit().map_err(backend)?;
+    drop(held);
     shared.markers.apply(staged.into_iter().collect());
+    match outcome {
+        Outcome::Unchanged => {}
+        Outcome::WroteOut => shared.pending.forget(),
+        Outcome::Held(changed) => shared.pending.hold(changed, started),
+    }
     Ok(result)
+}
+
+/// What a committed transaction did to the held records.
+enum Outcome {
+    Unchanged,
+    /// Wrote them (and its own changes) to `entries` and emptied the journal.
+    WroteOut,
+    /// Journaled these changes, to be held.
+    Held(BTreeMap<Key, Option<Record>>),
+}
+
+/// Writes every held record, with this transaction's changes in their place, to
+/// `entries`, and empties the journal; afterwards the transaction reads and writes
+/// `entries` only.
+fn write_out(tables: &mut Tables<'_>, held: &Held) -> Result<(), StoreError> {
+    let changed = std::mem::take(&mut tables.changed);
+    for (key, record) in held.merged(&changed) {
+        match record {
+            Some(record) => tables.put_record(key, record)?,
+            None => tables.remove_record(key)?,
+        }
+    }
+    let mut journal = tables.transaction.open_table(JOURNAL).map_err(backend)?;
+    journal.retain(|_, _| false).map_err(backend)?;
+    tables.held = None;
+    Ok(())
 }
 
 impl View for Tables<'_> {
@@ -523,6 +669,14 @@ impl View for Tables<'_> {
                 None => self.markers.get(key),
             };
             return Ok(f(marker.map(marker_record).as_ref()));
+        }
+        if let Some(held) = self.held {
+            if let Some(record) = self.changed.get(key) {
+                return Ok(f(record.as_ref()));
+            }
+            if let Some(record) = held.get(key) {
+                return Ok(f(record));
+            }
         }
         visit_table(&self.entries, key, f)
     }
@@ -558,12 +712,19 @@ impl engine::Tables for Tables<'_> {
             );
             return Ok(());
         }
+        if self.held.is_some() {
+            self.changed.insert(key.clone(), Some(record));
+            return Ok(());
+        }
         self.put_record(key, &record)
     }
 
     fn remove(&mut self, key: &Key) -> Result<(), StoreError> {
         if held_apart(key) {
             self.staged.insert(key.clone(), None);
+        } else if self.held.is_some() {
+            self.changed.insert(key.clone(), None);
+            return Ok(());
         }
         self.remove_record(key)
     }
@@ -605,16 +766,21 @@ impl Tables<'_> {
     }
 }
 
-/// The engine's view of a read transaction (and of the markers held in memory).
+/// The engine's view of a read transaction (and of the markers and records held in
+/// memory).
 struct ReadTables<'s> {
     entries: redb::ReadOnlyTable<&'static str, &'static [u8]>,
     markers: &'s Markers,
+    held: &'s Held,
 }
 
 impl View for ReadTables<'_> {
     fn visit<R>(&self, key: &Key, f: impl FnOnce(Option<&Record>) -> R) -> Result<R, StoreError> {
         if held_apart(key) {
             return Ok(f(self.markers.get(key).map(marker_record).as_ref()));
+        }
+        if let Some(record) = self.held.get(key) {
+            return Ok(f(record));
         }
         visit_table(&self.entries, key, f)
     }
@@ -639,11 +805,15 @@ fn read_only<T>(
     shared: &Shared,
     job: impl FnOnce(&ReadTables<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
+    // The held records are locked before the snapshot is taken (see the `pending`
+    // module: a write-out cannot forget them in between).
+    let held = shared.pending.read();
     let transaction = shared.database.begin_read().map_err(backend)?;
     let entries = transaction.open_table(ENTRIES).map_err(backend)?;
     job(&ReadTables {
         entries,
         markers: &shared.markers,
+        held: &held,
     })
 }
 
@@ -700,6 +870,7 @@ fn scan_page(
     now: Timestamp,
 ) -> Result<(Vec<Entry>, Option<ScanCursor>), StoreError> {
     let limit = limit.max(1);
+    let held = shared.pending.read();
     let transaction = shared.database.begin_read().map_err(backend)?;
     let entries = transaction.open_table(ENTRIES).map_err(backend)?;
     let mut page = Vec::with_capacity(limit.min(4096));
@@ -712,6 +883,10 @@ fn scan_page(
         let Some(key) = Key::parse(raw_key.value()) else {
             continue;
         };
+        // A held record replaces the file's (below), whether it is live or not.
+        if held.get(&key).is_some() {
+            continue;
+        }
         let record = decode(&key, raw_value.value())?;
         if !record.is_live(now) {
             continue;
@@ -721,8 +896,15 @@ fn scan_page(
             break;
         }
     }
-    // The markers held in memory, merged in key order: a page is the first `limit` live
-    // entries after the cursor, wherever they are kept.
+    // The records and markers held in memory, merged in key order: a page is the first
+    // `limit` live entries after the cursor, wherever they are kept.
+    let held_live = held
+        .after(after)
+        .filter_map(|(key, record)| Some((key, record.filter(|r| r.is_live(now))?)))
+        .take(limit);
+    for (key, record) in held_live {
+        page.push(engine::entry(key, record));
+    }
     for (key, marker) in shared.markers.page(after, limit, now) {
         page.push(engine::entry(&key, &marker_record(marker)));
     }
@@ -747,8 +929,12 @@ impl Store for EmbeddedStore {
         }
         // The blocking pool needs owned data; a clone costs microseconds next to a commit.
         let batch = batch.clone();
-        self.run(move |shared| write(shared, |tables| apply_batch(tables, &batch)))
-            .await
+        self.run(move |shared| {
+            transact(shared, Mode::Apply(&batch), |tables| {
+                apply_batch(tables, &batch)
+            })
+        })
+        .await
     }
 
     async fn read(&self, reads: &[Read], now: Timestamp) -> Result<Vec<u64>, StoreError> {
@@ -858,9 +1044,11 @@ impl Store for EmbeddedStore {
 
 mod convert;
 mod markers;
+mod pending;
 
 use convert::{backend, nanos};
 use markers::{MARKERS, Marker, Markers};
+use pending::{Held, JOURNAL, Pending};
 
 #[cfg(test)]
 mod tests;

@@ -64,6 +64,12 @@ fn expiry_rows(store: &EmbeddedStore) -> Vec<(i128, String)> {
         .collect()
 }
 
+/// Writes the held records to `entries` (as the next non-apply write would).
+fn write_out(store: &EmbeddedStore) {
+    write(&store.shared, |_| Ok(())).unwrap();
+    assert_eq!(store.shared.pending.read().len(), 0);
+}
+
 fn entry_count(store: &EmbeddedStore) -> u64 {
     let transaction = store.shared.database.begin_read().unwrap();
     let entries = transaction.open_table(ENTRIES).unwrap();
@@ -301,7 +307,10 @@ async fn purge_removes_expired_entries_and_their_index_rows() {
         ..WriteBatch::default()
     };
     store.apply(&again).await.unwrap();
-    // The counter and the sketch are records of the file; the markers are held apart.
+    // The counter and the sketch are records of the file once written out; the markers
+    // are held apart.
+    assert_eq!(entry_count(&store), 0, "an apply holds what it changed");
+    write_out(&store);
     assert_eq!(entry_count(&store), 2);
     assert_eq!(store.shared.markers.len(), 2);
     assert_eq!(expiry_rows(&store).len(), 1, "one row per expiring entry");
@@ -348,6 +357,7 @@ async fn apply_purges_expired_entries_as_it_goes() {
     let deadline = now + SignedDuration::from_mins(30);
     let many = (0..500).map(|n| minute_sketch(n, deadline)).collect();
     store.apply(&batch(now, many)).await.unwrap();
+    write_out(&store);
     assert_eq!(entry_count(&store), 500);
     // An hour later one small batch purges up to its size plus the margin, so the 500
     // stale buckets go in two applies without any call to purge_expired.
@@ -359,8 +369,10 @@ async fn apply_purges_expired_entries_as_it_goes() {
         )]
     };
     store.apply(&batch(later, one(1))).await.unwrap();
+    write_out(&store);
     assert_eq!(entry_count(&store), 500 - 257 + 1);
     store.apply(&batch(later, one(2))).await.unwrap();
+    write_out(&store);
     assert_eq!(entry_count(&store), 2);
     assert_eq!(expiry_rows(&store).len(), 2);
 }
@@ -586,4 +598,205 @@ fn outside_a_tokio_runtime_calls_run_inline() {
         Ok(())
     }))
     .unwrap();
+}
+
+/// The records an apply changed are held in memory over `entries`: reads, `get` and a
+/// scan see the held value (once), and a later write of another kind writes them out
+/// first, so it finds `entries` complete.
+#[tokio::test]
+async fn held_records_read_over_the_file() {
+    let store = temp_store();
+    let now = at("2026-11-30T03:00:00Z");
+    let key = keys::metric(&site(), Metric::Pageviews, &Scope::Total);
+    let add = |by: u64| WriteBatch {
+        now,
+        counters: vec![CounterAdd {
+            key: key.clone(),
+            by,
+            expire_at: None,
+        }],
+        ..WriteBatch::default()
+    };
+    store.apply(&add(1)).await.unwrap();
+    write_out(&store);
+    store.apply(&add(2)).await.unwrap();
+    assert_eq!(store.shared.pending.read().len(), 1);
+    assert_eq!(
+        store
+            .read(&[Read::Counter(key.clone())], now)
+            .await
+            .unwrap(),
+        vec![3]
+    );
+    assert_eq!(store.get(&key, now).await.unwrap(), Some(b"3".to_vec()));
+    let entries = scan_all(&store, now).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].key, key);
+    // Deleting it is a write of another kind: the held value goes to the file, then the
+    // delete removes it there.
+    store.delete(std::slice::from_ref(&key)).await.unwrap();
+    assert_eq!(store.shared.pending.read().len(), 0);
+    assert_eq!(store.get(&key, now).await.unwrap(), None);
+    assert_eq!(entry_count(&store), 0);
+}
+
+/// A `kill -9` between two commits leaves the file as it was at the last one, as a copy
+/// taken then does: the batches since the last write-out are only in the journal, and
+/// opening the copy replays them into the same records.
+#[tokio::test]
+async fn a_file_copied_between_commits_replays_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    let now = at("2026-11-30T03:00:00Z");
+    let rules = crate::CountingRules::default();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let hits = |from: u32| -> Vec<crate::counter::Hit> {
+        (from..from + 30)
+            .map(|n| {
+                fixtures::hit(
+                    &site(),
+                    now - SignedDuration::from_secs(i64::from(n)),
+                    visitor(n % 50),
+                )
+            })
+            .collect()
+    };
+    crate::counter::record(&store, &hits(0), |_| Some(&rules), now)
+        .await
+        .unwrap();
+    write_out(&store);
+    for round in 1..4 {
+        crate::counter::record(&store, &hits(round * 30), |_| Some(&rules), now)
+            .await
+            .unwrap();
+    }
+    // A small set overflowing into its sketch across two batches: replayed in order,
+    // the members and the spill come out the same.
+    let minute = crate::calendar::Minute::from_index(7);
+    let set = |elements: Vec<[u8; 16]>| WriteBatch {
+        now,
+        sets: vec![crate::store::SetAdd {
+            key: keys::online_minute_set(&site(), minute),
+            elements,
+            cap: 4,
+            expire_at: Some(now + SignedDuration::from_mins(31)),
+            spill: Some(keys::online_minute(&site(), minute)),
+        }],
+        ..WriteBatch::default()
+    };
+    store.apply(&set(vec![[1; 16], [2; 16]])).await.unwrap();
+    store
+        .apply(&set(vec![[3; 16], [4; 16], [5; 16], [6; 16]]))
+        .await
+        .unwrap();
+    let held = store.shared.pending.read().len();
+    assert!(held >= 5, "{held} held");
+    // Markers are checkpointed apart (a crash may lose their latest moves, by design).
+    let records = |entries: Vec<Entry>| -> Vec<Entry> {
+        entries
+            .into_iter()
+            .filter(|entry| !entry.key.is_visit_marker())
+            .collect()
+    };
+    let expected = records(scan_all(&store, now).await);
+    std::fs::copy(dir.path().join(FILE_NAME), copy.path().join(FILE_NAME)).unwrap();
+    {
+        let database = Database::open(copy.path().join(FILE_NAME)).unwrap();
+        let transaction = database.begin_read().unwrap();
+        let journal = transaction.open_table(JOURNAL).unwrap();
+        assert_eq!(journal.len().unwrap(), 5, "one row per held batch");
+    }
+    let reopened = EmbeddedStore::open(copy.path()).unwrap();
+    assert_eq!(reopened.shared.pending.read().len(), 0);
+    assert_eq!(records(scan_all(&reopened, now).await), expected);
+    let transaction = reopened.shared.database.begin_read().unwrap();
+    assert!(transaction.open_table(JOURNAL).unwrap().is_empty().unwrap());
+    assert_eq!(
+        reopened
+            .read(
+                &[Read::SpilledUnion(vec![(
+                    keys::online_minute_set(&site(), minute),
+                    keys::online_minute(&site(), minute),
+                )])],
+                now,
+            )
+            .await
+            .unwrap(),
+        vec![6]
+    );
+}
+
+#[test]
+fn journal_rows_round_trip() {
+    let now = at("2026-11-30T03:00:00Z");
+    let minute = crate::calendar::Minute::from_index(3);
+    let sketches = vec![SketchAdd {
+        key: keys::online_minute(&site(), minute),
+        elements: vec![[7; 16], [9; 16]],
+        expire_at: Some(now + SignedDuration::from_mins(31)),
+    }];
+    let sets = vec![
+        crate::store::SetAdd {
+            key: keys::online_minute_set(&site(), minute),
+            elements: vec![[1; 16]],
+            cap: 2_000,
+            expire_at: None,
+            spill: Some(keys::online_minute(&site(), minute)),
+        },
+        crate::store::SetAdd {
+            key: keys::online_minute_set(&site(), crate::calendar::Minute::from_index(4)),
+            elements: vec![],
+            cap: 1,
+            expire_at: Some(now),
+            spill: None,
+        },
+    ];
+    let counter = keys::metric(&site(), Metric::Pageviews, &Scope::Total);
+    let salt = keys::salt(&site(), "p");
+    let gone = keys::metric(&site(), Metric::Visits, &Scope::Total);
+    let records = vec![
+        (
+            counter,
+            Some(Record {
+                value: Value::Counter(42),
+                expire_at: Some(now),
+            }),
+        ),
+        (
+            salt,
+            Some(Record {
+                value: Value::Bytes(b"s".to_vec()),
+                expire_at: None,
+            }),
+        ),
+        (gone, None),
+    ];
+    let encoded = pending::encode_row(
+        now,
+        &sketches,
+        &sets,
+        records.iter().map(|(key, record)| (key, record.as_ref())),
+    );
+    let expected = pending::Row {
+        now,
+        sketches,
+        sets,
+        records,
+    };
+    assert_eq!(pending::decode_row(0, &encoded).unwrap(), expected);
+    // Cut anywhere inside an operation, a row is reported corrupt, never half-read.
+    let boundaries: Vec<usize> = (16..encoded.len())
+        .filter(|&cut| pending::decode_row(0, &encoded[..cut]).is_ok())
+        .collect();
+    assert!(
+        boundaries.len() <= 6,
+        "only whole operations end a row: {boundaries:?}"
+    );
+}
+
+proptest! {
+    #[test]
+    fn decoding_any_journal_row_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let _ = pending::decode_row(0, &bytes);
+    }
 }
