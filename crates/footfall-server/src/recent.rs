@@ -16,9 +16,10 @@
 //! hit rate limit is), and the widget may show one more than the store will count, until
 //! its next read. Exact counting stays the store's (visit markers, sketches).
 //!
-//! Memory is bounded by `capacity` entries (about 70 bytes each), whatever clients send:
-//! entries older than [`KEEP`] are pruned by the upkeep, and while the map is full a new
-//! visitor is not remembered (it looks new again on its next hit).
+//! Memory is bounded by `capacity` entries (24 bytes of key and time, about 40 with the
+//! table's slack), whatever clients send: entries older than [`KEEP`] are pruned by the
+//! upkeep, and while the map is full a new visitor is not remembered (it looks new again
+//! on its next hit).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -58,7 +59,8 @@ impl Seen {
 /// Last hit times by site and visitor.
 #[derive(Debug)]
 pub struct RecentVisitors {
-    last_seen: DashMap<(SiteId, [u8; 16]), i64>,
+    /// [`slot`] → the last hit, Unix milliseconds.
+    last_seen: DashMap<[u8; 16], i64>,
     /// Entries, kept beside the map so a hit does not count the map's shards.
     len: AtomicUsize,
     capacity: usize,
@@ -77,7 +79,7 @@ impl RecentVisitors {
     /// Records a hit of `visitor` on `site` at `now`, and says what this instance knew of
     /// it.
     pub fn touch(&self, site: &SiteId, visitor: &VisitorId, now: Timestamp) -> Seen {
-        let key = (site.clone(), *visitor.as_bytes());
+        let key = slot(site, visitor);
         let now_ms = now.as_millisecond();
         if let Some(mut seen) = self.last_seen.get_mut(&key) {
             let previous = *seen;
@@ -123,6 +125,19 @@ impl RecentVisitors {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The map's key for a visitor of a site: the id with a hash of the site folded into
+/// its low half. A derived id already depends on its site ([`VisitorId::derive`] hashes
+/// the site in), so ids of two sites are as unlikely to meet as any two ids; the fold
+/// keeps equal ids given to two sites apart too. An entry is then 24 bytes where the
+/// site's shared name made it 40, which is most of this map at its capacity.
+fn slot(site: &SiteId, visitor: &VisitorId) -> [u8; 16] {
+    use std::hash::{Hash as _, Hasher as _};
+    // SipHash with fixed keys: the same site folds the same way for the process's life.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    site.as_str().hash(&mut hasher);
+    (u128::from_le_bytes(*visitor.as_bytes()) ^ u128::from(hasher.finish())).to_le_bytes()
 }
 
 /// What a page view adds for its own reader to the figures drawn for it: always a page

@@ -126,8 +126,14 @@ impl SiteMarkers {
 /// The deadline of a usual marker (one whose value is its deadline's text, as every
 /// marker this version writes), or `None` for any other.
 fn usual_deadline(marker: &Marker) -> Option<i64> {
+    use std::io::Write as _;
     let deadline_ms = marker.expire_at?.as_millisecond();
-    (marker.value == deadline_ms.to_string().into_bytes()).then_some(deadline_ms)
+    // Compared as text on the stack: every hit passes here, under the markers' lock.
+    let mut text = [0u8; 20];
+    let mut cursor = std::io::Cursor::new(&mut text[..]);
+    write!(cursor, "{deadline_ms}").ok()?;
+    let len = usize::try_from(cursor.position()).ok()?;
+    (marker.value == text[..len]).then_some(deadline_ms)
 }
 
 fn usual_marker(deadline_ms: i64) -> Option<Marker> {
@@ -514,6 +520,26 @@ fn decode(mut bytes: &[u8]) -> Option<Vec<(String, Marker)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only a value that is exactly its deadline's decimal text is held as a deadline.
+    #[test]
+    fn the_usual_form_is_the_deadline_text_exactly() {
+        let marker = |value: &str, ms: i64| Marker {
+            value: value.as_bytes().to_vec(),
+            expire_at: Some(Timestamp::from_millisecond(ms).unwrap()),
+        };
+        let ms = 1_796_000_000_123;
+        assert_eq!(usual_deadline(&marker("1796000000123", ms)), Some(ms));
+        assert_eq!(usual_deadline(&marker("-1", -1)), Some(-1));
+        for other in ["01796000000123", "+1796000000123", "1796000000124", "", "x"] {
+            assert_eq!(usual_deadline(&marker(other, ms)), None, "{other:?}");
+        }
+        let without_deadline = Marker {
+            value: b"1796000000123".to_vec(),
+            expire_at: None,
+        };
+        assert_eq!(usual_deadline(&without_deadline), None);
+    }
 
     #[test]
     fn checkpoints_are_spaced_by_their_size() {
