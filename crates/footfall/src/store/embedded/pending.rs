@@ -33,7 +33,7 @@ use jiff::Timestamp;
 use redb::TableDefinition;
 
 use super::convert::nanos;
-use super::{decode, encode};
+use super::record::{decode, encode};
 use crate::keys::Key;
 use crate::store::engine::{Record, Value};
 use crate::store::{SetAdd, SketchAdd, StoreError};

@@ -3,6 +3,7 @@ use proptest::prelude::*;
 
 use redb::ReadableTableMetadata;
 
+use super::record::{KIND_BYTES, KIND_COUNTER, KIND_SET, KIND_SKETCH, decode_header};
 use super::*;
 use crate::SiteId;
 use crate::keys::{self, Scope};
