@@ -294,6 +294,18 @@ fn describe_and_touch() {
         "footfall_salt_age_seconds",
         "Age of the oldest salt in use; grows past a day if rotation stalls."
     );
+    describe_gauge!(
+        "footfall_store_open_visits",
+        "Embedded store: open visits, whose markers are held in memory."
+    );
+    describe_gauge!(
+        "footfall_store_held_records",
+        "Embedded store: records changed since they were last written out (journaled)."
+    );
+    describe_gauge!(
+        "footfall_store_held_bytes",
+        "Embedded store: about the memory the held records take."
+    );
     describe_gauge!("footfall_build_info", "Build information; the value is 1.");
 
     metrics::gauge!("footfall_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
@@ -351,6 +363,13 @@ pub fn service_gauges(
     if let Some(age) = salt_age_seconds {
         metrics::gauge!("footfall_salt_age_seconds").set(age);
     }
+}
+
+/// What the embedded store holds in memory beside its file, set by the upkeep.
+pub fn embedded_store(held: footfall::store::HeldInMemory) {
+    metrics::gauge!("footfall_store_open_visits").set(held.open_visits as f64);
+    metrics::gauge!("footfall_store_held_records").set(held.records as f64);
+    metrics::gauge!("footfall_store_held_bytes").set(held.record_bytes as f64);
 }
 
 /// The method label values; anything else is `other`, so clients cannot create series.

@@ -278,6 +278,9 @@ impl AppState {
                 if let Err(error) = state.store.purge_expired(now).await {
                     tracing::warn!(error = %error, "purging expired entries failed");
                 }
+                if let Some(held) = state.store.held_in_memory() {
+                    crate::metrics::embedded_store(held);
+                }
                 state.limiter.retain_recent();
                 state.limiter.shrink_to_fit();
                 state.visitor_budget.retain_recent();

@@ -114,6 +114,11 @@ fn eventually<T: std::fmt::Debug>(
     }
 }
 
+/// The value of a gauge without labels on `/metrics`, when it is there.
+fn gauge(server: &FootfallServer, name: &str) -> Option<f64> {
+    crate::metrics::sample(&server.internal_get("/metrics").text(), name)
+}
+
 /// Visitors are a HyperLogLog estimate: at a few dozen ids two of them share a register
 /// with a few per cent probability, so the estimate may be one short. Pageviews and
 /// visits are exact.
@@ -288,6 +293,14 @@ fn the_api_on_the_embedded_store_survives_a_restart() {
         |c| today(c).0 == 5,
     );
     assert_eq!(today(&before).1, 5);
+    // The upkeep reports what the store holds in memory: the five open visits at least.
+    let open_visits = eventually(
+        Duration::from_secs(15),
+        || gauge(&server, "footfall_store_open_visits"),
+        |value| value.is_some_and(|v| v >= 5.0),
+    );
+    assert!(open_visits.is_some_and(|v| v >= 5.0), "{open_visits:?}");
+    assert!(gauge(&server, "footfall_store_held_bytes").is_some());
     drop(client);
     drop(server);
 

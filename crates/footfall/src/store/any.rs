@@ -174,6 +174,15 @@ impl AnyStore {
         }
     }
 
+    /// What the embedded store holds in memory beside its file; `None` for the others.
+    #[cfg(feature = "embedded")]
+    pub fn held_in_memory(&self) -> Option<super::HeldInMemory> {
+        match self {
+            AnyStore::Embedded(store) => Some(store.held_in_memory()),
+            _ => None,
+        }
+    }
+
     /// Removes expired entries where the backend keeps them until purged (memory,
     /// embedded); returns how many were removed when the backend knows. Backends that
     /// expire by themselves (Redis) do nothing.

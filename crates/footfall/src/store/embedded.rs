@@ -109,6 +109,18 @@ const PURGE_CHUNK: usize = 10_000;
 /// small without reading from disk on the write path.
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
+/// What an [`EmbeddedStore`] holds in memory beside its file
+/// ([`EmbeddedStore::held_in_memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeldInMemory {
+    /// Open-visit markers: one per open visit (see the module docs).
+    pub open_visits: usize,
+    /// Records batches changed since they were last written out.
+    pub records: usize,
+    /// About the memory those records take, in bytes.
+    pub record_bytes: usize,
+}
+
 /// A store in one redb file. Cheap to share behind an `Arc`; all handles of one
 /// [`EmbeddedStore`] share one open database.
 #[derive(Clone)]
@@ -235,6 +247,16 @@ impl EmbeddedStore {
             if removed < PURGE_CHUNK {
                 return Ok(removed_total);
             }
+        }
+    }
+
+    /// What the store holds in memory beside its file (for an operator's gauges).
+    pub fn held_in_memory(&self) -> HeldInMemory {
+        let held = self.shared.pending.read();
+        HeldInMemory {
+            open_visits: self.shared.markers.len(),
+            records: held.len(),
+            record_bytes: held.bytes(),
         }
     }
 

@@ -27,7 +27,7 @@ mod redis;
 
 pub use any::AnyStore;
 #[cfg(feature = "embedded")]
-pub use embedded::EmbeddedStore;
+pub use embedded::{EmbeddedStore, HeldInMemory};
 pub use memory::MemoryStore;
 pub use options::{RedisTls, StoreOptions};
 #[cfg(feature = "redis")]

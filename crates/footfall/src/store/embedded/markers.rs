@@ -388,8 +388,8 @@ impl Markers {
         Ok(())
     }
 
-    /// How many markers are held, expired or not.
-    #[cfg(test)]
+    /// How many markers are held, expired or not (a walk over the sites, not the
+    /// markers: for the upkeep and tests, not the hot path).
     pub(super) fn len(&self) -> usize {
         self.lock().sites.values().map(SiteMarkers::len).sum()
     }

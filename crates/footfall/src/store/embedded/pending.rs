@@ -130,9 +130,12 @@ impl Held {
                 .is_some_and(|since| now.duration_since(since) >= WRITE_OUT_AFTER)
     }
 
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.records.len()
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 

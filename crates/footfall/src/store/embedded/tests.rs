@@ -641,6 +641,39 @@ async fn held_records_read_over_the_file() {
     assert_eq!(entry_count(&store), 0);
 }
 
+/// The gauges' figures: open visits, and the held records until they are written out.
+#[tokio::test]
+async fn what_is_held_in_memory_is_reported() {
+    let store = temp_store();
+    let now = at("2026-11-30T03:00:00Z");
+    assert_eq!(store.held_in_memory(), HeldInMemory::default());
+    let visits = keys::metric(&site(), Metric::Visits, &Scope::Total);
+    let batch = WriteBatch {
+        now,
+        visits: vec![VisitGroup {
+            counters: vec![(visits, None)],
+            sessions: (1..=2)
+                .map(|n| SessionTouch {
+                    key: keys::session(&site(), &visitor(n)),
+                    previous_key: None,
+                    expire_at: now + SignedDuration::from_mins(30),
+                })
+                .collect(),
+        }],
+        ..WriteBatch::default()
+    };
+    store.apply(&batch).await.unwrap();
+    let held = store.held_in_memory();
+    assert_eq!((held.open_visits, held.records), (2, 1), "{held:?}");
+    assert!(held.record_bytes > 0);
+    write_out(&store);
+    let held = store.held_in_memory();
+    assert_eq!(
+        (held.open_visits, held.records, held.record_bytes),
+        (2, 0, 0)
+    );
+}
+
 /// A `kill -9` between two commits leaves the file as it was at the last one, as a copy
 /// taken then does: the batches since the last write-out are only in the journal, and
 /// opening the copy replays them into the same records.
