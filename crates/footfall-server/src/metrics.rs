@@ -296,11 +296,11 @@ fn describe_and_touch() {
     );
     describe_gauge!(
         "footfall_store_open_visits",
-        "Embedded store: open visits, whose markers are held in memory."
+        "Embedded store: visit markers held in memory (open visits, and expired ones until the upkeep purges them)."
     );
     describe_gauge!(
         "footfall_store_held_records",
-        "Embedded store: records changed since they were last written out (journaled)."
+        "Embedded store: records changed since they were last written out (journaled), read before the upkeep writes them out."
     );
     describe_gauge!(
         "footfall_store_held_bytes",

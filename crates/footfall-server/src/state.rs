@@ -275,11 +275,13 @@ impl AppState {
                         break;
                     }
                 }
-                if let Err(error) = state.store.purge_expired(now).await {
-                    tracing::warn!(error = %error, "purging expired entries failed");
-                }
+                // Read before the purge, which writes the held records out: the gauges
+                // then show what builds up between two upkeeps, not an empty map.
                 if let Some(held) = state.store.held_in_memory() {
                     crate::metrics::embedded_store(held);
+                }
+                if let Err(error) = state.store.purge_expired(now).await {
+                    tracing::warn!(error = %error, "purging expired entries failed");
                 }
                 state.limiter.retain_recent();
                 state.limiter.shrink_to_fit();
