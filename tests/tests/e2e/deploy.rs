@@ -17,7 +17,7 @@ use footfall_tests::redis_server::RedisServer;
 use serde_norway::Value;
 
 use crate::metrics::{
-    PROMETHEUS_HINT, metrics_when, run_tool, sample, series, start_service, traffic_of_every_kind,
+    PROMETHEUS_HINT, metrics_when, run_tool, sample, series, traffic_of_every_kind,
 };
 
 const SYSTEMD_HINT: &str = "is part of Debian's `systemd` package: run `apt-get install \
@@ -288,8 +288,13 @@ fn dashboard_queries(value: &serde_json::Value, out: &mut Vec<String>) {
 #[test]
 fn dashboard_and_alerts_use_only_metrics_the_service_exports() {
     // Every series the live service exports once it has seen traffic, flushed, and
-    // sampled its gauges (the salt age appears at the upkeep after the first hit).
-    let server = start_service();
+    // sampled its gauges (the salt age appears at the upkeep after the first hit). On
+    // the default store, the embedded one, whose gauges the dashboard shows too.
+    let data = tempfile::tempdir().unwrap();
+    let server = FootfallServer::builder()
+        .store(data.path().join("footfall-data").to_str().unwrap())
+        .args(["--rate-limit", "100000000", "--flush-interval-ms", "20"])
+        .start();
     let accepted = traffic_of_every_kind(&server);
     let metrics = metrics_when(
         &server,
@@ -298,6 +303,7 @@ fn dashboard_and_alerts_use_only_metrics_the_service_exports() {
         |m| {
             sample(m, "footfall_hits_written_total").is_some_and(|n| n >= accepted as f64)
                 && m.contains("\nfootfall_salt_age_seconds ")
+                && m.contains("\nfootfall_store_held_bytes ")
         },
     );
     let exported: BTreeSet<String> = series(&metrics)
@@ -330,6 +336,8 @@ fn dashboard_and_alerts_use_only_metrics_the_service_exports() {
         "footfall_store_operation_duration_seconds_bucket",
         "footfall_store_errors_total",
         "footfall_cache_lookups_total",
+        "footfall_store_open_visits",
+        "footfall_store_held_bytes",
     ] {
         assert!(
             used.contains(needed),
