@@ -266,6 +266,9 @@ pub struct SoakReport {
     pub storage_written_bytes: Option<u64>,
     /// The service's CPU time over the same span (`/proc/PID/stat`).
     pub service_cpu: CpuTimes,
+    /// Mean RSS (bytes) over the minute from the reference reading and over the last
+    /// minute of the load, when the soak is long enough for two separate minutes.
+    pub rss_minute_means: Option<(f64, f64)>,
 }
 
 /// One reading of the soak.
@@ -587,6 +590,16 @@ impl Report {
             "| RSS steady (within 15 %) | {} |",
             yes_no(soak.rss_steady)
         );
+        if let Some((first, last)) = soak.rss_minute_means {
+            let _ = writeln!(
+                md,
+                "| RSS, mean over the minute from {:.0} s → over the last minute | {:.1} → {:.1} MiB ({:+.1} %) |",
+                soak.rss_reference_at_s,
+                first / 1048576.0,
+                last / 1048576.0,
+                (last - first) / first * 100.0
+            );
+        }
         let per_hit = |seconds: f64| seconds * 1e6 / soak.written.max(1.0);
         let _ = writeln!(
             md,

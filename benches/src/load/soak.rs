@@ -93,6 +93,22 @@ pub(super) fn soak(
     } else {
         f64::NAN
     };
+    // Means over whole minutes as well as the two instants: an RSS that swings with a
+    // minute's period reads, at two instants, the phase of the swing.
+    let load_samples: Vec<SoakSample> = samples
+        .iter()
+        .filter(|s| s.at_s <= duration_s + 1.0)
+        .cloned()
+        .collect();
+    let rss_minute_means = (duration_s >= reference_at + 2.0 * MINUTE_S)
+        .then(|| {
+            mean_rss(&load_samples, reference_at, reference_at + MINUTE_S).zip(mean_rss(
+                &load_samples,
+                duration_s - MINUTE_S,
+                duration_s,
+            ))
+        })
+        .flatten();
     let buffer_full = totals.dropped.get("buffer_full").copied().unwrap_or(0.0);
     let not_written = totals.accepted - totals.written - totals.dropped_after_acceptance();
     let soak = SoakReport {
@@ -115,6 +131,7 @@ pub(super) fn soak(
         rss_steady: rss_change.abs() <= RSS_STEADY_SHARE,
         storage_written_bytes,
         service_cpu,
+        rss_minute_means,
     };
     report.ratios = vec![
         Ratio {
@@ -198,6 +215,19 @@ pub(super) fn soak(
     Ok(())
 }
 
+const MINUTE_S: f64 = 60.0;
+
+/// The mean RSS, in bytes, of the samples taken from `from_s` to `to_s` seconds into
+/// the load (both included); `None` when there is none.
+fn mean_rss(samples: &[SoakSample], from_s: f64, to_s: f64) -> Option<f64> {
+    let inside: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.at_s + 1e-6 >= from_s && s.at_s <= to_s + 1e-6)
+        .map(|s| s.rss_bytes as f64)
+        .collect();
+    (!inside.is_empty()).then(|| inside.iter().sum::<f64>() / inside.len() as f64)
+}
+
 /// Reads every `every` from `started` until `until` has passed, the last reading at
 /// `until` itself (the end of the load).
 fn sample_until(
@@ -250,4 +280,33 @@ fn read_sample(admin: SocketAddr, pid: u32, started: Instant) -> anyhow::Result<
         accepted: hits.accepted,
         written: hits.written,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(at_s: f64, rss_mib: u64) -> SoakSample {
+        SoakSample {
+            at_s,
+            rss_bytes: rss_mib << 20,
+            ..SoakSample::default()
+        }
+    }
+
+    #[test]
+    fn minute_means_take_the_samples_inside_their_window() {
+        // A sawtooth: 100, 200, 100, 200, ... MiB every 10 s.
+        let samples: Vec<SoakSample> = (1..=24)
+            .map(|k| sample(f64::from(k) * 10.0, if k % 2 == 0 { 200 } else { 100 }))
+            .collect();
+        let mib = |bytes: f64| bytes / 1048576.0;
+        // 60..=120 s: 200, 100, 200, 100, 200, 100, 200 → 1100 / 7.
+        let first = mean_rss(&samples, 60.0, 120.0).unwrap();
+        assert!((mib(first) - 1100.0 / 7.0).abs() < 1e-9, "{}", mib(first));
+        // 180..=240 s: 200, 100, 200, 100, 200, 100, 200 as well.
+        let last = mean_rss(&samples, 180.0, 240.0).unwrap();
+        assert!((mib(last) - mib(first)).abs() < 1e-9);
+        assert_eq!(mean_rss(&samples, 250.0, 300.0), None);
+    }
 }
