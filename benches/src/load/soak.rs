@@ -94,16 +94,12 @@ pub(super) fn soak(
         f64::NAN
     };
     // Means over whole minutes as well as the two instants: an RSS that swings with a
-    // minute's period reads, at two instants, the phase of the swing.
-    let load_samples: Vec<SoakSample> = samples
-        .iter()
-        .filter(|s| s.at_s <= duration_s + 1.0)
-        .cloned()
-        .collect();
+    // minute's period reads, at two instants, the phase of the swing. Both windows end
+    // by the end of the load, so the reading taken after the catch-up is left out.
     let rss_minute_means = (duration_s >= reference_at + 2.0 * MINUTE_S)
         .then(|| {
-            mean_rss(&load_samples, reference_at, reference_at + MINUTE_S).zip(mean_rss(
-                &load_samples,
+            mean_rss(&samples, reference_at, reference_at + MINUTE_S).zip(mean_rss(
+                &samples,
                 duration_s - MINUTE_S,
                 duration_s,
             ))

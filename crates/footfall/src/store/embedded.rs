@@ -367,10 +367,7 @@ fn replay_journal(tables: &mut Tables<'_>) -> Result<(), StoreError> {
         };
         engine::apply(tables, &batch)?;
         for (key, record) in &row.records {
-            match record {
-                Some(record) => tables.put_record(key, record)?,
-                None => tables.remove_record(key)?,
-            }
+            tables.write_record(key, record.as_ref())?;
         }
     }
     Ok(())
@@ -500,7 +497,8 @@ fn transact<T>(
         if let Mode::Apply(batch) = mode
             && !tables.changed.is_empty()
         {
-            outcome = if held.due(&tables.changed, started) {
+            let bytes = held.bytes_with(&tables.changed);
+            outcome = if held.due(bytes, started) {
                 write_out(&mut tables, &held)?;
                 Outcome::WroteOut
             } else {
@@ -517,7 +515,7 @@ fn transact<T>(
                 journal
                     .insert(held.next_row(), row.as_slice())
                     .map_err(backend)?;
-                Outcome::Held(std::mem::take(&mut tables.changed))
+                Outcome::Held(std::mem::take(&mut tables.changed), bytes)
             };
         }
         (result, tables.staged, outcome)
@@ -528,7 +526,7 @@ fn transact<T>(
     match outcome {
         Outcome::Unchanged => {}
         Outcome::WroteOut => shared.pending.forget(),
-        Outcome::Held(changed) => shared.pending.hold(changed, started),
+        Outcome::Held(changed, bytes) => shared.pending.hold(changed, bytes, started),
     }
     Ok(result)
 }
@@ -538,8 +536,9 @@ enum Outcome {
     Unchanged,
     /// Wrote them (and its own changes) to `entries` and emptied the journal.
     WroteOut,
-    /// Journaled these changes, to be held.
-    Held(BTreeMap<Key, Option<Record>>),
+    /// Journaled these changes, to be held, after which the held records take about
+    /// these bytes.
+    Held(BTreeMap<Key, Option<Record>>, usize),
 }
 
 /// Writes every held record, with this transaction's changes in their place, to
@@ -548,10 +547,7 @@ enum Outcome {
 fn write_out(tables: &mut Tables<'_>, held: &Held) -> Result<(), StoreError> {
     let changed = std::mem::take(&mut tables.changed);
     for (key, record) in held.merged(&changed) {
-        match record {
-            Some(record) => tables.put_record(key, record)?,
-            None => tables.remove_record(key)?,
-        }
+        tables.write_record(key, record)?;
     }
     let mut journal = tables.transaction.open_table(JOURNAL).map_err(backend)?;
     journal.retain(|_, _| false).map_err(backend)?;
@@ -649,6 +645,14 @@ impl Tables<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Writes `record` into `entries`, or removes the key when it is `None`.
+    fn write_record(&mut self, key: &Key, record: Option<&Record>) -> Result<(), StoreError> {
+        match record {
+            Some(record) => self.put_record(key, record),
+            None => self.remove_record(key),
+        }
     }
 
     fn remove_record(&mut self, key: &Key) -> Result<(), StoreError> {

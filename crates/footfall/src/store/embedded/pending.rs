@@ -33,7 +33,7 @@ use jiff::Timestamp;
 use redb::TableDefinition;
 
 use super::convert::nanos;
-use super::record::{decode, encode};
+use super::record::{decode, encode, encode_deadline, split_deadline};
 use crate::keys::Key;
 use crate::store::engine::{Record, Value};
 use crate::store::{SetAdd, SketchAdd, StoreError};
@@ -110,11 +110,10 @@ impl Held {
         self.next_row
     }
 
-    /// True when an apply that changed `changed` should write everything out rather
-    /// than hold it longer.
-    pub(super) fn due(&self, changed: &BTreeMap<Key, Option<Record>>, now: Instant) -> bool {
-        // Most of what an apply changes is held already (the same sites' records, a
-        // batch later): count what holding it would add, not its whole size.
+    /// About the memory the held records would take with `changed` held too. Most of
+    /// what an apply changes is held already (the same sites' records, a batch later):
+    /// a record it replaces is counted once, not twice.
+    pub(super) fn bytes_with(&self, changed: &BTreeMap<Key, Option<Record>>) -> usize {
         let (added, replaced) = changed
             .iter()
             .fold((0, 0), |(added, replaced), (key, record)| {
@@ -124,7 +123,13 @@ impl Held {
                     .map_or(0, |old| held_bytes(key, old.as_ref()));
                 (added + held_bytes(key, record.as_ref()), replaced + old)
             });
-        (self.bytes + added).saturating_sub(replaced) > WRITE_OUT_BYTES
+        (self.bytes + added).saturating_sub(replaced)
+    }
+
+    /// True when an apply after which the held records would take `bytes` should write
+    /// everything out rather than hold it longer.
+    pub(super) fn due(&self, bytes: usize, now: Instant) -> bool {
+        bytes > WRITE_OUT_BYTES
             || self
                 .since
                 .is_some_and(|since| now.duration_since(since) >= WRITE_OUT_AFTER)
@@ -146,19 +151,15 @@ impl Pending {
         self.held.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// After an apply's journal row committed: hold what it changed.
-    pub(super) fn hold(&self, changed: BTreeMap<Key, Option<Record>>, now: Instant) {
+    /// After an apply's journal row committed: hold what it changed, `bytes` being
+    /// [`Held::bytes_with`] those changes (measured under the writers' lock, so nothing
+    /// changed the held records since).
+    pub(super) fn hold(&self, changed: BTreeMap<Key, Option<Record>>, bytes: usize, now: Instant) {
         let mut held = self.held.write().unwrap_or_else(PoisonError::into_inner);
         held.since.get_or_insert(now);
         held.next_row += 1;
-        for (key, record) in changed {
-            let removed = held
-                .records
-                .get(&key)
-                .map_or(0, |old| held_bytes(&key, old.as_ref()));
-            held.bytes = held.bytes.saturating_sub(removed) + held_bytes(&key, record.as_ref());
-            held.records.insert(key, record);
-        }
+        held.bytes = bytes;
+        held.records.extend(changed);
     }
 
     /// After a write-out committed: `entries` holds everything and the journal is empty.
@@ -214,7 +215,7 @@ pub(super) struct Row {
 /// 16-byte elements]`; for a set addition, `[deadline][cap: u32 LE][spill flag: u8]
 /// ([spill key length: u16 LE][spill key])[count: u32 LE][elements]`; for a put,
 /// `[length: u32 LE][the record as `entries` stores it]`; for a removal, nothing. A
-/// deadline is a flag byte, then (flag 1) an i128 LE of nanoseconds.
+/// deadline is written as a record's is ([`encode_deadline`]).
 ///
 /// Sketch and set records are left out of `records`: their additions rebuild them.
 pub(super) fn encode_row<'r>(
@@ -227,12 +228,12 @@ pub(super) fn encode_row<'r>(
     out.extend_from_slice(&nanos(now).to_le_bytes());
     for add in sketches {
         put_key(&mut out, OP_SKETCH, &add.key);
-        put_deadline(&mut out, add.expire_at);
+        encode_deadline(&mut out, add.expire_at);
         put_elements(&mut out, &add.elements);
     }
     for add in sets {
         put_key(&mut out, OP_SET, &add.key);
-        put_deadline(&mut out, add.expire_at);
+        encode_deadline(&mut out, add.expire_at);
         out.extend_from_slice(&u32::try_from(add.cap).unwrap_or(u32::MAX).to_le_bytes());
         match &add.spill {
             None => out.push(0),
@@ -268,16 +269,6 @@ fn put_text(out: &mut Vec<u8>, text: &str) {
     let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&text.as_bytes()[..usize::from(len)]);
-}
-
-fn put_deadline(out: &mut Vec<u8>, deadline: Option<Timestamp>) {
-    match deadline {
-        None => out.push(0),
-        Some(at) => {
-            out.push(1);
-            out.extend_from_slice(&nanos(at).to_le_bytes());
-        }
-    }
 }
 
 fn put_elements(out: &mut Vec<u8>, elements: &[[u8; 16]]) {
@@ -393,10 +384,11 @@ impl<'b> Reader<'b> {
     }
 
     fn deadline(&mut self) -> Option<Option<Timestamp>> {
-        match self.u8()? {
-            0 => Some(None),
-            1 => timestamp(self.i128()?).map(Some),
-            _ => None,
+        let (deadline, rest) = split_deadline(self.0)?;
+        self.0 = rest;
+        match deadline {
+            None => Some(None),
+            Some(nanos) => timestamp(nanos).map(Some),
         }
     }
 

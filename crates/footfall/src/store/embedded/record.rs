@@ -27,13 +27,7 @@ pub(super) fn encode(record: &Record) -> Vec<u8> {
     };
     let mut out = Vec::with_capacity(2 + 16 + payload_len);
     out.push(kind);
-    match record.expire_at {
-        None => out.push(0),
-        Some(at) => {
-            out.push(1);
-            out.extend_from_slice(&nanos(at).to_le_bytes());
-        }
-    }
+    encode_deadline(&mut out, record.expire_at);
     match &record.value {
         Value::Counter(n) => out.extend_from_slice(&n.to_le_bytes()),
         Value::Sketch(_) => out.extend_from_slice(&sketch_bytes),
@@ -98,18 +92,36 @@ fn decode_set(payload: &[u8]) -> Option<Value> {
     })
 }
 
-/// The deadline and payload of an encoded record, or `None` when the header is cut short.
-pub(super) fn decode_header(bytes: &[u8]) -> Option<(Option<i128>, &[u8])> {
-    let (_kind, rest) = bytes.split_first()?;
-    let (flag, rest) = rest.split_first()?;
+/// A deadline as records and journal rows write it: a flag byte, then (flag 1) the
+/// instant as an i128 LE of nanoseconds since the Unix epoch.
+pub(super) fn encode_deadline(out: &mut Vec<u8>, deadline: Option<Timestamp>) {
+    match deadline {
+        None => out.push(0),
+        Some(at) => {
+            out.push(1);
+            out.extend_from_slice(&nanos(at).to_le_bytes());
+        }
+    }
+}
+
+/// A deadline written by [`encode_deadline`] at the start of `bytes` (in nanoseconds),
+/// and what follows it; `None` when it is cut short or its flag is neither 0 nor 1.
+pub(super) fn split_deadline(bytes: &[u8]) -> Option<(Option<i128>, &[u8])> {
+    let (flag, rest) = bytes.split_first()?;
     match flag {
         0 => Some((None, rest)),
         1 => {
-            let (raw, payload) = rest.split_first_chunk::<16>()?;
-            Some((Some(i128::from_le_bytes(*raw)), payload))
+            let (raw, rest) = rest.split_first_chunk::<16>()?;
+            Some((Some(i128::from_le_bytes(*raw)), rest))
         }
         _ => None,
     }
+}
+
+/// The deadline and payload of an encoded record, or `None` when the header is cut short.
+pub(super) fn decode_header(bytes: &[u8]) -> Option<(Option<i128>, &[u8])> {
+    let (_kind, rest) = bytes.split_first()?;
+    split_deadline(rest)
 }
 
 /// The deadline of an encoded record (`None` also for a damaged header, which `decode`
