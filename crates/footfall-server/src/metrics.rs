@@ -299,6 +299,10 @@ fn describe_and_touch() {
         "Embedded store: visit markers held in memory (open visits, and expired ones until the upkeep purges them)."
     );
     describe_gauge!(
+        "footfall_store_marker_bytes",
+        "Embedded store: about the memory the visit markers take."
+    );
+    describe_gauge!(
         "footfall_store_held_records",
         "Embedded store: records changed since they were last written out (journaled), read before the upkeep writes them out."
     );
@@ -368,6 +372,7 @@ pub fn service_gauges(
 /// What the embedded store holds in memory beside its file, set by the upkeep.
 pub fn embedded_store(held: footfall::store::HeldInMemory) {
     metrics::gauge!("footfall_store_open_visits").set(held.open_visits as f64);
+    metrics::gauge!("footfall_store_marker_bytes").set(held.marker_bytes as f64);
     metrics::gauge!("footfall_store_held_records").set(held.records as f64);
     metrics::gauge!("footfall_store_held_bytes").set(held.record_bytes as f64);
 }

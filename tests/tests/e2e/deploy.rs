@@ -337,6 +337,7 @@ fn dashboard_and_alerts_use_only_metrics_the_service_exports() {
         "footfall_store_errors_total",
         "footfall_cache_lookups_total",
         "footfall_store_open_visits",
+        "footfall_store_marker_bytes",
         "footfall_store_held_bytes",
     ] {
         assert!(

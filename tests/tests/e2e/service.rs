@@ -301,6 +301,12 @@ fn the_api_on_the_embedded_store_survives_a_restart() {
     );
     assert!(open_visits.is_some_and(|v| v >= 5.0), "{open_visits:?}");
     assert!(gauge(&server, "footfall_store_held_bytes").is_some());
+    // Five markers take some memory, and not a megabyte.
+    let marker_bytes = gauge(&server, "footfall_store_marker_bytes");
+    assert!(
+        marker_bytes.is_some_and(|bytes| (100.0..1e6).contains(&bytes)),
+        "{marker_bytes:?}"
+    );
     drop(client);
     drop(server);
 

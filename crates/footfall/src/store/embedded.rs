@@ -115,6 +115,8 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 pub struct HeldInMemory {
     /// Open-visit markers: one per open visit (see the module docs).
     pub open_visits: usize,
+    /// About the memory those markers take, in bytes.
+    pub marker_bytes: usize,
     /// Records batches changed since they were last written out.
     pub records: usize,
     /// About the memory those records take, in bytes.
@@ -255,6 +257,7 @@ impl EmbeddedStore {
         let held = self.shared.pending.read();
         HeldInMemory {
             open_visits: self.shared.markers.len(),
+            marker_bytes: self.shared.markers.bytes(),
             records: held.len(),
             record_bytes: held.bytes(),
         }
