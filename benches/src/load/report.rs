@@ -274,7 +274,8 @@ pub struct SoakReport {
 /// One reading of the soak.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SoakSample {
-    /// Seconds since the load began.
+    /// Seconds since the load began: when the reading was due during the load (it is
+    /// taken within milliseconds), when it was taken after it.
     pub at_s: f64,
     /// Service RSS, bytes.
     pub rss_bytes: u64,

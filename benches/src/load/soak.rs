@@ -69,7 +69,7 @@ pub(super) fn soak(
         .map_err(|_| anyhow::anyhow!("the soak's sampler panicked"))?;
     let end_of_load = samples.last().cloned().unwrap_or_default();
     // One more reading once the writes caught up (or the limit passed).
-    match read_sample(admin, pid, load_started) {
+    match read_sample(admin, pid, load_started.elapsed().as_secs_f64()) {
         Ok(sample) => samples.push(sample),
         Err(error) => eprintln!("footfall-load: soak reading after the load: {error:#}"),
     }
@@ -240,7 +240,9 @@ fn sample_until(
         if let Some(wait) = (started + due).checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        match read_sample(admin, pid, started) {
+        // Stamped with the time it was due (it is taken a few milliseconds later), so a
+        // reading due at the end of a minute window falls inside it.
+        match read_sample(admin, pid, due.as_secs_f64()) {
             Ok(sample) => {
                 super::progress(format_args!(
                     "soak at {:.0} s: RSS {:.1} MiB, buffer {:.0} hits, lag {:.3} s, buffer_full {:.0}, accepted {:.0}, written {:.0}",
@@ -263,12 +265,12 @@ fn sample_until(
     }
 }
 
-fn read_sample(admin: SocketAddr, pid: u32, started: Instant) -> anyhow::Result<SoakSample> {
+fn read_sample(admin: SocketAddr, pid: u32, at_s: f64) -> anyhow::Result<SoakSample> {
     let text = service::metrics_text(admin)?;
     let hits = HitMetrics::parse(&text);
     let gauges = BufferGauges::parse(&text);
     Ok(SoakSample {
-        at_s: started.elapsed().as_secs_f64(),
+        at_s,
         rss_bytes: procstat::rss_bytes(pid).context("the service's RSS")?,
         buffer_hits: gauges.buffer_hits,
         flush_lag_seconds: gauges.flush_lag_seconds,

@@ -23,8 +23,10 @@
 //! batch hits (the server's write-behind buffer) to keep commits few; see the
 //! `embedded_store` benchmark for the figures.
 //!
-//! redb is synchronous. Each call runs on Tokio's blocking pool
-//! ([`tokio::task::spawn_blocking`]) so a long commit never stalls the async executor;
+//! redb is synchronous. Writes run on the store's own thread (see the `worker` module:
+//! they are serialised anyway, and one thread keeps the memory their copies churn in
+//! one allocator heap), reads on Tokio's blocking pool
+//! ([`tokio::task::spawn_blocking`]), so a long commit never stalls the async executor;
 //! outside a Tokio runtime (a plain `block_on`), the call runs inline instead of panicking.
 //!
 //! # Layout
@@ -75,6 +77,7 @@ use redb::{
 use super::engine::{self, Record, Value, View};
 use super::{ApplyReport, Entry, Read, ScanCursor, Store, StoreError, WriteBatch};
 use crate::keys::Key;
+use worker::Worker;
 
 /// The name of the database file inside the store's directory.
 pub const FILE_NAME: &str = "footfall.redb";
@@ -129,6 +132,8 @@ pub struct HeldInMemory {
 pub struct EmbeddedStore {
     shared: Arc<Shared>,
     path: Arc<PathBuf>,
+    /// The thread its writes run on.
+    worker: Arc<Worker>,
 }
 
 /// The open database and what is held in memory beside it.
@@ -220,6 +225,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             shared: Arc::new(shared),
             path: Arc::new(path),
+            worker: Arc::new(Worker::start()?),
         })
     }
 
@@ -238,12 +244,12 @@ impl EmbeddedStore {
     pub async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         let mut removed_total = self.shared.markers.purge(now) as u64;
         if self.shared.markers.checkpoint_due(now) {
-            let written = self.run(checkpoint).await?;
+            let written = self.run_write(checkpoint).await?;
             self.shared.markers.checkpointed(now, written);
         }
         loop {
             let removed = self
-                .run(move |shared| write(shared, |tables| purge(tables, now, PURGE_CHUNK)))
+                .run_write(move |shared| write(shared, |tables| purge(tables, now, PURGE_CHUNK)))
                 .await?;
             removed_total += removed as u64;
             if removed < PURGE_CHUNK {
@@ -263,7 +269,24 @@ impl EmbeddedStore {
         }
     }
 
-    /// Runs `job` on the blocking pool when inside a Tokio runtime, inline otherwise.
+    /// Runs a write `job` on the store's writer thread (see the `worker` module) when
+    /// inside a Tokio runtime, inline otherwise.
+    async fn run_write<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Shared) -> Result<T, StoreError> + Send + 'static,
+    {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return job(&self.shared);
+        }
+        let shared = Arc::clone(&self.shared);
+        // The job's handle is dropped when it returns, before the answer: a caller that
+        // drops its last handle and opens the file again finds it closed.
+        self.worker.run(move || job(&shared)).await
+    }
+
+    /// Runs a read `job` on the blocking pool when inside a Tokio runtime, inline
+    /// otherwise.
     async fn run<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -834,7 +857,7 @@ impl Store for EmbeddedStore {
         }
         // The blocking pool needs owned data; a clone costs microseconds next to a commit.
         let batch = batch.clone();
-        self.run(move |shared| {
+        self.run_write(move |shared| {
             transact(shared, Mode::Apply(&batch), |tables| {
                 apply_batch(tables, &batch)
             })
@@ -862,7 +885,7 @@ impl Store for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let key = key.clone();
         let value = value.to_vec();
-        self.run(move |shared| {
+        self.run_write(move |shared| {
             write(shared, |tables| {
                 engine::set(tables, &key, &value, expire_at)
             })
@@ -881,7 +904,7 @@ impl Store for EmbeddedStore {
         let value = value.to_vec();
         // One write transaction at a time: the check and the insert cannot interleave with
         // another caller's, so racing callers agree.
-        self.run(move |shared| {
+        self.run_write(move |shared| {
             write(shared, |tables| {
                 engine::set_if_absent(tables, &key, &value, expire_at, now)
             })
@@ -901,7 +924,7 @@ impl Store for EmbeddedStore {
         let new = new.map(<[u8]>::to_vec);
         // The read and the write share one write transaction, which redb serialises with
         // every other writer: nothing can change the value in between.
-        self.run(move |shared| {
+        self.run_write(move |shared| {
             write(shared, |tables| {
                 engine::compare_and_swap(tables, &key, expected.as_deref(), new.as_deref(), now)
             })
@@ -911,7 +934,7 @@ impl Store for EmbeddedStore {
 
     async fn delete(&self, keys: &[Key]) -> Result<(), StoreError> {
         let keys = keys.to_vec();
-        self.run(move |shared| {
+        self.run_write(move |shared| {
             write(shared, |tables| {
                 keys.iter()
                     .try_for_each(|key| engine::Tables::remove(tables, key))
@@ -933,7 +956,7 @@ impl Store for EmbeddedStore {
 
     async fn restore(&self, entries: &[Entry]) -> Result<(), StoreError> {
         let entries = entries.to_vec();
-        self.run(move |shared| write(shared, |tables| engine::restore(tables, &entries)))
+        self.run_write(move |shared| write(shared, |tables| engine::restore(tables, &entries)))
             .await
     }
 
@@ -951,6 +974,7 @@ mod convert;
 mod markers;
 mod pending;
 mod record;
+mod worker;
 
 use convert::{backend, nanos};
 use markers::{MARKERS, Marker, Markers};

@@ -834,3 +834,62 @@ proptest! {
         let _ = pending::decode_row(0, &bytes);
     }
 }
+
+/// Writes run on the store's own thread, whichever runtime thread asks; reads do not
+/// wait for it. A write that panics is an error to its caller, and the writes after it
+/// still run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_run_on_one_thread_and_survive_a_panic() {
+    let store = temp_store();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .run_write(|_| Ok(std::thread::current().name().map(str::to_owned)))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let name = task.await.unwrap().unwrap();
+        assert_eq!(name.as_deref(), Some(worker::THREAD_NAME));
+    }
+    let read_on = store
+        .run(|_| Ok(std::thread::current().name().map(str::to_owned)))
+        .await
+        .unwrap();
+    assert_ne!(read_on.as_deref(), Some(worker::THREAD_NAME));
+
+    let panicked = store
+        .run_write(|_| -> Result<(), StoreError> { panic!("a write that panics") })
+        .await;
+    assert!(
+        matches!(panicked, Err(StoreError::Backend { .. })),
+        "{panicked:?}"
+    );
+    let key = Key::parse("ff:{caukee}:meta").unwrap();
+    store.set(&key, b"after", None).await.unwrap();
+    assert_eq!(
+        store.get(&key, at("2026-12-06T00:00:00Z")).await.unwrap(),
+        Some(b"after".to_vec())
+    );
+}
+
+/// The writer thread lets go of the database before it answers: a caller that drops its
+/// last handle right after a write opens the file again at once.
+#[tokio::test]
+async fn a_store_reopens_right_after_its_last_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Key::parse("ff:{caukee}:meta").unwrap();
+    for n in 0..20u8 {
+        let store = EmbeddedStore::open(dir.path()).expect("the last handle was dropped");
+        store.set(&key, &[n], None).await.unwrap();
+        drop(store);
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.get(&key, at("2026-12-06T00:00:00Z")).await.unwrap(),
+        Some(vec![19])
+    );
+}
