@@ -855,7 +855,7 @@ impl Store for EmbeddedStore {
         if batch.is_empty() {
             return Ok(ApplyReport::default());
         }
-        // The blocking pool needs owned data; a clone costs microseconds next to a commit.
+        // The writer thread needs owned data; a clone costs microseconds next to a commit.
         let batch = batch.clone();
         self.run_write(move |shared| {
             transact(shared, Mode::Apply(&batch), |tables| {

@@ -62,6 +62,13 @@ impl Packed {
 /// The offset of a slot of the sorted array whose marker is no longer there.
 const GONE: u32 = u32::MAX;
 
+/// A deadline's offset from an array based at `base_ms`, when a slot can hold it: not
+/// before the base, and less than [`GONE`] (about 49 days) after it.
+fn offset_from(base_ms: i64, deadline_ms: i64) -> Option<u32> {
+    let offset = u32::try_from(deadline_ms.checked_sub(base_ms)?).ok()?;
+    (offset != GONE).then_some(offset)
+}
+
 /// The fewest new markers merged into the sorted array at once: a small site merges
 /// every few dozen new visitors (a copy of a small array), a large one when its new
 /// markers pass an eighth of the array. With a thousand sites, a floor of 1,024 held
@@ -92,8 +99,10 @@ struct SiteMarkers {
     /// Usual markers not in the array: new since the last merge, or with a deadline the
     /// array's offsets cannot reach. Id → deadline (Unix ms).
     fresh: BTreeMap<[u8; 16], i64>,
-    /// Of `fresh`, how many the last merge could not place (their deadlines are more than
-    /// 49 days from the base): they do not count towards the next merge.
+    /// Of `fresh`, at most how many the last merge could not place (their deadlines are
+    /// more than 49 days from the base): they do not count towards the next merge. Never
+    /// more than `fresh` holds (removing from it clamps this), so a marker the merge left
+    /// and a page view then moved or removed can delay a merge, never stop one.
     unplaced: usize,
     /// Id → any other marker.
     other: BTreeMap<[u8; 16], Marker>,
@@ -120,8 +129,7 @@ impl SiteMarkers {
 
     /// The offset of a deadline from the array's base, when it has one.
     fn offset_of(&self, deadline_ms: i64) -> Option<u32> {
-        let offset = u32::try_from(deadline_ms.checked_sub(self.base_ms)?).ok()?;
-        (offset != GONE).then_some(offset)
+        offset_from(self.base_ms, deadline_ms)
     }
 
     fn slot(&self, id: &[u8; 16]) -> Result<usize, usize> {
@@ -140,7 +148,7 @@ impl SiteMarkers {
                         return;
                     }
                     self.gone -= 1;
-                    self.fresh.remove(&id);
+                    self.remove_fresh(&id);
                     self.other.remove(&id);
                     return;
                 }
@@ -155,18 +163,26 @@ impl SiteMarkers {
             (Some(deadline_ms), _) => {
                 self.other.remove(&id);
                 self.fresh.insert(id, deadline_ms);
-                if self.fresh.len() - self.unplaced > MIN_MERGE.max(self.sorted.len() / 8) {
+                if self.fresh.len().saturating_sub(self.unplaced)
+                    > MIN_MERGE.max(self.sorted.len() / 8)
+                {
                     self.merge();
                 }
             }
             (None, Some(marker)) => {
-                self.fresh.remove(&id);
+                self.remove_fresh(&id);
                 self.other.insert(id, marker.clone());
             }
             (None, None) => {
-                self.fresh.remove(&id);
+                self.remove_fresh(&id);
                 self.other.remove(&id);
             }
+        }
+    }
+
+    fn remove_fresh(&mut self, id: &[u8; 16]) {
+        if self.fresh.remove(id).is_some() {
+            self.unplaced = self.unplaced.min(self.fresh.len());
         }
     }
 
@@ -187,15 +203,12 @@ impl SiteMarkers {
         let mut sorted = Vec::with_capacity(self.sorted.len() - self.gone + fresh.len());
         let mut unplaced = BTreeMap::new();
         for (id, deadline_ms) in held {
-            match deadline_ms
-                .checked_sub(base_ms)
-                .and_then(|offset| u32::try_from(offset).ok())
-            {
-                Some(offset) if offset != GONE => sorted.push(Packed {
+            match offset_from(base_ms, deadline_ms) {
+                Some(offset) => sorted.push(Packed {
                     id,
                     offset: offset.to_le_bytes(),
                 }),
-                _ => {
+                None => {
                     unplaced.insert(id, deadline_ms);
                 }
             }
@@ -800,6 +813,45 @@ mod tests {
             site.unplaced > 0,
             "no deadline was out of an offset's reach"
         );
+    }
+
+    /// Markers a merge could not place (deadlines beyond an offset's reach) may be
+    /// removed or replaced before the next merge: the count of unplaced ones follows,
+    /// and the next new marker neither underflows it nor waits on markers long gone.
+    #[test]
+    fn unplaced_markers_removed_before_the_next_merge() {
+        let mut site = SiteMarkers::default();
+        let start_ms: i64 = 1_796_000_000_000;
+        let near = |n: u8| usual_marker(start_ms + i64::from(n));
+        let far = [[0xf0; 16], [0xf1; 16]];
+        let merge_size = u8::try_from(MIN_MERGE).unwrap() + 1;
+        // A first merge sets the base; then the far ones wait in the tree while new near
+        // ones fill it up to the next merge, which cannot place them.
+        for n in 0..merge_size {
+            site.set([n; 16], near(n).as_ref());
+        }
+        for id in far {
+            site.set(id, usual_marker(start_ms + 60 * 86_400_000).as_ref());
+        }
+        for n in 0..merge_size - 2 {
+            site.set([0x80 + n; 16], near(n).as_ref());
+        }
+        assert_eq!((site.unplaced, site.fresh.len()), (2, 2), "{site:?}");
+        // One moved into reach, then both removed: none is unplaced any more.
+        site.set(far[0], near(7).as_ref());
+        assert_eq!(site.get(&far[0]), near(7));
+        for id in far {
+            site.set(id, None);
+        }
+        assert_eq!((site.unplaced, site.fresh.len()), (0, 0));
+        site.set([0xee; 16], near(9).as_ref());
+        assert_eq!(site.get(&[0xee; 16]), near(9));
+        assert_eq!(site.get(&far[0]), None);
+        // The tree merges again after exactly MIN_MERGE + 1 new ones.
+        for n in 1..merge_size {
+            site.set([0xe0 - n; 16], near(n).as_ref());
+        }
+        assert_eq!(site.fresh.len(), 0, "{site:?}");
     }
 
     /// A million open visits take about 22 bytes each (20 in the array, the fresh ones
