@@ -191,9 +191,16 @@
       box = next;
       box.querySelector('ul').setAttribute('aria-live', 'polite');
     };
+    // Quick navigations can be answered out of order: a reply older than the figures
+    // drawn is dropped, so the box never steps back.
+    var asked = 0, drawn = 0;
     var count = function () {
+      var n = ++asked;
       send(false).then(function (r) { return r.ok ? r.json() : null; }).then(function (data) {
-        if (data) show(data);
+        if (data && n > drawn) {
+          drawn = n;
+          show(data);
+        }
       })['catch'](function () {});
     };
     count();

@@ -438,6 +438,17 @@ async fn single_page_navigations_count_once_per_address() {
         .expect("the single-page test finishes within 60 s");
 }
 
+/// A script that returns the box's today figure, and whether the online line is the
+/// element marked at the start, once that figure is at least `pageviews`; else null.
+fn today_reaches(pageviews: u64) -> String {
+    format!(
+        "var box = document.querySelector('[data-footfall]'); \
+         var today = box.querySelector('li[data-window=today] strong').textContent; \
+         return Number(today.replace(/\\D/g, '')) >= {pageviews} ? {{ today: today, \
+           untouched: !!box.querySelector('li[data-window=online]').__untouched }} : null;"
+    )
+}
+
 /// What a single-page site's router does: three new addresses, the same address again
 /// (replaceState), and a hash change. Returns the widget's counted requests so far.
 const NAVIGATE: &str = "history.pushState({}, '', '/app/a'); \
@@ -467,7 +478,7 @@ async fn single_page_site() {
 
     // With it: the load and three new addresses; the repeat and the hash count nothing.
     s.goto(&app("metric-today=pageviews&spa")).await;
-    let before = s.wait_for_box().await;
+    s.wait_for_box().await;
     let live = s
         .execute(
             "var box = document.querySelector('[data-footfall]'); \
@@ -480,32 +491,16 @@ async fn single_page_site() {
     let mut pageviews = 1 + 4;
     wait_for_counts(svc, pageviews, 1).await;
 
-    // One more address, read after the counts above: the box shows the new figure, in
-    // a new line; the online line, unchanged, is the same element (nothing to announce).
+    // One more address: the box comes to show every page view counted, in a new line;
+    // the online line, unchanged, is the same element (nothing to announce).
     assert_eq!(
         s.execute("history.pushState({}, '', '/app/d'); return window.__hits;")
             .await,
         5
     );
     pageviews += 1;
-    let shown = s
-        .poll(&format!(
-            "var box = document.querySelector('[data-footfall]'); \
-             var today = box.querySelector('li[data-window=today] strong').textContent; \
-             return today !== {before} ? {{ today: today, \
-               untouched: !!box.querySelector('li[data-window=online]').__untouched }} : null;",
-            before = json!(before.line("today").value),
-        ))
-        .await;
+    let shown = s.poll(&today_reaches(pageviews)).await;
     assert_eq!(shown["untouched"], true, "{shown}");
-    let today: u64 = shown["today"]
-        .as_str()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_default();
-    assert!(
-        today >= pageviews,
-        "today shows {shown}, {pageviews} counted"
-    );
     wait_for_counts(svc, pageviews, 1).await;
 
     // The back button: /app/d to /app/c#part is a new address, /app/c#part to /app/c
@@ -518,6 +513,37 @@ async fn single_page_site() {
         .await;
     assert_eq!(s.execute("return window.__hits;").await, 6);
     pageviews += 1;
+    wait_for_counts(svc, pageviews, 1).await;
+
+    // Replies out of order: a navigation's reply reaches the page after the next
+    // navigation's (the probe holds it back). Its older figures must not replace the
+    // newer ones. The next navigation is sent once the first is counted, so that its
+    // reply has the higher figure.
+    assert_eq!(
+        s.execute(
+            "window.__slow = 5000; history.pushState({}, '', '/app/e'); return window.__hits;"
+        )
+        .await,
+        7
+    );
+    pageviews += 1;
+    wait_for_counts(svc, pageviews, 1).await;
+    assert_eq!(
+        s.execute("history.pushState({}, '', '/app/f'); return window.__hits;")
+            .await,
+        8
+    );
+    pageviews += 1;
+    s.poll(&today_reaches(pageviews)).await;
+    s.poll("return window.__released > 0 ? true : null;").await;
+    sleep(Duration::from_millis(500)).await;
+    let shown = s.execute(&today_reaches(pageviews)).await;
+    assert!(
+        !shown.is_null(),
+        "the late reply of the earlier navigation replaced the figures: {}",
+        s.execute("return document.querySelector('li[data-window=today] strong').textContent;")
+            .await
+    );
     wait_for_counts(svc, pageviews, 1).await;
     s.assert_no_errors().await;
     s.close().await;
@@ -1161,17 +1187,30 @@ const PROBE_NONCE: &str = "footfall-browser-test";
 
 /// The test's probe, first in every host page: collects script errors and CSP
 /// violations in `__ff`, and counts the widget's counted requests in `__hits` (a
-/// single-page site's navigations must each send one, at once).
+/// single-page site's navigations must each send one, at once). Setting `__slow` to a
+/// number of milliseconds holds the next counted request's reply back that long
+/// (`__released` counts the replies let go).
 const PROBE: &str = r#"
 window.__ff = [];
 window.__hits = 0;
+window.__slow = 0;
+window.__released = 0;
 addEventListener('error', function (e) { __ff.push('error: ' + (e.message || e.target && e.target.src)); }, true);
 addEventListener('unhandledrejection', function (e) { __ff.push('rejection: ' + e.reason); });
 addEventListener('securitypolicyviolation', function (e) { __ff.push('csp: ' + e.violatedDirective + ' ' + e.blockedURI); });
 var realFetch = window.fetch;
 window.fetch = function (url) {
-  if (String(url).indexOf('/api/v1/hit?counts=1') >= 0) __hits += 1;
-  return realFetch.apply(this, arguments);
+  var counted = String(url).indexOf('/api/v1/hit?counts=1') >= 0;
+  if (counted) __hits += 1;
+  var reply = realFetch.apply(this, arguments);
+  var slow = counted ? __slow : 0;
+  if (!slow) return reply;
+  __slow = 0;
+  return reply.then(function (r) {
+    return new Promise(function (done) {
+      setTimeout(function () { __released += 1; done(r); }, slow);
+    });
+  });
 };
 "#;
 
