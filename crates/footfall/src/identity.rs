@@ -120,6 +120,10 @@ pub const SALT_RETENTION: SignedDuration = SignedDuration::from_hours(48);
 /// must change the version, so ids from different encodings can never be confused.
 const VISITOR_ID_DOMAIN: &[u8] = b"footfall visitor v1";
 
+/// The message [`VisitorId::derive`] hashes in one call when it fits: a browser's
+/// User-Agent (about 100 to 300 bytes) with room to spare.
+const MESSAGE_BUFFER: usize = 640;
+
 impl Salt {
     /// A fresh random salt from the operating system's generator.
     ///
@@ -219,20 +223,44 @@ impl VisitorId {
         truncation: IpTruncation,
     ) -> Self {
         let canonical_ip = canonical_ip_bytes(ip, truncation);
-        let mut hasher = blake3::Hasher::new_keyed(salt.as_bytes());
-        for field in [
+        let fields = [
             VISITOR_ID_DOMAIN,
             site.as_bytes(),
             canonical_ip.as_slice(),
             user_agent.as_bytes(),
-        ] {
-            // usize is at most 64 bits on every supported target, so this is lossless.
-            let field_length = field.len() as u64;
-            hasher.update(&field_length.to_le_bytes());
+        ];
+        // The message is each field after its length (u64, little-endian; usize is at
+        // most 64 bits on every supported target, so this is lossless). It is laid out in
+        // one buffer and hashed in one call, which costs half of feeding the hasher the
+        // eight pieces (it runs on every hit); a message too long for the buffer (a
+        // User-Agent of hundreds of bytes) is fed piece by piece, to the same hash.
+        let mut message = [0_u8; MESSAGE_BUFFER];
+        let mut len = 0;
+        for field in fields {
+            let end = len + 8 + field.len();
+            let Some(room) = message.get_mut(len..end) else {
+                return VisitorId::derive_in_pieces(salt, fields);
+            };
+            let (length, bytes) = room.split_at_mut(8);
+            length.copy_from_slice(&(field.len() as u64).to_le_bytes());
+            bytes.copy_from_slice(field);
+            len = end;
+        }
+        VisitorId::first_16(&blake3::keyed_hash(salt.as_bytes(), &message[..len]))
+    }
+
+    fn derive_in_pieces(salt: &Salt, fields: [&[u8]; 4]) -> Self {
+        let mut hasher = blake3::Hasher::new_keyed(salt.as_bytes());
+        for field in fields {
+            hasher.update(&(field.len() as u64).to_le_bytes());
             hasher.update(field);
         }
+        VisitorId::first_16(&hasher.finalize())
+    }
+
+    fn first_16(hash: &blake3::Hash) -> Self {
         let mut id = [0_u8; 16];
-        id.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+        id.copy_from_slice(&hash.as_bytes()[..16]);
         VisitorId(id)
     }
 
@@ -808,13 +836,20 @@ mod tests {
             octets in any::<[u8; 16]>(),
             user_agent in "\\PC{0,200}",
             networks in any::<bool>(),
+            long in 0_usize..3,
         ) {
             let truncation = if networks { IpTruncation::Networks } else { IpTruncation::None };
             let salt = Salt::from_bytes(key);
             let address = IpAddr::V6(Ipv6Addr::from(octets));
+            // Around and past the one-call buffer as well as within it.
+            let user_agent = user_agent.repeat(1 + long * 3);
             let first = VisitorId::derive(&salt, &site, address, &user_agent, truncation);
             let again = VisitorId::derive(&salt, &site, address, &user_agent, truncation);
             prop_assert_eq!(first, again);
+            let ip_bytes = canonical_ip_bytes(address, truncation);
+            let message = documented_message(&site, ip_bytes.as_slice(), &user_agent);
+            let hash = blake3::keyed_hash(salt.as_bytes(), &message);
+            prop_assert_eq!(&first.as_bytes()[..], &hash.as_bytes()[..16]);
             prop_assert_eq!(first.to_string().parse::<VisitorId>(), Ok(first));
         }
 

@@ -147,24 +147,28 @@ impl Default for BotFilter {
 
 /// True when the request is a prefetch or prerender, which is not a page view (yet).
 pub fn is_prefetch(headers: &HeaderMap) -> bool {
-    // Header names as constants: looking one up by `&str` parses the name on every call,
-    // and this runs on every hit, where these headers are almost always absent.
+    // One pass over the request's headers, comparing names with constants: these
+    // headers are almost always absent, and looking each of four names up hashes it
+    // (this runs on every hit).
     static SEC_PURPOSE: http::HeaderName = http::HeaderName::from_static("sec-purpose");
     static PURPOSE: http::HeaderName = http::HeaderName::from_static("purpose");
     static X_PURPOSE: http::HeaderName = http::HeaderName::from_static("x-purpose");
     static X_MOZ: http::HeaderName = http::HeaderName::from_static("x-moz");
-    let says = |name: &http::HeaderName, words: &[&[u8]]| {
-        headers.get_all(name).iter().any(|value| {
-            let value = value.as_bytes();
-            words.iter().any(|word| {
-                value
-                    .windows(word.len())
-                    .any(|window| window.eq_ignore_ascii_case(word))
-            })
+    headers.iter().any(|(name, value)| {
+        let words: &[&[u8]] = if *name == SEC_PURPOSE {
+            &[b"prefetch", b"prerender"]
+        } else if *name == PURPOSE || *name == X_PURPOSE {
+            &[b"prefetch", b"preview"]
+        } else if *name == X_MOZ {
+            &[b"prefetch"]
+        } else {
+            return false;
+        };
+        let value = value.as_bytes();
+        words.iter().any(|word| {
+            value
+                .windows(word.len())
+                .any(|window| window.eq_ignore_ascii_case(word))
         })
-    };
-    says(&SEC_PURPOSE, &[b"prefetch", b"prerender"])
-        || says(&PURPOSE, &[b"prefetch", b"preview"])
-        || says(&X_PURPOSE, &[b"prefetch", b"preview"])
-        || says(&X_MOZ, &[b"prefetch"])
+    })
 }

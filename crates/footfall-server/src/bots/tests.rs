@@ -479,13 +479,27 @@ fn prefetches() {
         (vec![("sec-purpose", "prefetch")], true),
         (vec![("purpose", "prefetch")], true),
         (vec![("x-moz", "prefetch")], true),
+        (vec![("x-purpose", "Preview")], true),
+        (vec![("Purpose", "PREVIEW")], true),
+        // The word counts only in the header that carries it, in any of its values.
+        (vec![("x-moz", "preview")], false),
+        (vec![("sec-purpose", "preview")], false),
+        (
+            vec![
+                ("x-other", "prefetch"),
+                ("referer", "https://a.vn/prefetch"),
+            ],
+            false,
+        ),
+        (vec![("purpose", "none"), ("purpose", "prefetch")], true),
         (vec![("accept", "*/*")], false),
         (vec![], false),
     ];
     for (pairs, expected) in cases {
         let mut headers = HeaderMap::new();
         for (name, value) in &pairs {
-            headers.insert(*name, value.parse().expect("a valid header value"));
+            let name = http::HeaderName::try_from(*name).expect("a valid header name");
+            headers.append(name, value.parse().expect("a valid header value"));
         }
         assert_eq!(is_prefetch(&headers), expected, "{pairs:?}");
     }
