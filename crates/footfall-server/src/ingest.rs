@@ -39,10 +39,10 @@ pub struct HitBody<'a> {
     pub site: Cow<'a, str>,
     /// The page path (validated for size, not stored).
     #[serde(default, borrow)]
-    pub path: Option<Cow<'a, str>>,
+    pub path: Option<BodyText<'a>>,
     /// The page's referrer (validated for size, not stored).
     #[serde(default, borrow)]
-    pub referrer: Option<Cow<'a, str>>,
+    pub referrer: Option<BodyText<'a>>,
     /// A "still here" signal from a visible page (`widget.js` `data-heartbeat`): it keeps
     /// the visitor in the online window and adds no page view, visit or visitor
     /// elsewhere. It passes the same filters as a page view.
@@ -58,6 +58,19 @@ pub struct HitBody<'a> {
 
 fn record_by_default() -> bool {
     true
+}
+
+/// A string of the beacon's body, borrowed from it unless it has escapes. serde borrows
+/// a `Cow<str>` field, but not one inside an `Option`, which it copies into a new
+/// `String`: this newtype makes an optional one borrow too.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct BodyText<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl BodyText<'_> {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The beacon's query: `?counts=1` answers with the site's counts instead of 204.
@@ -123,8 +136,8 @@ pub async fn post_hit(
     };
     let body: HitBody<'_> = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("hit body: {e}")))?;
-    check_url("path", body.path.as_deref())?;
-    check_url("referrer", body.referrer.as_deref())?;
+    check_url("path", body.path.as_ref().map(BodyText::as_str))?;
+    check_url("referrer", body.referrer.as_ref().map(BodyText::as_str))?;
     let site = registered_site(&state.sites, &body.site)?;
     let origin = origin_host(&headers, OriginPreference::OriginFirst);
     let kind = if body.heartbeat {
@@ -305,4 +318,34 @@ fn within_rate_limit(state: &AppState, client: IpAddr) -> bool {
 
 fn within_visitor_budget(state: &AppState, client: IpAddr) -> bool {
     state.visitor_budget.check_key(&limit_key(client)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The beacon's strings borrow from the body (no copy per hit) unless they need
+    /// unescaping, and read the same either way.
+    #[test]
+    fn hit_body_strings_borrow_unless_escaped() {
+        let plain = br#"{"site":"demo","path":"/tin-tuc/a.html","referrer":"https://a.vn/"}"#;
+        let body: HitBody<'_> = serde_json::from_slice(plain).unwrap();
+        let path = body.path.expect("a path");
+        let referrer = body.referrer.expect("a referrer");
+        assert!(matches!(body.site, Cow::Borrowed("demo")));
+        assert!(
+            matches!(path.0, Cow::Borrowed("/tin-tuc/a.html")),
+            "{path:?}"
+        );
+        assert!(
+            matches!(referrer.0, Cow::Borrowed("https://a.vn/")),
+            "{referrer:?}"
+        );
+
+        let escaped = br#"{"site":"demo","path":"/th\u00f4ng-b\u00e1o"}"#;
+        let body: HitBody<'_> = serde_json::from_slice(escaped).unwrap();
+        assert_eq!(body.path.expect("a path").as_str(), "/thông-báo");
+        assert!(body.referrer.is_none());
+        assert!(body.record && !body.heartbeat);
+    }
 }
