@@ -47,31 +47,24 @@ pub struct Counts {
     pub json: Bytes,
     /// The body's strong ETag.
     pub etag: String,
-    /// The widget's answers built on these counts, one per reader share, each made by
-    /// the first widget request that needs it (the footer's labels depend only on the
-    /// site's settings, a change of which replaces the cached counts), so the widget's
-    /// hot path copies bytes only.
-    widget: [OnceLock<Bytes>; wire::WIDGET_VARIANTS],
+    /// The footer's labels (JSON escaped for a script) of the widget's answers on these
+    /// counts, rendered by the first widget request (they depend only on the site's
+    /// settings, a change of which replaces the cached counts), so the widget's hot path
+    /// copies bytes only.
+    footer: OnceLock<Box<RawValue>>,
     fetched_at: Instant,
 }
 
 impl Counts {
-    /// The widget's answer on these counts for `reader` (the counts body with `reader`, `valid` and the footer first);
-    /// `footer` renders the site's footer labels, JSON escaped for a script, and is
-    /// called only when the answer is not made yet.
-    pub fn widget_json(
-        &self,
-        site: &Site,
-        reader: Option<Reader>,
-        footer: impl FnOnce() -> String,
-    ) -> Bytes {
-        self.widget[wire::widget_variant(reader)]
-            .get_or_init(|| {
-                let footer = RawValue::from_string(footer())
-                    .unwrap_or_else(|_| RawValue::from_string("{}".to_owned()).expect("JSON"));
-                wire::widget_json(site, &self.snapshot, self.stale, &footer, reader)
-            })
-            .clone()
+    /// The widget's answer on these counts for `reader` (the counts body with `reader`,
+    /// `valid` and the footer first); `footer` renders the site's footer labels, JSON
+    /// escaped for a script, and is called only by the first answer on these counts.
+    pub fn widget_json(&self, reader: Option<Reader>, footer: impl FnOnce() -> String) -> Bytes {
+        let footer = self.footer.get_or_init(|| {
+            RawValue::from_string(footer())
+                .unwrap_or_else(|_| RawValue::from_string("{}".to_owned()).expect("JSON"))
+        });
+        wire::widget_json(&self.json, footer, reader)
     }
 }
 
@@ -257,7 +250,7 @@ fn render(site: &Site, snapshot: Snapshot, stale: bool) -> Counts {
         stale,
         json,
         etag,
-        widget: std::array::from_fn(|_| OnceLock::new()),
+        footer: OnceLock::new(),
         fetched_at: Instant::now(),
     }
 }

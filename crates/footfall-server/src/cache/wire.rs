@@ -119,68 +119,84 @@ impl From<Reader> for ReaderBody {
     }
 }
 
-/// The widget's answer on a site's own page: its reader's share (when the request's
-/// page view was counted), `"valid": true`, the footer's labels (JSON, escaped for a
-/// script), then every member of the counts body.
-#[derive(Serialize)]
-struct WidgetBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reader: Option<ReaderBody>,
-    valid: bool,
-    footer: &'a RawValue,
-    #[serde(flatten)]
-    counts: CountsBody<'a>,
+/// The widget's answer on a site's own page, composed from the counts body already
+/// rendered: `{`, its reader's share (when the request's page view was counted),
+/// `"valid": true`, the footer's labels (JSON, escaped for a script), then every member
+/// of the counts body. Nothing of it is kept per reader: a snapshot holds the counts
+/// body and the footer once, and each answer copies them (about 6 KB) into one buffer,
+/// where a cached answer per reader share took up to 17 of those per site.
+pub(super) fn widget_json(counts_json: &[u8], footer: &RawValue, reader: Option<Reader>) -> Bytes {
+    // The counts body is an object with members (its `site` first): its members and
+    // closing brace follow the widget's own.
+    let members = counts_json.strip_prefix(b"{").unwrap_or(b"}");
+    let mut out = Vec::with_capacity(96 + footer.get().len() + members.len());
+    out.push(b'{');
+    if let Some(reader) = reader {
+        out.extend_from_slice(br#""reader":"#);
+        serde_json::to_writer(&mut out, &ReaderBody::from(reader))
+            .expect("a reader's share always serialises");
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""valid":true,"footer":"#);
+    out.extend_from_slice(footer.get().as_bytes());
+    if members != b"}" {
+        out.push(b',');
+    }
+    out.extend_from_slice(members);
+    Bytes::from(out)
 }
-
-/// Renders the widget's answer. Pure, like [`counts_json`].
-pub(super) fn widget_json(
-    site: &Site,
-    snapshot: &Snapshot,
-    stale: bool,
-    footer: &RawValue,
-    reader: Option<Reader>,
-) -> Bytes {
-    let body = WidgetBody {
-        reader: reader.map(ReaderBody::from),
-        valid: true,
-        footer,
-        counts: counts_body(site, snapshot, stale),
-    };
-    Bytes::from(serde_json::to_vec(&body).expect("the widget answer always serialises"))
-}
-
-/// Which of the [`WIDGET_VARIANTS`] cached answers fits `reader`.
-pub(super) fn widget_variant(reader: Option<Reader>) -> usize {
-    reader.map_or(0, |r| {
-        1 + (usize::from(r.pageview)
-            | usize::from(r.visit) << 1
-            | usize::from(r.visitor) << 2
-            | usize::from(r.online) << 3)
-    })
-}
-
-/// Answers one counts snapshot can give: without a reader, and one per reader share.
-pub(super) const WIDGET_VARIANTS: usize = 17;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The answer as serde writes it with the counts body's members flattened in: what
+    /// the composed answer must equal, byte for byte.
+    #[derive(Serialize)]
+    struct WidgetBody<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reader: Option<ReaderBody>,
+        valid: bool,
+        footer: &'a RawValue,
+        #[serde(flatten)]
+        counts: CountsBody<'a>,
+    }
+
     #[test]
-    fn every_reader_share_has_its_own_variant() {
-        let mut seen = std::collections::BTreeSet::from([widget_variant(None)]);
-        for bits in 0..16u8 {
-            let reader = Reader {
+    fn the_composed_widget_answer_is_what_serde_writes_for_every_reader_share() {
+        let site = Site::from_settings(crate::sites::SiteSettings::demo(), "").unwrap();
+        let figures = footfall::counter::Snapshot {
+            site: site.id.clone(),
+            as_of: "2026-11-30T03:00:00Z".parse().unwrap(),
+            figures: Vec::new(),
+        };
+        let footer = RawValue::from_string(r#"{"title":"\u003cb>"}"#.to_owned()).unwrap();
+        let readers = (0..16u8).map(|bits| {
+            Some(Reader {
                 pageview: bits & 1 != 0,
                 visit: bits & 2 != 0,
                 visitor: bits & 4 != 0,
                 online: bits & 8 != 0,
-            };
-            let variant = widget_variant(Some(reader));
-            assert!(variant < WIDGET_VARIANTS, "{variant}");
-            assert!(seen.insert(variant), "{reader:?} shares variant {variant}");
+            })
+        });
+        for stale in [false, true] {
+            let counts = counts_json(&site, &figures, stale);
+            for reader in std::iter::once(None).chain(readers.clone()) {
+                let expected = serde_json::to_vec(&WidgetBody {
+                    reader: reader.map(ReaderBody::from),
+                    valid: true,
+                    footer: &footer,
+                    counts: counts_body(&site, &figures, stale),
+                })
+                .unwrap();
+                let composed = widget_json(&counts, &footer, reader);
+                assert_eq!(
+                    std::str::from_utf8(&composed).unwrap(),
+                    std::str::from_utf8(&expected).unwrap(),
+                    "{reader:?} stale {stale}"
+                );
+            }
         }
-        assert_eq!(seen.len(), WIDGET_VARIANTS);
     }
 
     #[test]
@@ -200,7 +216,7 @@ mod tests {
             visitor: false,
             online: true,
         };
-        let bytes = widget_json(&site, &snapshot, false, &footer, Some(reader));
+        let bytes = widget_json(&counts_json(&site, &snapshot, false), &footer, Some(reader));
         let text = std::str::from_utf8(&bytes).unwrap();
         assert!(
             text.starts_with(
@@ -214,8 +230,12 @@ mod tests {
             object.remove(member).expect(member);
         }
         assert_eq!(widget, counts, "every other member is the counts body's");
-        let without: serde_json::Value =
-            serde_json::from_slice(&widget_json(&site, &snapshot, false, &footer, None)).unwrap();
+        let without: serde_json::Value = serde_json::from_slice(&widget_json(
+            &counts_json(&site, &snapshot, false),
+            &footer,
+            None,
+        ))
+        .unwrap();
         assert!(without.get("reader").is_none());
     }
 }

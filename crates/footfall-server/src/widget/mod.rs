@@ -86,7 +86,7 @@ pub async fn counts_reply(
         match state.counts.get(site).await {
             Ok(counts) => (
                 [(header::CONTENT_TYPE, "application/json")],
-                counts.widget_json(site, reader, footer),
+                counts.widget_json(reader, footer),
             )
                 .into_response(),
             Err(error) => error.into_response(),
