@@ -17,6 +17,7 @@ use footfall::keys;
 use footfall::store::Store;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::cas::{CasError, Step, read_modify_write};
 
@@ -114,7 +115,7 @@ impl fmt::Display for Actor {
 }
 
 /// One audit entry, as stored and as served by `GET /admin/v1/audit`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// When, from the service's clock.
     pub at: Timestamp,
@@ -130,9 +131,28 @@ pub struct AuditEntry {
     /// entries written before tokens had scopes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    /// What changed (old and new values, or the settings).
-    #[serde(default)]
-    pub summary: serde_json::Value,
+    /// What changed (old and new values, or the settings), kept as its JSON text: the
+    /// log is read and written whole on every append, and a parsed tree of every
+    /// entry's summary made that cost most of an admin write (registering 1,000 sites
+    /// one by one took 55 s on Redis and 60 MB of heap).
+    #[serde(default = "no_summary")]
+    pub summary: Box<RawValue>,
+}
+
+/// Entries are equal when every field is, the summary by its JSON text (as written).
+impl PartialEq for AuditEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+            && self.action == other.action
+            && self.site == other.site
+            && self.actor == other.actor
+            && self.scope == other.scope
+            && self.summary.get() == other.summary.get()
+    }
+}
+
+fn no_summary() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).expect("null is JSON")
 }
 
 impl AuditEntry {
@@ -150,7 +170,7 @@ impl AuditEntry {
             site: site.map(str::to_owned),
             actor: actor.to_string(),
             scope: actor.scope().map(str::to_owned),
-            summary,
+            summary: serde_json::value::to_raw_value(&summary).unwrap_or_else(|_| no_summary()),
         }
     }
 }
@@ -317,18 +337,20 @@ mod tests {
         append(&store, &many, at(2)).await.unwrap();
         let (newest, total) = recent(&store, 3, at(3), |_| true).await.unwrap();
         assert_eq!(total, MAX_ENTRIES);
-        let seconds: Vec<i64> = newest
-            .iter()
-            .map(|e| e.summary["new"].as_i64().unwrap())
-            .collect();
+        let seconds: Vec<i64> = newest.iter().map(|e| new_of(e).as_i64().unwrap()).collect();
         let last = MAX_ENTRIES as i64 + 4;
         assert_eq!(seconds, [last, last - 1, last - 2]);
         let (all, _) = recent(&store, MAX_ENTRIES, at(3), |_| true).await.unwrap();
         // The five oldest (0 … 4) were dropped.
-        assert_eq!(all.last().unwrap().summary["new"], 5);
+        assert_eq!(new_of(all.last().unwrap()), 5);
         assert_eq!(newest[0].actor, "token:deadbeef");
         assert_eq!(newest[0].action, "baseline.set");
         assert_eq!(newest[0].scope.as_deref(), Some("sites:caukee"));
+    }
+
+    fn new_of(entry: &AuditEntry) -> serde_json::Value {
+        let summary: serde_json::Value = serde_json::from_str(entry.summary.get()).unwrap();
+        summary["new"].clone()
     }
 
     #[tokio::test]
