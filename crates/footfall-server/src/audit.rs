@@ -1,10 +1,16 @@
 //! The audit log: every admin change, who made it and what it changed.
 //!
-//! Entries are appended to one JSON document under [`keys::audit`],
-//! `{"format": 1, "entries": [oldest … newest]}`, through the same compare-and-swap loop
-//! as the registry ([`read_modify_write`]), so entries from several instances are never
-//! lost; the document keeps the last [`MAX_ENTRIES`]. Each entry is also logged at INFO
-//! with structured fields.
+//! Entries are appended to chunks of at most [`CHUNK_ENTRIES`], each a JSON document
+//! `{"format": 1, "entries": [oldest … newest]}` under [`keys::audit_chunk`], through the
+//! same compare-and-swap loop as the registry ([`read_modify_write`]), so entries from
+//! several instances are never lost. [`keys::audit_head`] names the chunk appended to;
+//! when it is full, the first writer to see it moves the head on and deletes the chunk
+//! that falls out, so the log keeps the last [`MAX_CHUNKS`] chunks (about the last
+//! 10,000 entries, dropped a chunk at a time) and an append reads and writes one chunk,
+//! whatever the log holds.
+//! The whole log in one document, as earlier versions wrote it under [`keys::audit`], is
+//! read as the oldest part until the chunks reach the limit, then deleted. Each entry
+//! is also logged at INFO with structured fields.
 //!
 //! The actor is a token's *fingerprint*: the first 8 hex digits of SHA-256 over the
 //! token's SHA-256 digest, with the token's scope (`operator` or `sites:a,b`). It tells
@@ -21,9 +27,20 @@ use serde_json::value::RawValue;
 
 use crate::cas::{CasError, Step, read_modify_write};
 
-/// How many entries the log keeps; older ones are dropped. At a few hundred bytes each
-/// this bounds the document to a few MB, rewritten only on admin changes (rare).
-pub const MAX_ENTRIES: usize = 10_000;
+/// How many entries the log keeps at most; older ones are dropped a chunk at a time.
+pub const MAX_ENTRIES: usize = CHUNK_ENTRIES * MAX_CHUNKS as usize;
+
+/// Entries per chunk (more when one append brings more). A site's settings make an
+/// entry of about 1.5 KB, so a chunk is at most about 150 KB, the most an append reads
+/// and writes.
+pub const CHUNK_ENTRIES: usize = 100;
+
+/// Chunks kept.
+pub const MAX_CHUNKS: u64 = 100;
+
+/// How many times an append moves on past a full chunk before it gives up (other
+/// writers filling chunks as fast as it moves).
+const MAX_ROLLS: u32 = 8;
 
 /// The document format this version reads and writes.
 const FORMAT: u32 = 1;
@@ -181,6 +198,14 @@ struct AuditDocument {
     entries: Vec<AuditEntry>,
 }
 
+/// The document under [`keys::audit_head`].
+#[derive(Debug, Serialize, Deserialize)]
+struct HeadDocument {
+    format: u32,
+    /// The chunk appended to.
+    current: u64,
+}
+
 /// Why the audit log could not be read or appended to.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -203,24 +228,66 @@ pub enum AuditError {
     },
 }
 
-fn parse(bytes: &[u8]) -> Result<AuditDocument, AuditError> {
-    let unreadable = |message: String| AuditError::Unreadable {
-        key: keys::audit().to_string(),
+fn unreadable(key: &footfall::keys::Key, message: String) -> AuditError {
+    AuditError::Unreadable {
+        key: key.to_string(),
         message,
-    };
+    }
+}
+
+fn parse(key: &footfall::keys::Key, bytes: &[u8]) -> Result<AuditDocument, AuditError> {
     let document: AuditDocument = serde_json::from_slice(bytes)
-        .map_err(|e| unreadable(format!("not an audit document: {e}")))?;
+        .map_err(|e| unreadable(key, format!("not an audit document: {e}")))?;
     if document.format != FORMAT {
-        return Err(unreadable(format!(
-            "audit format {} is not understood by this version (it reads {FORMAT})",
-            document.format
-        )));
+        return Err(unreadable(
+            key,
+            format!(
+                "audit format {} is not understood by this version (it reads {FORMAT})",
+                document.format
+            ),
+        ));
     }
     Ok(document)
 }
 
-/// Appends `entries` (in order) to the stored log, dropping the oldest beyond
-/// [`MAX_ENTRIES`].
+fn parse_head(bytes: &[u8]) -> Result<u64, AuditError> {
+    let key = keys::audit_head();
+    let head: HeadDocument = serde_json::from_slice(bytes)
+        .map_err(|e| unreadable(&key, format!("not an audit head: {e}")))?;
+    if head.format != FORMAT {
+        return Err(unreadable(
+            &key,
+            format!(
+                "audit format {} is not understood by this version",
+                head.format
+            ),
+        ));
+    }
+    Ok(head.current)
+}
+
+fn to_json(key: &footfall::keys::Key, value: &impl Serialize) -> Result<Vec<u8>, AuditError> {
+    serde_json::to_vec(value).map_err(|e| unreadable(key, e.to_string()))
+}
+
+/// The chunk appended to; `None` before the first chunk is written.
+async fn head<S: Store + ?Sized>(store: &S, now: Timestamp) -> Result<Option<u64>, AuditError> {
+    match store.get(&keys::audit_head(), now).await? {
+        Some(bytes) => parse_head(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn cas_error(error: CasError<AuditError>) -> AuditError {
+    match error {
+        CasError::Rejected(error) => error,
+        CasError::Store(error) => AuditError::Store(error),
+        CasError::Contended { attempts } => AuditError::Contended { attempts },
+    }
+}
+
+/// Appends `entries` (in order) to the stored log, in the chunk the head names, or in
+/// the next one when they do not fit.
 pub async fn append<S: Store + ?Sized>(
     store: &S,
     entries: &[AuditEntry],
@@ -229,30 +296,77 @@ pub async fn append<S: Store + ?Sized>(
     if entries.is_empty() {
         return Ok(());
     }
-    let result = read_modify_write(store, &keys::audit(), now, |current| {
-        let mut document = match current {
-            None => AuditDocument {
-                format: FORMAT,
-                entries: Vec::new(),
-            },
-            Some(bytes) => parse(bytes)?,
-        };
-        document.entries.extend_from_slice(entries);
-        let excess = document.entries.len().saturating_sub(MAX_ENTRIES);
-        document.entries.drain(..excess);
-        let bytes = serde_json::to_vec(&document).map_err(|e| AuditError::Unreadable {
-            key: keys::audit().to_string(),
-            message: e.to_string(),
-        })?;
-        Ok(Step::Write(bytes, ()))
-    })
-    .await;
-    match result {
-        Ok(()) => Ok(()),
-        Err(CasError::Rejected(error)) => Err(error),
-        Err(CasError::Store(error)) => Err(AuditError::Store(error)),
-        Err(CasError::Contended { attempts }) => Err(AuditError::Contended { attempts }),
+    for _ in 0..MAX_ROLLS {
+        let current = head(store, now).await?.unwrap_or(0);
+        let key = keys::audit_chunk(current);
+        let appended = read_modify_write(store, &key, now, |stored| {
+            let mut document = match stored {
+                None => AuditDocument {
+                    format: FORMAT,
+                    entries: Vec::new(),
+                },
+                Some(bytes) => parse(&key, bytes)?,
+            };
+            // An empty chunk takes any number; a chunk with entries, up to its size.
+            if !document.entries.is_empty()
+                && document.entries.len() + entries.len() > CHUNK_ENTRIES
+            {
+                return Ok(Step::Keep(false));
+            }
+            document.entries.extend_from_slice(entries);
+            Ok(Step::Write(to_json(&key, &document)?, true))
+        })
+        .await
+        .map_err(cas_error)?;
+        if appended {
+            if current == 0 {
+                // The head is written with the first chunk, so the log is found from it.
+                move_head(store, None, 0, now).await?;
+            }
+            return Ok(());
+        }
+        // Full: the first writer to get here moves the head on; the chunk it pushes out
+        // of the log is deleted (by each writer that saw it full: deleting twice is
+        // harmless), and with chunk 0 the one-document log of earlier versions.
+        move_head(store, Some(current), current + 1, now).await?;
+        if let Some(old) = (current + 1).checked_sub(MAX_CHUNKS) {
+            store.delete(&[keys::audit_chunk(old)]).await?;
+            if old == 0 {
+                store.delete(&[keys::audit()]).await?;
+            }
+        }
     }
+    Err(AuditError::Contended {
+        attempts: MAX_ROLLS,
+    })
+}
+
+/// Sets the head to `to` if it still names `from` (`None`: no head yet, or any head at
+/// most `to`, for the first chunk).
+async fn move_head<S: Store + ?Sized>(
+    store: &S,
+    from: Option<u64>,
+    to: u64,
+    now: Timestamp,
+) -> Result<(), AuditError> {
+    let key = keys::audit_head();
+    read_modify_write(store, &key, now, |stored| {
+        let current = stored.map(parse_head).transpose()?;
+        let moves = match from {
+            Some(from) => current.unwrap_or(0) == from,
+            None => current.is_none(),
+        };
+        if !moves {
+            return Ok(Step::Keep(()));
+        }
+        let head = HeadDocument {
+            format: FORMAT,
+            current: to,
+        };
+        Ok(Step::Write(to_json(&key, &head)?, ()))
+    })
+    .await
+    .map_err(cas_error)
 }
 
 /// The most recent `limit` entries that `shown` keeps, newest first, and how many it
@@ -263,14 +377,36 @@ pub async fn recent<S: Store + ?Sized>(
     now: Timestamp,
     shown: impl Fn(&AuditEntry) -> bool,
 ) -> Result<(Vec<AuditEntry>, usize), AuditError> {
-    let Some(bytes) = store.get(&keys::audit(), now).await? else {
-        return Ok((Vec::new(), 0));
+    let mut kept = Vec::new();
+    let mut total = 0;
+    let mut take = |key: footfall::keys::Key, bytes: Vec<u8>| -> Result<(), AuditError> {
+        for entry in parse(&key, &bytes)?.entries.into_iter().rev() {
+            if shown(&entry) {
+                total += 1;
+                if kept.len() < limit {
+                    kept.push(entry);
+                }
+            }
+        }
+        Ok(())
     };
-    let document = parse(&bytes)?;
-    let mut kept: Vec<AuditEntry> = document.entries.into_iter().filter(|e| shown(e)).collect();
-    let total = kept.len();
-    kept.reverse();
-    kept.truncate(limit);
+    // Without a head, chunk 0 may still hold entries (its writer stopped before the
+    // head was written).
+    let current = head(store, now).await?.unwrap_or(0);
+    let oldest = (current + 1).saturating_sub(MAX_CHUNKS);
+    for n in (oldest..=current).rev() {
+        let key = keys::audit_chunk(n);
+        if let Some(bytes) = store.get(&key, now).await? {
+            take(key, bytes)?;
+        }
+    }
+    // The one-document log of earlier versions is older than every chunk, and kept
+    // until chunk 0 leaves the log.
+    if oldest == 0
+        && let Some(bytes) = store.get(&keys::audit(), now).await?
+    {
+        take(keys::audit(), bytes)?;
+    }
     Ok((kept, total))
 }
 
@@ -333,16 +469,40 @@ mod tests {
             (Vec::new(), 0)
         );
         append(&store, &[entry(0), entry(1)], at(1)).await.unwrap();
-        let many: Vec<AuditEntry> = (2..MAX_ENTRIES as i64 + 5).map(entry).collect();
-        append(&store, &many, at(2)).await.unwrap();
-        let (newest, total) = recent(&store, 3, at(3), |_| true).await.unwrap();
-        assert_eq!(total, MAX_ENTRIES);
-        let seconds: Vec<i64> = newest.iter().map(|e| new_of(e).as_i64().unwrap()).collect();
+        // One by one and in threes, as admin writes come, past the log's size.
         let last = MAX_ENTRIES as i64 + 4;
+        let mut n = 2;
+        while n <= last {
+            let batch: Vec<AuditEntry> = (n..(n + 1 + n % 3).min(last + 1)).map(entry).collect();
+            n += batch.len() as i64;
+            append(&store, &batch, at(2)).await.unwrap();
+        }
+        let (newest, total) = recent(&store, 3, at(3), |_| true).await.unwrap();
+        let seconds: Vec<i64> = newest.iter().map(|e| new_of(e).as_i64().unwrap()).collect();
         assert_eq!(seconds, [last, last - 1, last - 2]);
-        let (all, _) = recent(&store, MAX_ENTRIES, at(3), |_| true).await.unwrap();
-        // The five oldest (0 … 4) were dropped.
-        assert_eq!(new_of(all.last().unwrap()), 5);
+        // Whole chunks of the oldest were dropped (a chunk holds 98 to 100 of these
+        // batches), and what is left is every entry from there on, in order.
+        assert!(
+            (MAX_ENTRIES - 3 * CHUNK_ENTRIES..=MAX_ENTRIES).contains(&total),
+            "{total}"
+        );
+        let (all, shown) = recent(&store, MAX_ENTRIES, at(3), |_| true).await.unwrap();
+        assert_eq!(shown, total);
+        let first = last + 1 - total as i64;
+        let expected: Vec<i64> = (first..=last).rev().collect();
+        let read: Vec<i64> = all.iter().map(|e| new_of(e).as_i64().unwrap()).collect();
+        assert_eq!(read, expected);
+        // The chunks pushed out are deleted, the head names the newest.
+        let current = head(&store, at(3)).await.unwrap().unwrap();
+        assert!(current >= MAX_CHUNKS, "{current}");
+        for n in 0..=current {
+            let kept = store
+                .get(&keys::audit_chunk(n), at(3))
+                .await
+                .unwrap()
+                .is_some();
+            assert_eq!(kept, n + MAX_CHUNKS > current, "chunk {n} of {current}");
+        }
         assert_eq!(newest[0].actor, "token:deadbeef");
         assert_eq!(newest[0].action, "baseline.set");
         assert_eq!(newest[0].scope.as_deref(), Some("sites:caukee"));
@@ -355,20 +515,85 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreadable_log_is_reported_and_never_overwritten() {
+        for key in [keys::audit_chunk(0), keys::audit_head(), keys::audit()] {
+            let store = MemoryStore::new();
+            store.set(&key, b"[1, 2", None).await.unwrap();
+            if key != keys::audit() {
+                assert!(matches!(
+                    append(&store, &[entry(0)], at(0)).await,
+                    Err(AuditError::Unreadable { .. })
+                ));
+            }
+            assert!(matches!(
+                recent(&store, 1, at(0), |_| true).await,
+                Err(AuditError::Unreadable { .. })
+            ));
+            assert_eq!(
+                store.get(&key, at(0)).await.unwrap().as_deref(),
+                Some(&b"[1, 2"[..]),
+                "{key}"
+            );
+        }
+    }
+
+    /// A log written whole by an earlier version is read after the chunks, as their
+    /// oldest part, and deleted once the chunks reach the log's size.
+    #[tokio::test]
+    async fn a_one_document_log_is_read_as_the_oldest_until_pushed_out() {
         let store = MemoryStore::new();
-        store.set(&keys::audit(), b"[1, 2", None).await.unwrap();
-        assert!(matches!(
-            append(&store, &[entry(0)], at(0)).await,
-            Err(AuditError::Unreadable { .. })
-        ));
-        assert!(matches!(
-            recent(&store, 1, at(0), |_| true).await,
-            Err(AuditError::Unreadable { .. })
-        ));
-        assert_eq!(
-            store.get(&keys::audit(), at(0)).await.unwrap().as_deref(),
-            Some(&b"[1, 2"[..])
-        );
+        let old = AuditDocument {
+            format: FORMAT,
+            entries: (0..3).map(entry).collect(),
+        };
+        store
+            .set(&keys::audit(), &serde_json::to_vec(&old).unwrap(), None)
+            .await
+            .unwrap();
+        append(&store, &[entry(3), entry(4)], at(5)).await.unwrap();
+        let (all, total) = recent(&store, 10, at(5), |_| true).await.unwrap();
+        let read: Vec<i64> = all.iter().map(|e| new_of(e).as_i64().unwrap()).collect();
+        assert_eq!((read, total), (vec![4, 3, 2, 1, 0], 5));
+        // Chunk 0 holds 3 … 102; the entry after the hundredth chunk pushes it out.
+        for n in 5..=MAX_ENTRIES as i64 + 2 {
+            append(&store, &[entry(n)], at(6)).await.unwrap();
+        }
+        assert!(store.get(&keys::audit(), at(6)).await.unwrap().is_some());
+        append(&store, &[entry(MAX_ENTRIES as i64 + 3)], at(6))
+            .await
+            .unwrap();
+        assert_eq!(store.get(&keys::audit(), at(6)).await.unwrap(), None);
+        let (all, total) = recent(&store, MAX_ENTRIES, at(6), |_| true).await.unwrap();
+        assert_eq!(total, MAX_ENTRIES - CHUNK_ENTRIES + 1);
+        assert_eq!(new_of(all.last().unwrap()), 103);
+    }
+
+    /// Writers appending at once lose nothing: each entry is in the log once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_appends_lose_nothing_across_chunks() {
+        let store = std::sync::Arc::new(MemoryStore::new());
+        let writers: Vec<_> = (0..4_i64)
+            .map(|w| {
+                let store = std::sync::Arc::clone(&store);
+                tokio::spawn(async move {
+                    for n in 0..150 {
+                        append(&*store, &[entry(w * 1_000 + n)], at(1))
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let (all, total) = recent(&*store, MAX_ENTRIES, at(2), |_| true).await.unwrap();
+        assert_eq!(total, 600);
+        let mut read: Vec<i64> = all.iter().map(|e| new_of(e).as_i64().unwrap()).collect();
+        read.sort_unstable();
+        let expected: Vec<i64> = (0..4_i64)
+            .flat_map(|w| (0..150).map(move |n| w * 1_000 + n))
+            .collect();
+        assert_eq!(read, expected);
     }
 
     #[test]

@@ -64,8 +64,16 @@ impl Key {
     /// Parses a stored key back, accepting only keys this schema could have built (used
     /// when copying a store, so foreign keys are never carried along).
     pub fn parse(raw: &str) -> Option<Key> {
-        if raw == REGISTRY || raw == AUDIT || raw == LAYOUT {
+        if raw == REGISTRY || raw == AUDIT || raw == LAYOUT || raw == AUDIT_HEAD {
             return Some(Key(raw.to_owned()));
+        }
+        if let Some(n) = raw.strip_prefix(AUDIT_CHUNK_PREFIX) {
+            // Only the form `audit_chunk` writes: decimal, no leading zeros.
+            return n
+                .parse::<u64>()
+                .ok()
+                .filter(|parsed| parsed.to_string() == n)
+                .map(audit_chunk);
         }
         let rest = raw.strip_prefix("ff:{")?;
         let (site, tail) = rest.split_once("}:")?;
@@ -119,6 +127,8 @@ impl fmt::Display for Key {
 
 const REGISTRY: &str = "ff:registry";
 const AUDIT: &str = "ff:audit";
+const AUDIT_HEAD: &str = "ff:audit:head";
+const AUDIT_CHUNK_PREFIX: &str = "ff:audit:";
 const LAYOUT: &str = "ff:layout";
 
 /// The registry of sites (service-wide, so it has no hash tag: it is one key, and single-key
@@ -127,9 +137,20 @@ pub fn registry() -> Key {
     Key(REGISTRY.to_owned())
 }
 
-/// The audit log of admin changes (service-wide, one key).
+/// The audit log of admin changes as one document, as versions before the chunked log
+/// wrote it (service-wide, one key): read as the log's oldest part until it is dropped.
 pub fn audit() -> Key {
     Key(AUDIT.to_owned())
+}
+
+/// The number of the audit log's chunk now appended to (service-wide, one key).
+pub fn audit_head() -> Key {
+    Key(AUDIT_HEAD.to_owned())
+}
+
+/// Chunk `n` of the audit log (service-wide): up to a hundred entries, oldest first.
+pub fn audit_chunk(n: u64) -> Key {
+    Key(format!("{AUDIT_CHUNK_PREFIX}{n}"))
 }
 
 /// The layout the store's registered sites were last brought to (service-wide, one key;
@@ -306,12 +327,29 @@ mod tests {
 
     #[test]
     fn service_wide_keys() {
-        for key in [registry(), audit(), layout()] {
+        for key in [
+            registry(),
+            audit(),
+            layout(),
+            audit_head(),
+            audit_chunk(0),
+            audit_chunk(u64::MAX),
+        ] {
             assert_eq!(key.site(), None);
+            assert_eq!(key.hash_tag(), "");
             assert_eq!(key.kind(), KeyKind::Bytes);
             assert_eq!(Key::parse(key.as_str()), Some(key));
         }
-        assert_eq!(Key::parse("ff:registry2"), None);
+        assert_eq!(audit_chunk(42).as_str(), "ff:audit:42");
+        for foreign in [
+            "ff:registry2",
+            "ff:audit:",
+            "ff:audit:042",
+            "ff:audit:-1",
+            "ff:audit:x",
+        ] {
+            assert_eq!(Key::parse(foreign), None, "{foreign}");
+        }
     }
 
     #[test]

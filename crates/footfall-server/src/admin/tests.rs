@@ -604,7 +604,8 @@ async fn audit_names_the_token_by_fingerprint_only() {
         json!({"hostnames": {"old": ["a.vn"], "new": ["a2.vn"]}})
     );
 
-    let stored = String::from_utf8(stored_bytes(&store, &keys::audit()).await.unwrap()).unwrap();
+    let stored =
+        String::from_utf8(stored_bytes(&store, &keys::audit_chunk(0)).await.unwrap()).unwrap();
     for secret in [
         TOKEN.to_owned(),
         ROTATED.to_owned(),

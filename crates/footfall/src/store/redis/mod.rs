@@ -621,7 +621,7 @@ impl RedisStore {
         cmd.arg(cursor)
             .arg("MATCH")
             // Site keys (`ff:{site}:…`) and the service-wide ones (`ff:registry`,
-            // `ff:audit`); `Key::parse` drops anything else.
+            // `ff:audit`, `ff:audit:…`); `Key::parse` drops anything else.
             .arg("ff:*")
             .arg("COUNT")
             .arg(limit.max(1));
