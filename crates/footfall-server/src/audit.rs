@@ -3,11 +3,11 @@
 //! Entries are appended to chunks of at most [`CHUNK_ENTRIES`], each a JSON document
 //! `{"format": 1, "entries": [oldest … newest]}` under [`keys::audit_chunk`], through the
 //! same compare-and-swap loop as the registry ([`read_modify_write`]), so entries from
-//! several instances are never lost. [`keys::audit_head`] names the chunk appended to;
-//! when it is full, the first writer to see it moves the head on and deletes the chunk
-//! that falls out, so the log keeps the last [`MAX_CHUNKS`] chunks (about the last
-//! 10,000 entries, dropped a chunk at a time) and an append reads and writes one chunk,
-//! whatever the log holds.
+//! several instances are never lost. [`keys::audit_head`] names the chunk appended to
+//! (chunk 0 until it is first written); when it is full, the first writer to see it
+//! moves the head on and deletes the chunk that falls out, so the log keeps the last
+//! [`MAX_CHUNKS`] chunks (about the last 10,000 entries, dropped a chunk at a time) and
+//! an append reads and writes one chunk, whatever the log holds.
 //! The whole log in one document, as earlier versions wrote it under [`keys::audit`], is
 //! read as the oldest part until the chunks reach the limit, then deleted. Each entry
 //! is also logged at INFO with structured fields.
@@ -148,10 +148,9 @@ pub struct AuditEntry {
     /// entries written before tokens had scopes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    /// What changed (old and new values, or the settings), kept as its JSON text: the
-    /// log is read and written whole on every append, and a parsed tree of every
-    /// entry's summary made that cost most of an admin write (registering 1,000 sites
-    /// one by one took 55 s on Redis and 60 MB of heap).
+    /// What changed (old and new values, or the settings), kept as its JSON text: an
+    /// append reads and writes a whole chunk, and `GET /admin/v1/audit` every chunk,
+    /// which never need the summaries as a tree.
     #[serde(default = "no_summary")]
     pub summary: Box<RawValue>,
 }
@@ -235,18 +234,21 @@ fn unreadable(key: &footfall::keys::Key, message: String) -> AuditError {
     }
 }
 
+/// Refuses a document of a format this version does not read.
+fn check_format(key: &footfall::keys::Key, format: u32) -> Result<(), AuditError> {
+    if format == FORMAT {
+        return Ok(());
+    }
+    Err(unreadable(
+        key,
+        format!("audit format {format} is not understood by this version (it reads {FORMAT})"),
+    ))
+}
+
 fn parse(key: &footfall::keys::Key, bytes: &[u8]) -> Result<AuditDocument, AuditError> {
     let document: AuditDocument = serde_json::from_slice(bytes)
         .map_err(|e| unreadable(key, format!("not an audit document: {e}")))?;
-    if document.format != FORMAT {
-        return Err(unreadable(
-            key,
-            format!(
-                "audit format {} is not understood by this version (it reads {FORMAT})",
-                document.format
-            ),
-        ));
-    }
+    check_format(key, document.format)?;
     Ok(document)
 }
 
@@ -254,15 +256,7 @@ fn parse_head(bytes: &[u8]) -> Result<u64, AuditError> {
     let key = keys::audit_head();
     let head: HeadDocument = serde_json::from_slice(bytes)
         .map_err(|e| unreadable(&key, format!("not an audit head: {e}")))?;
-    if head.format != FORMAT {
-        return Err(unreadable(
-            &key,
-            format!(
-                "audit format {} is not understood by this version",
-                head.format
-            ),
-        ));
-    }
+    check_format(&key, head.format)?;
     Ok(head.current)
 }
 
@@ -270,11 +264,12 @@ fn to_json(key: &footfall::keys::Key, value: &impl Serialize) -> Result<Vec<u8>,
     serde_json::to_vec(value).map_err(|e| unreadable(key, e.to_string()))
 }
 
-/// The chunk appended to; `None` before the first chunk is written.
-async fn head<S: Store + ?Sized>(store: &S, now: Timestamp) -> Result<Option<u64>, AuditError> {
+/// The chunk appended to. No head means chunk 0: the head is first written when the
+/// log moves on to chunk 1.
+async fn head<S: Store + ?Sized>(store: &S, now: Timestamp) -> Result<u64, AuditError> {
     match store.get(&keys::audit_head(), now).await? {
-        Some(bytes) => parse_head(&bytes).map(Some),
-        None => Ok(None),
+        Some(bytes) => parse_head(&bytes),
+        None => Ok(0),
     }
 }
 
@@ -297,7 +292,7 @@ pub async fn append<S: Store + ?Sized>(
         return Ok(());
     }
     for _ in 0..MAX_ROLLS {
-        let current = head(store, now).await?.unwrap_or(0);
+        let current = head(store, now).await?;
         let key = keys::audit_chunk(current);
         let appended = read_modify_write(store, &key, now, |stored| {
             let mut document = match stored {
@@ -319,16 +314,12 @@ pub async fn append<S: Store + ?Sized>(
         .await
         .map_err(cas_error)?;
         if appended {
-            if current == 0 {
-                // The head is written with the first chunk, so the log is found from it.
-                move_head(store, None, 0, now).await?;
-            }
             return Ok(());
         }
         // Full: the first writer to get here moves the head on; the chunk it pushes out
         // of the log is deleted (by each writer that saw it full: deleting twice is
         // harmless), and with chunk 0 the one-document log of earlier versions.
-        move_head(store, Some(current), current + 1, now).await?;
+        move_head(store, current, current + 1, now).await?;
         if let Some(old) = (current + 1).checked_sub(MAX_CHUNKS) {
             store.delete(&[keys::audit_chunk(old)]).await?;
             if old == 0 {
@@ -341,22 +332,17 @@ pub async fn append<S: Store + ?Sized>(
     })
 }
 
-/// Sets the head to `to` if it still names `from` (`None`: no head yet, or any head at
-/// most `to`, for the first chunk).
+/// Sets the head to `to` if it still names `from` (another writer may have moved it).
 async fn move_head<S: Store + ?Sized>(
     store: &S,
-    from: Option<u64>,
+    from: u64,
     to: u64,
     now: Timestamp,
 ) -> Result<(), AuditError> {
     let key = keys::audit_head();
     read_modify_write(store, &key, now, |stored| {
-        let current = stored.map(parse_head).transpose()?;
-        let moves = match from {
-            Some(from) => current.unwrap_or(0) == from,
-            None => current.is_none(),
-        };
-        if !moves {
+        let current = stored.map(parse_head).transpose()?.unwrap_or(0);
+        if current != from {
             return Ok(Step::Keep(()));
         }
         let head = HeadDocument {
@@ -390,9 +376,7 @@ pub async fn recent<S: Store + ?Sized>(
         }
         Ok(())
     };
-    // Without a head, chunk 0 may still hold entries (its writer stopped before the
-    // head was written).
-    let current = head(store, now).await?.unwrap_or(0);
+    let current = head(store, now).await?;
     let oldest = (current + 1).saturating_sub(MAX_CHUNKS);
     for n in (oldest..=current).rev() {
         let key = keys::audit_chunk(n);
@@ -493,7 +477,7 @@ mod tests {
         let read: Vec<i64> = all.iter().map(|e| new_of(e).as_i64().unwrap()).collect();
         assert_eq!(read, expected);
         // The chunks pushed out are deleted, the head names the newest.
-        let current = head(&store, at(3)).await.unwrap().unwrap();
+        let current = head(&store, at(3)).await.unwrap();
         assert!(current >= MAX_CHUNKS, "{current}");
         for n in 0..=current {
             let kept = store
