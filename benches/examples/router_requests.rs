@@ -13,6 +13,11 @@
 //!
 //! Kinds: `bare` (an axum handler answering 204, no layers), `unmatched` (footfall's
 //! layers and its 404), `hit` (a beacon through footfall, memory store, flusher running).
+//!
+//! Two optional numbers after the count spread the hits over that many sites and
+//! clients (addresses and User-Agents), in turn: `hit 12000 1000 5000` is the load
+//! harness's working set (its 1,000 sites and 5,000 clients) on one thread, so the time a
+//! hit takes with large maps can be set beside the time with one site and one client.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,12 +38,13 @@ const BROWSER: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537
 const HIT: &str =
     r#"{"site":"demo","path":"/tin-tuc/bai-17.html","referrer":"https://www.google.com/"}"#;
 
-fn request(method: &str, uri: &str, body: &'static str) -> Request<Body> {
-    let peer: SocketAddr = "203.0.113.7:50000".parse().expect("an address");
+fn request(method: &str, uri: &str, body: &'static str, client: u32, agent: &str) -> Request<Body> {
+    let [_, a, b, c] = client.to_be_bytes();
+    let peer = SocketAddr::from(([10, a, b, c], 50000));
     Request::builder()
         .method(method)
         .uri(uri)
-        .header(header::USER_AGENT, BROWSER)
+        .header(header::USER_AGENT, agent)
         .header(header::ACCEPT, "*/*")
         .header(header::ACCEPT_LANGUAGE, "vi-VN,vi;q=0.9,en;q=0.8")
         .header(header::CONTENT_TYPE, "text/plain;charset=UTF-8")
@@ -56,16 +62,46 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_else(|| "hit".to_owned());
     let count: u32 = args.next().map_or(10_000, |n| n.parse().expect("a count"));
+    let n_sites: u32 = args
+        .next()
+        .map_or(1, |n| n.parse().expect("a number of sites"));
+    let n_clients: u32 = args
+        .next()
+        .map_or(1, |n| n.parse().expect("a number of clients"));
+    assert!(
+        n_sites >= 1 && n_clients >= 1,
+        "at least one site and one client"
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     let _guard = runtime.enter();
     let demo = Site::from_settings(SiteSettings::demo(), "demo").expect("the demo site");
+    let others = (1..n_sites).map(|n| {
+        let id = format!("site-{n:04}");
+        Site::from_settings(SiteSettings::new(&id, &["localhost"]), &id).expect("a site")
+    });
+    // Bodies and User-Agents made before the loop and kept for the run, so that a
+    // request is built the same way whatever the spread.
+    let bodies: Vec<&'static str> = (0..n_sites)
+        .map(|n| match n {
+            0 => HIT,
+            n => HIT
+                .replace(r#""site":"demo""#, &format!(r#""site":"site-{n:04}""#))
+                .leak(),
+        })
+        .collect();
+    let agents: Vec<&'static str> = (0..n_clients)
+        .map(|n| match n {
+            0 => BROWSER,
+            n => format!("{BROWSER} client/{n}").leak(),
+        })
+        .collect();
     let (state, flusher) = AppState::new(
         Arc::new(AnyStore::Memory(MemoryStore::new())),
         Arc::new(SystemClock) as Arc<dyn Clock>,
-        Sites::new(vec![demo]),
+        Sites::new(std::iter::once(demo).chain(others)),
         Options {
             rate_limit_per_minute: 1_000_000_000,
             ..Options::default()
@@ -73,33 +109,39 @@ fn main() {
     )
     .expect("the state builds");
     runtime.spawn(flusher.run());
-    let (app, method, uri, body, expect) = match kind.as_str() {
+    let (app, method, uri, with_body, expect) = match kind.as_str() {
         "bare" => (
             Router::new().route("/api/v1/hit", post(|| async { StatusCode::NO_CONTENT })),
             "POST",
             "/api/v1/hit",
-            HIT,
+            true,
             StatusCode::NO_CONTENT,
         ),
         "unmatched" => (
             public_app(state.clone(), RequestLimits::default()),
             "GET",
             "/nope",
-            "",
+            false,
             StatusCode::NOT_FOUND,
         ),
         "hit" => (
             public_app(state.clone(), RequestLimits::default()),
             "POST",
             "/api/v1/hit",
-            HIT,
+            true,
             StatusCode::NO_CONTENT,
         ),
         other => panic!("unknown kind {other:?}: bare, unmatched or hit"),
     };
-    for _ in 0..count {
+    for i in 0..count {
+        let (site, client) = (i % n_sites, i % n_clients);
+        let body = if with_body { bodies[site as usize] } else { "" };
+        let agent = agents[client as usize];
         let response = runtime
-            .block_on(app.clone().oneshot(request(method, uri, body)))
+            .block_on(
+                app.clone()
+                    .oneshot(request(method, uri, body, client, agent)),
+            )
             .expect("infallible");
         assert_eq!(response.status(), expect);
     }

@@ -171,7 +171,7 @@ pub fn cache_lookup(hit: bool) {
     metrics::counter!("footfall_cache_lookups_total", "outcome" => outcome).increment(1);
 }
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 

@@ -21,9 +21,11 @@
 //! upkeep, and while the map is full a new visitor is not remembered (it looks new again
 //! on its next hit).
 
+use std::hash::BuildHasher as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
+use foldhash::fast::RandomState;
 use footfall::SiteId;
 use footfall::identity::VisitorId;
 use jiff::{SignedDuration, Timestamp};
@@ -59,8 +61,11 @@ impl Seen {
 /// Last hit times by site and visitor.
 #[derive(Debug)]
 pub struct RecentVisitors {
-    /// [`slot`] → the last hit, Unix milliseconds.
-    last_seen: DashMap<[u8; 16], i64>,
+    /// [`slot`] → the last hit, Unix milliseconds. The keys are derived with the salt's
+    /// secret key, so no client can aim them at one bucket: a fast hasher is enough.
+    last_seen: DashMap<[u8; 16], i64, RandomState>,
+    /// Hashes a site's id for [`slot`]: the same for the instance's life.
+    fold: RandomState,
     /// Entries, kept beside the map so a hit does not count the map's shards.
     len: AtomicUsize,
     capacity: usize,
@@ -70,7 +75,8 @@ impl RecentVisitors {
     /// Remembers at most `capacity` visitors.
     pub fn new(capacity: usize) -> Self {
         RecentVisitors {
-            last_seen: DashMap::new(),
+            last_seen: DashMap::with_hasher(RandomState::default()),
+            fold: RandomState::default(),
             len: AtomicUsize::new(0),
             capacity,
         }
@@ -79,7 +85,7 @@ impl RecentVisitors {
     /// Records a hit of `visitor` on `site` at `now`, and says what this instance knew of
     /// it.
     pub fn touch(&self, site: &SiteId, visitor: &VisitorId, now: Timestamp) -> Seen {
-        let key = slot(site, visitor);
+        let key = slot(self.fold.hash_one(site.as_str()), visitor);
         let now_ms = now.as_millisecond();
         if let Some(mut seen) = self.last_seen.get_mut(&key) {
             let previous = *seen;
@@ -127,17 +133,13 @@ impl RecentVisitors {
     }
 }
 
-/// The map's key for a visitor of a site: the id with a hash of the site folded into
-/// its low half. A derived id already depends on its site ([`VisitorId::derive`] hashes
+/// The map's key for a visitor of a site: the id with a hash of the site (`site_hash`)
+/// folded into its low half. A derived id already depends on its site ([`VisitorId::derive`] hashes
 /// the site in), so ids of two sites are as unlikely to meet as any two ids; the fold
 /// keeps equal ids given to two sites apart too. An entry is then 24 bytes where the
 /// site's shared name made it 40, which is most of this map at its capacity.
-fn slot(site: &SiteId, visitor: &VisitorId) -> [u8; 16] {
-    use std::hash::{Hash as _, Hasher as _};
-    // SipHash with fixed keys: the same site folds the same way for the process's life.
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    site.as_str().hash(&mut hasher);
-    (u128::from_le_bytes(*visitor.as_bytes()) ^ u128::from(hasher.finish())).to_le_bytes()
+fn slot(site_hash: u64, visitor: &VisitorId) -> [u8; 16] {
+    (u128::from_le_bytes(*visitor.as_bytes()) ^ u128::from(site_hash)).to_le_bytes()
 }
 
 /// What a page view adds for its own reader to the figures drawn for it: always a page

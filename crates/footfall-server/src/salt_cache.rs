@@ -6,7 +6,7 @@
 //! ([`SaltSecrets`]); [`resolve_secrets`] decides where those come from when no
 //! `--salt-secret-file` or `FOOTFALL_SALT_SECRET` is configured.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -39,8 +39,8 @@ impl SaltCache {
     /// An empty cache over `store`, whose salts are sealed with `secrets`.
     pub fn new(store: Arc<AppStore>, secrets: SaltSecrets, load_timeout: Duration) -> Self {
         SaltCache {
-            salts: Mutex::new(HashMap::new()),
-            loading: Mutex::new(HashMap::new()),
+            salts: Mutex::new(HashMap::default()),
+            loading: Mutex::new(HashMap::default()),
             store,
             secrets,
             load_timeout,

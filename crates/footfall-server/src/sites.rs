@@ -1,7 +1,7 @@
 //! Registered sites: their settings as operators write them (TOML file, admin API) and
 //! the validated form the service counts with.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;

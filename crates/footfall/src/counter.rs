@@ -27,7 +27,7 @@
 //! race to advance it compute the same bytes, and a compare-and-swap lets one of them
 //! write it.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
 

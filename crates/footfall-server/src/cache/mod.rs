@@ -11,7 +11,7 @@
 //! The first read of a site waits for the store. When the store fails, the last numbers
 //! keep being served, marked stale.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -107,7 +107,7 @@ impl CountsCache {
         read_timeout: Duration,
     ) -> Self {
         CountsCache {
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::default()),
             settled: Settled::new(),
             store,
             clock,

@@ -1,6 +1,8 @@
 //! Reading figures: day records, the all-time fold, and the memory of settled days.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use jiff::civil::Date;

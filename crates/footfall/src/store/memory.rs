@@ -3,7 +3,7 @@
 //! Its semantics are the shared [`engine`](super::engine)'s; this file only keeps
 //! records in a map and makes each call all-or-nothing.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use jiff::Timestamp;
@@ -59,7 +59,7 @@ impl MemoryStore {
         let mut map = self.lock();
         let mut transaction = Transaction {
             map: &map,
-            staged: HashMap::new(),
+            staged: HashMap::default(),
         };
         let result = job(&mut transaction)?;
         let staged = transaction.staged;
