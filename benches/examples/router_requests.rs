@@ -12,7 +12,9 @@
 //! ```
 //!
 //! Kinds: `bare` (an axum handler answering 204, no layers), `unmatched` (footfall's
-//! layers and its 404), `hit` (a beacon through footfall, memory store, flusher running).
+//! layers and its 404), `hit` (a beacon through footfall, memory store, flusher running),
+//! `read` (a cached count read, `GET /api/v1/sites/{site}/counts`) and `bare-read` (an
+//! axum handler answering a fixed body of the same size, no layers).
 //!
 //! Two optional numbers after the count spread the hits over that many sites and
 //! clients (addresses and User-Agents), in turn: `hit 12000 1000 5000` is the load
@@ -26,7 +28,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use axum::routing::post;
+use axum::routing::{get, post};
 use footfall::clock::{Clock, SystemClock};
 use footfall::store::{AnyStore, MemoryStore};
 use footfall_server::app::{RequestLimits, public_app};
@@ -53,6 +55,10 @@ fn request(method: &str, uri: &str, body: &'static str, client: u32, agent: &str
         .body(Body::from(body))
         .expect("a request")
 }
+
+/// The size of the demo site's counts body, about (the load harness's bare read answers
+/// a fixed body of the size it measured).
+const BARE_READ_BODY: usize = 5_400;
 
 /// The allocator of the `footfall` binary, so the instructions counted are its own.
 #[global_allocator]
@@ -131,7 +137,30 @@ fn main() {
             true,
             StatusCode::NO_CONTENT,
         ),
-        other => panic!("unknown kind {other:?}: bare, unmatched or hit"),
+        "read" => (
+            public_app(state.clone(), RequestLimits::default()),
+            "GET",
+            "/api/v1/sites/demo/counts",
+            false,
+            StatusCode::OK,
+        ),
+        "bare-read" => {
+            let body = bytes::Bytes::from(vec![b'x'; BARE_READ_BODY]);
+            (
+                Router::new().route(
+                    "/api/v1/sites/demo/counts",
+                    get(move || {
+                        let body = body.clone();
+                        async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+                    }),
+                ),
+                "GET",
+                "/api/v1/sites/demo/counts",
+                false,
+                StatusCode::OK,
+            )
+        }
+        other => panic!("unknown kind {other:?}: bare, unmatched, hit, read or bare-read"),
     };
     for i in 0..count {
         let (site, client) = (i % n_sites, i % n_clients);

@@ -171,12 +171,12 @@ pub fn cache_lookup(hit: bool) {
     metrics::counter!("footfall_cache_lookups_total", "outcome" => outcome).increment(1);
 }
 
-use foldhash::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use axum::extract::MatchedPath;
 use axum::response::Response;
+use foldhash::HashMap;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets in seconds: 0.5 ms to 10 s, dense where a healthy request lands

@@ -6,13 +6,13 @@
 //! ([`SaltSecrets`]); [`resolve_secrets`] decides where those come from when no
 //! `--salt-secret-file` or `FOOTFALL_SALT_SECRET` is configured.
 
-use foldhash::HashMap;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use foldhash::HashMap;
 use footfall::SiteId;
 use footfall::salts::{Identity, SaltSecrets, SiteSalts};
 use jiff::{SignedDuration, Timestamp};

@@ -1,10 +1,10 @@
 //! Registered sites: their settings as operators write them (TOML file, admin API) and
 //! the validated form the service counts with.
 
-use foldhash::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use foldhash::HashMap;
 use footfall::calendar::{Calendar, WeekDefinition};
 use footfall::identity::{IpTruncation, SaltRotation};
 use footfall::{CountingRules, Metric, SiteId, Window};

@@ -28,7 +28,6 @@
 //! write it.
 
 use foldhash::HashMap;
-
 use jiff::{SignedDuration, Timestamp};
 
 use crate::Error;

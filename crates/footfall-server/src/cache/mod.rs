@@ -11,11 +11,12 @@
 //! The first read of a site waits for the store. When the store fails, the last numbers
 //! keep being served, marked stale.
 
-use foldhash::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
+use foldhash::HashMap;
 use footfall::clock::Clock;
 use footfall::counter::{Settled, Snapshot};
 use footfall::{SiteId, Window};
@@ -45,8 +46,9 @@ pub struct Counts {
     pub stale: bool,
     /// The JSON body of `GET /api/v1/sites/{site}/counts`.
     pub json: Bytes,
-    /// The body's strong ETag.
-    pub etag: String,
+    /// The body's strong ETag, as the header carries it (quoted hex digits, so always a
+    /// valid header value): made once per refresh, not per read.
+    pub etag: HeaderValue,
     /// The footer's labels (JSON escaped for a script) of the widget's answers on these
     /// counts, rendered by the first widget request (they depend only on the site's
     /// settings, a change of which replaces the cached counts), so the widget's hot path
@@ -244,7 +246,8 @@ fn keep_totals_monotonic(snapshot: &mut Snapshot, previous: &Snapshot) {
 
 fn render(site: &Site, snapshot: Snapshot, stale: bool) -> Counts {
     let json = wire::counts_json(site, &snapshot, stale);
-    let etag = crate::web::conditional::etag_of(&json);
+    let etag = HeaderValue::from_str(&crate::web::conditional::etag_of(&json))
+        .expect("an ETag of quoted hex digits is a valid header value");
     Counts {
         snapshot,
         stale,

@@ -1,10 +1,9 @@
 //! Reading figures: day records, the all-time fold, and the memory of settled days.
 
 use std::collections::BTreeMap;
-
-use foldhash::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use foldhash::HashMap;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 

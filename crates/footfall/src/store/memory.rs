@@ -3,9 +3,9 @@
 //! Its semantics are the shared [`engine`](super::engine)'s; this file only keeps
 //! records in a map and makes each call all-or-nothing.
 
-use foldhash::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use foldhash::HashMap;
 use jiff::Timestamp;
 
 use super::engine::{self, Record, Tables, View};
