@@ -111,6 +111,11 @@ pub struct Options {
     /// Random seed of the traffic.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Rounds of the full suite. With more than one, each aim is reported as its median
+    /// over the rounds, beside every round's figure: on a shared machine one round's
+    /// ratios move by a fifth from the next one's.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
     /// Hits queued for each drain-capacity measurement of the full suite.
     #[arg(long, default_value_t = 200_000)]
     pub drain_hits: usize,

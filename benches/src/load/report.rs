@@ -19,8 +19,11 @@ pub struct Report {
     pub wall_seconds: f64,
     /// The traffic mix.
     pub mix: Option<TrafficMix>,
-    /// footfall against the baselines and the aims.
+    /// footfall against the baselines and the aims; over several rounds, each aim's
+    /// median round.
     pub ratios: Vec<Ratio>,
+    /// Each round's aims, when the suite ran more than once.
+    pub rounds: Vec<Vec<Ratio>>,
     /// Each measured phase.
     pub phases: Vec<PhaseReport>,
     /// Drain capacity per store (the flusher alone, in process).
@@ -300,6 +303,34 @@ fn mib(bytes: u64) -> f64 {
 }
 
 impl Report {
+    /// The report of several rounds of one suite: the last round's phases and tables,
+    /// each aim taken from its median round (by the aim's value; the middle one of an
+    /// odd number, the lower middle of an even one), and every round's aims kept.
+    #[must_use]
+    pub fn over_rounds(mut rounds: Vec<Report>) -> Report {
+        let Some(mut report) = rounds.pop() else {
+            return Report::default();
+        };
+        if rounds.is_empty() {
+            return report;
+        }
+        rounds.push(report.clone());
+        report.ratios = report
+            .ratios
+            .iter()
+            .map(|last| {
+                let mut values: Vec<&Ratio> = rounds
+                    .iter()
+                    .filter_map(|round| round.ratios.iter().find(|r| r.name == last.name))
+                    .collect();
+                values.sort_by(|a, b| a.value.total_cmp(&b.value));
+                values[(values.len() - 1) / 2].clone()
+            })
+            .collect();
+        report.rounds = rounds.into_iter().map(|round| round.ratios).collect();
+        report
+    }
+
     /// The Markdown rendering.
     #[must_use]
     pub fn markdown(&self, chart_file: &str) -> String {
@@ -379,26 +410,64 @@ impl Report {
         if self.ratios.is_empty() {
             return;
         }
-        let _ = writeln!(md, "\n## The aims\n");
-        let _ = writeln!(
-            md,
-            "| aim | measured | target | met | from |\n|---|---:|---|---|---|"
-        );
-        for r in &self.ratios {
-            let value = if r.value.is_finite() {
+        let fmt = |r: &Ratio| {
+            if r.value.is_finite() {
                 format!("{:.2} {}", r.value, r.unit)
             } else {
                 "–".to_owned()
-            };
+            }
+        };
+        if self.rounds.len() > 1 {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} |",
-                r.name,
-                value,
-                r.aim,
-                if r.met { "met" } else { "**not met**" },
-                r.detail
+                "\n## The aims (median of {} rounds)\n\nEach aim's median round, and every round's figure in the order run; the median round's figures are the \"from\" column.\n",
+                self.rounds.len()
             );
+            let _ = writeln!(
+                md,
+                "| aim | median | rounds | target | met | from |\n|---|---:|---|---|---|---|"
+            );
+        } else {
+            let _ = writeln!(md, "\n## The aims\n");
+            let _ = writeln!(
+                md,
+                "| aim | measured | target | met | from |\n|---|---:|---|---|---|"
+            );
+        }
+        for r in &self.ratios {
+            let met = if r.met { "met" } else { "**not met**" };
+            if self.rounds.len() > 1 {
+                let rounds: Vec<String> = self
+                    .rounds
+                    .iter()
+                    .filter_map(|round| round.iter().find(|other| other.name == r.name))
+                    .map(|r| {
+                        if r.value.is_finite() {
+                            format!("{:.2}", r.value)
+                        } else {
+                            "–".to_owned()
+                        }
+                    })
+                    .collect();
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {met} | {} |",
+                    r.name,
+                    fmt(r),
+                    rounds.join(", "),
+                    r.aim,
+                    r.detail
+                );
+            } else {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {met} | {} |",
+                    r.name,
+                    fmt(r),
+                    r.aim,
+                    r.detail
+                );
+            }
         }
         let met = self.ratios.iter().filter(|r| r.met).count();
         let _ = writeln!(md, "\n{met} of {} aims met.", self.ratios.len());
@@ -665,5 +734,82 @@ impl Report {
                 a.visitors_max_error * 100.0
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ratio, Report};
+
+    fn ratio(name: &str, value: f64, target: f64) -> Ratio {
+        Ratio {
+            name: name.to_owned(),
+            value,
+            unit: "×".to_owned(),
+            aim: format!("≤ {target} ×"),
+            met: value <= target,
+            detail: format!("from a round at {value}"),
+        }
+    }
+
+    fn round(values: &[(&str, f64)]) -> Report {
+        Report {
+            ratios: values.iter().map(|&(n, v)| ratio(n, v, 1.5)).collect(),
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn each_aim_is_its_median_round() {
+        let report = Report::over_rounds(vec![
+            round(&[("cpu", 2.0), ("reads", 1.1)]),
+            round(&[("cpu", 1.0), ("reads", 1.9)]),
+            round(&[("cpu", 3.0), ("reads", 1.4)]),
+        ]);
+        let cpu = &report.ratios[0];
+        assert_eq!((cpu.name.as_str(), cpu.value), ("cpu", 2.0));
+        assert_eq!(
+            cpu.detail, "from a round at 2",
+            "the median round's figures"
+        );
+        assert!(!cpu.met);
+        let reads = &report.ratios[1];
+        assert_eq!((reads.value, reads.met), (1.4, true));
+        assert_eq!(report.rounds.len(), 3);
+        let md = report.markdown("load.svg");
+        assert!(md.contains("median of 3 rounds"), "{md}");
+        assert!(
+            md.contains("| cpu | 2.00 × | 2.00, 1.00, 3.00 |"),
+            "every round in the order run: {md}"
+        );
+    }
+
+    #[test]
+    fn an_even_number_of_rounds_takes_the_lower_middle_and_missing_aims_are_skipped() {
+        let report = Report::over_rounds(vec![
+            round(&[("cpu", 4.0)]),
+            round(&[("cpu", 1.0), ("cluster", 9.0)]),
+            round(&[("cpu", 3.0)]),
+            round(&[("cpu", 2.0), ("cluster", 5.0)]),
+        ]);
+        assert_eq!(report.ratios[0].value, 2.0);
+        assert_eq!(
+            report.ratios[1].value, 5.0,
+            "the median of the rounds that had it"
+        );
+        let md = report.markdown("load.svg");
+        assert!(md.contains("| cluster | 5.00 × | 9.00, 5.00 |"), "{md}");
+    }
+
+    #[test]
+    fn one_round_is_reported_as_it_was() {
+        let report = Report::over_rounds(vec![round(&[("cpu", 2.5)])]);
+        assert!(report.rounds.is_empty());
+        let md = report.markdown("load.svg");
+        assert!(md.contains("## The aims\n"), "{md}");
+        assert!(
+            md.contains("| cpu | 2.50 × | ≤ 1.5 × | **not met** |"),
+            "{md}"
+        );
     }
 }

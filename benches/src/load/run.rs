@@ -38,13 +38,25 @@ pub fn run(options: &Options) -> anyhow::Result<Report> {
         seed: Cell::new(options.seed),
         settle_limit: suite::SETTLE_LIMIT,
     };
+    if options.rounds > 1 && options.suite != "full" {
+        bail!("--rounds applies to the full suite only");
+    }
     match options.suite.as_str() {
         "quick" => suite::quick(options, &bench, &mut report)?,
         "full" => {
             if options.target.is_some() {
                 bail!("the full suite starts its own services and baselines: drop --target");
             }
-            suite::full(options, &bench, &mut report)?;
+            let mut rounds = Vec::new();
+            for round in 1..=options.rounds {
+                if options.rounds > 1 {
+                    super::progress(format_args!("round {round} of {}", options.rounds));
+                }
+                let mut this = report.clone();
+                suite::full(options, &bench, &mut this)?;
+                rounds.push(this);
+            }
+            report = Report::over_rounds(rounds);
         }
         "soak" => {
             if options.target.is_some() {
