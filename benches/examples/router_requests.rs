@@ -13,8 +13,9 @@
 //!
 //! Kinds: `bare` (an axum handler answering 204, no layers), `unmatched` (footfall's
 //! layers and its 404), `hit` (a beacon through footfall, memory store, flusher running),
-//! `read` (a cached count read, `GET /api/v1/sites/{site}/counts`) and `bare-read` (an
-//! axum handler answering a fixed body of the same size, no layers).
+//! `read` (a cached count read, `GET /api/v1/sites/{site}/counts`), `widget` (a hit
+//! answered with the counts, `POST /api/v1/hit?counts=1`) and `bare-read` (an axum
+//! handler answering a fixed body of a read's size, no layers).
 //!
 //! Two optional numbers after the count spread the hits over that many sites and
 //! clients (addresses and User-Agents), in turn: `hit 12000 1000 5000` is the load
@@ -137,6 +138,13 @@ fn main() {
             true,
             StatusCode::NO_CONTENT,
         ),
+        "widget" => (
+            public_app(state.clone(), RequestLimits::default()),
+            "POST",
+            "/api/v1/hit?counts=1",
+            true,
+            StatusCode::OK,
+        ),
         "read" => (
             public_app(state.clone(), RequestLimits::default()),
             "GET",
@@ -160,7 +168,7 @@ fn main() {
                 StatusCode::OK,
             )
         }
-        other => panic!("unknown kind {other:?}: bare, unmatched, hit, read or bare-read"),
+        other => panic!("unknown kind {other:?}: bare, unmatched, hit, widget, read or bare-read"),
     };
     for i in 0..count {
         let (site, client) = (i % n_sites, i % n_clients);

@@ -81,6 +81,16 @@ pub struct HitQuery {
     pub counts: Option<String>,
 }
 
+/// Whether a beacon's query asks for the counts: its `counts` parameter, given once, is
+/// `1` (percent-decoded). The same rule as deserialising [`HitQuery`] (a repeated field
+/// is an error there, so no counts), without a serde pass on every hit.
+fn wants_counts(query: Option<&str>) -> bool {
+    let mut counts = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(name, _)| name == "counts")
+        .map(|(_, value)| value);
+    counts.next().is_some_and(|value| value == "1") && counts.next().is_none()
+}
+
 /// The pixel's query.
 #[derive(Debug, Deserialize)]
 pub struct PixelQuery {
@@ -113,8 +123,7 @@ pub async fn post_hit(
 ) -> Result<Response, AppError> {
     let (mut parts, body) = request.into_parts();
     let headers = std::mem::take(&mut parts.headers);
-    let wants_counts = Query::<HitQuery>::try_from_uri(&parts.uri)
-        .is_ok_and(|Query(q)| q.counts.as_deref() == Some("1"));
+    let wants_counts = wants_counts(parts.uri.query());
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -322,7 +331,73 @@ fn within_visitor_budget(state: &AppState, client: IpAddr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// The rule as it was: axum's `Query` over [`HitQuery`].
+    fn wants_counts_by_serde(query: Option<&str>) -> bool {
+        let uri: axum::http::Uri = match query {
+            Some(query) => format!("/api/v1/hit?{query}"),
+            None => "/api/v1/hit".to_owned(),
+        }
+        .parse()
+        .expect("a URI");
+        Query::<HitQuery>::try_from_uri(&uri).is_ok_and(|Query(q)| q.counts.as_deref() == Some("1"))
+    }
+
+    #[test]
+    fn the_counts_flag_is_counts_1_given_once() {
+        for (query, wants) in [
+            (None, false),
+            (Some(""), false),
+            (Some("counts=1"), true),
+            (Some("x=2&counts=1&y"), true),
+            (Some("counts=%31"), true),
+            (Some("%63ounts=1"), true),
+            (Some("counts=0"), false),
+            (Some("counts"), false),
+            (Some("counts=1&counts=1"), false),
+            (Some("counts=0&counts=1"), false),
+            (Some("Counts=1"), false),
+            (Some("counts=1%20"), false),
+        ] {
+            assert_eq!(wants_counts(query), wants, "{query:?}");
+            assert_eq!(
+                wants_counts_by_serde(query),
+                wants,
+                "the old rule on {query:?}"
+            );
+        }
+    }
+
+    proptest! {
+        /// Same answer as deserialising the query into `HitQuery`, on queries of a few
+        /// parameters whose names and values are the ones that matter (repeated, escaped,
+        /// empty, without `=`).
+        #[test]
+        fn the_counts_flag_matches_the_serde_rule(
+            params in proptest::collection::vec(
+                (
+                    prop_oneof![Just("counts"), Just("%63ounts"), Just("Counts"), Just("x"), Just("")],
+                    proptest::option::of(prop_oneof![
+                        Just("1"), Just("0"), Just("%31"), Just(""), Just("1+"), Just("%"), Just("1%26counts%3D1"),
+                    ]),
+                ),
+                0..4,
+            )
+        ) {
+            let query = params
+                .iter()
+                .map(|(name, value)| match value {
+                    Some(value) => format!("{name}={value}"),
+                    None => (*name).to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("&");
+            prop_assert_eq!(wants_counts(Some(&query)), wants_counts_by_serde(Some(&query)), "{}", query);
+        }
+    }
 
     /// The beacon's strings borrow from the body (no copy per hit) unless they need
     /// unescaping, and read the same either way.
