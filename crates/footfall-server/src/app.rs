@@ -112,9 +112,12 @@ fn with_common_layers(router: Router, limits: RequestLimits, max_body_bytes: usi
     router.layer(
         ServiceBuilder::new()
             .layer(CatchPanicLayer::custom(panic_response))
-            .map_response(security_headers)
-            // Outside the timeout and the body limit, whose own answers it rewrites.
-            .map_response(move |response| json_error_body(response, max_body_bytes))
+            // Outside the timeout and the body limit, whose own answers the JSON error
+            // body rewrites; the security headers then go on every answer. One layer for
+            // both: each layer is a future polled per request.
+            .map_response(move |response| {
+                security_headers(json_error_body(response, max_body_bytes))
+            })
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 limits.request_timeout,
