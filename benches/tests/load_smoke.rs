@@ -26,6 +26,7 @@ fn a_three_second_run_counts_every_hit_it_should() {
         ladder: Vec::new(),
         out: out.path().to_owned(),
         seed: 42,
+        rounds: 1,
         drain_hits: 1_000,
         sample_every: 10.0,
         visit_timeout_minutes: None,
