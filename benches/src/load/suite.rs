@@ -556,11 +556,16 @@ struct StorePlan<'a> {
 struct StoreRun {
     label: String,
     ceiling: PhaseReport,
+    /// Bare's ceiling, measured right after footfall's: the machine is shared, and a
+    /// baseline taken a minute earlier may have run on a quieter (or busier) machine.
+    bare_ceiling: PhaseReport,
     steps: Vec<(f64, PhaseReport)>,
     /// Bare at the offered rate of footfall's low-load step.
     bare_low: Option<PhaseReport>,
-    reads: Option<PhaseReport>,
-    widget: Option<PhaseReport>,
+    /// footfall's cached reads, then bare's, back to back.
+    reads: Option<(PhaseReport, PhaseReport)>,
+    /// footfall's widget replies, then bare's, back to back.
+    widget: Option<(PhaseReport, PhaseReport)>,
     rss_bytes: Option<u64>,
 }
 
@@ -578,7 +583,8 @@ fn is_low_load(fraction: f64) -> bool {
 }
 
 /// footfall on one store: ceiling, open-loop steps (with bare at the low-load rate), the
-/// widget's reply, accuracy, cached reads, memory. The service stops at the end.
+/// widget's reply, accuracy, cached reads, memory; each closed loop (ceiling, widget,
+/// reads) is followed by bare's of the same kind. The service stops at the end.
 fn footfall_on(
     bench: &Bench<'_>,
     options: &Options,
@@ -611,6 +617,7 @@ fn footfall_on(
     acknowledged += result.ok;
     truth.merge(result.truth);
     report.phases.push(ceiling.clone());
+    let bare_ceiling = bare_next_to(bench, options, bare, RequestKind::Hits, label, report)?;
 
     let mut steps = Vec::new();
     let mut bare_low = None;
@@ -661,7 +668,8 @@ fn footfall_on(
         acknowledged += result.ok;
         truth.merge(result.truth);
         report.phases.push(widget.clone());
-        Some(widget)
+        let bare_widget = bare_next_to(bench, options, bare, RequestKind::Widget, label, report)?;
+        Some((widget, bare_widget))
     } else {
         None
     };
@@ -688,7 +696,8 @@ fn footfall_on(
             &measured,
         )?;
         report.phases.push(reads.clone());
-        Some(reads)
+        let bare_reads = bare_next_to(bench, options, bare, RequestKind::Reads, label, report)?;
+        Some((reads, bare_reads))
     } else {
         None
     };
@@ -706,12 +715,41 @@ fn footfall_on(
     Ok(StoreRun {
         label: label.clone(),
         ceiling,
+        bare_ceiling,
         steps,
         bare_low,
         reads,
         widget,
         rss_bytes,
     })
+}
+
+/// Bare's closed loop of `kind` (hits, widget replies or count reads), run right after
+/// footfall's of the same kind on the store `label`, for the ratio between them.
+fn bare_next_to(
+    bench: &Bench<'_>,
+    options: &Options,
+    bare: &Bare,
+    kind: RequestKind,
+    label: &str,
+    report: &mut Report,
+) -> anyhow::Result<PhaseReport> {
+    let what = match kind {
+        RequestKind::Hits => "bare 204, hits",
+        RequestKind::Widget => "bare, widget hit + counts (fixed 5.9 KB body)",
+        RequestKind::Reads => "bare, count reads (fixed 5.4 KB body)",
+    };
+    let (phase, _) = bench.run(
+        &Phase {
+            name: format!("{what}, right after footfall {label}'s"),
+            workload: &bare.workload(kind),
+            pace: Pace::Closed,
+            connections: options.closed_connections,
+        },
+        &bare.measured(),
+    )?;
+    report.phases.push(phase.clone());
+    Ok(phase)
 }
 
 /// The drain capacity of `target`, next to the HTTP ceiling measured on it.
@@ -771,6 +809,8 @@ pub(super) fn full(
     };
 
     // 1. The bare handler: the machine's floor, for hits, reads and the widget's reply.
+    // Each of footfall's closed loops is followed by bare's of the same kind, and the
+    // aims divide by that one (on a shared machine the floor moves during a run).
     let bare = Bare {
         process: BaselineProcess::start("bare", None)?,
         sites: Arc::new(
@@ -780,29 +820,6 @@ pub(super) fn full(
         ),
         mix: options.mix(),
     };
-    let bare_phase = |name: &str, kind| -> anyhow::Result<PhaseReport> {
-        let work = bare.workload(kind);
-        let (phase, _) = bench.run(
-            &Phase {
-                name: name.to_owned(),
-                workload: &work,
-                pace: Pace::Closed,
-                connections: options.closed_connections,
-            },
-            &bare.measured(),
-        )?;
-        Ok(phase)
-    };
-    let bare_hits = bare_phase("bare 204, hits", RequestKind::Hits)?;
-    let bare_reads = bare_phase("bare, count reads (fixed 5.4 KB body)", RequestKind::Reads)?;
-    let bare_widget = bare_phase(
-        "bare, widget hit + counts (fixed 5.9 KB body)",
-        RequestKind::Widget,
-    )?;
-    report
-        .phases
-        .extend([bare_hits.clone(), bare_reads.clone(), bare_widget.clone()]);
-
     // 2. The memory store.
     let memory_target = StoreTarget::start(&StoreKind::Memory)?;
     let memory = footfall_on(
@@ -973,9 +990,6 @@ pub(super) fn full(
     }
     let runs = FullRuns {
         n_sites,
-        bare_hits: &bare_hits,
-        bare_reads: &bare_reads,
-        bare_widget: &bare_widget,
         naive_hits: &naive_hits,
         memory: &memory,
         embedded: &embedded,
@@ -1007,9 +1021,6 @@ fn scale_out(name: &str, ceiling: &PhaseReport, drain: Option<&DrainReport>) -> 
 /// Everything the aims are computed from.
 struct FullRuns<'a> {
     n_sites: usize,
-    bare_hits: &'a PhaseReport,
-    bare_reads: &'a PhaseReport,
-    bare_widget: &'a PhaseReport,
     naive_hits: &'a PhaseReport,
     memory: &'a StoreRun,
     embedded: &'a StoreRun,
@@ -1057,23 +1068,26 @@ fn cpu_detail(phase: &PhaseReport) -> String {
 /// The aims of issues 10 and 16, as ratios of this run.
 fn aims(runs: &FullRuns<'_>) -> Vec<Ratio> {
     let n = runs.n_sites;
-    let bare = cpu(runs.bare_hits);
-    let bare_detail = format!("bare {}", cpu_detail(runs.bare_hits));
-    let cpu_vs_bare = |label: &str, phase: &PhaseReport, target: f64| {
+    // Each store's ceiling against bare's, measured right after it.
+    let cpu_vs_bare = |label: &str, run: &StoreRun, target: f64| {
         aim(
             format!("{label}: CPU per hit ÷ bare"),
-            cpu(phase) / bare,
+            cpu(&run.ceiling) / cpu(&run.bare_ceiling),
             "×",
             target,
             true,
-            format!("{} vs {bare_detail}", cpu_detail(phase)),
+            format!(
+                "{} vs bare {}",
+                cpu_detail(&run.ceiling),
+                cpu_detail(&run.bare_ceiling)
+            ),
         )
     };
     let redis = &runs.redis.ceiling;
     let mut ratios = vec![
         cpu_vs_bare(
             &format!("Redis, {n} Zipf sites (service + Redis)"),
-            redis,
+            runs.redis,
             1.6,
         ),
         aim(
@@ -1115,57 +1129,45 @@ fn aims(runs: &FullRuns<'_>) -> Vec<Ratio> {
         ),
         aim(
             format!("Redis, {n} Zipf sites: throughput ÷ bare (closed loop)"),
-            redis.throughput / runs.bare_hits.throughput,
+            redis.throughput / runs.redis.bare_ceiling.throughput,
             "×",
             0.7,
             false,
             format!(
                 "{:.0} vs {:.0} hits/s",
-                redis.throughput, runs.bare_hits.throughput
+                redis.throughput, runs.redis.bare_ceiling.throughput
             ),
         ),
         cpu_vs_bare(
             &format!("Embedded store, {n} Zipf sites"),
-            &runs.embedded.ceiling,
+            runs.embedded,
             1.6,
         ),
-        cpu_vs_bare("Embedded store, 1 site", &runs.embedded_one.ceiling, 1.6),
-        cpu_vs_bare(
-            &format!("Memory store, {n} Zipf sites"),
-            &runs.memory.ceiling,
-            1.4,
-        ),
+        cpu_vs_bare("Embedded store, 1 site", runs.embedded_one, 1.6),
+        cpu_vs_bare(&format!("Memory store, {n} Zipf sites"), runs.memory, 1.4),
     ];
     for run in [runs.memory, runs.embedded, runs.redis] {
-        if let Some(reads) = &run.reads {
+        if let Some((reads, bare_reads)) = &run.reads {
             ratios.push(aim(
                 format!("{}: cached count reads, CPU per read ÷ bare", run.label),
-                cpu(reads) / cpu(runs.bare_reads),
+                cpu(reads) / cpu(bare_reads),
                 "×",
                 1.2,
                 true,
-                format!(
-                    "{} vs bare {}",
-                    cpu_detail(reads),
-                    cpu_detail(runs.bare_reads)
-                ),
+                format!("{} vs bare {}", cpu_detail(reads), cpu_detail(bare_reads)),
             ));
         }
-        if let Some(widget) = &run.widget {
+        if let Some((widget, bare_widget)) = &run.widget {
             ratios.push(aim(
                 format!(
                     "{}: widget reply (`?counts=1`), CPU per request ÷ bare",
                     run.label
                 ),
-                cpu(widget) / cpu(runs.bare_widget),
+                cpu(widget) / cpu(bare_widget),
                 "×",
                 1.2,
                 true,
-                format!(
-                    "{} vs bare {}",
-                    cpu_detail(widget),
-                    cpu_detail(runs.bare_widget)
-                ),
+                format!("{} vs bare {}", cpu_detail(widget), cpu_detail(bare_widget)),
             ));
         }
     }
