@@ -19,8 +19,10 @@
 //!
 //! Two optional numbers after the count spread the hits over that many sites and
 //! clients (addresses and User-Agents), in turn: `hit 12000 1000 5000` is the load
-//! harness's working set (its 1,000 sites and 5,000 clients) on one thread, so the time a
-//! hit takes with large maps can be set beside the time with one site and one client.
+//! harness's 1,000 sites and 5,000 clients on one thread, so the time a hit takes with
+//! large maps can be set beside the time with one site and one client. Each client has
+//! its own User-Agent (the harness's share five), so with more clients than the robot
+//! verdict cache's 4,096 slots nearly every hit is judged afresh: the worst case for it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

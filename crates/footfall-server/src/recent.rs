@@ -134,10 +134,11 @@ impl RecentVisitors {
 }
 
 /// The map's key for a visitor of a site: the id with a hash of the site (`site_hash`)
-/// folded into its low half. A derived id already depends on its site ([`VisitorId::derive`] hashes
-/// the site in), so ids of two sites are as unlikely to meet as any two ids; the fold
-/// keeps equal ids given to two sites apart too. An entry is then 24 bytes where the
-/// site's shared name made it 40, which is most of this map at its capacity.
+/// folded into its low half. A derived id already depends on its site
+/// ([`VisitorId::derive`] hashes the site in), so ids of two sites are as unlikely to
+/// meet as any two ids; the fold keeps equal ids given to two sites apart too. An entry
+/// is then 24 bytes where the site's shared name made it 40, which is most of this map
+/// at its capacity.
 fn slot(site_hash: u64, visitor: &VisitorId) -> [u8; 16] {
     (u128::from_le_bytes(*visitor.as_bytes()) ^ u128::from(site_hash)).to_le_bytes()
 }

@@ -217,12 +217,16 @@ impl MatcherBuilder {
     }
 
     pub(super) fn build(self) -> Result<Matcher, String> {
-        // A DFA: the automaton is built once and scanned on every request, so spend memory
-        // (a few MiB for the whole list) to make the scan a table lookup per byte.
+        // A contiguous NFA rather than a DFA: the verdict cache in front of the matcher
+        // (4,096 slots) answers repeated User-Agents, so the scan runs mostly for new
+        // ones. Over the built-in list (1,668 keys) the DFA took 4.1 MB and 23 ms to
+        // build, and scanned a browser's User-Agent in 0.68 µs; this takes 0.29 MB and
+        // 3 ms, and 0.90 µs (release build, three typical User-Agents): 3.8 MB of every
+        // instance's memory for 0.2 µs on an uncached User-Agent.
         // Standard semantics, because overlapping search needs them: every key is reported,
         // also one inside another.
         let automaton = AhoCorasick::builder()
-            .kind(Some(AhoCorasickKind::DFA))
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .match_kind(MatchKind::Standard)
             .ascii_case_insensitive(true)
             .build(&self.keys)
