@@ -410,11 +410,18 @@ impl Report {
         if self.ratios.is_empty() {
             return;
         }
-        let fmt = |r: &Ratio| {
+        let number = |r: &Ratio| {
             if r.value.is_finite() {
-                format!("{:.2} {}", r.value, r.unit)
+                format!("{:.2}", r.value)
             } else {
                 "–".to_owned()
+            }
+        };
+        let fmt = |r: &Ratio| {
+            if r.value.is_finite() {
+                format!("{} {}", number(r), r.unit)
+            } else {
+                number(r)
             }
         };
         if self.rounds.len() > 1 {
@@ -441,13 +448,7 @@ impl Report {
                     .rounds
                     .iter()
                     .filter_map(|round| round.iter().find(|other| other.name == r.name))
-                    .map(|r| {
-                        if r.value.is_finite() {
-                            format!("{:.2}", r.value)
-                        } else {
-                            "–".to_owned()
-                        }
-                    })
+                    .map(number)
                     .collect();
                 let _ = writeln!(
                     md,

@@ -246,8 +246,7 @@ fn keep_totals_monotonic(snapshot: &mut Snapshot, previous: &Snapshot) {
 
 fn render(site: &Site, snapshot: Snapshot, stale: bool) -> Counts {
     let json = wire::counts_json(site, &snapshot, stale);
-    let etag = HeaderValue::from_str(&crate::web::conditional::etag_of(&json))
-        .expect("an ETag of quoted hex digits is a valid header value");
+    let etag = crate::web::conditional::etag_header(&json);
     Counts {
         snapshot,
         stale,

@@ -9,6 +9,12 @@ pub fn etag_of(body: &[u8]) -> String {
     format!("\"{}\"", hex::encode(&Sha256::digest(body)[..16]))
 }
 
+/// [`etag_of`] as the header carries it: quoted hex digits are always a valid header
+/// value.
+pub fn etag_header(body: &[u8]) -> HeaderValue {
+    HeaderValue::from_str(&etag_of(body)).expect("quoted hex digits are a valid header value")
+}
+
 /// True when the request's `If-None-Match` matches `etag`: `*`, or any listed tag,
 /// compared weakly (RFC 9110, section 13.1.2: `W/"x"` matches `"x"`), over every
 /// `If-None-Match` header.
@@ -29,18 +35,15 @@ pub fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
 /// when the request's `If-None-Match` names its ETag, else `body`; either way with
 /// `Content-Type: content_type` and the ETag. The caller adds caching and CORS headers.
 pub fn respond(headers: &HeaderMap, body: String, content_type: &'static str) -> Response {
-    let etag = etag_of(body.as_bytes());
-    let mut response = if not_modified(headers, &etag) {
+    let etag = etag_header(body.as_bytes());
+    let mut response = if not_modified(headers, etag.to_str().unwrap_or_default()) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         body.into_response()
     };
     let out = response.headers_mut();
     out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    // Quoted hex digits: always a valid header value.
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        out.insert(header::ETAG, value);
-    }
+    out.insert(header::ETAG, etag);
     response
 }
 
