@@ -296,11 +296,11 @@ fn describe_and_touch() {
     );
     describe_gauge!(
         "footfall_store_open_visits",
-        "Embedded store: visit markers held in memory (open visits, and expired ones until the upkeep purges them)."
+        "Embedded store: visit markers, about (open visits, and expired ones until a flush or sweep drops them), in the file and changed in memory."
     );
     describe_gauge!(
         "footfall_store_marker_bytes",
-        "Embedded store: about the memory the visit markers take."
+        "Embedded store: about the memory the visit markers changed since the last flush take."
     );
     describe_gauge!(
         "footfall_store_held_records",

@@ -43,17 +43,18 @@
 //!   number of expired entries in its own transaction, so visit markers and minute
 //!   buckets do not make the file grow without bound even if nobody calls the purge.
 //!   Freed pages are reused by redb; the file itself does not shrink.
-//! - `markers`: open-visit markers, one row per site, written by checkpoints (see the
-//!   `markers` module: they are kept in memory between checkpoints, since every hit moves
-//!   one and most of the file's writing went to them). A crash loses the marker updates
-//!   since the last checkpoint (every upkeep, about 10 s, for a store with up to 200,000
-//!   open visits; spaced by their number beyond, at most 5 minutes), never a hit.
+//! - `visit_chunks`: open-visit markers, per site in sorted chunks of a few hundred,
+//!   written by flushes; `markers`: per site, markers of another form (see the `markers`
+//!   module: every hit moves one, so those changed lately are held in memory and merged
+//!   into their chunks together, at every upkeep, about 10 s, or sooner when 200,000
+//!   changes wait). A crash loses the marker changes since the last flush, never a hit.
 //! - `journal`: row number → one applied batch, for the records its batches changed that
 //!   are not in `entries` yet (see the `pending` module: a batch commits its journal row,
 //!   the records it changed are held in memory and written to `entries` together every few
 //!   seconds, in the transaction that empties the journal). Opening replays the journal.
 //! - `meta`: the layout version, checked on open. Version 2 added the set kind; version 3
-//!   moved visit markers from `entries` to `markers`; version 4 added the journal. Older
+//!   moved visit markers from `entries` to `markers`; version 4 added the journal; version
+//!   5 moved the usual markers from `markers` rows into `visit_chunks`. Older
 //!   files are upgraded in place at open (a version 1 file is a valid version 2 file;
 //!   version 2's markers are moved; a version 3 file has no journal yet),
 //!   while a build that reads only an older version refuses the upgraded file at open
@@ -84,11 +85,12 @@ pub const FILE_NAME: &str = "footfall.redb";
 
 /// The layout version written to `meta`; bumped on any change of the record encoding or
 /// tables (2: the set record kind; 3: visit markers in their own table; 4: the journal,
-/// which an older build would ignore, losing the batches in it).
-const LAYOUT_VERSION: u64 = 4;
+/// which an older build would ignore, losing the batches in it; 5: markers in chunks,
+/// which an older build would not see, starting every open visit again).
+const LAYOUT_VERSION: u64 = 5;
 
 /// Layout versions this build opens and upgrades to [`LAYOUT_VERSION`] in place.
-const UPGRADABLE_LAYOUT_VERSIONS: &[u64] = &[1, 2, 3];
+const UPGRADABLE_LAYOUT_VERSIONS: &[u64] = &[1, 2, 3, 4];
 
 const ENTRIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("entries");
 const EXPIRY: TableDefinition<'_, (i128, &str), ()> = TableDefinition::new("expiry");
@@ -116,9 +118,11 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// ([`EmbeddedStore::held_in_memory`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeldInMemory {
-    /// Open-visit markers: one per open visit (see the module docs).
+    /// Open-visit markers, about: one per open visit, in the file or changed in memory
+    /// (see the module docs; one changed since the last flush may count twice, an
+    /// expired one until a flush or sweep drops it).
     pub open_visits: usize,
-    /// About the memory those markers take, in bytes.
+    /// About the memory the markers changed since the last flush take, in bytes.
     pub marker_bytes: usize,
     /// Records batches changed since they were last written out.
     pub records: usize,
@@ -149,8 +153,8 @@ struct Shared {
 
 impl Drop for Shared {
     /// The last handle is gone: write out the held records (so the next open has no
-    /// journal to replay) and the markers that changed since the last checkpoint (so a
-    /// clean stop keeps every open visit).
+    /// journal to replay) and the markers that changed since the last flush (so a clean
+    /// stop keeps every open visit).
     fn drop(&mut self) {
         // The read guard must be gone before the write-out takes the lock to write.
         let holding = !self.pending.read().is_empty();
@@ -159,9 +163,9 @@ impl Drop for Shared {
             // Nothing is lost: the journal holds it, and the next open replays it.
             eprintln!("footfall: writing out the held records failed: {error}");
         }
-        if let Err(error) = checkpoint(self) {
+        if let Err(error) = flush(self, Timestamp::MIN, false) {
             // No logger in the library: say it where an operator's log collects stderr.
-            eprintln!("footfall: the last checkpoint of visit markers failed: {error}");
+            eprintln!("footfall: the last flush of visit markers failed: {error}");
         }
     }
 }
@@ -186,6 +190,10 @@ impl EmbeddedStore {
     /// Opening is synchronous: it may recover a file that was not closed cleanly, which
     /// reads the whole file. Call it at startup, or inside `spawn_blocking`.
     pub fn open(dir: &Path) -> Result<EmbeddedStore, StoreError> {
+        Self::open_with(dir, Markers::default())
+    }
+
+    fn open_with(dir: &Path, markers: Markers) -> Result<EmbeddedStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|error| StoreError::Backend {
             message: format!("cannot create the store directory {}", dir.display()),
             source: Some(Box::new(error)),
@@ -209,7 +217,6 @@ impl EmbeddedStore {
                 });
             }
         };
-        let markers = Markers::default();
         let shared = initialise(database, &path, markers)?;
         // redb fsyncs the file, not the directory entry naming it: without this, a power
         // loss soon after the first open could lose a freshly created file along with
@@ -239,14 +246,15 @@ impl EmbeddedStore {
     /// removed. Reads already ignore
     /// expired entries; purging frees their space for reuse.
     ///
-    /// It also checkpoints the visit markers (see the module docs): the service's upkeep
+    /// It also flushes the visit markers changed since the last flush and sweeps a share
+    /// of the stored ones for expired markers (see the module docs): the service's upkeep
     /// calls it about every 10 seconds.
     pub async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
         let mut removed_total = self.shared.markers.purge(now) as u64;
-        if self.shared.markers.checkpoint_due(now) {
-            let written = self.run_write(checkpoint).await?;
-            self.shared.markers.checkpointed(now, written);
-        }
+        let flushed = self
+            .run_write(move |shared| flush(shared, now, true))
+            .await?;
+        removed_total += flushed.dropped as u64;
         loop {
             let removed = self
                 .run_write(move |shared| write(shared, |tables| purge(tables, now, PURGE_CHUNK)))
@@ -315,7 +323,7 @@ fn initialise(database: Database, path: &Path, markers: Markers) -> Result<Share
         pending: Pending::default(),
         writer: Mutex::new(()),
     };
-    let moved = write(&shared, |tables| {
+    write(&shared, |tables| {
         tables.transaction.open_table(MARKERS).map_err(backend)?;
         let mut meta = tables.transaction.open_table(META).map_err(backend)?;
         let stored = meta
@@ -360,15 +368,18 @@ fn initialise(database: Database, path: &Path, markers: Markers) -> Result<Share
                 }),
             );
         }
-        Ok(old_markers.len())
+        Ok(())
     })?;
     {
         let transaction = shared.database.begin_read().map_err(backend)?;
-        let table = transaction.open_table(MARKERS).map_err(backend)?;
-        shared.markers.load(&table, Timestamp::UNIX_EPOCH)?;
+        let rows = transaction.open_table(MARKERS).map_err(backend)?;
+        let chunks = transaction.open_table(VISITS).map_err(backend)?;
+        shared.markers.load(&rows, &chunks, Timestamp::UNIX_EPOCH)?;
     }
-    if moved > 0 {
-        checkpoint(&shared)?;
+    // Markers moved out of `entries` (version 2), or kept in rows (version 4): into
+    // chunks with them.
+    if shared.markers.is_dirty() {
+        flush(&shared, Timestamp::MIN, false)?;
     }
     Ok(shared)
 }
@@ -399,55 +410,97 @@ fn replay_journal(tables: &mut Tables<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Writes the visit markers that changed since the last checkpoint, durably; returns how
-/// many markers it wrote.
-///
-/// The rows go in transactions of about [`CHECKPOINT_TRANSACTION_MARKERS`] markers each
-/// (a site's row is never split), so the flusher's batches get the single writer between
-/// them instead of waiting for one transaction of every open visit. A crash between two
-/// of them leaves some sites' rows newer than others', which is as good as any
-/// checkpoint: each marker is either as it was or as it is.
-fn checkpoint(shared: &Shared) -> Result<usize, StoreError> {
-    checkpoint_in_parts(shared, CHECKPOINT_TRANSACTION_MARKERS)
+/// What a flush wrote and dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct FlushReport {
+    /// Markers written (changed ones, and the others of the chunks rewritten).
+    written: usize,
+    /// Expired markers dropped from the file.
+    dropped: usize,
 }
 
-/// About how many markers one checkpoint transaction writes: some 2.5 MB in the compact
-/// rows, a few milliseconds of the writer.
-const CHECKPOINT_TRANSACTION_MARKERS: usize = 100_000;
+/// Writes the visit markers changed since the last flush into their chunks, durably, and
+/// with `sweep`, rewrites a share of the other chunks without their expired markers (see
+/// the `markers` module). Markers expired at `now` are dropped from the chunks it
+/// rewrites (`Timestamp::MIN`: none).
+///
+/// The sites go in transactions of about [`FLUSH_TRANSACTION_MARKERS`] changed markers
+/// each (a site's changes are never split), so the flusher's batches get the single
+/// writer between them. A crash between two of them leaves some sites' chunks newer than
+/// others', which is as good as any flush: each marker is either as it was or as it is.
+fn flush(shared: &Shared, now: Timestamp, sweep: bool) -> Result<FlushReport, StoreError> {
+    flush_in_parts(shared, FLUSH_TRANSACTION_MARKERS, now, sweep)
+}
 
-fn checkpoint_in_parts(shared: &Shared, per_transaction: usize) -> Result<usize, StoreError> {
-    let mut sites = shared.markers.take_dirty().into_iter().peekable();
-    let mut written = 0;
+/// About how many changed markers one flush transaction writes: a few milliseconds of
+/// the writer.
+const FLUSH_TRANSACTION_MARKERS: usize = 50_000;
+
+/// The share of the stored markers' chunks each upkeep's flush sweeps: all of them in
+/// about 30 upkeeps (5 minutes), and never fewer than [`SWEEP_LEAST`] chunks.
+const SWEEP_SHARE: usize = 30;
+const SWEEP_LEAST: usize = 64;
+
+fn flush_in_parts(
+    shared: &Shared,
+    per_transaction: usize,
+    now: Timestamp,
+    sweep: bool,
+) -> Result<FlushReport, StoreError> {
+    let mut report = FlushReport::default();
+    let mut sites = shared.markers.dirty_sites().into_iter().peekable();
     while sites.peek().is_some() {
-        let mut transaction = shared.database.begin_write().map_err(backend)?;
-        transaction
-            .set_durability(Durability::Immediate)
-            .map_err(backend)?;
-        let mut in_transaction = Vec::new();
-        let filled = (|| {
-            let mut table = transaction.open_table(MARKERS).map_err(backend)?;
-            let mut markers = 0;
-            while markers < per_transaction {
-                let Some(site) = sites.next() else { break };
-                let row = shared.markers.write_row(&mut table, &site);
-                in_transaction.push(site);
-                markers += row?;
-            }
-            Ok::<_, StoreError>(markers)
-        })();
-        match filled.and_then(|markers| {
-            transaction.commit().map_err(backend)?;
-            Ok(markers)
-        }) {
-            Ok(markers) => written += markers,
-            Err(error) => {
-                in_transaction.extend(sites);
-                shared.markers.restore_dirty(in_transaction);
-                return Err(error);
+        // Held from the snapshot of the changes to their forgetting, so no apply changes
+        // a marker in between (see the `markers` module).
+        let _writer = shared.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let transaction = begin_durable(shared)?;
+        let mut flushed = Vec::new();
+        {
+            let mut chunks = transaction.open_table(VISITS).map_err(backend)?;
+            let mut rows = transaction.open_table(MARKERS).map_err(backend)?;
+            let mut changes = 0;
+            while changes < per_transaction {
+                let Some((site, count)) = sites.next() else {
+                    break;
+                };
+                flushed.push(
+                    shared
+                        .markers
+                        .flush_site(&mut chunks, &mut rows, &site, now)?,
+                );
+                changes += count.max(1);
             }
         }
+        transaction.commit().map_err(backend)?;
+        for done in &flushed {
+            report.written += done.written;
+            report.dropped += done.dropped;
+        }
+        shared.markers.flushed(flushed);
     }
-    Ok(written)
+    if sweep {
+        let budget =
+            (shared.markers.stored() / markers::CHUNK_TARGET / SWEEP_SHARE).max(SWEEP_LEAST);
+        let _writer = shared.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let transaction = begin_durable(shared)?;
+        let swept = {
+            let mut chunks = transaction.open_table(VISITS).map_err(backend)?;
+            shared.markers.sweep(&mut chunks, now, budget)?
+        };
+        transaction.commit().map_err(backend)?;
+        report.dropped += swept.dropped();
+        shared.markers.swept(swept);
+    }
+    Ok(report)
+}
+
+/// A write transaction committed with [`Durability::Immediate`].
+fn begin_durable(shared: &Shared) -> Result<WriteTransaction, StoreError> {
+    let mut transaction = shared.database.begin_write().map_err(backend)?;
+    transaction
+        .set_durability(Durability::Immediate)
+        .map_err(backend)?;
+    Ok(transaction)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -459,6 +512,8 @@ struct Tables<'t> {
     transaction: &'t WriteTransaction,
     entries: Table<'t, &'static str, &'static [u8]>,
     expiry: Table<'t, (i128, &'static str), ()>,
+    /// The stored visit markers.
+    chunks: Chunks<'t>,
     markers: &'t Markers,
     /// Marker changes of this transaction (`None`: removed).
     staged: BTreeMap<Key, Option<Marker>>,
@@ -507,6 +562,7 @@ fn transact<T>(
             transaction: &transaction,
             entries: transaction.open_table(ENTRIES).map_err(backend)?,
             expiry: transaction.open_table(EXPIRY).map_err(backend)?,
+            chunks: transaction.open_table(VISITS).map_err(backend)?,
             markers: &shared.markers,
             staged: BTreeMap::new(),
             held: None,
@@ -586,7 +642,7 @@ impl View for Tables<'_> {
         if held_apart(key) {
             let marker = match self.staged.get(key) {
                 Some(staged) => staged.clone(),
-                None => self.markers.get(key),
+                None => self.markers.get_in(key, &self.chunks)?,
             };
             return Ok(f(marker.map(marker_record).as_ref()));
         }
@@ -698,6 +754,7 @@ impl Tables<'_> {
 /// memory).
 struct ReadTables<'s> {
     entries: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    database: &'s Database,
     markers: &'s Markers,
     held: &'s Held,
 }
@@ -705,7 +762,8 @@ struct ReadTables<'s> {
 impl View for ReadTables<'_> {
     fn visit<R>(&self, key: &Key, f: impl FnOnce(Option<&Record>) -> R) -> Result<R, StoreError> {
         if held_apart(key) {
-            return Ok(f(self.markers.get(key).map(marker_record).as_ref()));
+            let marker = self.markers.get_committed(key, self.database)?;
+            return Ok(f(marker.map(marker_record).as_ref()));
         }
         if let Some(record) = self.held.get(key) {
             return Ok(f(record));
@@ -740,6 +798,7 @@ fn read_only<T>(
     let entries = transaction.open_table(ENTRIES).map_err(backend)?;
     job(&ReadTables {
         entries,
+        database: &shared.database,
         markers: &shared.markers,
         held: &held,
     })
@@ -833,7 +892,7 @@ fn scan_page(
     for (key, record) in held_live {
         page.push(engine::entry(key, record));
     }
-    for (key, marker) in shared.markers.page(after, limit, now) {
+    for (key, marker) in shared.markers.page(&shared.database, after, limit, now)? {
         page.push(engine::entry(&key, &marker_record(marker)));
     }
     page.sort_by(|a, b| a.key.cmp(&b.key));
@@ -858,9 +917,18 @@ impl Store for EmbeddedStore {
         // The writer thread needs owned data; a clone costs microseconds next to a commit.
         let batch = batch.clone();
         self.run_write(move |shared| {
-            transact(shared, Mode::Apply(&batch), |tables| {
+            let report = transact(shared, Mode::Apply(&batch), |tables| {
                 apply_batch(tables, &batch)
-            })
+            })?;
+            // The batch is committed whatever happens here: a failed flush keeps its
+            // changes in memory for the next one, and must not make the caller retry.
+            if shared.markers.over_limit()
+                && let Err(error) = flush(shared, batch.now, false)
+            {
+                // No logger in the library: say it where an operator's log collects stderr.
+                eprintln!("footfall: a flush of visit markers failed: {error}");
+            }
+            Ok(report)
         })
         .await
     }
@@ -977,7 +1045,7 @@ mod record;
 mod worker;
 
 use convert::{backend, nanos};
-use markers::{MARKERS, Marker, Markers};
+use markers::{Chunks, MARKERS, Marker, Markers, VISITS};
 use pending::{Held, JOURNAL, Pending};
 use record::{deadline_of, decode, encode};
 

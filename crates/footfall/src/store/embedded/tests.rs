@@ -378,29 +378,38 @@ async fn apply_purges_expired_entries_as_it_goes() {
     assert_eq!(expiry_rows(&store).len(), 2);
 }
 
-/// Visit markers are held in memory and written at checkpoints (and when the store
-/// closes): after a clean restart an open visit goes on.
+/// A batch of one page view by each of `visitors` of the site at `now`: each touches its
+/// visit marker (30 minutes) and, when it starts a visit, the all-time visits counter.
+fn page_views(now: Timestamp, visitors: std::ops::Range<u32>) -> WriteBatch {
+    let visits = keys::metric(&site(), Metric::Visits, &Scope::Total);
+    WriteBatch {
+        now,
+        visits: visitors
+            .map(|n| VisitGroup {
+                counters: vec![(visits.clone(), None)],
+                sessions: vec![SessionTouch {
+                    key: keys::session(&site(), &visitor(n)),
+                    previous_key: None,
+                    expire_at: now + SignedDuration::from_mins(30),
+                }],
+            })
+            .collect(),
+        ..WriteBatch::default()
+    }
+}
+
+/// Visit markers changed lately are held in memory and written by flushes (and when the
+/// store closes): after a clean restart an open visit goes on.
 #[tokio::test]
 async fn open_visits_survive_a_clean_restart() {
     let dir = tempfile::tempdir().unwrap();
     let now = at("2026-11-30T03:00:00Z");
     let visits = keys::metric(&site(), Metric::Visits, &Scope::Total);
-    let touch = |n: u32| WriteBatch {
-        now,
-        visits: vec![VisitGroup {
-            counters: vec![(visits.clone(), None)],
-            sessions: vec![SessionTouch {
-                key: keys::session(&site(), &visitor(n)),
-                previous_key: None,
-                expire_at: now + SignedDuration::from_mins(30),
-            }],
-        }],
-        ..WriteBatch::default()
-    };
+    let touch = |n: u32| page_views(now, n..n + 1);
     {
         let store = EmbeddedStore::open(dir.path()).unwrap();
         assert_eq!(store.apply(&touch(1)).await.unwrap().visits_started, 1);
-        // A checkpoint (the upkeep's), then a change after it, kept by the close.
+        // A flush (the upkeep's), then a change after it, kept by the close.
         store.purge_expired(now).await.unwrap();
         assert_eq!(store.apply(&touch(2)).await.unwrap().visits_started, 1);
     }
@@ -421,10 +430,11 @@ async fn open_visits_survive_a_clean_restart() {
     assert_eq!(keys.iter().filter(|k| k.contains(":sess:")).count(), 2);
 }
 
-/// A checkpoint writes its rows in transactions of a bounded number of markers, a site's
-/// row whole in one: every changed site's row is there afterwards, with its markers.
+/// A flush writes in transactions of a bounded number of changed markers, a site's
+/// changes whole in one: every changed site's chunk is there afterwards, with its
+/// markers, and nothing is left to flush.
 #[tokio::test]
-async fn a_checkpoint_writes_its_rows_in_bounded_transactions() {
+async fn a_flush_writes_in_bounded_transactions() {
     let store = temp_store();
     let now = at("2026-11-30T03:00:00Z");
     let sites: Vec<SiteId> = ["a", "b", "c", "d", "e"]
@@ -451,16 +461,112 @@ async fn a_checkpoint_writes_its_rows_in_bounded_transactions() {
     store.apply(&batch).await.unwrap();
     // Four markers a transaction: two sites (six markers) in the first, two in the
     // second, one in the third.
-    let written = checkpoint_in_parts(&store.shared, 4).unwrap();
-    assert_eq!(written, 15);
-    assert!(store.shared.markers.take_dirty().is_empty());
+    let report = flush_in_parts(&store.shared, 4, now, false).unwrap();
+    assert_eq!(
+        report,
+        FlushReport {
+            written: 15,
+            dropped: 0
+        }
+    );
+    assert!(!store.shared.markers.is_dirty());
+    assert_eq!(store.shared.markers.bytes(), 0, "nothing changed is held");
     let transaction = store.shared.database.begin_read().unwrap();
-    let table = transaction.open_table(markers::MARKERS).unwrap();
+    let table = transaction.open_table(markers::VISITS).unwrap();
     for site in &sites {
-        let row = table.get(site.as_str()).unwrap().expect("a row per site");
-        assert!(!row.value().is_empty());
+        let chunk = table
+            .get((site.as_str(), [0; 16]))
+            .unwrap()
+            .expect("a chunk per site");
+        assert_eq!(chunk.value().len(), 3 * 24);
     }
     assert_eq!(table.len().unwrap(), 5);
+    assert!(
+        transaction
+            .open_table(markers::MARKERS)
+            .unwrap()
+            .is_empty()
+            .unwrap()
+    );
+}
+
+/// Past its limit of changed markers, an apply flushes them itself instead of waiting
+/// for the upkeep: memory is left with none, and the visits they hold open go on from
+/// the file, after a restart too.
+#[tokio::test]
+async fn an_apply_past_the_limit_flushes_the_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = at("2026-11-30T03:00:00Z");
+    let visits = keys::metric(&site(), Metric::Visits, &Scope::Total);
+    let batch = |visitors: std::ops::Range<u32>| page_views(now, visitors);
+    {
+        let store = EmbeddedStore::open_with(dir.path(), Markers::with_limit(8)).unwrap();
+        assert_eq!(store.apply(&batch(0..5)).await.unwrap().visits_started, 5);
+        assert!(store.shared.markers.bytes() > 0, "under the limit: held");
+        assert_eq!(store.apply(&batch(5..10)).await.unwrap().visits_started, 5);
+        assert_eq!(store.shared.markers.bytes(), 0, "past it: flushed");
+        assert_eq!(store.shared.markers.len(), 10);
+        assert_eq!(store.apply(&batch(0..12)).await.unwrap().visits_started, 2);
+    }
+    let store = EmbeddedStore::open_with(dir.path(), Markers::with_limit(8)).unwrap();
+    assert_eq!(
+        store.shared.markers.bytes(),
+        0,
+        "nothing loaded but what memory needs"
+    );
+    assert_eq!(store.apply(&batch(0..13)).await.unwrap().visits_started, 1);
+    assert_eq!(
+        store.read(&[Read::Counter(visits)], now).await.unwrap(),
+        vec![13]
+    );
+}
+
+/// A version 4 file kept a site's markers in one row: opening it moves them into chunks,
+/// the visits they hold open go on, and the file says version 5 afterwards.
+#[tokio::test]
+async fn a_version_4_file_has_its_markers_chunked() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = at("2026-11-30T03:00:00Z");
+    let deadline_ms = (now + SignedDuration::from_mins(30)).as_millisecond();
+    let touch = |n: u32| page_views(now, n..n + 1);
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let ids: Vec<([u8; 16], i64)> = (0..3)
+            .map(|n| {
+                let key = keys::session(&site(), &visitor(n));
+                (markers::split_key(key.as_str()).unwrap().1, deadline_ms)
+            })
+            .collect();
+        let transaction = store.shared.database.begin_write().unwrap();
+        transaction
+            .open_table(MARKERS)
+            .unwrap()
+            .insert(site().as_str(), markers::version_4_row(&ids).as_slice())
+            .unwrap();
+        transaction
+            .open_table(META)
+            .unwrap()
+            .insert("layout", 4)
+            .unwrap();
+        transaction.commit().unwrap();
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(store.shared.markers.bytes(), 0, "moved into chunks at open");
+    assert_eq!(store.shared.markers.len(), 3);
+    for n in 0..4 {
+        let started = store.apply(&touch(n)).await.unwrap().visits_started;
+        assert_eq!(started, u64::from(n == 3), "visitor {n}");
+    }
+    let transaction = store.shared.database.begin_read().unwrap();
+    assert!(transaction.open_table(MARKERS).unwrap().is_empty().unwrap());
+    let layout = transaction
+        .open_table(META)
+        .unwrap()
+        .get("layout")
+        .unwrap()
+        .unwrap()
+        .value();
+    assert_eq!(layout, LAYOUT_VERSION);
 }
 
 /// A version 2 file kept markers as records: opening it moves them into the markers
@@ -493,10 +599,7 @@ async fn a_version_2_file_has_its_markers_moved() {
     assert_eq!(store.get(&marker, now).await.unwrap(), Some(Vec::new()));
     let transaction = store.shared.database.begin_read().unwrap();
     let table = transaction.open_table(markers::MARKERS).unwrap();
-    assert!(
-        table.get("caukee").unwrap().is_some(),
-        "checkpointed at once"
-    );
+    assert!(table.get("caukee").unwrap().is_some(), "flushed at once");
 }
 
 #[tokio::test]
@@ -725,7 +828,7 @@ async fn a_file_copied_between_commits_replays_its_journal() {
         .unwrap();
     let held = store.shared.pending.read().len();
     assert!(held >= 5, "{held} held");
-    // Markers are checkpointed apart (a crash may lose their latest moves, by design).
+    // Markers are flushed apart (a crash may lose their latest moves, by design).
     let records = |entries: Vec<Entry>| -> Vec<Entry> {
         entries
             .into_iter()
