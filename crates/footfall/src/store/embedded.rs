@@ -250,11 +250,15 @@ impl EmbeddedStore {
     /// of the stored ones for expired markers (see the module docs): the service's upkeep
     /// calls it about every 10 seconds.
     pub async fn purge_expired(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let mut removed_total = self.shared.markers.purge(now) as u64;
-        let flushed = self
-            .run_write(move |shared| flush(shared, now, true))
-            .await?;
-        removed_total += flushed.dropped as u64;
+        let mut removed_total = self
+            .run_write(move |shared| {
+                let purged = {
+                    let _writer = shared.writer.lock().unwrap_or_else(PoisonError::into_inner);
+                    shared.markers.purge(now)
+                };
+                Ok(purged + flush(shared, now, true)?.dropped)
+            })
+            .await? as u64;
         loop {
             let removed = self
                 .run_write(move |shared| write(shared, |tables| purge(tables, now, PURGE_CHUNK)))

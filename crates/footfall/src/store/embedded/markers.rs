@@ -28,8 +28,8 @@
 //! hit: a reader whose visit spans a `kill -9` may start one more visit than they did.
 //! The counters, sketches and sets of every acknowledged batch are as durable as before.
 //!
-//! Consistency: flushes and applies run under the store's writer lock, one at a time, so
-//! a write transaction always sees memory and chunks in step. A reader takes the markers'
+//! Consistency: flushes, applies and purges of memory run under the store's writer lock,
+//! one at a time, so a write transaction always sees memory and chunks in step. A reader takes the markers'
 //! lock, looks in memory, and only then opens its own read transaction for the chunks;
 //! a flush forgets its markers under that lock after its commit, so whatever a reader
 //! does not find in memory any more is in every snapshot it can open.
@@ -418,7 +418,9 @@ impl Markers {
             .collect()
     }
 
-    /// Drops changed and other markers expired at `now`; returns how many.
+    /// Drops changed and other markers expired at `now`; returns how many. Called with
+    /// the store's writer lock held, like a flush: a site it forgets is not one a flush
+    /// is writing.
     pub(super) fn purge(&self, now: Timestamp) -> usize {
         let mut state = self.lock();
         let now_ms = now.as_millisecond();
@@ -538,9 +540,9 @@ impl Markers {
     pub(super) fn flushed(&self, flushed: Vec<Flushed>) {
         let mut state = self.lock();
         for done in flushed {
-            let Some(markers) = state.sites.get_mut(&done.site) else {
-                continue;
-            };
+            // What the flush wrote is what the file holds for the site, even if memory
+            // let go of it meanwhile.
+            let markers = state.sites.entry(done.site.clone()).or_default();
             markers.hot.retain(|id, deadline_ms| {
                 let written = done.hot.binary_search_by(|(other, _)| other.cmp(id));
                 written.map_or(true, |at| done.hot[at].1 != *deadline_ms)
