@@ -498,7 +498,8 @@ fn flush_in_parts(
     Ok(report)
 }
 
-/// A write transaction committed with [`Durability::Immediate`].
+/// A write transaction committed with [`Durability::Immediate`] (redb's default; set
+/// anyway because acknowledging only what is on disk is this store's whole promise).
 fn begin_durable(shared: &Shared) -> Result<WriteTransaction, StoreError> {
     let mut transaction = shared.database.begin_write().map_err(backend)?;
     transaction
@@ -554,12 +555,7 @@ fn transact<T>(
 ) -> Result<T, StoreError> {
     let _writer = shared.writer.lock().unwrap_or_else(PoisonError::into_inner);
     let held = shared.pending.read();
-    let mut transaction = shared.database.begin_write().map_err(backend)?;
-    // Immediate is redb's default; set it anyway because acknowledging only what is on
-    // disk is this store's whole promise.
-    transaction
-        .set_durability(Durability::Immediate)
-        .map_err(backend)?;
+    let transaction = begin_durable(shared)?;
     let started = Instant::now();
     let (result, staged, outcome) = {
         let mut tables = Tables {

@@ -267,6 +267,14 @@ impl State {
         *hot = *hot + markers.hot.len() - before;
     }
 
+    /// What memory says of the marker `id` of `site`.
+    fn held(&mut self, site: &str, id: &[u8; 16]) -> Held {
+        match self.site(site) {
+            Some(markers) => markers.held(id),
+            None => Held::Known(None),
+        }
+    }
+
     fn site(&mut self, site: &str) -> Option<&mut SiteMarkers> {
         let State { sites, scratch, .. } = self;
         sites.get_mut(braced(scratch, site))
@@ -283,7 +291,7 @@ fn braced<'a>(scratch: &'a mut String, site: &str) -> &'a str {
 
 /// What a flush of one site wrote, to be forgotten in memory once its transaction
 /// commits ([`Markers::flushed`]).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Flushed {
     /// `site}`.
     site: Box<str>,
@@ -342,10 +350,7 @@ impl Markers {
         let Some((site, id)) = split_key(key.as_str()) else {
             return Ok(None);
         };
-        let held = match self.lock().site(site) {
-            Some(markers) => markers.held(&id),
-            None => Held::Known(None),
-        };
+        let held = self.lock().held(site, &id);
         match held {
             Held::Known(marker) => Ok(marker),
             Held::Stored(bound) => {
@@ -369,10 +374,7 @@ impl Markers {
             return Ok(None);
         };
         let mut state = self.lock();
-        let held = match state.site(site) {
-            Some(markers) => markers.held(&id),
-            None => Held::Known(None),
-        };
+        let held = state.held(site, &id);
         match held {
             Held::Known(marker) => Ok(marker),
             // Found in the snapshot's own chunks: the bounds in memory may be a flush
@@ -450,13 +452,7 @@ impl Markers {
             let Some(markers) = state.sites.get(site) else {
                 return Ok(Flushed {
                     site: site.into(),
-                    hot: Vec::new(),
-                    row: false,
-                    stored: 0,
-                    removed: Vec::new(),
-                    added: Vec::new(),
-                    written: 0,
-                    dropped: 0,
+                    ..Flushed::default()
                 });
             };
             let row = markers
