@@ -15,7 +15,10 @@
 //! layers and its 404), `hit` (a beacon through footfall, memory store, flusher running),
 //! `read` (a cached count read, `GET /api/v1/sites/{site}/counts`), `widget` (a hit
 //! answered with the counts, `POST /api/v1/hit?counts=1`) and `bare-read` (an axum
-//! handler answering a fixed body of a read's size, no layers).
+//! handler answering a fixed body of a read's size, no layers), and `guarded` and
+//! `guarded-read` (those two bare handlers behind footfall's layers: the protections
+//! every route has, on their own). The service's metrics recorder is installed, as in
+//! the service.
 //!
 //! Two optional numbers after the count spread the hits over that many sites and
 //! clients (addresses and User-Agents), in turn: `hit 12000 1000 5000` is the load
@@ -34,7 +37,7 @@ use axum::http::{Request, StatusCode, header};
 use axum::routing::{get, post};
 use footfall::clock::{Clock, SystemClock};
 use footfall::store::{AnyStore, MemoryStore};
-use footfall_server::app::{RequestLimits, public_app};
+use footfall_server::app::{RequestLimits, public_app, with_common_layers};
 use footfall_server::sites::{Site, SiteSettings, Sites};
 use footfall_server::state::{AppState, Options};
 use tower::ServiceExt;
@@ -63,6 +66,27 @@ fn request(method: &str, uri: &str, body: &'static str, client: u32, agent: &str
 /// a fixed body of the size it measured).
 const BARE_READ_BODY: usize = 5_400;
 
+/// An axum handler answering a fixed body of a read's size on the read's route, no layers.
+fn bare_read_router() -> Router {
+    let body = bytes::Bytes::from(vec![b'x'; BARE_READ_BODY]);
+    Router::new().route(
+        "/api/v1/sites/{site}/counts",
+        get(move || {
+            let body = body.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    )
+}
+
+/// `router` behind the layers every footfall route has.
+fn guarded(router: Router) -> Router {
+    with_common_layers(
+        router,
+        RequestLimits::default(),
+        footfall_server::ingest::MAX_HIT_BODY,
+    )
+}
+
 /// The allocator of the `footfall` binary, so the instructions counted are its own.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -86,6 +110,8 @@ fn main() {
         .build()
         .expect("a runtime");
     let _guard = runtime.enter();
+    // The service's metrics recorder: without one, every `metrics` call does nothing.
+    footfall_server::metrics::install();
     let demo = Site::from_settings(SiteSettings::demo(), "demo").expect("the demo site");
     let others = (1..n_sites).map(|n| {
         let id = format!("site-{n:04}");
@@ -154,23 +180,32 @@ fn main() {
             false,
             StatusCode::OK,
         ),
-        "bare-read" => {
-            let body = bytes::Bytes::from(vec![b'x'; BARE_READ_BODY]);
-            (
-                Router::new().route(
-                    "/api/v1/sites/demo/counts",
-                    get(move || {
-                        let body = body.clone();
-                        async move { ([(header::CONTENT_TYPE, "application/json")], body) }
-                    }),
-                ),
-                "GET",
-                "/api/v1/sites/demo/counts",
-                false,
-                StatusCode::OK,
-            )
-        }
-        other => panic!("unknown kind {other:?}: bare, unmatched, hit, widget, read or bare-read"),
+        "bare-read" => (
+            bare_read_router(),
+            "GET",
+            "/api/v1/sites/demo/counts",
+            false,
+            StatusCode::OK,
+        ),
+        // Bare's handlers behind footfall's layers: what the protections every route has
+        // cost on their own (the load harness's `guarded` baseline, without its sockets).
+        "guarded" => (
+            guarded(Router::new().route("/api/v1/hit", post(|| async { StatusCode::NO_CONTENT }))),
+            "POST",
+            "/api/v1/hit",
+            true,
+            StatusCode::NO_CONTENT,
+        ),
+        "guarded-read" => (
+            guarded(bare_read_router()),
+            "GET",
+            "/api/v1/sites/demo/counts",
+            false,
+            StatusCode::OK,
+        ),
+        other => panic!(
+            "unknown kind {other:?}: bare, unmatched, hit, widget, read, bare-read, guarded or guarded-read"
+        ),
     };
     for i in 0..count {
         let (site, client) = (i % n_sites, i % n_clients);

@@ -5,6 +5,13 @@
 //!   `GET /api/v1/sites/{site}/counts` with a fixed JSON body of the size footfall
 //!   serves. It does no work, so its CPU per request is the cost of the HTTP stack and the
 //!   loopback syscalls: the floor any handler on this machine shares.
+//! - **guarded**: bare's handlers behind footfall's own protections: its accept loop
+//!   (connection bound and per-client share, header-read and idle timeouts, head size
+//!   limits), the layers every footfall route has (panic catching, security headers and
+//!   JSON error bodies, request timeout, concurrency bound with request metrics recorded
+//!   into the Prometheus recorder, body limit, the `Host` rule). What a request costs
+//!   before footfall does any of its own work: the floor of a protected service on this
+//!   stack.
 //! - **naive**: the same routes, but each hit decodes its JSON body and makes one Redis
 //!   round trip (`PFADD` of the visitor and `INCR` of the pageviews, pipelined). This is
 //!   the design footfall's write-behind buffer replaces.
@@ -18,6 +25,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
+use footfall_server::app::{RequestLimits, with_common_layers};
+use footfall_server::http::ConnectionLimits;
 use redis::aio::MultiplexedConnection;
 use serde::Deserialize;
 
@@ -34,6 +43,8 @@ const WIDGET_BODY_LEN: usize = 5_850;
 pub enum Baseline {
     /// 204 and nothing else.
     Bare,
+    /// Bare's handlers behind footfall's accept loop and common layers.
+    Guarded,
     /// One Redis round trip per hit, to the server at this URL.
     Naive {
         /// `redis://host:port`.
@@ -81,10 +92,33 @@ pub async fn serve(baseline: Baseline, address: SocketAddr) -> anyhow::Result<()
             }
         }
     };
+    let bare_router = || {
+        Router::new()
+            .route("/api/v1/hit", post(bare_hit.clone()))
+            .route("/api/v1/sites/{site}/counts", get(counts.clone()))
+    };
     let router: Router = match baseline {
-        Baseline::Bare => Router::new()
-            .route("/api/v1/hit", post(bare_hit))
-            .route("/api/v1/sites/{site}/counts", get(counts)),
+        Baseline::Bare => bare_router(),
+        Baseline::Guarded => {
+            // The service's recorder, so that the request metrics cost what they cost
+            // there (without one, `metrics` macros do nothing).
+            footfall_server::metrics::install();
+            let app = with_common_layers(
+                bare_router(),
+                RequestLimits::default(),
+                footfall_server::ingest::MAX_HIT_BODY,
+            );
+            let listener = tokio::net::TcpListener::bind(address).await?;
+            footfall_server::http::serve(
+                listener,
+                "public",
+                app,
+                ConnectionLimits::default(),
+                std::future::pending(),
+            )
+            .await;
+            return Ok(());
+        }
         Baseline::Naive { redis_url } => {
             let info = redis::IntoConnectionInfo::into_connection_info(redis_url.as_str())?
                 .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));

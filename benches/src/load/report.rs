@@ -24,6 +24,9 @@ pub struct Report {
     pub ratios: Vec<Ratio>,
     /// Each round's aims, when the suite ran more than once.
     pub rounds: Vec<Vec<Ratio>>,
+    /// footfall next to bare and to bare behind footfall's protections (the guarded
+    /// baseline), per request kind; over several rounds, every round's rows.
+    pub floor: Vec<FloorRow>,
     /// Each measured phase.
     pub phases: Vec<PhaseReport>,
     /// Drain capacity per store (the flusher alone, in process).
@@ -42,6 +45,66 @@ pub struct Report {
     pub memory: Vec<Memory>,
     /// Free-form remarks (skipped steps, warnings).
     pub notes: Vec<String>,
+}
+
+/// One request kind measured three ways back to back: bare, guarded (bare's handlers
+/// behind footfall's accept loop and layers) and footfall. Splits footfall ÷ bare into
+/// what the protections cost on their own and what footfall's own work adds to them.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FloorRow {
+    /// "memory: cached count reads".
+    pub name: String,
+    /// The round it was measured in (1-based; 1 when the suite ran once).
+    pub round: usize,
+    /// CPU per request, µs (service, plus Redis where there is one).
+    pub bare_us: f64,
+    /// The same for guarded.
+    pub guarded_us: f64,
+    /// The same for footfall.
+    pub footfall_us: f64,
+    /// The issue's aim for footfall ÷ bare on this kind.
+    pub aim_over_bare: f64,
+}
+
+impl FloorRow {
+    /// The row of three phases of one kind.
+    #[must_use]
+    pub fn of(
+        name: String,
+        bare: &PhaseReport,
+        guarded: &PhaseReport,
+        footfall: &PhaseReport,
+        aim_over_bare: f64,
+    ) -> FloorRow {
+        let cpu = |p: &PhaseReport| p.total_cpu_us().unwrap_or(f64::NAN);
+        FloorRow {
+            name,
+            round: 1,
+            bare_us: cpu(bare),
+            guarded_us: cpu(guarded),
+            footfall_us: cpu(footfall),
+            aim_over_bare,
+        }
+    }
+
+    /// What the protections alone cost, as a multiple of bare.
+    #[must_use]
+    pub fn guarded_over_bare(&self) -> f64 {
+        self.guarded_us / self.bare_us
+    }
+
+    /// What footfall costs, as a multiple of the protections alone.
+    #[must_use]
+    pub fn footfall_over_guarded(&self) -> f64 {
+        self.footfall_us / self.guarded_us
+    }
+
+    /// The CPU per request the aim leaves for footfall's own work above the protections
+    /// (negative when the protections alone exceed it), µs.
+    #[must_use]
+    pub fn room_above_guarded_us(&self) -> f64 {
+        self.aim_over_bare * self.bare_us - self.guarded_us
+    }
 }
 
 /// One phase.
@@ -315,6 +378,16 @@ impl Report {
             return report;
         }
         rounds.push(report.clone());
+        report.floor = rounds
+            .iter()
+            .enumerate()
+            .flat_map(|(i, round)| {
+                round.floor.iter().map(move |row| FloorRow {
+                    round: i + 1,
+                    ..row.clone()
+                })
+            })
+            .collect();
         report.ratios = report
             .ratios
             .iter()
@@ -356,6 +429,7 @@ impl Report {
             );
         }
         self.ratios_md(&mut md);
+        self.floor_md(&mut md);
         self.soak_md(&mut md);
         self.drains_md(&mut md);
         self.scale_out_md(&mut md);
@@ -472,6 +546,41 @@ impl Report {
         }
         let met = self.ratios.iter().filter(|r| r.met).count();
         let _ = writeln!(md, "\n{met} of {} aims met.", self.ratios.len());
+    }
+
+    fn floor_md(&self, md: &mut String) {
+        if self.floor.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "\n## The floor: footfall's protections on their own\n\n\
+             Each kind measured back to back: bare; guarded (bare's handlers behind footfall's \
+             accept loop and every layer its routes have: panic catching, security headers, \
+             request timeout, concurrency bound with request metrics, body limit, the `Host` \
+             rule); footfall. CPU per request in µs. \"Room\" is what the aim leaves for \
+             footfall's own work above the protections.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| request | round | bare | guarded | footfall | guarded ÷ bare | footfall ÷ guarded | aim ÷ bare | room above guarded |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for row in &self.floor {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2} × | {:.2} × | ≤ {} × | {:.1} µs (footfall uses {:.1}) |",
+                row.name,
+                row.round,
+                row.bare_us,
+                row.guarded_us,
+                row.footfall_us,
+                row.guarded_over_bare(),
+                row.footfall_over_guarded(),
+                row.aim_over_bare,
+                row.room_above_guarded_us(),
+                row.footfall_us - row.guarded_us,
+            );
+        }
     }
 
     fn phases_md(&self, md: &mut String) {
@@ -740,7 +849,7 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use super::{Ratio, Report};
+    use super::{FloorRow, PhaseReport, Ratio, Report};
 
     fn ratio(name: &str, value: f64, target: f64) -> Ratio {
         Ratio {
@@ -812,5 +921,47 @@ mod tests {
             md.contains("| cpu | 2.50 × | ≤ 1.5 × | **not met** |"),
             "{md}"
         );
+    }
+
+    fn phase(service_us: f64) -> PhaseReport {
+        PhaseReport {
+            service_cpu_us: Some(service_us),
+            ..PhaseReport::default()
+        }
+    }
+
+    #[test]
+    fn the_floor_splits_footfall_over_bare_into_protections_and_own_work() {
+        let row = FloorRow::of(
+            "memory: cached count reads".to_owned(),
+            &phase(10.0),
+            &phase(13.0),
+            &phase(19.5),
+            1.2,
+        );
+        assert!((row.guarded_over_bare() - 1.3).abs() < 1e-9);
+        assert!((row.footfall_over_guarded() - 1.5).abs() < 1e-9);
+        assert!(
+            (row.room_above_guarded_us() - -1.0).abs() < 1e-9,
+            "the aim (12 µs) is below the protections alone (13 µs)"
+        );
+        let mut first = round(&[("cpu", 2.0)]);
+        first.floor.push(row.clone());
+        let mut second = round(&[("cpu", 3.0)]);
+        second.floor.push(FloorRow {
+            footfall_us: 20.0,
+            ..row
+        });
+        let report = Report::over_rounds(vec![first, second]);
+        let rounds: Vec<usize> = report.floor.iter().map(|r| r.round).collect();
+        assert_eq!(rounds, [1, 2], "every round's rows, numbered");
+        let md = report.markdown("load.svg");
+        assert!(
+            md.contains(
+                "| memory: cached count reads | 1 | 10.0 | 13.0 | 19.5 | 1.30 × | 1.50 × | ≤ 1.2 × | -1.0 µs (footfall uses 6.5) |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| memory: cached count reads | 2 |"), "{md}");
     }
 }

@@ -18,7 +18,7 @@ use super::drive::{self, Pace, PhaseResult, RequestKind, Workload};
 use super::procstat::{self, CpuMeter, CpuTimes};
 use super::redis_nodes::RedisNodes;
 use super::report::{
-    Accuracy, DrainReport, Memory, PhaseReport, Ratio, RedisBenchmark, Report, ScaleOut,
+    Accuracy, DrainReport, FloorRow, Memory, PhaseReport, Ratio, RedisBenchmark, Report, ScaleOut,
 };
 use super::service::{
     self, BaselineProcess, Endpoint, HitMetrics, LoadTestSites, SiteCounts, read_counts,
@@ -512,9 +512,12 @@ pub(super) fn check_counts(
     })
 }
 
-/// The bare baseline, kept running through the full suite so that it can be measured
-/// right after each footfall phase it is compared with.
+/// A baseline (bare, or bare behind footfall's protections), kept running through the
+/// full suite so that it can be measured right after each footfall phase it is compared
+/// with.
 struct Bare {
+    /// How its phases are named: "bare" or "guarded".
+    name: &'static str,
     process: BaselineProcess,
     sites: Arc<Vec<String>>,
     mix: TrafficMix,
@@ -550,6 +553,11 @@ struct StorePlan<'a> {
     fractions: Vec<f64>,
     /// Cached count reads and the widget's `?counts=1` reply.
     reads_and_widget: bool,
+    /// The guarded baseline, measured after bare next to each of this store's phases
+    /// (the floor table).
+    guarded: Option<&'a Bare>,
+    /// The aim of a hit's CPU ÷ bare's on this store.
+    hit_aim: f64,
 }
 
 /// footfall on one store.
@@ -567,6 +575,8 @@ struct StoreRun {
     /// footfall's widget replies, then bare's, back to back.
     widget: Option<(PhaseReport, PhaseReport)>,
     rss_bytes: Option<u64>,
+    /// footfall, bare and guarded side by side, when the plan had the guarded baseline.
+    floor: Vec<FloorRow>,
 }
 
 impl StoreRun {
@@ -618,6 +628,18 @@ fn footfall_on(
     truth.merge(result.truth);
     report.phases.push(ceiling.clone());
     let bare_ceiling = bare_next_to(bench, options, bare, RequestKind::Hits, label, report)?;
+    let mut floor = Vec::new();
+    if let Some(guarded) = plan.guarded {
+        let guarded_ceiling =
+            bare_next_to(bench, options, guarded, RequestKind::Hits, label, report)?;
+        floor.push(FloorRow::of(
+            format!("{label}: hits, closed loop"),
+            &bare_ceiling,
+            &guarded_ceiling,
+            &ceiling,
+            plan.hit_aim,
+        ));
+    }
 
     let mut steps = Vec::new();
     let mut bare_low = None;
@@ -638,7 +660,6 @@ fn footfall_on(
         acknowledged += result.ok;
         truth.merge(result.truth);
         report.phases.push(step.clone());
-        steps.push((fraction, step));
         if is_low_load(fraction) {
             let (bare_step, _) = bench.run(
                 &Phase {
@@ -650,8 +671,28 @@ fn footfall_on(
                 &bare.measured(),
             )?;
             report.phases.push(bare_step.clone());
+            if let Some(guarded) = plan.guarded {
+                let (guarded_step, _) = bench.run(
+                    &Phase {
+                        name: format!("guarded 204, hits at the 10 % rate of footfall {label}"),
+                        workload: &guarded.workload(RequestKind::Hits),
+                        pace: Pace::Open(rate),
+                        connections: options.connections,
+                    },
+                    &guarded.measured(),
+                )?;
+                report.phases.push(guarded_step.clone());
+                floor.push(FloorRow::of(
+                    format!("{label}: hits at 10 % of the ceiling (open loop)"),
+                    &bare_step,
+                    &guarded_step,
+                    &step,
+                    1.5,
+                ));
+            }
             bare_low = Some(bare_step);
         }
+        steps.push((fraction, step));
     }
 
     let widget = if plan.reads_and_widget {
@@ -669,6 +710,17 @@ fn footfall_on(
         truth.merge(result.truth);
         report.phases.push(widget.clone());
         let bare_widget = bare_next_to(bench, options, bare, RequestKind::Widget, label, report)?;
+        if let Some(guarded) = plan.guarded {
+            let guarded_widget =
+                bare_next_to(bench, options, guarded, RequestKind::Widget, label, report)?;
+            floor.push(FloorRow::of(
+                format!("{label}: widget reply (`?counts=1`)"),
+                &bare_widget,
+                &guarded_widget,
+                &widget,
+                1.2,
+            ));
+        }
         Some((widget, bare_widget))
     } else {
         None
@@ -697,6 +749,17 @@ fn footfall_on(
         )?;
         report.phases.push(reads.clone());
         let bare_reads = bare_next_to(bench, options, bare, RequestKind::Reads, label, report)?;
+        if let Some(guarded) = plan.guarded {
+            let guarded_reads =
+                bare_next_to(bench, options, guarded, RequestKind::Reads, label, report)?;
+            floor.push(FloorRow::of(
+                format!("{label}: cached count reads"),
+                &bare_reads,
+                &guarded_reads,
+                &reads,
+                1.2,
+            ));
+        }
         Some((reads, bare_reads))
     } else {
         None
@@ -721,11 +784,12 @@ fn footfall_on(
         reads,
         widget,
         rss_bytes,
+        floor,
     })
 }
 
-/// Bare's closed loop of `kind` (hits, widget replies or count reads), run right after
-/// footfall's of the same kind on the store `label`, for the ratio between them.
+/// A baseline's closed loop of `kind` (hits, widget replies or count reads), run right
+/// after footfall's of the same kind on the store `label`, for the ratio between them.
 fn bare_next_to(
     bench: &Bench<'_>,
     options: &Options,
@@ -735,13 +799,13 @@ fn bare_next_to(
     report: &mut Report,
 ) -> anyhow::Result<PhaseReport> {
     let what = match kind {
-        RequestKind::Hits => "bare 204, hits",
-        RequestKind::Widget => "bare, widget hit + counts (fixed 5.9 KB body)",
-        RequestKind::Reads => "bare, count reads (fixed 5.4 KB body)",
+        RequestKind::Hits => "204, hits",
+        RequestKind::Widget => "widget hit + counts (fixed 5.9 KB body)",
+        RequestKind::Reads => "count reads (fixed 5.4 KB body)",
     };
     let (phase, _) = bench.run(
         &Phase {
-            name: format!("{what}, right after footfall {label}'s"),
+            name: format!("{} {what}, right after footfall {label}'s", bare.name),
             workload: &bare.workload(kind),
             pace: Pace::Closed,
             connections: options.closed_connections,
@@ -811,13 +875,23 @@ pub(super) fn full(
     // 1. The bare handler: the machine's floor, for hits, reads and the widget's reply.
     // Each of footfall's closed loops is followed by bare's of the same kind, and the
     // aims divide by that one (on a shared machine the floor moves during a run).
+    let bare_sites: Arc<Vec<String>> = Arc::new(
+        (0..n_sites)
+            .map(|n| format!("loadtest-bare-{n:04}"))
+            .collect(),
+    );
     let bare = Bare {
+        name: "bare",
         process: BaselineProcess::start("bare", None)?,
-        sites: Arc::new(
-            (0..n_sites)
-                .map(|n| format!("loadtest-bare-{n:04}"))
-                .collect(),
-        ),
+        sites: Arc::clone(&bare_sites),
+        mix: options.mix(),
+    };
+    // Bare's handlers behind footfall's accept loop and layers, measured next to the
+    // memory store only (the store whose hits do the least): the floor table.
+    let guarded = Bare {
+        name: "guarded",
+        process: BaselineProcess::start("guarded", None)?,
+        sites: bare_sites,
         mix: options.mix(),
     };
     // 2. The memory store.
@@ -831,6 +905,8 @@ pub(super) fn full(
             sites: n_sites,
             fractions: fractions_for(&StoreKind::Memory),
             reads_and_widget: true,
+            guarded: Some(&guarded),
+            hit_aim: 1.4,
         },
         &bare,
         report,
@@ -848,6 +924,8 @@ pub(super) fn full(
             sites: n_sites,
             fractions: fractions_for(&StoreKind::Embedded),
             reads_and_widget: true,
+            guarded: None,
+            hit_aim: 1.6,
         },
         &bare,
         report,
@@ -872,6 +950,8 @@ pub(super) fn full(
             sites: 1,
             fractions: Vec::new(),
             reads_and_widget: false,
+            guarded: None,
+            hit_aim: 1.6,
         },
         &bare,
         report,
@@ -889,6 +969,8 @@ pub(super) fn full(
             sites: n_sites,
             fractions: fractions_for(&StoreKind::Redis),
             reads_and_widget: true,
+            guarded: None,
+            hit_aim: 1.6,
         },
         &bare,
         report,
@@ -921,12 +1003,31 @@ pub(super) fn full(
         redis_target.redis_port(),
         redis_target.redis.pids().first().copied(),
     ) {
-        for pipeline in [1, 16] {
-            match redis_benchmark(port, pid, pipeline) {
+        // PFADD, the naive handler's command; then the one command per hit an exact
+        // visit count needs whatever the layout (a marker per open visit, its end as
+        // its expiry, the old value returned), plain and pipelined: the floor under the
+        // Redis CPU per hit, measured in a key space that holds the run's markers.
+        let pfadd = ["pfadd", "bench:hll", "__rand_int__"];
+        let marker = [
+            "set",
+            "bench:visit:__rand_int__",
+            "1",
+            "px",
+            "1800000",
+            "get",
+        ];
+        for (command, pipeline) in [
+            (&pfadd[..], 1),
+            (&pfadd[..], 16),
+            (&marker[..], 1),
+            (&marker[..], 16),
+        ] {
+            match redis_benchmark(port, pid, command, pipeline) {
                 Ok(result) => report.redis_benchmark.push(result),
-                Err(error) => report
-                    .notes
-                    .push(format!("redis-benchmark -P {pipeline}: {error:#}")),
+                Err(error) => report.notes.push(format!(
+                    "redis-benchmark -P {pipeline} {}: {error:#}",
+                    command.join(" ")
+                )),
             }
         }
         if let Some(rss) = procstat::rss_bytes(pid) {
@@ -950,6 +1051,8 @@ pub(super) fn full(
                     sites: n_sites,
                     fractions: fractions_for(&StoreKind::Cluster),
                     reads_and_widget: false,
+                    guarded: None,
+                    hit_aim: 1.6,
                 },
                 &bare,
                 report,
@@ -964,6 +1067,7 @@ pub(super) fn full(
             (None, None)
         }
     };
+    drop(guarded);
     drop(bare);
 
     // 6. The scale-out card, the ladder, and the aims.
@@ -1004,6 +1108,7 @@ pub(super) fn full(
         ],
     };
     report.ratios = aims(&runs);
+    report.floor = memory.floor.clone();
     Ok(())
 }
 
@@ -1238,12 +1343,18 @@ fn aims(runs: &FullRuns<'_>) -> Vec<Ratio> {
     ratios
 }
 
-fn redis_benchmark(port: u16, redis_pid: u32, pipeline: u32) -> anyhow::Result<RedisBenchmark> {
+fn redis_benchmark(
+    port: u16,
+    redis_pid: u32,
+    command: &[&str],
+    pipeline: u32,
+) -> anyhow::Result<RedisBenchmark> {
     // Enough requests for a stable rate, few enough to keep the full suite short.
     let requests = if pipeline > 1 { 1_000_000 } else { 100_000 };
     // redis-benchmark 7 has no built-in PFADD test (`-t pfadd` runs nothing): give the
-    // command, with a random element out of a million (`-r`) so the key turns dense.
-    let args = [
+    // command, with a random element out of a million (`-r`: a PFADD's key turns dense,
+    // a marker's key is one of up to a million).
+    let mut args = vec![
         "-h".to_owned(),
         "127.0.0.1".to_owned(),
         "-p".to_owned(),
@@ -1255,10 +1366,8 @@ fn redis_benchmark(port: u16, redis_pid: u32, pipeline: u32) -> anyhow::Result<R
         "-P".to_owned(),
         pipeline.to_string(),
         "-q".to_owned(),
-        "pfadd".to_owned(),
-        "bench:hll".to_owned(),
-        "__rand_int__".to_owned(),
     ];
+    args.extend(command.iter().map(|&a| a.to_owned()));
     let meter = CpuMeter::start(&[redis_pid]);
     let output = Command::new("redis-benchmark")
         .args(&args)
@@ -1278,7 +1387,8 @@ fn redis_benchmark(port: u16, redis_pid: u32, pipeline: u32) -> anyhow::Result<R
         .with_context(|| format!("no rate in redis-benchmark output: {text}"))?;
     Ok(RedisBenchmark {
         command: format!(
-            "redis-benchmark -n {requests} -r 1000000 -P {pipeline} pfadd bench:hll __rand_int__"
+            "redis-benchmark -n {requests} -r 1000000 -P {pipeline} {}",
+            command.join(" ")
         ),
         ops_per_second: ops,
         redis_cpu_us: cpu.total() * 1e6 / f64::from(requests),

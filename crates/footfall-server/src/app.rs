@@ -108,7 +108,10 @@ pub fn internal_app(state: AppState, limits: RequestLimits) -> Router {
 /// requests that match no route are counted too, as `route="unmatched"`, and matched
 /// ones carry `MatchedPath`), and each call adds a boxed service per route, so stacking
 /// them in one `ServiceBuilder` costs one box instead of one per layer.
-fn with_common_layers(router: Router, limits: RequestLimits, max_body_bytes: usize) -> Router {
+///
+/// Public so that the load harness can put the same protections around a handler that
+/// does nothing (its `guarded` baseline): what they cost on their own, measured.
+pub fn with_common_layers(router: Router, limits: RequestLimits, max_body_bytes: usize) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(CatchPanicLayer::custom(panic_response))

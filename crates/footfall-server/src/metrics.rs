@@ -165,10 +165,33 @@ pub fn connection_closed(listener: &'static str) {
     metrics::gauge!("footfall_http_connections", "listener" => listener).decrement(1.0);
 }
 
-/// A counts read served from the cache (`hit`) or not.
-pub fn cache_lookup(hit: bool) {
-    let outcome = if hit { "hit" } else { "miss" };
-    metrics::counter!("footfall_cache_lookups_total", "outcome" => outcome).increment(1);
+/// The counts cache's lookups by outcome, made once like [`IngestCounters`]: looking a
+/// labelled series up by name took a cached read about 1,200 instructions.
+#[derive(Debug)]
+pub struct CacheCounters {
+    hit: metrics::Counter,
+    miss: metrics::Counter,
+}
+
+impl CacheCounters {
+    /// Handles on the recorder installed now.
+    pub fn new() -> Self {
+        CacheCounters {
+            hit: metrics::counter!("footfall_cache_lookups_total", "outcome" => "hit"),
+            miss: metrics::counter!("footfall_cache_lookups_total", "outcome" => "miss"),
+        }
+    }
+
+    /// A counts read served from the cache (`hit`) or not.
+    pub fn lookup(&self, hit: bool) {
+        if hit { &self.hit } else { &self.miss }.increment(1);
+    }
+}
+
+impl Default for CacheCounters {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};

@@ -98,6 +98,7 @@ pub struct CountsCache {
     clock: Arc<dyn Clock>,
     fresh_for: Duration,
     read_timeout: Duration,
+    lookups: m::CacheCounters,
 }
 
 impl CountsCache {
@@ -115,11 +116,15 @@ impl CountsCache {
             clock,
             fresh_for,
             read_timeout,
+            lookups: m::CacheCounters::new(),
         }
     }
 
     fn slot(&self, id: &SiteId) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = slots.get(id) {
+            return Arc::clone(slot);
+        }
         Arc::clone(slots.entry(id.clone()).or_default())
     }
 
@@ -143,7 +148,7 @@ impl CountsCache {
     pub async fn get(self: &Arc<Self>, site: &Arc<Site>) -> Result<Arc<Counts>, AppError> {
         let slot = self.slot(&site.id);
         if let Some(counts) = slot.current() {
-            m::cache_lookup(true);
+            self.lookups.lookup(true);
             let age = counts.fetched_at.elapsed();
             if age < self.fresh_for {
                 return Ok(counts);
@@ -183,7 +188,7 @@ impl CountsCache {
             }
             return Ok(Arc::new(render(site, counts.snapshot.clone(), true)));
         }
-        m::cache_lookup(false);
+        self.lookups.lookup(false);
         let _guard = slot.refresh.lock().await;
         if let Some(counts) = slot.current() {
             return Ok(counts);
