@@ -62,6 +62,9 @@ fn request(method: &str, uri: &str, body: &'static str, client: u32, agent: &str
         .expect("a request")
 }
 
+/// A cached count read of the demo site (of the `n`th site when spread).
+const READ_URI: &str = "/api/v1/sites/demo/counts";
+
 /// The size of the demo site's counts body, about (the load harness's bare read answers
 /// a fixed body of the size it measured).
 const BARE_READ_BODY: usize = 5_400;
@@ -127,6 +130,13 @@ fn main() {
                 .leak(),
         })
         .collect();
+    // Reads spread over the sites the same way.
+    let read_uris: Vec<&'static str> = (0..n_sites)
+        .map(|n| match n {
+            0 => READ_URI,
+            n => format!("/api/v1/sites/site-{n:04}/counts").leak(),
+        })
+        .collect();
     let agents: Vec<&'static str> = (0..n_clients)
         .map(|n| match n {
             0 => BROWSER,
@@ -176,17 +186,11 @@ fn main() {
         "read" => (
             public_app(state.clone(), RequestLimits::default()),
             "GET",
-            "/api/v1/sites/demo/counts",
+            READ_URI,
             false,
             StatusCode::OK,
         ),
-        "bare-read" => (
-            bare_read_router(),
-            "GET",
-            "/api/v1/sites/demo/counts",
-            false,
-            StatusCode::OK,
-        ),
+        "bare-read" => (bare_read_router(), "GET", READ_URI, false, StatusCode::OK),
         // Bare's handlers behind footfall's layers: what the protections every route has
         // cost on their own (the load harness's `guarded` baseline, without its sockets).
         "guarded" => (
@@ -199,7 +203,7 @@ fn main() {
         "guarded-read" => (
             guarded(bare_read_router()),
             "GET",
-            "/api/v1/sites/demo/counts",
+            READ_URI,
             false,
             StatusCode::OK,
         ),
@@ -210,6 +214,11 @@ fn main() {
     for i in 0..count {
         let (site, client) = (i % n_sites, i % n_clients);
         let body = if with_body { bodies[site as usize] } else { "" };
+        let uri = if uri == READ_URI {
+            read_uris[site as usize]
+        } else {
+            uri
+        };
         let agent = agents[client as usize];
         let response = runtime
             .block_on(
