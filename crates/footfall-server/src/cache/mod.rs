@@ -54,6 +54,9 @@ pub struct Counts {
     /// settings, a change of which replaces the cached counts), so the widget's hot path
     /// copies bytes only.
     footer: OnceLock<Box<RawValue>>,
+    /// These figures marked stale, rendered by the first reader that needed them so (a
+    /// late refresh), so that the others reuse it instead of each rendering its own.
+    stale_copy: OnceLock<Arc<Counts>>,
     fetched_at: Instant,
 }
 
@@ -67,6 +70,18 @@ impl Counts {
                 .unwrap_or_else(|_| RawValue::from_string("{}".to_owned()).expect("JSON"))
         });
         wire::widget_json(&self.json, footer, reader)
+    }
+
+    /// These figures marked stale: themselves when they are, else their stale rendering,
+    /// made once for every reader of them.
+    fn marked_stale(self: &Arc<Self>, site: &Site) -> Arc<Counts> {
+        if self.stale {
+            return Arc::clone(self);
+        }
+        Arc::clone(
+            self.stale_copy
+                .get_or_init(|| Arc::new(render(site, self.snapshot.clone(), true))),
+        )
     }
 }
 
@@ -186,7 +201,7 @@ impl CountsCache {
             {
                 return Ok(newer);
             }
-            return Ok(Arc::new(render(site, counts.snapshot.clone(), true)));
+            return Ok(counts.marked_stale(site));
         }
         self.lookups.lookup(false);
         let _guard = slot.refresh.lock().await;
@@ -258,6 +273,7 @@ fn render(site: &Site, snapshot: Snapshot, stale: bool) -> Counts {
         json,
         etag,
         footer: OnceLock::new(),
+        stale_copy: OnceLock::new(),
         fetched_at: Instant::now(),
     }
 }
@@ -312,5 +328,33 @@ mod tests {
         tokio::time::advance(Duration::from_secs(7)).await;
         let read = cache.get(&site).await.unwrap();
         assert_eq!(online(&read), 1);
+    }
+
+    #[tokio::test]
+    async fn figures_marked_stale_are_rendered_once_for_all_their_readers() {
+        let site = Site::from_settings(crate::sites::SiteSettings::demo(), "").unwrap();
+        let now: jiff::Timestamp = "2026-11-30T03:00:00Z".parse().unwrap();
+        let store = AppStore::Memory(MemoryStore::new());
+        let snapshot = Settled::new()
+            .snapshot(&store, &site.id, &site.rules, now)
+            .await
+            .unwrap();
+        let fresh = Arc::new(render(&site, snapshot, false));
+        let first = fresh.marked_stale(&site);
+        let second = fresh.marked_stale(&site);
+        assert!(first.stale);
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "one rendering for every reader"
+        );
+        assert_ne!(
+            first.json, fresh.json,
+            "the body says the figures are stale"
+        );
+        assert_ne!(first.etag, fresh.etag);
+        assert!(
+            Arc::ptr_eq(&first.marked_stale(&site), &first),
+            "stale figures are their own stale rendering"
+        );
     }
 }
