@@ -7,12 +7,14 @@
 //! - **quick**: one open-loop phase at `--rate` for `--duration` against a local service
 //!   (`--store memory|embedded|redis|cluster|URL`) or an operator's deployment
 //!   (`--target`), then the counts read back and checked.
-//! - **full** (local only, under three minutes with the default 3 s phases): the bare and
-//!   naive baselines, footfall on the memory, embedded (1 and `--sites` sites), Redis and
-//!   Redis Cluster stores: closed-loop ceilings, 10 % of each ceiling next to bare at the
-//!   same offered rate, cached count reads, the widget's `?counts=1` reply, an open-loop
-//!   ladder on `--store`, drain capacity per store, `redis-benchmark`, memory, and the
-//!   aims of issues 10 and 16 as ratios.
+//! - **full** (local only, under three minutes with the default 3 s phases): the bare,
+//!   guarded (bare behind footfall's protections, next to the memory store: the floor
+//!   table) and naive baselines, footfall on the memory, embedded (1 and `--sites`
+//!   sites), Redis and Redis Cluster stores: closed-loop ceilings, 10 % of each ceiling
+//!   next to bare at the same offered rate, cached count reads, the widget's
+//!   `?counts=1` reply, an open-loop ladder on `--store`, drain capacity per store,
+//!   `redis-benchmark` (PFADD and the visit marker), memory, and the aims of issues 10
+//!   and 16 as ratios.
 //! - **soak** (local only, issue 16): closed-loop saturation for `--duration` (default
 //!   240 s), sampling RSS, buffer depth, flush lag and `buffer_full` drops, then waiting
 //!   until every accepted hit is written.
