@@ -69,6 +69,11 @@ const READ_URI: &str = "/api/v1/sites/demo/counts";
 /// a fixed body of the size it measured).
 const BARE_READ_BODY: usize = 5_400;
 
+/// An axum handler answering 204 on the beacon's route, no layers.
+fn bare_hit_router() -> Router {
+    Router::new().route("/api/v1/hit", post(|| async { StatusCode::NO_CONTENT }))
+}
+
 /// An axum handler answering a fixed body of a read's size on the read's route, no layers.
 fn bare_read_router() -> Router {
     let body = bytes::Bytes::from(vec![b'x'; BARE_READ_BODY]);
@@ -156,7 +161,7 @@ fn main() {
     runtime.spawn(flusher.run());
     let (app, method, uri, with_body, expect) = match kind.as_str() {
         "bare" => (
-            Router::new().route("/api/v1/hit", post(|| async { StatusCode::NO_CONTENT })),
+            bare_hit_router(),
             "POST",
             "/api/v1/hit",
             true,
@@ -194,7 +199,7 @@ fn main() {
         // Bare's handlers behind footfall's layers: what the protections every route has
         // cost on their own (the load harness's `guarded` baseline, without its sockets).
         "guarded" => (
-            guarded(Router::new().route("/api/v1/hit", post(|| async { StatusCode::NO_CONTENT }))),
+            guarded(bare_hit_router()),
             "POST",
             "/api/v1/hit",
             true,

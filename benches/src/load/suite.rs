@@ -627,19 +627,23 @@ fn footfall_on(
     acknowledged += result.ok;
     truth.merge(result.truth);
     report.phases.push(ceiling.clone());
-    let bare_ceiling = bare_next_to(bench, options, bare, RequestKind::Hits, label, report)?;
+    let baselines = Baselines {
+        bench,
+        options,
+        bare,
+        guarded: plan.guarded,
+        label,
+    };
     let mut floor = Vec::new();
-    if let Some(guarded) = plan.guarded {
-        let guarded_ceiling =
-            bare_next_to(bench, options, guarded, RequestKind::Hits, label, report)?;
-        floor.push(FloorRow::of(
-            format!("{label}: hits, closed loop"),
-            &bare_ceiling,
-            &guarded_ceiling,
-            &ceiling,
-            plan.hit_aim,
-        ));
-    }
+    let (bare_ceiling, row) = baselines.next_to(
+        &ceiling,
+        RequestKind::Hits,
+        Pace::Closed,
+        "hits, closed loop",
+        plan.hit_aim,
+        report,
+    )?;
+    floor.extend(row);
 
     let mut steps = Vec::new();
     let mut bare_low = None;
@@ -661,35 +665,15 @@ fn footfall_on(
         truth.merge(result.truth);
         report.phases.push(step.clone());
         if is_low_load(fraction) {
-            let (bare_step, _) = bench.run(
-                &Phase {
-                    name: format!("bare 204, hits at the 10 % rate of footfall {label}"),
-                    workload: &bare.workload(RequestKind::Hits),
-                    pace: Pace::Open(rate),
-                    connections: options.connections,
-                },
-                &bare.measured(),
+            let (bare_step, row) = baselines.next_to(
+                &step,
+                RequestKind::Hits,
+                Pace::Open(rate),
+                "hits at 10 % of the ceiling (open loop)",
+                1.5,
+                report,
             )?;
-            report.phases.push(bare_step.clone());
-            if let Some(guarded) = plan.guarded {
-                let (guarded_step, _) = bench.run(
-                    &Phase {
-                        name: format!("guarded 204, hits at the 10 % rate of footfall {label}"),
-                        workload: &guarded.workload(RequestKind::Hits),
-                        pace: Pace::Open(rate),
-                        connections: options.connections,
-                    },
-                    &guarded.measured(),
-                )?;
-                report.phases.push(guarded_step.clone());
-                floor.push(FloorRow::of(
-                    format!("{label}: hits at 10 % of the ceiling (open loop)"),
-                    &bare_step,
-                    &guarded_step,
-                    &step,
-                    1.5,
-                ));
-            }
+            floor.extend(row);
             bare_low = Some(bare_step);
         }
         steps.push((fraction, step));
@@ -709,18 +693,15 @@ fn footfall_on(
         acknowledged += result.ok;
         truth.merge(result.truth);
         report.phases.push(widget.clone());
-        let bare_widget = bare_next_to(bench, options, bare, RequestKind::Widget, label, report)?;
-        if let Some(guarded) = plan.guarded {
-            let guarded_widget =
-                bare_next_to(bench, options, guarded, RequestKind::Widget, label, report)?;
-            floor.push(FloorRow::of(
-                format!("{label}: widget reply (`?counts=1`)"),
-                &bare_widget,
-                &guarded_widget,
-                &widget,
-                1.2,
-            ));
-        }
+        let (bare_widget, row) = baselines.next_to(
+            &widget,
+            RequestKind::Widget,
+            Pace::Closed,
+            "widget reply (`?counts=1`)",
+            1.2,
+            report,
+        )?;
+        floor.extend(row);
         Some((widget, bare_widget))
     } else {
         None
@@ -748,18 +729,15 @@ fn footfall_on(
             &measured,
         )?;
         report.phases.push(reads.clone());
-        let bare_reads = bare_next_to(bench, options, bare, RequestKind::Reads, label, report)?;
-        if let Some(guarded) = plan.guarded {
-            let guarded_reads =
-                bare_next_to(bench, options, guarded, RequestKind::Reads, label, report)?;
-            floor.push(FloorRow::of(
-                format!("{label}: cached count reads"),
-                &bare_reads,
-                &guarded_reads,
-                &reads,
-                1.2,
-            ));
-        }
+        let (bare_reads, row) = baselines.next_to(
+            &reads,
+            RequestKind::Reads,
+            Pace::Closed,
+            "cached count reads",
+            1.2,
+            report,
+        )?;
+        floor.extend(row);
         Some((reads, bare_reads))
     } else {
         None
@@ -788,32 +766,86 @@ fn footfall_on(
     })
 }
 
-/// A baseline's closed loop of `kind` (hits, widget replies or count reads), run right
-/// after footfall's of the same kind on the store `label`, for the ratio between them.
-fn bare_next_to(
-    bench: &Bench<'_>,
-    options: &Options,
-    bare: &Bare,
-    kind: RequestKind,
-    label: &str,
-    report: &mut Report,
-) -> anyhow::Result<PhaseReport> {
-    let what = match kind {
-        RequestKind::Hits => "204, hits",
-        RequestKind::Widget => "widget hit + counts (fixed 5.9 KB body)",
-        RequestKind::Reads => "count reads (fixed 5.4 KB body)",
-    };
-    let (phase, _) = bench.run(
-        &Phase {
-            name: format!("{} {what}, right after footfall {label}'s", bare.name),
-            workload: &bare.workload(kind),
-            pace: Pace::Closed,
-            connections: options.closed_connections,
-        },
-        &bare.measured(),
-    )?;
-    report.phases.push(phase.clone());
-    Ok(phase)
+/// The baselines a store's phases are compared with, and where they are reported.
+struct Baselines<'a, 'r> {
+    bench: &'a Bench<'r>,
+    options: &'a Options,
+    bare: &'a Bare,
+    /// Measured after bare when the plan has it, for the floor table.
+    guarded: Option<&'a Bare>,
+    /// The store's label ("memory", …).
+    label: &'a str,
+}
+
+impl Baselines<'_, '_> {
+    /// Bare's phase of `kind` at `pace` (closed, or open at footfall's low-load rate),
+    /// run right after `footfall`'s on the store, then guarded's when there is one, with
+    /// the floor row of the three (`row` names it after the store's label; `aim` is the
+    /// issue's aim for footfall ÷ bare).
+    fn next_to(
+        &self,
+        footfall: &PhaseReport,
+        kind: RequestKind,
+        pace: Pace,
+        row: &str,
+        aim: f64,
+        report: &mut Report,
+    ) -> anyhow::Result<(PhaseReport, Option<FloorRow>)> {
+        let bare = self.run(self.bare, kind, pace, report)?;
+        let row = match self.guarded {
+            Some(guarded) => Some(FloorRow::of(
+                format!("{}: {row}", self.label),
+                &bare,
+                &self.run(guarded, kind, pace, report)?,
+                footfall,
+                aim,
+            )),
+            None => None,
+        };
+        Ok((bare, row))
+    }
+
+    /// One baseline's phase of `kind` at `pace`, next to footfall's on the store.
+    fn run(
+        &self,
+        baseline: &Bare,
+        kind: RequestKind,
+        pace: Pace,
+        report: &mut Report,
+    ) -> anyhow::Result<PhaseReport> {
+        let what = match kind {
+            RequestKind::Hits => "204, hits",
+            RequestKind::Widget => "widget hit + counts (fixed 5.9 KB body)",
+            RequestKind::Reads => "count reads (fixed 5.4 KB body)",
+        };
+        let (name, connections) = match pace {
+            Pace::Closed => (
+                format!(
+                    "{} {what}, right after footfall {}'s",
+                    baseline.name, self.label
+                ),
+                self.options.closed_connections,
+            ),
+            Pace::Open(_) => (
+                format!(
+                    "{} {what} at the 10 % rate of footfall {}",
+                    baseline.name, self.label
+                ),
+                self.options.connections,
+            ),
+        };
+        let (phase, _) = self.bench.run(
+            &Phase {
+                name,
+                workload: &baseline.workload(kind),
+                pace,
+                connections,
+            },
+            &baseline.measured(),
+        )?;
+        report.phases.push(phase.clone());
+        Ok(phase)
+    }
 }
 
 /// The drain capacity of `target`, next to the HTTP ceiling measured on it.
